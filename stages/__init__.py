@@ -1,0 +1,1 @@
+"""Pipeline stages: one module per stage, each following vidcli.engine.stage's contract."""

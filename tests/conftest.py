@@ -1,0 +1,46 @@
+"""Shared fixtures: small videos made with the bundled ffmpeg, and a clean vidcli workspace."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio_ffmpeg
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def make_clip(path: Path, seconds: float = 1.0, size: str = "160x120", fps: int = 10, extra: list[str] = ()) -> Path:
+    """An H.264 clip of ffmpeg's moving test pattern."""
+    subprocess.run(
+        [FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}:duration={seconds}",
+         *extra, "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)],
+        check=True,
+    )
+    return path
+
+
+@pytest.fixture
+def clip(tmp_path) -> Path:
+    return make_clip(tmp_path / "clip.mp4")
+
+
+@pytest.fixture
+def workspace(tmp_path) -> Path:
+    return tmp_path / "work"
+
+
+def vidcli(*args: str, workspace: Path | None = None, check: bool = False, **kwargs) -> subprocess.CompletedProcess:
+    """Run the real `vidcli` console entry point in a subprocess."""
+    command = [sys.executable, "-m", "vidcli"]
+    if workspace is not None:
+        command += ["--workspace", str(workspace)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    result = subprocess.run(command + list(args), capture_output=True, text=True, env=env, **kwargs)
+    if check and result.returncode != 0:
+        raise AssertionError(f"vidcli {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
+    return result

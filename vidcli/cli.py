@@ -1,0 +1,144 @@
+"""The `vidcli` command line: global options, error handling, and the engine's own commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from vidcli import __version__, console
+from vidcli.errors import EXIT_INTERRUPTED, ConfigError, VidcliError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+stdout = Console(highlight=False, soft_wrap=True)
+
+
+@dataclass
+class Globals:
+    workspace: Path
+    workspace_given: bool
+    verbosity: int
+    as_json: bool
+
+
+class VidcliGroup(click.Group):
+    """Turns vidcli errors into one-line messages and their exit codes (tracebacks with -v)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except VidcliError as exc:
+            _fail(ctx, str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            _fail(ctx, "interrupted", EXIT_INTERRUPTED)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # a bug: say so in one line, details with -v
+            _fail(ctx, f"internal error: {type(exc).__name__}: {exc}", 1)
+
+
+def _fail(ctx, message: str, code: int):
+    if console.verbosity() >= 1 and sys.exc_info()[0] is not None:
+        console.console.print(traceback.format_exc(), markup=False)
+    console.console.print(f"[bold red]error:[/] {message}")
+    ctx.exit(code)
+
+
+@click.group(cls=VidcliGroup, context_settings=CONTEXT, epilog="Example: vidcli frames clip.mp4 --max-size 640")
+@click.option("--workspace", type=click.Path(file_okay=False, path_type=Path), envvar="VIDCLI_WORKSPACE",
+              default="vidcli-work", show_default=True, help="Where artifacts are cached (env VIDCLI_WORKSPACE).")
+@click.option("-v", "--verbose", count=True, help="More detail; -v shows tracebacks, -vv Luigi's log.")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON results on stdout.")
+@click.version_option(__version__, prog_name="vidcli")
+@click.pass_context
+def main(ctx, workspace, verbose, quiet, as_json):
+    """vidcli: videos to 3D human motion and edited video, every stage cached on disk."""
+    verbosity = -1 if quiet else verbose
+    console.setup(verbosity)
+    given = ctx.get_parameter_source("workspace") == click.core.ParameterSource.COMMANDLINE
+    ctx.obj = Globals(workspace, given, verbosity, as_json)
+
+
+def run_options(func):
+    """Options shared by every command that runs a pipeline."""
+    options = [
+        click.option("--dry-run", is_flag=True, help="Show what would run and why; run nothing."),
+        click.option("--force", "force", multiple=True, metavar="STAGE", help="Rerun STAGE even if cached."),
+        click.option("--force-downstream", is_flag=True, help="With --force: also rerun every stage after it."),
+        click.option("--workers", type=click.IntRange(1), default=None, help="Parallel Luigi workers [default: 1]."),
+        click.option("--scheduler-host", default=None, help="Use the luigid central scheduler on this host."),
+        click.option("--scheduler-port", type=click.IntRange(1, 65535), default=8082, show_default=True,
+                     help="Port of the luigid central scheduler."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def run_pipeline(g: Globals, pipeline, inputs, *, dry_run, force, force_downstream, workers, scheduler_host,
+                 scheduler_port, workspace: Path | None = None, outputs: Path | None = None) -> None:
+    """Plan a pipeline over inputs, then show the plan or run it; exits with the report's code."""
+    from vidcli.engine.plan import build_plan, resolve_forced
+    from vidcli.engine.runner import RunOptions, dry_run as plan_only, run_plans
+    from vidcli.engine.store import Workspace, export_artifact
+
+    root = g.workspace if (g.workspace_given or workspace is None) else workspace
+    ws = Workspace(root)
+    ws.ensure_writable()
+    plans = build_plan(pipeline, inputs, ws, resolve_forced(pipeline, list(force), force_downstream))
+    if dry_run:
+        report = plan_only(plans, ws)
+    else:
+        options = RunOptions(workers or 1, scheduler_host, scheduler_port)
+        report = run_plans(plans, ws, options)
+        if outputs:
+            for plan in plans:
+                if plan.error:
+                    continue
+                for stage in pipeline.final_stages:
+                    artifact = ws.root / plan.nodes[stage].rel
+                    if artifact.is_dir():
+                        export_artifact(artifact, outputs / plan.nodes[stage].input_dir / stage)
+    _print_report(g, report, ws, outputs)
+    sys.exit(report.exit_code)
+
+
+def _print_report(g: Globals, report, ws, outputs) -> None:
+    if g.as_json:
+        payload = report.to_json() | {"workspace": str(ws.root), "outputs": str(outputs) if outputs else None}
+        click.echo(json.dumps(payload, indent=2))
+        return
+    if g.verbosity < 0 and report.exit_code == 0:
+        return
+    colours = {"ran": "green", "up to date": "dim", "would run": "yellow", "failed": "red",
+               "skipped": "red", "invalid input": "red"}
+    table = Table(show_edge=False, pad_edge=False, box=None)
+    for column in ("input", "stage", "status", "detail", "artifact"):
+        table.add_column(column, overflow="fold")
+    for o in report.outcomes:
+        colour = colours.get(o.status, "")
+        status = f"[{colour}]{o.status}[/]" if colour else o.status
+        detail = o.detail if o.seconds is None else (o.detail or f"{o.seconds:.1f} s")
+        artifact = str(Path(o.artifact).relative_to(ws.root)) if o.artifact else ""
+        table.add_row(Path(o.input).name, o.stage or "-", status, detail, artifact)
+    stdout.print(table)
+    stdout.print(f"workspace: {ws.root}" + (f"   outputs: {outputs}" if outputs else ""))
+    if report.interrupted:
+        stdout.print("[red]interrupted[/]: finished artifacts are kept; rerun to continue")
+
+
+def _register() -> None:
+    from vidcli.commands import engine, frames, models
+
+    for command in (engine.run, engine.plan, engine.clean, models.models, frames.frames):
+        main.add_command(command)
+
+
+_register()

@@ -1,0 +1,1 @@
+"""Click commands other than the engine's own, registered in vidcli.cli."""

@@ -1,0 +1,61 @@
+"""Run one node: lock its key, call the stage in a temporary directory, write the manifest, publish."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+from vidcli import __version__
+from vidcli.console import log
+from vidcli.engine.plan import Node
+from vidcli.engine.stage import Artifact, RunInfo, load_stage, make_config
+from vidcli.engine.store import (
+    HOST, MANIFEST, Workspace, elapsed_since, is_complete, key_lock, new_temp_dir, now_iso,
+    package_versions, publish, read_manifest, stale_leftovers, write_json_durably,
+)
+
+
+def execute(node: Node, workspace: Workspace, run_id: str) -> bool:
+    """Produce the node's artifact unless it exists (or is being forced); True if this call made it."""
+    final = workspace.root / node.rel
+    stage_dir = final.parent
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    def waiting():
+        log.info("%s: waiting for another process computing %s", node.stage, node.rel)
+
+    with key_lock(stage_dir, node.key, on_wait=waiting):
+        if is_complete(final) and not (node.force and not _made_by(final, run_id)):
+            return False
+        for leftover in stale_leftovers(stage_dir, node.key):
+            shutil.rmtree(leftover, ignore_errors=True)
+        module = load_stage(node.stage)
+        config = make_config(module, node.config, f"stage {node.stage}")
+        inputs = {port: Artifact(workspace.root / up.rel) for port, up in node.upstream.items()}
+        inputs.update(node.sources)
+        tmp = new_temp_dir(stage_dir, node.key)
+        try:
+            started_at, start = now_iso(), time.monotonic()
+            log.info("%s: running for %s", node.stage, node.input_dir)
+            info = module.run(config, inputs, tmp) or RunInfo()
+            manifest = {
+                "stage": node.stage, "version": node.version, "key": node.key, "input": node.input_dir,
+                "config": node.config, "significant": sorted(node.significant),
+                "upstream": node.upstream_ids,
+                "sources": {p: {"path": str(s.path), "content_hash": s.content_hash} for p, s in node.sources.items()},
+                "backend": {"name": info.backend, "model": info.model, "checksum": info.checksum},
+                "counts": info.counts, "packages": package_versions(), "vidcli": __version__,
+                "started": started_at, "finished": now_iso(), "seconds": elapsed_since(start),
+                "run_id": run_id, "host": HOST, "pid": os.getpid(),
+            }
+            write_json_durably(tmp / MANIFEST, manifest)
+            publish(tmp, final, replace=node.force)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    return True
+
+
+def _made_by(artifact, run_id: str) -> bool:
+    """Whether this run already produced the artifact (a forced node runs once per run)."""
+    return read_manifest(artifact).get("run_id") == run_id

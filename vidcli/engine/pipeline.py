@@ -1,0 +1,120 @@
+"""Pipeline definitions: which stages, how their input ports are bound, and their preset configs.
+
+A pipeline file (built-in ones live in `vidcli/workflows/*.yaml`) looks like:
+
+    description: Optical flow of a video, rendered beside its frames.
+    sources: [video]            # the input files one pipeline run takes
+    stages:
+      frames: {}                # ports bind to the source or stage of the same name by default
+      flow: {config: {max_size: 512}}
+      flow_video: {inputs: {frames: frames, flow: flow}}
+"""
+
+from __future__ import annotations
+
+import graphlib
+import types
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vidcli.engine.stage import load_stage, make_config
+from vidcli.errors import ConfigError
+
+
+@dataclass
+class StageSpec:
+    name: str
+    module: types.ModuleType
+    inputs: dict[str, str]  # port -> source or stage name
+    config: Any  # the stage's Config instance (preset plus overrides)
+
+
+@dataclass
+class Pipeline:
+    name: str
+    description: str
+    sources: list[str]
+    stages: dict[str, StageSpec] = field(default_factory=dict)  # in dependency order
+
+    def upstream_stages(self, stage: str) -> list[str]:
+        return [n for n in self.stages[stage].inputs.values() if n in self.stages]
+
+    def downstream_closure(self, stages: set[str]) -> set[str]:
+        """The given stages and every stage that depends on them, directly or not."""
+        closure = set(stages)
+        for name in self.stages:  # dependency order: upstream entries are settled first
+            if closure.intersection(self.upstream_stages(name)):
+                closure.add(name)
+        return closure
+
+    @property
+    def final_stages(self) -> list[str]:
+        used = {u for name in self.stages for u in self.upstream_stages(name)}
+        return [name for name in self.stages if name not in used]
+
+
+def builtin_pipelines() -> dict[str, str]:
+    """Names and descriptions of the pipelines shipped in vidcli/workflows."""
+    found = {}
+    for entry in sorted(resources.files("vidcli.workflows").iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".yaml"):
+            found[entry.name[:-5]] = yaml.safe_load(entry.read_text()).get("description", "")
+    return found
+
+
+def load_pipeline(name_or_path: str, overrides: dict[str, dict] | None = None) -> Pipeline:
+    """Load a built-in pipeline by name, or a pipeline file by path, applying per-stage overrides."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise ConfigError(f"pipeline file {path} not found")
+        text, name = path.read_text(), path.stem
+    else:
+        entry = resources.files("vidcli.workflows") / f"{name_or_path}.yaml"
+        if not entry.is_file():
+            raise ConfigError(
+                f"unknown pipeline {name_or_path!r}; built-in: {', '.join(builtin_pipelines())}"
+            )
+        text, name = entry.read_text(), name_or_path
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"pipeline {name}: malformed YAML: {yaml_problem(exc)}") from None
+    return _build(name, data, overrides or {})
+
+
+def _build(name: str, data: Any, overrides: dict[str, dict]) -> Pipeline:
+    where = f"pipeline {name}"
+    if not isinstance(data, dict) or not isinstance(data.get("stages"), dict) or not data["stages"]:
+        raise ConfigError(f"{where}: needs a 'stages' mapping")
+    sources = data.get("sources", ["video"])
+    unknown = set(overrides) - set(data["stages"])
+    if unknown:
+        raise ConfigError(f"{where} has no stage {sorted(unknown)[0]!r}; stages: {', '.join(data['stages'])}")
+    specs: dict[str, StageSpec] = {}
+    for stage_name, entry in data["stages"].items():
+        entry = entry or {}
+        module = load_stage(stage_name)
+        binding = {port: entry.get("inputs", {}).get(port, port) for port in module.INPUTS}
+        for port, target in binding.items():
+            if target not in sources and target not in data["stages"]:
+                raise ConfigError(f"{where}: stage {stage_name!r} input {port!r} is bound to unknown {target!r}")
+        settings = {**entry.get("config", {}), **overrides.get(stage_name, {})}
+        config = make_config(module, settings, f"{where}, stage {stage_name}")
+        specs[stage_name] = StageSpec(stage_name, module, binding, config)
+    graph = {n: [t for t in s.inputs.values() if t in specs] for n, s in specs.items()}
+    try:
+        order = list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        raise ConfigError(f"{where}: stages depend on each other in a cycle: {exc.args[1]}") from None
+    return Pipeline(name, data.get("description", ""), list(sources), {n: specs[n] for n in order})
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem

@@ -1,0 +1,136 @@
+"""Plans: the artifact graph of a pipeline over its inputs, and why each artifact would run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vidcli.engine.keys import artifact_key, cached_content_hash
+from vidcli.engine.pipeline import Pipeline
+from vidcli.engine.stage import Source, config_dict, significant_config
+from vidcli.engine.store import Workspace, complete_artifacts, input_dir_name, is_complete, read_manifest
+from vidcli.errors import ConfigError, InputError
+
+UP_TO_DATE = "up to date"
+WOULD_RUN = "would run"
+
+
+@dataclass
+class Node:
+    """One artifact to have: a stage applied to one input, with everything that decides its key."""
+
+    input_dir: str
+    stage: str
+    version: int
+    config: dict[str, Any]
+    significant: dict[str, Any]
+    upstream: dict[str, "Node"]
+    sources: dict[str, Source]
+    key: str
+    force: bool = False
+
+    @property
+    def rel(self) -> str:
+        return f"{self.input_dir}/{self.stage}/{self.key}"
+
+    @property
+    def upstream_ids(self) -> dict[str, str]:
+        """What each port reads: an upstream artifact path or a source content hash."""
+        ids = {port: node.rel for port, node in self.upstream.items()}
+        ids.update({port: f"source:{src.content_hash}" for port, src in self.sources.items()})
+        return ids
+
+    def to_dict(self) -> dict:
+        return {
+            "input_dir": self.input_dir, "stage": self.stage, "version": self.version,
+            "config": self.config, "significant": self.significant, "key": self.key, "force": self.force,
+            "upstream": {port: node.to_dict() for port, node in self.upstream.items()},
+            "sources": {port: {"path": str(s.path), "content_hash": s.content_hash} for port, s in self.sources.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data) -> "Node":
+        return cls(
+            input_dir=data["input_dir"], stage=data["stage"], version=data["version"],
+            config=dict(data["config"]), significant=dict(data["significant"]), key=data["key"],
+            force=data["force"],
+            upstream={port: cls.from_dict(up) for port, up in data["upstream"].items()},
+            sources={port: Source(Path(s["path"]), s["content_hash"]) for port, s in data["sources"].items()},
+        )
+
+
+@dataclass
+class InputPlan:
+    """The nodes of one pipeline input (a set of source files), or why it cannot run."""
+
+    label: str
+    sources: dict[str, Path]
+    nodes: dict[str, Node] = field(default_factory=dict)
+    error: InputError | None = None
+
+
+def resolve_forced(pipeline: Pipeline, force: list[str], force_downstream: bool) -> set[str]:
+    unknown = [s for s in force if s not in pipeline.stages]
+    if unknown:
+        raise ConfigError(f"--force {unknown[0]}: pipeline {pipeline.name} has stages {', '.join(pipeline.stages)}")
+    forced = set(force)
+    return pipeline.downstream_closure(forced) if force_downstream else forced
+
+
+def build_plan(pipeline: Pipeline, inputs: list[dict[str, Path]], workspace: Workspace,
+               forced: set[str] = frozenset()) -> list[InputPlan]:
+    """Nodes for every input; inputs that are missing or unreadable carry an InputError instead."""
+    plans = []
+    for sources in inputs:
+        first = next(iter(sources.values()))
+        plan = InputPlan(label=str(first), sources=sources)
+        plans.append(plan)
+        try:
+            hashed = {name: Source(path, _content_hash(path, workspace)) for name, path in sources.items()}
+        except InputError as exc:
+            plan.error = exc
+            continue
+        input_dir = input_dir_name(first, hashed[next(iter(hashed))].content_hash)
+        for name, spec in pipeline.stages.items():
+            upstream = {p: plan.nodes[t] for p, t in spec.inputs.items() if t in plan.nodes}
+            stage_sources = {p: hashed[t] for p, t in spec.inputs.items() if t in hashed}
+            node = Node(input_dir, name, spec.module.VERSION, config_dict(spec.config),
+                        significant_config(spec.config), upstream, stage_sources, key="", force=name in forced)
+            node.key = artifact_key(name, node.version, node.significant, node.upstream_ids)
+            plan.nodes[name] = node
+    return plans
+
+
+def _content_hash(path: Path, workspace: Workspace) -> str:
+    if not path.exists():
+        raise InputError(f"input not found: {path}")
+    if not path.is_file():
+        raise InputError(f"input is not a file: {path}")
+    try:
+        return cached_content_hash(path, workspace.hash_cache)
+    except PermissionError:
+        raise InputError(f"input is not readable: {path}") from None
+
+
+def node_status(node: Node, workspace: Workspace) -> tuple[str, str]:
+    """("up to date", "") or ("would run", reason), the reason compared with the last finished run."""
+    if node.force:
+        return WOULD_RUN, "forced"
+    final = workspace.root / node.rel
+    if is_complete(final):
+        return UP_TO_DATE, ""
+    previous = complete_artifacts(final.parent)
+    if not previous:
+        return WOULD_RUN, "missing"
+    last = read_manifest(previous[-1])
+    changed_up = [p for p, ident in node.upstream_ids.items() if last.get("upstream", {}).get(p) != ident]
+    if changed_up:
+        return WOULD_RUN, f"upstream changed ({', '.join(changed_up)})"
+    if last.get("version") != node.version:
+        return WOULD_RUN, f"stage version changed ({last.get('version')} -> {node.version})"
+    old = last.get("config", {})
+    diffs = [f"{k} {old.get(k)!r} -> {v!r}" for k, v in node.significant.items() if old.get(k) != v]
+    if diffs:
+        return WOULD_RUN, "config changed: " + ", ".join(diffs)
+    return WOULD_RUN, "missing"

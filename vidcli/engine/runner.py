@@ -1,0 +1,180 @@
+"""Execute plans through Luigi (local scheduler or a central `luigid`), and report per node.
+
+Exit codes come from what happened to each node, never from Luigi's own process exit code:
+0 all done, 1 a stage failed, 2 a configuration error surfaced inside a stage, 3 an input was
+missing or invalid (and nothing worse happened), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from vidcli import console
+from vidcli.engine.plan import UP_TO_DATE, InputPlan, node_status
+from vidcli.engine.store import Workspace, is_complete, read_manifest
+from vidcli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_STAGE_FAILED, EXIT_USAGE
+
+RAN, FAILED, SKIPPED, INVALID_INPUT = "ran", "failed", "skipped", "invalid input"
+_EXIT_BY_KIND = {"stage": EXIT_STAGE_FAILED, "config": EXIT_USAGE, "input": EXIT_BAD_INPUT}
+
+
+@dataclass
+class Outcome:
+    input: str
+    stage: str | None
+    status: str
+    detail: str = ""
+    artifact: str | None = None
+    seconds: float | None = None
+    error_kind: str | None = None  # "input", "config" or "stage" for failures
+
+
+@dataclass
+class Report:
+    run_id: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    exit_code: int = EXIT_OK
+    interrupted: bool = False
+
+    def to_json(self) -> dict:
+        return {"run_id": self.run_id, "exit_code": self.exit_code, "interrupted": self.interrupted,
+                "results": [asdict(o) for o in self.outcomes]}
+
+
+@dataclass
+class RunOptions:
+    workers: int = 1
+    scheduler_host: str | None = None
+    scheduler_port: int = 8082
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def dry_run(plans: list[InputPlan], workspace: Workspace) -> Report:
+    """What a run would do, per input and stage, with reasons (nothing is executed)."""
+    report = Report(run_id="dry-run")
+    for plan in plans:
+        if plan.error:
+            report.outcomes.append(Outcome(plan.label, None, INVALID_INPUT, str(plan.error)))
+            continue
+        for node in plan.nodes.values():
+            state, reason = node_status(node, workspace)
+            report.outcomes.append(Outcome(plan.label, node.stage, state, reason, str(workspace.root / node.rel)))
+    report.exit_code = EXIT_BAD_INPUT if any(p.error for p in plans) else EXIT_OK
+    return report
+
+
+def run_plans(plans: list[InputPlan], workspace: Workspace, options: RunOptions) -> Report:
+    """Build every valid input's nodes in one Luigi build; inputs that fail do not stop the others."""
+    import luigi
+
+    from vidcli.engine.tasks import StageTask
+
+    run_id = new_run_id()
+    report = Report(run_id=run_id)
+    roots = []
+    for plan in plans:
+        for node in plan.nodes.values():
+            if node.force or node.stage in _final_stages(plan):
+                roots.append(StageTask(artifact=node.rel, workspace=str(workspace.root), node=node.to_dict(),
+                                       run_id=run_id))
+    _configure_luigi(options)
+    try:
+        if roots:
+            luigi.build(roots, workers=options.workers, local_scheduler=options.scheduler_host is None,
+                        scheduler_host=options.scheduler_host or "localhost", scheduler_port=options.scheduler_port,
+                        detailed_summary=True)
+    except KeyboardInterrupt:
+        report.interrupted = True
+    report.outcomes = _collect(plans, workspace, run_id)
+    report.exit_code = EXIT_INTERRUPTED if report.interrupted else _exit_code(report.outcomes)
+    if report.exit_code == EXIT_OK:
+        shutil.rmtree(workspace.run_dir(run_id), ignore_errors=True)
+    return report
+
+
+def _final_stages(plan: InputPlan) -> set[str]:
+    used = {up.stage for node in plan.nodes.values() for up in node.upstream.values()}
+    return set(plan.nodes) - used
+
+
+def _configure_luigi(options: RunOptions) -> None:
+    import luigi.configuration
+
+    config = luigi.configuration.get_config()
+    config.set("core", "no_configure_logging", "true")  # vidcli's handlers below are the only ones
+    config.set("resources", "gpu", str(max(1, _gpu_count())))
+    # A worker sharing a central scheduler waits for tasks other workers are running.
+    config.set("worker", "keep_alive", "true" if options.scheduler_host else "false")
+    config.set("worker", "wait_interval", "0.5")
+    level = logging.INFO if console.verbosity() >= 2 else logging.CRITICAL + 1
+    for name in ("luigi", "luigi-interface", "luigi.scheduler"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = console.log.handlers
+        logger.setLevel(level)
+        logger.propagate = False
+
+
+def _gpu_count() -> int:
+    """Visible NVIDIA GPUs, counted without initialising CUDA in this (forking) process."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
+    if not shutil.which("nvidia-smi"):
+        return 0
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    return sum(1 for line in out.splitlines() if line.startswith("GPU "))
+
+
+def _collect(plans: list[InputPlan], workspace: Workspace, run_id: str) -> list[Outcome]:
+    from vidcli.engine.tasks import read_failure
+
+    outcomes = []
+    for plan in plans:
+        if plan.error:
+            outcomes.append(Outcome(plan.label, None, INVALID_INPUT, str(plan.error)))
+            continue
+        for node in plan.nodes.values():
+            path = workspace.root / node.rel
+            failure = read_failure(workspace, run_id, node.rel)
+            if failure:
+                outcomes.append(Outcome(plan.label, node.stage, FAILED, failure["message"], str(path),
+                                        error_kind=failure["kind"]))
+            elif is_complete(path):
+                manifest = read_manifest(path)
+                ran = manifest.get("run_id") == run_id
+                outcomes.append(Outcome(plan.label, node.stage, RAN if ran else UP_TO_DATE, "", str(path),
+                                        manifest.get("seconds") if ran else None))
+            else:
+                outcomes.append(Outcome(plan.label, node.stage, SKIPPED, "an upstream stage did not finish"))
+    return outcomes
+
+
+def _exit_code(outcomes: list[Outcome]) -> int:
+    """The most serious failure decides; nodes skipped behind a failure add nothing of their own."""
+    codes = set()
+    for label in dict.fromkeys(o.input for o in outcomes):
+        mine = [o for o in outcomes if o.input == label]
+        failed = [o for o in mine if o.status == FAILED]
+        if any(o.status == INVALID_INPUT for o in mine):
+            codes.add(EXIT_BAD_INPUT)
+        elif failed:
+            codes.update(_EXIT_BY_KIND[o.error_kind] for o in failed)
+        elif any(o.status == SKIPPED for o in mine):
+            codes.add(EXIT_STAGE_FAILED)
+    for code in (EXIT_STAGE_FAILED, EXIT_USAGE, EXIT_BAD_INPUT):
+        if code in codes:
+            return code
+    return EXIT_OK

@@ -1,0 +1,197 @@
+"""The artifact store: workspace layout, atomic publication of artifacts, and their manifests.
+
+Layout: `<workspace>/<input-stem>-<hash8>/<stage>/<key>/`. A stage writes into a hidden temporary
+directory `.tmp-<key>-<host>-<pid>-<nonce>` beside the final one; `manifest.json` is written last and
+the directory is renamed into place, so a directory named by its key is always complete. A per-key
+lock file keeps two processes from computing the same artifact at once; the rename alone keeps the
+workspace consistent even where locks do not work (some network file systems).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import re
+import shutil
+import socket
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from vidcli.errors import ConfigError
+
+MANIFEST = "manifest.json"
+HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
+
+
+class Workspace:
+    """A folder holding artifacts of many inputs, shareable between processes and machines."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root).absolute()
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / ".vidcli"
+
+    @property
+    def hash_cache(self) -> Path:
+        return self.state_dir / "hashes"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.state_dir / "runs"
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs_dir / run_id
+
+    def ensure_writable(self) -> None:
+        """Create the workspace and prove it is writable, or raise a ConfigError naming the problem."""
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.state_dir / f".probe-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise ConfigError(f"workspace {self.root} is not writable: {reason}") from None
+
+    def input_dirs(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def input_dir_name(path: Path, content_hash: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem)[:60] or "input"
+    return f"{stem}-{content_hash[:8]}"
+
+
+def is_complete(artifact: Path) -> bool:
+    return (artifact / MANIFEST).is_file()
+
+
+def read_manifest(artifact: Path) -> dict:
+    return json.loads((artifact / MANIFEST).read_text())
+
+
+def complete_artifacts(stage_dir: Path) -> list[Path]:
+    """Complete artifacts of one stage of one input, most recently finished last."""
+    if not stage_dir.is_dir():
+        return []
+    found = [p for p in stage_dir.iterdir() if not p.name.startswith(".") and is_complete(p)]
+    return sorted(found, key=lambda p: (p / MANIFEST).stat().st_mtime)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def write_json_durably(path: Path, value: dict) -> None:
+    with open(path, "w") as f:
+        json.dump(value, f, indent=2, sort_keys=True, default=str)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def key_lock(stage_dir: Path, key: str, on_wait=None):
+    """Hold an exclusive lock for one artifact key while it is computed."""
+    with open(stage_dir / f".{key}.lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait:
+                on_wait()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def new_temp_dir(stage_dir: Path, key: str) -> Path:
+    tmp = stage_dir / f".tmp-{key}-{HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    return tmp
+
+
+def publish(tmp: Path, final: Path, replace: bool) -> bool:
+    """Rename a finished temporary directory into place; False if another process got there first."""
+    if replace and final.exists():
+        trash = final.with_name(f".trash-{final.name}-{HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        os.rename(final, trash)
+        os.rename(tmp, final)
+        shutil.rmtree(trash, ignore_errors=True)
+        return True
+    try:
+        os.rename(tmp, final)
+        return True
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+        return False
+
+
+_LEFTOVER = re.compile(r"^\.(tmp|trash)-(?P<key>[0-9a-f]+)-(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]{8}$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stale_leftovers(stage_dir: Path, key: str | None = None) -> list[Path]:
+    """Temporary or trash directories left by processes of this host that no longer run."""
+    stale = []
+    for entry in stage_dir.iterdir() if stage_dir.is_dir() else []:
+        match = _LEFTOVER.match(entry.name)
+        if not match or (key and match["key"] != key):
+            continue
+        if match["host"] == HOST and not _pid_alive(int(match["pid"])):
+            stale.append(entry)
+    return stale
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the libraries that the process has loaded (and so may have used)."""
+    names = ["numpy", "cv2", "torch", "torchvision", "mediapipe", "anny", "smplx", "luigi", "scipy"]
+    versions = {"python": sys.version.split()[0]}
+    for name in names:
+        module = sys.modules.get(name)
+        if module is not None:
+            versions[name] = str(getattr(module, "__version__", "unknown"))
+    return versions
+
+
+def elapsed_since(start: float) -> float:
+    return round(time.monotonic() - start, 3)
+
+
+def export_artifact(artifact: Path, destination: Path) -> None:
+    """Copy an artifact's files (hard links where possible) to `destination`, replacing it whole."""
+    tmp = destination.with_name(f".{destination.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+
+    def link_or_copy(src, dst):
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    shutil.copytree(artifact, tmp, copy_function=link_or_copy)
+    if destination.exists():
+        shutil.rmtree(destination)
+    os.rename(tmp, destination)

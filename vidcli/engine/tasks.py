@@ -1,0 +1,72 @@
+"""The one generic Luigi task around every stage.
+
+Its identity is the artifact path relative to the workspace, which already encodes stage, version,
+significant config and upstream keys, so workers on several machines that build the same plan agree
+on task ids without sharing anything but the workspace.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import traceback
+from pathlib import Path
+
+import luigi
+
+from vidcli.engine.executor import execute
+from vidcli.engine.plan import Node
+from vidcli.engine.store import Workspace, is_complete
+from vidcli.errors import VidcliError
+
+
+class StageTask(luigi.Task):
+    artifact = luigi.Parameter(description="artifact directory relative to the workspace")
+    workspace = luigi.Parameter(significant=False, description="workspace root")
+    node = luigi.DictParameter(significant=False, description="the plan node (see vidcli.engine.plan.Node)")
+    run_id = luigi.Parameter(significant=False, description="id of the vidcli run that scheduled it")
+
+    @property
+    def resources(self):
+        device = str(self.node["config"].get("device", "cpu"))
+        return {} if device == "cpu" else {"gpu": 1}
+
+    def requires(self):
+        return {
+            port: StageTask(artifact=f"{up['input_dir']}/{up['stage']}/{up['key']}", workspace=self.workspace,
+                            node=up, run_id=self.run_id)
+            for port, up in self.node["upstream"].items()
+        }
+
+    def complete(self):
+        if self.node["force"]:
+            return False
+        return is_complete(Path(self.workspace) / self.artifact)
+
+    def run(self):
+        workspace = Workspace(Path(self.workspace))
+        try:
+            execute(Node.from_dict(self.node), workspace, self.run_id)
+        except Exception as exc:
+            record_failure(workspace, self.run_id, self.artifact, exc)
+            raise
+
+
+def failure_path(workspace: Workspace, run_id: str, artifact: str) -> Path:
+    return workspace.run_dir(run_id) / "failures" / (re.sub(r"[^A-Za-z0-9_.-]", "_", artifact) + ".json")
+
+
+def record_failure(workspace: Workspace, run_id: str, artifact: str, exc: Exception) -> None:
+    """Leave the failure's kind and one-line message where the scheduling process finds it."""
+    kind = exc.kind if isinstance(exc, VidcliError) else "stage"
+    message = str(exc) if isinstance(exc, VidcliError) else f"{type(exc).__name__}: {exc}"
+    path = failure_path(workspace, run_id, artifact)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"artifact": artifact, "kind": kind, "message": message.splitlines()[0] if message else kind,
+              "traceback": traceback.format_exc()}
+    path.write_text(json.dumps(record, indent=2))
+
+
+def read_failure(workspace: Workspace, run_id: str, artifact: str) -> dict | None:
+    path = failure_path(workspace, run_id, artifact)
+    return json.loads(path.read_text()) if path.is_file() else None

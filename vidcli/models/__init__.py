@@ -1,0 +1,1 @@
+"""Checkpoint registry: known model files, where they come from and where they live."""

@@ -1,0 +1,1 @@
+"""Built-in pipeline definitions (YAML files shipped as package data)."""
