@@ -111,6 +111,10 @@ def run_pipeline(g: Globals, pipeline, inputs, *, dry_run, force, force_downstre
 
 
 def _print_report(g: Globals, report, ws, outputs) -> None:
+    for o in report.outcomes:
+        if o.status in ("failed", "invalid input"):
+            where = f"{Path(o.input).name}: {o.stage}" if o.stage else o.input
+            console.console.print(f"[bold red]error:[/] {where}: {o.detail}")
     if g.as_json:
         payload = report.to_json() | {"workspace": str(ws.root), "outputs": str(outputs) if outputs else None}
         click.echo(json.dumps(payload, indent=2))
@@ -135,9 +139,9 @@ def _print_report(g: Globals, report, ws, outputs) -> None:
 
 
 def _register() -> None:
-    from vidcli.commands import engine, frames, models
+    from vidcli.commands import engine, flow, frames, models
 
-    for command in (engine.run, engine.plan, engine.clean, models.models, frames.frames):
+    for command in (engine.run, engine.plan, engine.clean, models.models, frames.frames, flow.flow):
         main.add_command(command)
 
 

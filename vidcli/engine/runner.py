@@ -76,6 +76,7 @@ def dry_run(plans: list[InputPlan], workspace: Workspace) -> Report:
 def run_plans(plans: list[InputPlan], workspace: Workspace, options: RunOptions) -> Report:
     """Build every valid input's nodes in one Luigi build; inputs that fail do not stop the others."""
     import luigi
+    from luigi.execution_summary import LuigiStatusCode
 
     from vidcli.engine.tasks import StageTask
 
@@ -88,15 +89,21 @@ def run_plans(plans: list[InputPlan], workspace: Workspace, options: RunOptions)
                 roots.append(StageTask(artifact=node.rel, workspace=str(workspace.root), node=node.to_dict(),
                                        run_id=run_id))
     _configure_luigi(options)
+    luigi_ok = True
     try:
         if roots:
-            luigi.build(roots, workers=options.workers, local_scheduler=options.scheduler_host is None,
+            result = luigi.build(roots, workers=options.workers, local_scheduler=options.scheduler_host is None,
                         scheduler_host=options.scheduler_host or "localhost", scheduler_port=options.scheduler_port,
                         detailed_summary=True)
+            failed = (LuigiStatusCode.FAILED, LuigiStatusCode.FAILED_AND_SCHEDULING_FAILED,
+                      LuigiStatusCode.SCHEDULING_FAILED)
+            luigi_ok = result.status not in failed
     except KeyboardInterrupt:
         report.interrupted = True
     report.outcomes = _collect(plans, workspace, run_id)
     report.exit_code = EXIT_INTERRUPTED if report.interrupted else _exit_code(report.outcomes)
+    if report.exit_code == EXIT_OK and not luigi_ok:
+        report.exit_code = EXIT_STAGE_FAILED  # Luigi saw a failure that no stage recorded
     if report.exit_code == EXIT_OK:
         shutil.rmtree(workspace.run_dir(run_id), ignore_errors=True)
     return report
@@ -152,13 +159,14 @@ def _collect(plans: list[InputPlan], workspace: Workspace, run_id: str) -> list[
             if failure:
                 outcomes.append(Outcome(plan.label, node.stage, FAILED, failure["message"], str(path),
                                         error_kind=failure["kind"]))
-            elif is_complete(path):
-                manifest = read_manifest(path)
-                ran = manifest.get("run_id") == run_id
-                outcomes.append(Outcome(plan.label, node.stage, RAN if ran else UP_TO_DATE, "", str(path),
-                                        manifest.get("seconds") if ran else None))
+                continue
+            manifest = read_manifest(path) if is_complete(path) else {}
+            if manifest.get("run_id") == run_id:
+                outcomes.append(Outcome(plan.label, node.stage, RAN, "", str(path), manifest["seconds"]))
+            elif manifest and not node.force:
+                outcomes.append(Outcome(plan.label, node.stage, UP_TO_DATE, "", str(path)))
             else:
-                outcomes.append(Outcome(plan.label, node.stage, SKIPPED, "an upstream stage did not finish"))
+                outcomes.append(Outcome(plan.label, node.stage, SKIPPED, "did not run: an upstream stage did not finish"))
     return outcomes
 
 

@@ -16,7 +16,7 @@ import luigi
 
 from vidcli.engine.executor import execute
 from vidcli.engine.plan import Node
-from vidcli.engine.store import Workspace, is_complete
+from vidcli.engine.store import Workspace, is_complete, read_manifest
 from vidcli.errors import VidcliError
 
 
@@ -39,9 +39,11 @@ class StageTask(luigi.Task):
         }
 
     def complete(self):
-        if self.node["force"]:
+        """The manifest exists; for a forced node, one this run wrote."""
+        path = Path(self.workspace) / self.artifact
+        if not is_complete(path):
             return False
-        return is_complete(Path(self.workspace) / self.artifact)
+        return not self.node["force"] or read_manifest(path).get("run_id") == self.run_id
 
     def run(self):
         workspace = Workspace(Path(self.workspace))

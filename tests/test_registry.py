@@ -1,0 +1,90 @@
+"""Checkpoint registry: missing files, downloads (from a local server), verification, safe loading."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import threading
+from dataclasses import replace
+
+import pytest
+import torch
+
+from conftest import vidcli
+from vidcli.errors import StageError
+from vidcli.models import registry
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIDCLI_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def served(tmp_path):
+    """A checkpoint file served over HTTP on 127.0.0.1."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+    weights = folder / "tiny.pth"
+    torch.save({"layer.weight": torch.arange(6.0).reshape(2, 3)}, weights)
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(folder), **k)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/tiny.pth", hashlib.sha256(weights.read_bytes()).hexdigest()
+    server.shutdown()
+
+
+def _register(monkeypatch, url, sha256):
+    entry = replace(registry.CHECKPOINTS["raft_large"], name="tiny", url=url, filename="tiny.pth", sha256=sha256)
+    monkeypatch.setitem(registry.CHECKPOINTS, "tiny", entry)
+
+
+def test_missing_checkpoint_names_file_url_and_folder(home):
+    with pytest.raises(StageError) as err:
+        registry.checkpoint_path("raft_large")
+    message = str(err.value)
+    assert "raft_large_C_T_SKHT_V2-ff5fadd5.pth" in message and "https://download.pytorch.org" in message
+    assert str(home / "checkpoints") in message
+
+
+def test_download_verifies_and_loads_safely(home, served, monkeypatch):
+    url, digest = served
+    _register(monkeypatch, url, digest)
+    path = registry.download("tiny")
+    assert path == home / "checkpoints" / "tiny.pth" and path.is_file()
+    assert registry.verify("tiny") == (True, f"sha256 {digest} matches")
+    state, checksum = registry.load_state_dict("tiny")
+    assert checksum == digest and torch.equal(state["layer.weight"], torch.arange(6.0).reshape(2, 3))
+
+
+def test_download_with_wrong_digest_keeps_nothing(home, served, monkeypatch):
+    url, _ = served
+    _register(monkeypatch, url, "0" * 64)
+    with pytest.raises(StageError, match="nothing was kept"):
+        registry.download("tiny")
+    assert not any((home / "checkpoints").iterdir())
+
+
+def test_unreachable_download_says_where_to_put_the_file(home, monkeypatch):
+    _register(monkeypatch, "http://127.0.0.1:9/tiny.pth", None)
+    with pytest.raises(StageError, match=f"put tiny.pth in {home / 'checkpoints'}"):
+        registry.download("tiny")
+
+
+def test_weights_only_refuses_pickled_objects(home, monkeypatch):
+    _register(monkeypatch, "http://127.0.0.1:9/tiny.pth", None)
+    path = registry.local_path("tiny")
+    path.parent.mkdir(parents=True)
+    torch.save({"evil": object()}, path)
+    with pytest.raises(Exception, match="[Ww]eights only load failed"):
+        registry.load_state_dict("tiny")
+
+
+def test_models_cli(home):
+    listed = vidcli("--json", "models", "list", check=True)
+    assert '"name": "raft_large"' in listed.stdout and '"present": false' in listed.stdout
+    where = vidcli("models", "path", "raft_large", check=True)
+    assert where.stdout.strip() == str(home / "checkpoints" / "raft_large_C_T_SKHT_V2-ff5fadd5.pth")
+    missing = vidcli("models", "verify", "raft_large")
+    assert missing.returncode == 1 and "vidcli models download raft_large" in missing.stderr
