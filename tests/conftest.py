@@ -44,3 +44,12 @@ def vidcli(*args: str, workspace: Path | None = None, check: bool = False, **kwa
     if check and result.returncode != 0:
         raise AssertionError(f"vidcli {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
     return result
+
+
+@pytest.fixture(scope="session")
+def anny_body():
+    """One Anny body model for the whole session (its cache under .cache/anny unless ANNY_CACHE_DIR is set)."""
+    os.environ.setdefault("ANNY_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".cache" / "anny"))
+    from vidcli.body.anny_model import load_body
+
+    return load_body()

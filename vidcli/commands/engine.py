@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from vidcli.cli import CONTEXT, Globals, run_options, run_pipeline, stdout
+from vidcli.commands.common import CONTEXT, Globals, run_options, run_pipeline, stdout
 from vidcli.console import console
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from vidcli.cli import CONTEXT, Globals, run_options, run_pipeline
+from vidcli.commands.common import CONTEXT, Globals, run_options, run_pipeline
 
 
 @click.command(context_settings=CONTEXT, epilog="Example: vidcli flow clip.mp4 --backend dis -o results/")

@@ -7,7 +7,7 @@ import json
 import click
 from rich.table import Table
 
-from vidcli.cli import CONTEXT, Globals, stdout
+from vidcli.commands.common import CONTEXT, Globals, stdout
 from vidcli.errors import StageError
 from vidcli.models import registry
 

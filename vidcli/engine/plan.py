@@ -80,7 +80,13 @@ def resolve_forced(pipeline: Pipeline, force: list[str], force_downstream: bool)
 
 def build_plan(pipeline: Pipeline, inputs: list[dict[str, Path]], workspace: Workspace,
                forced: set[str] = frozenset()) -> list[InputPlan]:
-    """Nodes for every input; inputs that are missing or unreadable carry an InputError instead."""
+    """Nodes for every input; inputs that are missing or unreadable carry an InputError instead.
+
+    A stage may define `resolve_config(config) -> config` to turn automatic choices (such as
+    `backend="auto"`) into concrete ones, so that the key names what will really run.
+    """
+    resolved = {name: getattr(spec.module, "resolve_config", lambda c: c)(spec.config)
+                for name, spec in pipeline.stages.items()}
     plans = []
     for sources in inputs:
         first = next(iter(sources.values()))
@@ -95,8 +101,9 @@ def build_plan(pipeline: Pipeline, inputs: list[dict[str, Path]], workspace: Wor
         for name, spec in pipeline.stages.items():
             upstream = {p: plan.nodes[t] for p, t in spec.inputs.items() if t in plan.nodes}
             stage_sources = {p: hashed[t] for p, t in spec.inputs.items() if t in hashed}
-            node = Node(input_dir, name, spec.module.VERSION, config_dict(spec.config),
-                        significant_config(spec.config), upstream, stage_sources, key="", force=name in forced)
+            config = resolved[name]
+            node = Node(input_dir, name, spec.module.VERSION, config_dict(config), significant_config(config),
+                        upstream, stage_sources, key="", force=name in forced)
             node.key = artifact_key(name, node.version, node.significant, node.upstream_ids)
             plan.nodes[name] = node
     return plans

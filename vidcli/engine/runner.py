@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import subprocess
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from vidcli import console
+from vidcli.console import log
+from vidcli.devices import visible_gpu_count
 from vidcli.engine.plan import UP_TO_DATE, InputPlan, node_status
 from vidcli.engine.store import Workspace, is_complete, read_manifest
 from vidcli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_STAGE_FAILED, EXIT_USAGE
@@ -75,9 +75,6 @@ def dry_run(plans: list[InputPlan], workspace: Workspace) -> Report:
 
 def run_plans(plans: list[InputPlan], workspace: Workspace, options: RunOptions) -> Report:
     """Build every valid input's nodes in one Luigi build; inputs that fail do not stop the others."""
-    import luigi
-    from luigi.execution_summary import LuigiStatusCode
-
     from vidcli.engine.tasks import StageTask
 
     run_id = new_run_id()
@@ -88,16 +85,11 @@ def run_plans(plans: list[InputPlan], workspace: Workspace, options: RunOptions)
             if node.force or node.stage in _final_stages(plan):
                 roots.append(StageTask(artifact=node.rel, workspace=str(workspace.root), node=node.to_dict(),
                                        run_id=run_id))
-    _configure_luigi(options)
+    _configure_luigi()
     luigi_ok = True
     try:
         if roots:
-            result = luigi.build(roots, workers=options.workers, local_scheduler=options.scheduler_host is None,
-                        scheduler_host=options.scheduler_host or "localhost", scheduler_port=options.scheduler_port,
-                        detailed_summary=True)
-            failed = (LuigiStatusCode.FAILED, LuigiStatusCode.FAILED_AND_SCHEDULING_FAILED,
-                      LuigiStatusCode.SCHEDULING_FAILED)
-            luigi_ok = result.status not in failed
+            luigi_ok = _build_until_settled(roots, options)
     except KeyboardInterrupt:
         report.interrupted = True
     report.outcomes = _collect(plans, workspace, run_id)
@@ -109,40 +101,63 @@ def run_plans(plans: list[InputPlan], workspace: Workspace, options: RunOptions)
     return report
 
 
+def _build_until_settled(roots: list, options: RunOptions) -> bool:
+    """Run Luigi builds until nothing this run needs is still running in another worker.
+
+    With a central scheduler, Luigi's worker exits when the only tasks left are running in other
+    workers; this waits for those and builds again, so every process reports a finished plan.
+    Returns False if Luigi reported a failure or a scheduling error.
+    """
+    import luigi
+    from luigi.execution_summary import LuigiStatusCode
+    from luigi.rpc import RemoteScheduler
+
+    failed = (LuigiStatusCode.FAILED, LuigiStatusCode.FAILED_AND_SCHEDULING_FAILED, LuigiStatusCode.SCHEDULING_FAILED)
+    tasks = _all_tasks(roots)
+    while True:
+        result = luigi.build(roots, workers=options.workers, local_scheduler=options.scheduler_host is None,
+                             scheduler_host=options.scheduler_host or "localhost",
+                             scheduler_port=options.scheduler_port, detailed_summary=True)
+        if options.scheduler_host is None or result.status in failed:
+            return result.status not in failed
+        scheduler = RemoteScheduler(f"http://{options.scheduler_host}:{options.scheduler_port}/")
+        waited = False
+        while running := {t.task_id for t in tasks if not t.complete()} & set(scheduler.task_list("RUNNING", "")):
+            log.info("waiting for %d task(s) running in other workers", len(running))
+            time.sleep(1.0)
+            waited = True
+        if not waited:
+            return True
+
+
+def _all_tasks(roots: list) -> list:
+    """Roots and everything they require, each once."""
+    seen, stack = {}, list(roots)
+    while stack:
+        task = stack.pop()
+        if task.task_id not in seen:
+            seen[task.task_id] = task
+            stack.extend(task.requires().values())
+    return list(seen.values())
+
+
 def _final_stages(plan: InputPlan) -> set[str]:
     used = {up.stage for node in plan.nodes.values() for up in node.upstream.values()}
     return set(plan.nodes) - used
 
 
-def _configure_luigi(options: RunOptions) -> None:
+def _configure_luigi() -> None:
     import luigi.configuration
 
     config = luigi.configuration.get_config()
     config.set("core", "no_configure_logging", "true")  # vidcli's handlers below are the only ones
-    config.set("resources", "gpu", str(max(1, _gpu_count())))
-    # A worker sharing a central scheduler waits for tasks other workers are running.
-    config.set("worker", "keep_alive", "true" if options.scheduler_host else "false")
-    config.set("worker", "wait_interval", "0.5")
+    config.set("resources", "gpu", str(max(1, visible_gpu_count())))
     level = logging.INFO if console.verbosity() >= 2 else logging.CRITICAL + 1
     for name in ("luigi", "luigi-interface", "luigi.scheduler"):
         logger = logging.getLogger(name)
         logger.handlers[:] = console.log.handlers
         logger.setLevel(level)
         logger.propagate = False
-
-
-def _gpu_count() -> int:
-    """Visible NVIDIA GPUs, counted without initialising CUDA in this (forking) process."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
-    if not shutil.which("nvidia-smi"):
-        return 0
-    try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return 0
-    return sum(1 for line in out.splitlines() if line.startswith("GPU "))
 
 
 def _collect(plans: list[InputPlan], workspace: Workspace, run_id: str) -> list[Outcome]:

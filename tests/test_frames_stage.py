@@ -1,0 +1,92 @@
+"""The frames stage and the FrameSequence reader."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+from conftest import FFMPEG, make_clip
+
+from vidcli.engine.stage import Source
+from vidcli.errors import ConfigError, InputError
+from vidcli.io.frames import FrameSequence
+from vidcli.io.video import iter_frames
+from vidcli.stages import frames as frames_stage
+
+
+def run_frames(video, out_dir, **settings):
+    out_dir.mkdir()
+    config = frames_stage.Config(**settings)
+    return frames_stage.run(config, {"video": Source(video, "sha256:test")}, out_dir)
+
+
+def test_frames_and_index(tmp_path):
+    clip = make_clip(tmp_path / "clip.mp4", seconds=1.0, size="160x120", fps=10)
+    info = run_frames(clip, tmp_path / "frames")
+    assert info.backend == "ffmpeg" and info.counts == {"frames": 10}
+    index = json.loads((tmp_path / "frames" / "index.json").read_text())
+    summary = index["fps"], index["width"], index["height"], index["count"], index["rotation"]
+    assert summary == (10.0, 160, 120, 10, 0)
+    assert index["timestamps"] == pytest.approx([i / 10 for i in range(10)])
+    assert index["source_timestamps"] == pytest.approx([i / 10 for i in range(10)])
+    assert index["source_indices"] == list(range(10))
+    assert index["source"] == {"name": "clip.mp4", "content_hash": "sha256:test", "codec": "h264",
+                               "source_fps": 10.0, "duration": pytest.approx(1.0, abs=0.05)}
+    assert sorted(p.name for p in (tmp_path / "frames").glob("*.jpg")) == [f"{i:06d}.jpg" for i in range(10)]
+
+    sequence = FrameSequence(tmp_path / "frames")
+    assert (len(sequence), sequence.fps, sequence.size) == (10, 10.0, (160, 120))
+    assert sum(1 for _ in sequence) == 10
+    with pytest.raises(IndexError):
+        sequence.read(10)
+
+
+def test_frames_are_rgb(tmp_path):
+    red = tmp_path / "red.mp4"
+    subprocess.run([FFMPEG, "-v", "error", "-f", "lavfi", "-i", "color=c=red:size=64x48:rate=5:duration=0.4",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", str(red)], check=True)
+    run_frames(red, tmp_path / "frames")
+    pixel = FrameSequence(tmp_path / "frames").read(0)[24, 32].astype(int)
+    assert pixel[0] > 200 and pixel[1] < 50 and pixel[2] < 50
+
+
+def test_rate_size_and_rotation(tmp_path):
+    clip = make_clip(tmp_path / "clip.mp4", seconds=1.0, size="160x120", fps=10)
+    rotated = tmp_path / "rotated.mp4"
+    subprocess.run([FFMPEG, "-v", "error", "-display_rotation", "-90", "-i", str(clip), "-c", "copy",
+                    str(rotated)], check=True)
+    run_frames(rotated, tmp_path / "frames", fps=5.0, max_size=80, quality=80, threads=1)
+    index = json.loads((tmp_path / "frames" / "index.json").read_text())
+    assert (index["width"], index["height"], index["rotation"], index["count"]) == (60, 80, 270, 5)
+    assert index["source_indices"] == [0, 2, 4, 6, 8]
+    assert FrameSequence(tmp_path / "frames").read(4).shape == (80, 60, 3)
+
+
+def test_significant_settings():
+    significant = {name for name, field in frames_stage.Config.__dataclass_fields__.items()
+                   if field.metadata["significant"]}
+    assert significant == {"fps", "max_size", "quality"}
+
+
+def test_bad_quality_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="quality"):
+        run_frames(tmp_path / "unused.mp4", tmp_path / "frames", quality=0)
+
+
+def test_bad_video_is_an_input_error(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not a video\n")
+    with pytest.raises(InputError, match="not a video"):
+        run_frames(text, tmp_path / "frames")
+    with pytest.raises(InputError, match="not a frames artifact"):
+        FrameSequence(tmp_path)
+
+
+def test_frame_content_survives_jpeg(tmp_path):
+    clip = make_clip(tmp_path / "clip.mp4", seconds=0.3, size="160x120", fps=10)
+    run_frames(clip, tmp_path / "frames")
+    decoded = next(iter_frames(clip)).rgb.astype(float)
+    stored = FrameSequence(tmp_path / "frames").read(0).astype(float)
+    assert np.abs(decoded - stored).mean() < 8  # testsrc2's saturated edges are a worst case for 4:2:0 JPEG

@@ -1,0 +1,1 @@
+"""Human bodies: the Anny model, the shared skeletons and BVH retargeting."""

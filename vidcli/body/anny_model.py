@@ -1,0 +1,106 @@
+"""The Anny body model (cmu_mb rig) posed and shaped in vidcli's world frame.
+
+Anny works in a z-up frame facing -y; vidcli's world is y-up facing +z (left is +x in both), so
+`ANNY_TO_WORLD` maps one to the other. Anny builds a cache the first time a model is made (minutes);
+it lives in `$ANNY_CACHE_DIR` (anny's own variable, default ~/.cache/anny). `load_body()` makes the
+model once per process.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from vidcli.body.skeletons import JointMap, blazepose_map, smpl_map
+
+ANNY_TO_WORLD = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+_CHUNK = 64  # frames per model evaluation
+
+
+@dataclass(frozen=True)
+class Phenotype:
+    """Anny's phenotype parameters, each in [0, 1] (0.5 is average; gender 0 female, 1 male;
+    age 0 is a baby, 1/3 about 25 years, 1 old)."""
+
+    height: float = 0.5
+    weight: float = 0.5
+    age: float = 0.5
+    gender: float = 0.5
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RestBody:
+    """A shaped body in its rest pose, world frame, hips head at the origin."""
+
+    phenotype: Phenotype
+    vertices: np.ndarray  # (V, 3)
+    heads: np.ndarray  # (B, 3) bone heads
+    tails: np.ndarray  # (B, 3) bone tails
+    rotations: np.ndarray  # (B, 3, 3) Anny's rest bone orientations, in Anny's frame
+
+    @property
+    def height_m(self) -> float:
+        return float(np.ptp(self.vertices[:, 1]))
+
+
+class AnnyBody:
+    """Anny with the cmu_mb rig (31 bones named as the CMU MotionBuilder BVH skeleton)."""
+
+    def __init__(self):
+        import anny
+        import torch
+
+        self._torch = torch
+        self.model = anny.Anny(rig="cmu_mb")
+        self.bone_names: list[str] = list(self.model.bone_labels)
+        self.parents: list[int] = [int(p) for p in self.model.bone_parents]
+        self.faces = self.model.get_triangular_faces().numpy().astype(np.int32)
+        weights = self.model.vertex_bone_weights.numpy()
+        indices = self.model.vertex_bone_indices.numpy()
+        self.vertex_bone = indices[np.arange(len(indices)), np.argmax(weights, axis=1)]
+        rest = self.rest(Phenotype())
+        self.smpl: JointMap = smpl_map(self.bone_names)
+        self.blazepose: JointMap = blazepose_map(self.bone_names, rest.vertices, self.vertex_bone)
+
+    def rest(self, phenotype: Phenotype) -> RestBody:
+        """The rest (A-)pose of a body of `phenotype`."""
+        with self._torch.no_grad():
+            out = self.model(phenotype_kwargs=phenotype.as_dict())
+        origin = out["rest_bone_heads"][0, 0].numpy()
+        to_world = lambda points: (points[0].numpy() - origin) @ ANNY_TO_WORLD.T  # noqa: E731
+        return RestBody(phenotype, to_world(out["rest_vertices"]), to_world(out["rest_bone_heads"]),
+                        to_world(out["rest_bone_tails"]), out["rest_bone_poses"][0, :, :3, :3].numpy())
+
+    def pose(self, rest: RestBody, rotations: np.ndarray, root: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posed vertices (F, V, 3) float32 and bone heads (F, B, 3), world frame.
+
+        `rotations` (F, B, 3, 3): each bone's world rotation away from its rest orientation;
+        `root` (F, 3): where the hips head goes.
+        """
+        torch = self._torch
+        anny_rotations = ANNY_TO_WORLD.T @ rotations @ ANNY_TO_WORLD
+        deltas = np.zeros(rotations.shape[:2] + (4, 4))
+        deltas[..., :3, :3] = anny_rotations @ rest.rotations
+        deltas[..., 3, 3] = 1.0
+        vertices, heads = [], []
+        with torch.no_grad():
+            for start in range(0, len(deltas), _CHUNK):
+                out = self.model(torch.from_numpy(deltas[start:start + _CHUNK]),
+                                 phenotype_kwargs=rest.phenotype.as_dict(), pose_parameterization="world-orient")
+                origin = out["bone_poses"][:, :1, :3, 3]
+                vertices.append(((out["vertices"] - origin).numpy() @ ANNY_TO_WORLD.T).astype(np.float32))
+                heads.append((out["bone_poses"][:, :, :3, 3] - origin).numpy() @ ANNY_TO_WORLD.T)
+        vertices, heads = np.concatenate(vertices), np.concatenate(heads)
+        vertices += root[:, None, :].astype(np.float32)
+        return vertices, heads + root[:, None, :]
+
+
+@functools.lru_cache(maxsize=1)
+def load_body() -> AnnyBody:
+    """The process-wide Anny body model (built once; the first build fills anny's cache)."""
+    return AnnyBody()

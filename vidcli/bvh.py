@@ -1,0 +1,211 @@
+"""BVH motion files: parse, write and forward kinematics.
+
+A BVH file is a joint hierarchy (offsets in file units, per-joint channel lists in any order) and a
+table of channel values per frame. Rotation channels compose in the order they are listed
+(``Zrotation Yrotation Xrotation`` means R = Rz @ Ry @ Rx, angles in degrees), and a joint's world
+rotation is its parent's world rotation times its own, the rest pose (all channels zero) having every
+joint's world rotation equal to the identity.
+
+CMU motion capture files use a unit of about 0.0564 m ((1 / 0.45) inch, the scale the CMU
+conversion to BVH applied); `CMU_UNIT_M` converts them to metres. Files exported with 3ds Max
+joint names (LeftHip, LeftKnee, Chest2, ...) are renamed to the MotionBuilder names (LeftUpLeg,
+LeftLeg, Spine1, ...) when parsed, so both CMU variants drive the same rig.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vidcli.errors import InputError
+
+CMU_UNIT_M = 2.54 / 100 / 0.45
+
+# 3ds Max joint name -> MotionBuilder joint name, for the CMU skeleton. Applied only to files that
+# use 3ds Max naming, since "LeftShoulder" and "Neck" name different joints in the two conventions.
+MAX_TO_MOTIONBUILDER = {
+    "LeftHip": "LeftUpLeg", "LeftKnee": "LeftLeg", "LeftAnkle": "LeftFoot", "LeftToe": "LeftToeBase",
+    "RightHip": "RightUpLeg", "RightKnee": "RightLeg", "RightAnkle": "RightFoot", "RightToe": "RightToeBase",
+    "lowerback": "LowerBack", "Chest": "Spine", "Chest2": "Spine1", "lowerneck": "Neck", "Neck": "Neck1",
+    "LeftCollar": "LeftShoulder", "LeftShoulder": "LeftArm", "LeftElbow": "LeftForeArm", "LeftWrist": "LeftHand",
+    "lhand": "LeftFingerBase", "LFingers": "LeftHandIndex1",
+    "RightCollar": "RightShoulder", "RightShoulder": "RightArm", "RightElbow": "RightForeArm",
+    "RightWrist": "RightHand", "rhand": "RightFingerBase", "RFingers": "RightHandIndex1",
+}
+_MAX_MARKERS = {"LeftHip", "LeftCollar", "Chest2", "lowerneck"}
+
+_AXES = {"X": 0, "Y": 1, "Z": 2}
+
+
+@dataclass
+class Motion:
+    """A BVH skeleton and its animation.
+
+    `names[j]`, `parents[j]` (-1 for the root; parents come before children), `offsets[j]` (file
+    units), `channels[j]` (channel names in file order), `end_sites[j]` (End Site offset or None),
+    `values` (F, total channel count) in file order, `frame_time` in seconds.
+    """
+
+    names: list[str]
+    parents: list[int]
+    offsets: np.ndarray
+    channels: list[list[str]]
+    end_sites: list[np.ndarray | None]
+    values: np.ndarray
+    frame_time: float
+
+    @property
+    def fps(self) -> float:
+        return 1.0 / self.frame_time
+
+    @property
+    def frame_count(self) -> int:
+        return len(self.values)
+
+    def index(self, name: str) -> int:
+        return self.names.index(name)
+
+    def children(self, joint: int) -> list[int]:
+        return [j for j, p in enumerate(self.parents) if p == joint]
+
+    def local_transforms(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-frame local rotations (F, J, 3, 3) and local translations (F, J, 3) in file units."""
+        frames, joints = len(self.values), len(self.names)
+        rotations = np.broadcast_to(np.eye(3), (frames, joints, 3, 3)).copy()
+        translations = np.broadcast_to(self.offsets, (frames, joints, 3)).copy()
+        column = 0
+        for j, channels in enumerate(self.channels):
+            for name in channels:
+                value = self.values[:, column]
+                axis = _AXES[name[0].upper()]
+                if name.lower().endswith("position"):
+                    translations[:, j, axis] += value
+                else:
+                    rotations[:, j] = rotations[:, j] @ axis_rotation(axis, np.radians(value))
+                column += 1
+        return rotations, translations
+
+    def forward_kinematics(self) -> tuple[np.ndarray, np.ndarray]:
+        """World rotations (F, J, 3, 3) and joint positions (F, J, 3) in file units."""
+        local_rotations, local_translations = self.local_transforms()
+        rotations = np.empty_like(local_rotations)
+        positions = np.empty_like(local_translations)
+        for j, parent in enumerate(self.parents):
+            if parent < 0:
+                rotations[:, j] = local_rotations[:, j]
+                positions[:, j] = local_translations[:, j]
+            else:
+                rotations[:, j] = rotations[:, parent] @ local_rotations[:, j]
+                positions[:, j] = positions[:, parent] + np.einsum(
+                    "fab,fb->fa", rotations[:, parent], local_translations[:, j])
+        return rotations, positions
+
+
+def axis_rotation(axis: int, angles) -> np.ndarray:
+    """Rotation matrices (..., 3, 3) about the x (0), y (1) or z (2) axis by `angles` radians."""
+    angles = np.asarray(angles, dtype=float)
+    c, s = np.cos(angles), np.sin(angles)
+    out = np.zeros(angles.shape + (3, 3))
+    i, k = (axis + 1) % 3, (axis + 2) % 3
+    out[..., axis, axis] = 1.0
+    out[..., i, i] = c
+    out[..., k, k] = c
+    out[..., i, k] = -s
+    out[..., k, i] = s
+    return out
+
+
+def parse(path) -> Motion:
+    """Read a BVH file (any channel order, CRLF or LF line endings); 3ds Max names are renamed."""
+    path = Path(path)
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as error:
+        raise InputError(f"{path}: cannot read ({error.strerror})") from None
+    try:
+        motion = _parse_text(text)
+    except (ValueError, IndexError) as error:
+        raise InputError(f"{path}: not a valid BVH file ({error})") from None
+    if _MAX_MARKERS & set(motion.names):
+        motion.names = [MAX_TO_MOTIONBUILDER.get(name, name) for name in motion.names]
+    return motion
+
+
+def _parse_text(text: str) -> Motion:
+    tokens = text.split()
+    if not tokens or tokens[0] != "HIERARCHY":
+        raise ValueError("it does not start with HIERARCHY")
+    names, parents, offsets, channels, end_sites = [], [], [], [], []
+    stack: list[int] = []
+    position = 1
+    while tokens[position] != "MOTION":
+        token = tokens[position]
+        if token in ("ROOT", "JOINT"):
+            if token == "ROOT" and names:
+                raise ValueError("more than one ROOT")
+            names.append(tokens[position + 1])
+            parents.append(stack[-1] if stack else -1)
+            end_sites.append(None)
+            position += 2
+        elif token == "End":
+            # End Site { OFFSET x y z }
+            end_sites[stack[-1]] = np.array([float(v) for v in tokens[position + 4:position + 7]])
+            position += 8
+        elif token == "{":
+            stack.append(len(names) - 1)
+            position += 1
+        elif token == "}":
+            stack.pop()
+            position += 1
+        elif token == "OFFSET":
+            offsets.append([float(v) for v in tokens[position + 1:position + 4]])
+            position += 4
+        elif token == "CHANNELS":
+            count = int(tokens[position + 1])
+            channels.append(tokens[position + 2:position + 2 + count])
+            position += 2 + count
+        else:
+            raise ValueError(f"unexpected token {token!r}")
+    if tokens[position + 1] != "Frames:" or tokens[position + 3:position + 5] != ["Frame", "Time:"]:
+        raise ValueError("malformed MOTION header")
+    frames = int(tokens[position + 2])
+    frame_time = float(tokens[position + 5])
+    width = sum(len(c) for c in channels)
+    numbers = np.array(tokens[position + 6:position + 6 + frames * width], dtype=float)
+    if len(numbers) != frames * width or len(offsets) != len(names) or len(channels) != len(names):
+        raise ValueError(f"expected {frames} frames of {width} channels")
+    return Motion(names, parents, np.array(offsets, dtype=float), channels, end_sites,
+                  numbers.reshape(frames, width), frame_time)
+
+
+def write(motion: Motion, path) -> None:
+    """Write `motion` as a BVH file (LF line endings) through a temporary name."""
+    lines = ["HIERARCHY"]
+
+    def emit(joint: int, depth: int) -> None:
+        pad = "\t" * depth
+        keyword = "ROOT" if motion.parents[joint] < 0 else "JOINT"
+        lines.append(f"{pad}{keyword} {motion.names[joint]}")
+        lines.append(pad + "{")
+        lines.append(f"{pad}\tOFFSET {_numbers(motion.offsets[joint])}")
+        lines.append(f"{pad}\tCHANNELS {len(motion.channels[joint])} {' '.join(motion.channels[joint])}")
+        for child in motion.children(joint):
+            emit(child, depth + 1)
+        if motion.end_sites[joint] is not None:
+            lines.extend([f"{pad}\tEnd Site", f"{pad}\t{{",
+                          f"{pad}\t\tOFFSET {_numbers(motion.end_sites[joint])}", f"{pad}\t}}"])
+        lines.append(pad + "}")
+
+    emit(0, 0)
+    lines += ["MOTION", f"Frames: {motion.frame_count}", f"Frame Time: {motion.frame_time:.8f}"]
+    lines += [_numbers(row) for row in motion.values]
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text("\n".join(lines) + "\n")
+    partial.replace(path)
+
+
+def _numbers(values) -> str:
+    return " ".join(f"{v:.6f}" for v in values)

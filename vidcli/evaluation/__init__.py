@@ -1,0 +1,1 @@
+"""Metrics and reports that score runs against ground truth."""

@@ -1,0 +1,330 @@
+"""Score a run against a ground-truth folder: find the files, pair people, compute docs/metrics.md.
+
+A RUN is either a workspace input directory (`<workspace>/<stem>-<hash8>/<stage>/<key>/`, the most
+recently finished complete artifact of each stage is used) or a folder laid out like a ground truth
+(`camera.npz`, `tracks.npz`, ... directly inside). A stage that either side lacks is reported with a
+status instead of metrics; the other stages are still scored.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from rich.table import Table
+
+from vidcli.errors import InputError
+from vidcli.evaluation import metrics
+
+MANIFEST = "manifest.json"
+STAGE_FILES = {
+    "camera": "camera.npz", "track": "tracks.npz", "world": "motion.npz", "keypoints": "keypoints.npz",
+}
+DEFAULT_FPS = 30.0
+STATUS_TEXT = {
+    "ok": "ok",
+    "missing": "missing from RUN",
+    "no_gt": "no ground truth",
+    "no_overlap": "nothing to compare (no shared frames or people)",
+}
+
+# (key in a stage's "metrics", label, unit) in table order.
+TABLE_ROWS = {
+    "camera": [
+        ("frames", "frames compared", ""),
+        ("ate_m", "ATE, Sim(3) aligned", "m"),
+        ("ate_pct", "ATE / GT path length", "%"),
+        ("ate_se3_m", "ATE, SE(3) aligned", "m"),
+        ("rotation_deg", "rotation error, best rotation fit", "deg"),
+        ("rpe_trans_m", "RPE translation (1 frame)", "m"),
+        ("rpe_rot_deg", "RPE rotation (1 frame)", "deg"),
+        ("sim3_scale", "Sim(3) scale, run to GT", "x"),
+        ("scale_error_pct", "scale error", "%"),
+    ],
+    "track": [
+        ("recall", "detection recall, IoU >= 0.5", ""),
+        ("recall_tall", "recall, GT boxes >= 100 px tall", ""),
+        ("precision", "detection precision", ""),
+        ("id_switches", "ID switches", ""),
+        ("mota", "MOTA", ""),
+        ("matched_tracks", "GT tracks paired with a run track", ""),
+    ],
+    "world": [
+        ("people", "people paired", ""),
+        ("frames", "person-frames compared", ""),
+        ("pa_mpjpe_mm", "PA-MPJPE", "mm"),
+        ("mpjpe_mm", "MPJPE, root-relative (camera)", "mm"),
+        ("wa_mpjpe_mm", "WA-MPJPE (windows)", "mm"),
+        ("w_mpjpe_mm", "W-MPJPE (windows)", "mm"),
+        ("rte_pct", "RTE", "%"),
+        ("accel_mm_per_frame2", "acceleration error", "mm/frame²"),
+        ("jitter_10m_per_s3", "jitter", "10 m/s³"),
+        ("foot_skating_mm_per_frame", "foot skating in GT contact", "mm/frame"),
+    ],
+    "keypoints": [
+        ("keypoints", "visible GT keypoints compared", ""),
+        ("error_px", "2D keypoint error", "px"),
+        ("pck", "PCK @ 0.1 person height", ""),
+    ],
+}
+
+
+# ----- locating files -----
+
+
+def stage_files(folder: Path) -> dict[str, Path | None]:
+    """The file each stage is scored from, or None: flat (GT-like) layout first, else workspace layout."""
+    flat = {stage: folder / name for stage, name in STAGE_FILES.items() if (folder / name).is_file()}
+    if flat:
+        return {stage: flat.get(stage) for stage in STAGE_FILES}
+    return {stage: _newest_artifact_file(folder / stage, name) for stage, name in STAGE_FILES.items()}
+
+
+def _newest_artifact_file(stage_dir: Path, name: str) -> Path | None:
+    """`name` inside the most recently finished complete artifact of `stage_dir` that has it."""
+    if not stage_dir.is_dir():
+        return None
+    artifacts = [
+        path for path in stage_dir.iterdir()
+        if not path.name.startswith(".") and (path / MANIFEST).is_file() and (path / name).is_file()
+    ]
+    return max(artifacts, key=_finished_at) / name if artifacts else None
+
+
+def _finished_at(artifact: Path) -> datetime:
+    """The manifest's "finished" ISO timestamp (UTC if it names no zone), else the manifest's mtime."""
+    manifest = artifact / MANIFEST
+    try:
+        value = json.loads(manifest.read_text()).get("finished")
+        stamp = datetime.fromisoformat(value)
+        return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return datetime.fromtimestamp(manifest.stat().st_mtime, timezone.utc)
+
+
+def load_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The arrays `keys` of an npz file, or an InputError naming the file and the problem."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [key for key in keys if key not in data.files]
+            if missing:
+                raise InputError(f"{path} lacks {missing[0]!r}")
+            return {key: data[key] for key in keys}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from None
+
+
+# ----- evaluation -----
+
+
+def evaluate(run: Path, gt: Path, window: int = 100) -> dict:
+    """Every metric that RUN and GT allow, as a JSON-ready dict (see docs/metrics.md)."""
+    run, gt = Path(run).absolute(), Path(gt).absolute()
+    for role, folder in (("RUN", run), ("GT", gt)):
+        if not folder.is_dir():
+            raise InputError(f"{role} {folder} is not a directory")
+    run_files, gt_files = stage_files(run), stage_files(gt)
+    if not any(gt_files.values()):
+        raise InputError(f"GT {gt} holds none of {', '.join(STAGE_FILES.values())}")
+    if not any(run_files.values()):
+        raise InputError(f"RUN {run} holds no camera, track, world or keypoints artifact")
+
+    fps = DEFAULT_FPS
+    if gt_files["camera"]:
+        fps = float(load_npz(gt_files["camera"], ("fps",))["fps"])
+    stages = {stage: _status(run_files[stage], gt_files[stage]) for stage in STAGE_FILES}
+    if stages["camera"]["status"] == "ok":
+        stages["camera"].update(_camera(run_files["camera"], gt_files["camera"]))
+    pairs, pairing = None, "same track id"
+    if stages["track"]["status"] == "ok":
+        stages["track"].update(_tracking(run_files["track"], gt_files["track"]))
+        pairs, pairing = {int(g): r for g, r in stages["track"]["track_pairs"].items()}, "box IoU"
+    if stages["world"]["status"] == "ok":
+        world = _world(run_files["world"], gt_files["world"], pairs, fps, window)
+        stages["world"].update(world, pairing=pairing)
+    if stages["keypoints"]["status"] == "ok":
+        keypoints = _keypoints(run_files["keypoints"], gt_files["keypoints"], pairs)
+        stages["keypoints"].update(keypoints, pairing=pairing)
+    return {"run": str(run), "gt": str(gt), "window": window, "fps": fps, "stages": stages}
+
+
+def _status(run_file: Path | None, gt_file: Path | None) -> dict:
+    """A stage entry before scoring: its files, and "ok" only when both sides have one."""
+    status = "missing" if run_file is None else "no_gt" if gt_file is None else "ok"
+    return {"status": status, "run_file": _text(run_file), "gt_file": _text(gt_file)}
+
+
+def _text(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
+def _number(value):
+    """A JSON-safe int or float (None for missing or non-finite values)."""
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if value is None or not np.isfinite(value):
+        return None
+    return float(value)
+
+
+def _mean(samples: list[np.ndarray]):
+    joined = np.concatenate(samples) if samples else np.zeros(0)
+    return _number(joined.mean()) if joined.size else None
+
+
+def _boxes(path: Path) -> metrics.Boxes:
+    data = load_npz(path, ("frame", "track_id", "box"))
+    return metrics.Boxes(data["frame"].astype(int), data["track_id"].astype(int), data["box"].astype(float))
+
+
+def _shared_rows(gt: dict, run: dict, pairs: dict[int, int] | None):
+    """(gt id, run id, frames, gt rows, run rows) for every paired person, rows sorted by frame."""
+    gt_ids = np.unique(gt["track_id"]).astype(int)
+    if pairs is None:
+        pairs = {int(i): int(i) for i in gt_ids if i in run["track_id"]}
+    shared = []
+    for gt_id, run_id in sorted(pairs.items()):
+        g = np.flatnonzero(gt["track_id"] == gt_id)
+        r = np.flatnonzero(run["track_id"] == run_id)
+        frames, gi, ri = np.intersect1d(gt["frame"][g], run["frame"][r], return_indices=True)
+        if len(frames):
+            shared.append((gt_id, run_id, frames.astype(int), g[gi], r[ri]))
+    return shared
+
+
+def _camera(run_file: Path, gt_file: Path) -> dict:
+    keys = ("R_wc", "t_wc")
+    run, gt = load_npz(run_file, keys), load_npz(gt_file, keys)
+    lengths = {"run_frames": len(run["t_wc"]), "gt_frames": len(gt["t_wc"])}
+    count = min(lengths.values())
+    if count < 2:
+        return {"status": "no_overlap", **lengths}
+    head = slice(0, count)
+    errors = metrics.camera_errors(run["R_wc"][head], run["t_wc"][head], gt["R_wc"][head], gt["t_wc"][head])
+    values = {name: _number(getattr(errors, name)) for name in errors.__dataclass_fields__}
+    return {"status": "ok", **lengths, "metrics": values}
+
+
+def _tracking(run_file: Path, gt_file: Path) -> dict:
+    gt, run = _boxes(gt_file), _boxes(run_file)
+    errors = metrics.tracking_errors(gt, run)
+    values = {
+        "recall": _number(errors.recall),
+        "recall_tall": _number(errors.tall_recall),
+        "precision": _number(errors.precision),
+        "id_switches": errors.id_switches,
+        "mota": _number(errors.mota),
+        "matched_tracks": len(errors.track_pairs),
+        "gt_tracks": len(np.unique(gt.track_id)),
+        "run_tracks": len(np.unique(run.track_id)),
+        "gt_boxes": errors.gt_boxes,
+        "run_boxes": errors.pred_boxes,
+        "matched_boxes": errors.matched_boxes,
+        "tall_gt_boxes": errors.tall_gt_boxes,
+    }
+    pairs = {str(g): r for g, r in sorted(errors.track_pairs.items())}
+    return {"status": "ok", "metrics": values, "track_pairs": pairs}
+
+
+WORLD_METRICS = ("pa_mpjpe_mm", "mpjpe_mm", "wa_mpjpe_mm", "w_mpjpe_mm", "rte_pct",
+                 "accel_mm_per_frame2", "jitter_10m_per_s3", "foot_skating_mm_per_frame")
+
+
+def _person_samples(gt: dict, run: dict, frames, gi, ri, fps: float, window: int) -> dict[str, np.ndarray]:
+    """Per-sample errors of one paired person over its shared frames."""
+    gt_world, run_world = gt["joints_world"][gi], run["joints_world"][ri]
+    gt_cam = metrics.root_relative(gt["joints_cam"][gi])
+    run_cam = metrics.root_relative(run["joints_cam"][ri])
+    root_errors = metrics.rte(run_world[:, metrics.ROOT_JOINT], gt_world[:, metrics.ROOT_JOINT])
+    return {
+        "pa_mpjpe_mm": metrics.pa_mpjpe(run_cam, gt_cam),
+        "mpjpe_mm": metrics.mpjpe(run_cam, gt_cam),
+        "wa_mpjpe_mm": metrics.wa_mpjpe(run_world, gt_world, window),
+        "w_mpjpe_mm": metrics.w_mpjpe(run_world, gt_world, window),
+        "rte_pct": np.zeros(0) if root_errors is None else root_errors,
+        "accel_mm_per_frame2": metrics.accel_error(run_cam, gt_cam, frames),
+        "jitter_10m_per_s3": metrics.jitter(run_world, frames, fps),
+        "foot_skating_mm_per_frame": metrics.foot_skating(run_world, gt["contact"][gi].astype(bool), frames),
+    }
+
+
+def _world(run_file: Path, gt_file: Path, pairs, fps: float, window: int) -> dict:
+    keys = ("frame", "track_id", "joints_world", "joints_cam")
+    gt = load_npz(gt_file, keys + ("contact",))
+    run = load_npz(run_file, keys)
+    people, pooled = [], {name: [] for name in WORLD_METRICS}
+    for gt_id, run_id, frames, gi, ri in _shared_rows(gt, run, pairs):
+        samples = _person_samples(gt, run, frames, gi, ri, fps, window)
+        for name, values in samples.items():
+            pooled[name].append(values)
+        summary = {name: _mean([values]) for name, values in samples.items()}
+        people.append({"gt_track": gt_id, "run_track": run_id, "frames": len(frames), "metrics": summary})
+    if not people:
+        return {"status": "no_overlap", "people": []}
+    overall = {"people": len(people), "frames": sum(p["frames"] for p in people)}
+    overall.update({name: _mean(values) for name, values in pooled.items()})
+    return {"status": "ok", "metrics": overall, "people": people}
+
+
+def _keypoints(run_file: Path, gt_file: Path, pairs) -> dict:
+    gt = load_npz(gt_file, ("frame", "track_id", "keypoints2d"))
+    run = load_npz(run_file, ("frame", "track_id", "keypoints2d"))
+    distances, within = [], []
+    for _, _, _, gi, ri in _shared_rows(gt, run, pairs):
+        gt_kp, run_kp = gt["keypoints2d"][gi], run["keypoints2d"][ri]
+        d, w = metrics.keypoint_errors(run_kp[..., :2], gt_kp[..., :2], gt_kp[..., 2] > 0.5)
+        distances.append(d)
+        within.append(w.astype(float))
+    count = int(sum(len(d) for d in distances))
+    if not count:
+        return {"status": "no_overlap"}
+    values = {"keypoints": count, "error_px": _mean(distances), "pck": _mean(within)}
+    return {"status": "ok", "metrics": values}
+
+
+# ----- presentation -----
+
+
+def _format(value) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.4g}" if abs(value) < 1 else f"{value:.2f}"
+
+
+def summary_table(report: dict) -> Table:
+    """One rich table: a block of rows per stage, or the stage's status when it was not scored."""
+    table = Table(title=f"{report['run']} vs {report['gt']}", title_justify="left")
+    table.add_column("stage")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("unit")
+    for stage, rows in TABLE_ROWS.items():
+        entry = report["stages"][stage]
+        if entry["status"] != "ok":
+            table.add_row(stage, STATUS_TEXT[entry["status"]], "", "", end_section=True)
+            continue
+        for index, (key, label, unit) in enumerate(rows):
+            table.add_row(stage if index == 0 else "", label, _format(entry["metrics"].get(key)), unit,
+                          end_section=index == len(rows) - 1)
+    return table
+
+
+def people_table(report: dict) -> Table | None:
+    """Per-person world metrics, when more than one person was scored."""
+    world = report["stages"]["world"]
+    if world["status"] != "ok" or len(world["people"]) < 2:
+        return None
+    columns = [("pa_mpjpe_mm", "PA-MPJPE mm"), ("wa_mpjpe_mm", "WA-MPJPE mm"), ("w_mpjpe_mm", "W-MPJPE mm"),
+               ("rte_pct", "RTE %"), ("foot_skating_mm_per_frame", "skating mm/frame")]
+    table = Table(title="people", title_justify="left")
+    for header in ("GT track", "run track", "frames", *(label for _, label in columns)):
+        table.add_column(header, justify="right")
+    for person in world["people"]:
+        values = [_format(person["metrics"][key]) for key, _ in columns]
+        table.add_row(str(person["gt_track"]), str(person["run_track"]), str(person["frames"]), *values)
+    return table

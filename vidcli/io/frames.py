@@ -1,0 +1,84 @@
+"""Reading a `frames` artifact: JPEG frames `000000.jpg`... and their `index.json`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vidcli.errors import InputError, StageError
+
+INDEX_NAME = "index.json"
+
+
+def frame_filename(index: int) -> str:
+    """The file name of frame `index` in a frames artifact."""
+    return f"{index:06d}.jpg"
+
+
+def write_jpeg(path: Path, rgb: np.ndarray, quality: int) -> None:
+    """Write an RGB array as a JPEG of the given quality (1-100)."""
+    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]):
+        raise StageError(f"could not write {path}")
+
+
+def write_frames(directory, images, fps: float, quality: int = 100) -> Path:
+    """Store RGB `images` as a frames artifact (frames and a minimal index) in a new `directory`,
+    for feeding still images, such as flow benchmark pairs, to the stages that read frames."""
+    directory = Path(directory)
+    directory.mkdir(parents=True)
+    for i, rgb in enumerate(images):
+        write_jpeg(directory / frame_filename(i), rgb, quality)
+    height, width = images[0].shape[:2]
+    timestamps = [i / fps for i in range(len(images))]
+    index = {"fps": fps, "width": width, "height": height, "count": len(images), "rotation": 0,
+             "timestamps": timestamps, "source_timestamps": timestamps,
+             "source_indices": list(range(len(images)))}
+    (directory / INDEX_NAME).write_text(json.dumps(index))
+    return directory
+
+
+class FrameSequence:
+    """The frames of a `frames` artifact directory, read on demand as RGB arrays."""
+
+    def __init__(self, directory):
+        self.directory = Path(directory)
+        index_path = self.directory / INDEX_NAME
+        if not index_path.is_file():
+            raise InputError(f"{self.directory}: not a frames artifact (no {INDEX_NAME})")
+        self.index = json.loads(index_path.read_text())
+
+    def __len__(self) -> int:
+        return self.index["count"]
+
+    @property
+    def fps(self) -> float:
+        return self.index["fps"]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        return self.index["width"], self.index["height"]
+
+    @property
+    def timestamps(self) -> list[float]:
+        """Each frame's time in seconds."""
+        return self.index["timestamps"]
+
+    def path(self, i: int) -> Path:
+        if not 0 <= i < len(self):
+            raise IndexError(f"frame {i} out of range 0..{len(self) - 1}")
+        return self.directory / frame_filename(i)
+
+    def read(self, i: int) -> np.ndarray:
+        """Frame `i` as an HxWx3 uint8 RGB array."""
+        bgr = cv2.imread(str(self.path(i)), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise InputError(f"{self.path(i)}: cannot read frame image")
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self.read(i)

@@ -1,0 +1,380 @@
+"""Video input and output through an ffmpeg subprocess.
+
+There is no ffprobe: `probe` reads what `ffmpeg -i` prints. `iter_frames` streams decoded frames
+through a pipe, takes each frame's source timestamp from ffmpeg's `showinfo` filter and resamples
+variable frame rate to constant frame rate in Python. numpy and ffmpeg-python are imported inside
+the functions that need them, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import queue
+import re
+import shutil
+import subprocess
+import threading
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from vidcli.errors import ConfigError, InputError, StageError
+
+# Options placed before everything else on every ffmpeg command line.
+_GLOBAL_ARGS = ["-hide_banner", "-nostdin", "-nostats"]
+
+# Open-time failures: a fragment of ffmpeg's stderr and what it means, checked in order.
+_OPEN_FAILURES = (
+    ("moov atom not found", "is truncated or not an mp4 (its 'moov' atom is missing)"),
+    ("Permission denied", "is not readable (permission denied)"),
+    ("no decoder found", "uses a video codec that this ffmpeg cannot decode"),
+    ("Invalid data found when processing input", "is not a video file ffmpeg can read (invalid data)"),
+)
+
+_LOG_PREFIX = re.compile(r"^(\[[^\]]*\]\s*)+")
+_HEADER_LINE = re.compile(r"^(Input|Output) #|^Stream |^Press \[q\]|^Conversion failed!$")
+_ERROR_WORDS = re.compile(r"error|invalid|corrupt|not found|denied|no decoder|unknown", re.IGNORECASE)
+_SHOWINFO_TIME_BASE = re.compile(r"config in time_base: (\d+)/(\d+)")
+_SHOWINFO_FRAME = re.compile(r"\bn:\s*\d+\s+pts:\s*(-?\d+|NOPTS)")
+_END = object()  # marks the end of a _StderrReader's timestamps
+
+
+def ffmpeg_exe() -> str:
+    """The ffmpeg to run: imageio-ffmpeg's bundled binary, or `VIDCLI_FFMPEG` (`system` = PATH)."""
+    choice = os.environ.get("VIDCLI_FFMPEG", "")
+    if not choice:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    if choice == "system":
+        found = shutil.which("ffmpeg")
+        if found is None:
+            raise ConfigError("VIDCLI_FFMPEG=system but there is no ffmpeg on PATH")
+        return found
+    if not os.access(choice, os.X_OK):
+        raise ConfigError(f"VIDCLI_FFMPEG={choice}: not an executable file")
+    return choice
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What ffmpeg reports about a video's first video stream.
+
+    `width`/`height` are as displayed, after the rotation in the container's display matrix;
+    `rotation` is that matrix's counter-clockwise rotation in degrees (0, 90, 180 or 270).
+    `frame_count` is an estimate (duration x fps), 0 when the duration is unknown.
+    """
+
+    width: int
+    height: int
+    rotation: int
+    fps: float
+    duration: float | None
+    codec: str
+    frame_count: int
+
+
+class Frame(NamedTuple):
+    """One output frame of `iter_frames`: its index and time, and which source frame it shows."""
+
+    index: int
+    timestamp: float
+    source_timestamp: float
+    source_index: int
+    rgb: Any  # HxWx3 uint8 numpy array
+
+
+def probe(path) -> VideoInfo:
+    """Describe the video at `path`; raise InputError when it is missing or not a decodable video."""
+    path = Path(path)
+    _check_readable(path)
+    result = subprocess.run(
+        [ffmpeg_exe(), *_GLOBAL_ARGS, "-i", _input_url(path)],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace",
+    )
+    text = result.stderr
+    stream = re.search(r"Stream #\d+:\d+\S*: Video: (.*)", text)
+    if stream is None:
+        if "Input #0" in text:
+            if "Stream #" in text:
+                raise InputError(f"{path}: has no video stream (audio or data only)")
+            raise InputError(f"{path}: has no video frames (the file holds no streams)")
+        raise InputError(f"{path}: {_open_failure(text.splitlines())}")
+    description = stream.group(1)
+    codec = description.split()[0].strip(",")
+    if codec == "none":
+        tag = re.search(r"\((\S{4}) / 0x", description)
+        named = f" '{tag.group(1)}'" if tag else ""
+        raise InputError(f"{path}: uses a video codec{named} that this ffmpeg cannot decode")
+    size = re.search(r"\b([1-9]\d*)x([1-9]\d*)\b", description)
+    if size is None:
+        raise InputError(f"{path}: ffmpeg reports no frame size for its video stream")
+    width, height = int(size.group(1)), int(size.group(2))
+    rotation_match = re.search(r"rotation of (-?[\d.]+) degrees", text[stream.start():])
+    rotation = round(float(rotation_match.group(1))) % 360 if rotation_match else 0
+    if rotation in (90, 270):
+        width, height = height, width
+    duration_match = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", text)
+    duration = None
+    if duration_match:
+        hours, minutes, seconds = duration_match.groups()
+        duration = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    fps = _stream_rate(description)
+    frame_count = round(duration * fps) if duration and fps else 0
+    return VideoInfo(width, height, rotation, fps, duration, codec, frame_count)
+
+
+def scaled_size(width: int, height: int, max_size: int) -> tuple[int, int]:
+    """(width, height) with the longest side at most `max_size` (0 = keep), both even."""
+    scale = min(1.0, max_size / max(width, height)) if max_size else 1.0
+    return max(2, 2 * int(width * scale / 2 + 1e-6)), max(2, 2 * int(height * scale / 2 + 1e-6))
+
+
+def iter_frames(path, fps: float | None = None, max_size: int = 0):
+    """Decode `path` as constant-rate RGB frames, streaming (never the whole video in memory).
+
+    Output frame k is at time t0 + k/fps (t0: the first source frame's timestamp; fps: `fps`, or the
+    source's average rate) and shows the source frame nearest to that time, so variable frame rate
+    becomes constant, with frames repeated or dropped. ffmpeg applies the container's rotation.
+    Yields `Frame`s; a repeated source frame is the same array object. Raises InputError for
+    unreadable inputs, decoding errors and videos without frames.
+    """
+    path = Path(path)
+    info = probe(path)
+    rate = fps or info.fps
+    if not rate or rate <= 0:
+        raise InputError(f"{path}: ffmpeg reports no frame rate; give one explicitly")
+    size = scaled_size(info.width, info.height, max_size)
+    decoded = _decode(path, size, fallback_rate=info.fps or rate)
+    try:
+        yield from _constant_rate(decoded, rate)
+    finally:
+        decoded.close()
+
+
+class VideoWriter:
+    """Write RGB frames to an H.264 yuv420p mp4 with +faststart, which browsers play.
+
+    Odd sizes are padded to even. Frames go to a hidden temporary file that is renamed to `path`
+    only when the `with` block ends without an error, so no half-written video is left looking
+    complete.
+    """
+
+    def __init__(self, path, fps: float, size: tuple[int, int], crf: int = 18, preset: str = "medium"):
+        self.path = Path(path)
+        self.fps, self.size, self.crf, self.preset = fps, tuple(size), crf, preset
+        self.frames = 0
+        self._partial = self.path.with_name(f".{self.path.name}.partial")
+        self._process: subprocess.Popen | None = None
+        self._stderr: _StderrReader | None = None
+
+    def __enter__(self) -> VideoWriter:
+        import ffmpeg
+
+        width, height = self.size
+        rate = Fraction(self.fps).limit_denominator(1001)
+        stream = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}",
+                              framerate=f"{rate.numerator}/{rate.denominator}")
+        if width % 2 or height % 2:
+            stream = stream.filter("pad", width + width % 2, height + height % 2)
+        # Convert and tag as BT.709, limited range: what browsers assume for untagged HD video.
+        stream = stream.filter("scale", out_color_matrix="bt709", out_range="tv").filter(
+            "setparams", colorspace="bt709", color_primaries="bt709", color_trc="bt709", range="tv")
+        cmd = stream.output(
+            str(self._partial), format="mp4", vcodec="libx264", pix_fmt="yuv420p", crf=self.crf,
+            preset=self.preset, movflags="+faststart",
+        ).compile(cmd=ffmpeg_exe(), overwrite_output=True)
+        self._process = subprocess.Popen(
+            [cmd[0], *_GLOBAL_ARGS, "-loglevel", "error", *cmd[1:]],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        self._stderr = _StderrReader(self._process.stderr)
+        return self
+
+    def write(self, rgb) -> None:
+        """Append one HxWx3 uint8 RGB frame of the writer's size."""
+        import numpy as np
+
+        width, height = self.size
+        if rgb.shape != (height, width, 3) or rgb.dtype != np.uint8:
+            raise StageError(
+                f"{self.path.name}: frame {rgb.shape} {rgb.dtype} is not {height}x{width}x3 uint8")
+        try:
+            self._process.stdin.write(np.ascontiguousarray(rgb).data)
+        except BrokenPipeError:
+            self._process.wait()
+            self._stderr.join()
+            reason = _error_summary(self._stderr.lines)
+            raise StageError(f"writing {self.path.name} failed: {reason}") from None
+        self.frames += 1
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        process = self._process
+        if exc_type is not None:
+            process.kill()
+        with contextlib.suppress(BrokenPipeError):
+            process.stdin.close()
+        returncode = process.wait()
+        self._stderr.join()
+        if exc_type is None and returncode == 0 and self.frames:
+            os.replace(self._partial, self.path)
+            return
+        self._partial.unlink(missing_ok=True)
+        if exc_type is None:
+            reason = _error_summary(self._stderr.lines) if returncode else "no frames were written"
+            raise StageError(f"writing {self.path.name} failed: {reason}")
+
+
+class _StderrReader(threading.Thread):
+    """Drain an ffmpeg stderr pipe: `showinfo` frame timestamps (seconds, None without one) go to
+    `timestamps`, then `_END`; other lines are kept in `lines` for error messages."""
+
+    def __init__(self, pipe):
+        super().__init__(daemon=True)
+        self.pipe = pipe
+        self.timestamps: queue.SimpleQueue = queue.SimpleQueue()
+        self.lines: collections.deque[str] = collections.deque(maxlen=100)
+        self.start()
+
+    def run(self) -> None:
+        time_base = None
+        for raw in self.pipe:
+            line = raw.decode(errors="replace").rstrip()
+            if "Parsed_showinfo" not in line:
+                if line and not line[0].isspace():
+                    self.lines.append(line)
+                continue
+            frame = _SHOWINFO_FRAME.search(line)
+            if frame:
+                pts = frame.group(1)
+                known = pts != "NOPTS" and time_base is not None
+                self.timestamps.put(float(int(pts) * time_base) if known else None)
+            elif base := _SHOWINFO_TIME_BASE.search(line):
+                time_base = Fraction(int(base.group(1)), int(base.group(2)))
+        self.pipe.close()
+        self.timestamps.put(_END)
+
+
+def _decode(path: Path, size: tuple[int, int], fallback_rate: float):
+    """Yield (source_index, source_timestamp, rgb) for every decoded frame, in display order."""
+    import ffmpeg
+    import numpy as np
+
+    width, height = size
+    stream = ffmpeg.input(_input_url(path))["v:0"].filter("showinfo", checksum=0)
+    stream = stream.filter("scale", width, height, flags="area")
+    output = stream.output("pipe:", format="rawvideo", pix_fmt="rgb24", fps_mode="passthrough")
+    cmd = output.compile(cmd=ffmpeg_exe())
+    process = subprocess.Popen(
+        [cmd[0], *_GLOBAL_ARGS, "-xerror", *cmd[1:]],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    stderr = _StderrReader(process.stderr)
+    count, partial, timestamp, stamps_ended = 0, False, None, False
+    try:
+        while True:
+            rgb = np.empty((height, width, 3), np.uint8)
+            got = _read_into(process.stdout, memoryview(rgb.reshape(-1)))
+            if got < rgb.nbytes:
+                partial = got > 0
+                break
+            stamp = None if stamps_ended else stderr.timestamps.get()
+            if stamp is _END:
+                stamps_ended, stamp = True, None
+            if stamp is None:
+                stamp = 0.0 if timestamp is None else timestamp + 1.0 / fallback_rate
+            timestamp = stamp
+            yield count, timestamp, rgb
+            count += 1
+        process.wait()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+        stderr.join()
+    failed = process.returncode != 0 or partial
+    if count == 0:
+        detail = f" ({_error_summary(stderr.lines)})" if failed else ""
+        raise InputError(f"{path}: has no video frames{detail}")
+    if failed:
+        raise InputError(f"{path}: decoding failed after {count} frames: {_error_summary(stderr.lines)}")
+
+
+def _constant_rate(decoded, fps: float):
+    """Resample (source_index, source_timestamp, rgb) to `Frame`s at t0 + k/fps, each the nearest."""
+    k, previous, start = 0, None, 0.0
+    for current in decoded:
+        if previous is None:
+            previous, start = current, current[1]
+            continue
+        midpoint = (previous[1] + current[1]) / 2
+        while start + k / fps <= midpoint:
+            yield Frame(k, start + k / fps, previous[1], previous[0], previous[2])
+            k += 1
+        previous = current
+    if previous is not None:
+        while k == 0 or start + k / fps < previous[1] + 0.5 / fps:
+            yield Frame(k, start + k / fps, previous[1], previous[0], previous[2])
+            k += 1
+
+
+def _read_into(pipe, buffer: memoryview) -> int:
+    """Fill `buffer` from `pipe`; return the number of bytes read (less only at end of stream)."""
+    filled = 0
+    while filled < len(buffer):
+        got = pipe.readinto(buffer[filled:])
+        if not got:
+            break
+        filled += got
+    return filled
+
+
+def _stream_rate(description: str) -> float:
+    """The average frame rate from a stream line ('29.97 fps', else 'tbr'); NTSC rates made exact."""
+    match = re.search(r"(\d+(?:\.\d+)?)(k?) (?:fps|tbr)", description)
+    if match is None:
+        return 0.0
+    rate = float(match.group(1)) * (1000 if match.group(2) else 1)
+    ntsc = round(rate * 1.001)
+    if rate != int(rate) and abs(ntsc / 1.001 - rate) < 0.005:
+        return ntsc / 1.001
+    return rate
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a video file")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: is not readable (permission denied)")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: is empty (0 bytes)")
+
+
+def _input_url(path: Path) -> str:
+    """A `file:` URL, so that names with ':' are never taken for another ffmpeg protocol."""
+    return f"file:{path}"
+
+
+def _open_failure(lines) -> str:
+    """Why ffmpeg could not open or start decoding an input, in a few words."""
+    text = "\n".join(lines)
+    for fragment, meaning in _OPEN_FAILURES:
+        if fragment in text:
+            return meaning
+    return _error_summary(lines)
+
+
+def _error_summary(lines) -> str:
+    """The first line of ffmpeg's stderr that reads like an error, without its `[component @ 0x..]` tags."""
+    cleaned = [_LOG_PREFIX.sub("", line).strip() for line in lines]
+    cleaned = [line for line in cleaned if line and not _HEADER_LINE.match(line)]
+    for line in cleaned:
+        if _ERROR_WORDS.search(line):
+            return line
+    return cleaned[-1] if cleaned else "ffmpeg failed without a message"

@@ -1,0 +1,1 @@
+"""CPU rendering: pinhole cameras, a vectorised z-buffer rasterizer and textured scenes."""

@@ -1,0 +1,1 @@
+"""Synthetic videos with exact ground truth: scene, people, camera paths, renderer loop."""
