@@ -30,7 +30,7 @@ def eval_command(ctx: click.Context, run: Path, gt: Path, json_out: Path | None,
 
     RUN is a workspace input directory (<workspace>/<stem>-<hash8>/: the newest complete artifact
     of the track, camera, world and keypoints stages is scored) or a folder laid out like GT.
-    GT is the OUT.gt/ folder that `vidcli synth OUT.mp4` writes. Stages that RUN lacks are
+    GT is the OUT.mp4.gt/ folder that `vidcli synth OUT.mp4` writes. Stages that RUN lacks are
     reported as missing. docs/metrics.md defines every metric.
     """
     from vidcli.evaluation.report import evaluate, people_table, summary_table

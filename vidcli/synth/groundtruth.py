@@ -27,7 +27,7 @@ _FEET = {"left": ("left_heel", "left_foot_index"), "right": ("right_heel", "righ
 
 
 class GroundTruth:
-    """Collects per-frame ground truth while a `Synthesis` renders, then writes `OUT.gt/`."""
+    """Collects per-frame ground truth while a `Synthesis` renders, then writes `OUT.mp4.gt/`."""
 
     def __init__(self, synthesis):
         self.synthesis = synthesis
