@@ -1,0 +1,114 @@
+"""The synthetic benchmark: render seeded clips with `vidcli synth`, run a pipeline on them, score
+each with `vidcli eval`, and print one table of metrics and runtimes.
+
+Usage: python benchmarks/synthetic.py [--config benchmarks/synthetic.yaml] [--workdir DIR] [--only NAME ...]
+Clips are rendered once into WORKDIR (default ./vidcli-bench) and reused while their options match.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+MOTION = Path(__file__).resolve().parents[2] / "shared" / "data" / "motion"
+VIDCLI = [sys.executable, "-m", "vidcli"]
+# (stage, metric key, column title) printed for each clip; a missing stage prints "-".
+COLUMNS = [
+    ("camera", "ate_pct", "ATE %"), ("camera", "scale_error_pct", "scale err %"),
+    ("track", "recall", "recall"), ("track", "id_switches", "ID sw"),
+    ("keypoints", "error_px", "kp px"),
+    ("world", "pa_mpjpe_mm", "PA-MPJPE"), ("world", "wa_mpjpe_mm", "WA-MPJPE"), ("world", "w_mpjpe_mm", "W-MPJPE"),
+    ("world", "rte_pct", "RTE %"), ("world", "jitter_10m_per_s3", "jitter"),
+    ("world", "foot_skating_mm_per_frame", "skate mm"),
+]
+
+
+def render(name: str, spec: dict, config: dict, workdir: Path) -> tuple[Path, float]:
+    """The clip of one benchmark entry, rendered unless an identical render exists; (path, seconds)."""
+    clip = workdir / "clips" / f"{name}.mp4"
+    bvh = [str(MOTION / f) for f in spec.get("bvh", [])] if MOTION.is_dir() else []
+    args = ["--people", str(spec["people"]), "--camera", spec["camera"], "--duration", str(spec["duration"]),
+            "--size", config["size"], "--fps", str(config["fps"]), "--seed", str(spec["seed"])]
+    args += [a for path in bvh for a in ("--bvh", path)]
+    stamp = clip.with_suffix(".args.json")
+    if clip.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == args:
+        return clip, 0.0
+    clip.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    subprocess.run(VIDCLI + ["-q", "synth", str(clip)] + args, check=True)
+    stamp.write_text(json.dumps(args))
+    return clip, time.perf_counter() - start
+
+
+def run_pipeline(pipeline: str, clip: Path, workdir: Path) -> tuple[Path, dict]:
+    """Run the pipeline on a clip (cached stages are reused); (its workspace input directory,
+    seconds each stage took when it ran, from the manifests)."""
+    workflow = workdir / f"{clip.stem}.workflow.yaml"
+    workflow.write_text(yaml.safe_dump({"pipeline": pipeline, "inputs": [str(clip)],
+                                        "workspace": str(workdir / "work")}))
+    proc = subprocess.run(VIDCLI + ["--json", "run", str(workflow)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{pipeline} failed on {clip}:\n{proc.stderr}")
+    results = json.loads(proc.stdout)["results"]
+    input_dir = Path(results[0]["artifact"]).parent.parent
+    stages = {}
+    for r in results:
+        manifest = json.loads((Path(r["artifact"]) / "manifest.json").read_text())
+        stages[r["stage"]] = manifest["seconds"]
+    return input_dir, stages
+
+
+def evaluate(input_dir: Path, clip: Path) -> dict:
+    """`vidcli eval` of the run; {} when the run has none of the scored stages (eval exits 3)."""
+    out = input_dir.with_name(input_dir.name + ".eval.json")
+    proc = subprocess.run(VIDCLI + ["-q", "eval", str(input_dir), str(clip) + ".gt", "--json-out", str(out)],
+                          capture_output=True, text=True)
+    if proc.returncode == 3 and "holds no" in proc.stderr:
+        return {}
+    if proc.returncode != 0:
+        raise SystemExit(f"vidcli eval failed:\n{proc.stderr}")
+    return json.loads(out.read_text())
+
+
+def cell(report: dict, stage: str, key: str) -> str:
+    entry = report.get("stages", {}).get(stage, {})
+    value = entry.get("metrics", {}).get(key) if entry.get("status") == "ok" else None
+    if value is None:
+        return "-"
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=Path(__file__).with_name("synthetic.yaml"))
+    parser.add_argument("--workdir", type=Path, default=Path("vidcli-bench"))
+    parser.add_argument("--only", nargs="*", help="clip names to run")
+    args = parser.parse_args()
+    config = yaml.safe_load(args.config.read_text())
+    if not MOTION.is_dir():
+        print(f"note: {MOTION} is absent; every clip uses the built-in walk")
+    rows = []
+    for name, spec in config["clips"].items():
+        if args.only and name not in args.only:
+            continue
+        clip, synth_s = render(name, spec, config, args.workdir)
+        input_dir, stages = run_pipeline(config["pipeline"], clip, args.workdir)
+        report = evaluate(input_dir, clip)
+        frames = int(spec["duration"] * config["fps"])
+        rows.append([name, f"{synth_s:.1f}", f"{frames / sum(stages.values()):.1f}"] + [cell(report, s, k) for s, k, _ in COLUMNS])
+        print(f"{name}: stage seconds {json.dumps(stages)}", file=sys.stderr)
+    header = ["clip", "synth s", "stages fps"] + [title for _, _, title in COLUMNS]
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    print(f"pipeline: {config['pipeline']}   ('-': the stage is not in the pipeline or has no ground truth)")
+    for row in [header] + rows:
+        print("  ".join(str(v).rjust(w) for v, w in zip(row, widths)))
+
+
+if __name__ == "__main__":
+    main()
