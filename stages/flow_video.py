@@ -29,9 +29,15 @@ class Config:
     crf: int = setting(18, "H.264 constant rate factor, 0-51 (lower is better and bigger)")
 
 
-def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
+def resolve_config(config: Config) -> Config:
+    """Check the settings (at plan time, and again when run directly)."""
     if config.max_flow < 0 or not 0 <= config.crf <= 51:
         raise ConfigError("flow_video: max_flow must not be negative and crf must be 0-51")
+    return config
+
+
+def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
+    config = resolve_config(config)
     frames = FrameSequence(inputs["frames"].path)
     flow_dir = Path(inputs["flow"].path)
     index = json.loads((flow_dir / FLOW_INDEX_NAME).read_text())

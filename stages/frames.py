@@ -27,11 +27,17 @@ class Config:
     threads: int = setting(0, "JPEG encoding threads; 0 = one per CPU core, at most 4", significant=False)
 
 
-def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
+def resolve_config(config: Config) -> Config:
+    """Check the settings (at plan time, and again when run directly)."""
     if not 1 <= config.quality <= 100:
         raise ConfigError(f"frames: quality must be 1-100, got {config.quality}")
     if config.fps < 0 or config.max_size < 0 or config.threads < 0:
         raise ConfigError("frames: fps, max_size and threads must not be negative")
+    return config
+
+
+def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
+    config = resolve_config(config)
     source = inputs["video"]
     info = probe(source.path)
     fps = config.fps or info.fps

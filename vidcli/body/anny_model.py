@@ -9,6 +9,7 @@ model once per process.
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -52,6 +53,9 @@ class AnnyBody:
     """Anny with the cmu_mb rig (31 bones named as the CMU MotionBuilder BVH skeleton)."""
 
     def __init__(self):
+        import warp
+
+        warp.config.log_level = logging.WARNING  # anny skins with NVIDIA Warp: keep its banner off the console
         import anny
         import torch
 
