@@ -1,0 +1,35 @@
+"""The command line as a whole: help texts, global options, errors."""
+
+from __future__ import annotations
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from conftest import vidcli
+from vidcli.cli import main
+
+
+def _commands(group: click.Group, prefix=()):
+    for name, command in group.commands.items():
+        yield prefix + (name,)
+        if isinstance(command, click.Group):
+            yield from _commands(command, prefix + (name,))
+
+
+@pytest.mark.parametrize("path", [()] + list(_commands(main)), ids=lambda p: " ".join(p) or "vidcli")
+def test_every_help_ends_with_an_example(path):
+    result = CliRunner().invoke(main, [*path, "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    assert "Example: vidcli" in result.output.strip().splitlines()[-1]
+
+
+def test_unknown_command_is_a_usage_error():
+    proc = vidcli("nosuchcommand")
+    assert proc.returncode == 2 and "No such command" in proc.stderr
+
+
+def test_workspace_from_environment(clip, tmp_path, monkeypatch):
+    monkeypatch.setenv("VIDCLI_WORKSPACE", str(tmp_path / "from-env"))
+    vidcli("-q", "frames", str(clip), check=True)
+    assert list((tmp_path / "from-env").glob("clip-*/frames/*/manifest.json"))
