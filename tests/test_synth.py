@@ -197,3 +197,21 @@ def test_command_help_and_errors(tmp_path):
     assert isinstance(bad_size.exception, ConfigError)
     missing = CliRunner().invoke(synth, [str(tmp_path / "a.mp4"), "--bvh", str(tmp_path / "none.bvh")])
     assert isinstance(missing.exception, InputError)
+
+
+def test_synth_then_eval_through_the_cli(tmp_path, anny_body):
+    from conftest import vidcli
+
+    clip = tmp_path / "walk.mp4"
+    vidcli("-q", "synth", str(clip), "--people", "1", "--camera", "dolly", "--duration", "0.5",
+           "--size", "160x96", "--fps", "10", "--seed", "3", check=True)
+    gt = tmp_path / "walk.mp4.gt"
+    assert clip.is_file() and sorted(p.name for p in gt.iterdir()) == sorted(
+        ["camera.npz", "camera.tum", "tracks.txt", "tracks.npz", "keypoints.npz", "masks.json", "motion.npz",
+         "people.json"])
+    assert not list(tmp_path.glob(".*")), "no temporary files left behind"
+    out = tmp_path / "eval.json"
+    vidcli("-q", "eval", str(gt), str(gt), "--json-out", str(out), check=True)
+    report = json.loads(out.read_text())
+    assert report["stages"]["camera"]["metrics"]["ate_m"] == pytest.approx(0.0, abs=1e-9)
+    assert report["stages"]["world"]["metrics"]["pa_mpjpe_mm"] == pytest.approx(0.0, abs=1e-6)
