@@ -41,6 +41,11 @@ def run_options(func):
     return func
 
 
+def given(**settings) -> dict:
+    """The settings a user gave on the command line (click leaves the others None)."""
+    return {name: value for name, value in settings.items() if value is not None}
+
+
 def run_pipeline(g: Globals, pipeline, inputs, *, dry_run, force, force_downstream, workers, scheduler_host,
                  scheduler_port, workspace: Path | None = None, outputs: Path | None = None) -> None:
     """Plan a pipeline over inputs, then show the plan or run it; exits with the report's code."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from vidcli.commands.common import CONTEXT, Globals, run_options, run_pipeline
+from vidcli.commands.common import CONTEXT, Globals, given, run_options, run_pipeline
 
 
 @click.command(context_settings=CONTEXT, epilog="Example: vidcli flow clip.mp4 --backend dis -o results/")
@@ -24,6 +24,5 @@ def flow(g: Globals, videos, backend, max_size, step, output, **run):
     """Optical flow between frames of VIDEOS (Middlebury .flo files) and a video of it beside the frames."""
     from vidcli.engine.pipeline import load_pipeline
 
-    settings = {"backend": backend, "max_size": max_size, "step": step}
-    pipeline = load_pipeline("flow", {"flow": {k: v for k, v in settings.items() if v is not None}})
+    pipeline = load_pipeline("flow", {"flow": given(backend=backend, max_size=max_size, step=step)})
     run_pipeline(g, pipeline, [{"video": v} for v in videos], outputs=output, **run)

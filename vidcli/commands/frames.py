@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from vidcli.commands.common import CONTEXT, Globals, run_options, run_pipeline
+from vidcli.commands.common import CONTEXT, Globals, given, run_options, run_pipeline
 
 
 @click.command(context_settings=CONTEXT, epilog="Example: vidcli frames clip.mp4 --max-size 640 --fps 30 -o frames/")
@@ -22,6 +22,5 @@ def frames(g: Globals, videos, fps, max_size, quality, output, **run):
     """Decode VIDEOS into JPEG frames at a constant frame rate (rotation applied, timestamps kept)."""
     from vidcli.engine.pipeline import load_pipeline
 
-    settings = {"fps": fps, "max_size": max_size, "quality": quality}
-    pipeline = load_pipeline("frames", {"frames": {k: v for k, v in settings.items() if v is not None}})
+    pipeline = load_pipeline("frames", {"frames": given(fps=fps, max_size=max_size, quality=quality)})
     run_pipeline(g, pipeline, [{"video": v} for v in videos], outputs=output, **run)
