@@ -90,6 +90,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("vidcli-bench"))
     parser.add_argument("--only", nargs="*", help="clip names to run")
     args = parser.parse_args()
+    args.workdir = args.workdir.absolute()
     config = yaml.safe_load(args.config.read_text())
     if not MOTION.is_dir():
         print(f"note: {MOTION} is absent; every clip uses the built-in walk")

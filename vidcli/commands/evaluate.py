@@ -17,7 +17,7 @@ def default_json_path(run: Path) -> Path:
     return run.with_name(f"{run.name}.eval.json")
 
 
-@click.command("eval", epilog="Example: vidcli eval vidcli-work/walk-1a2b3c4d walk.mp4.gt --json-out walk.json")
+@click.command("eval", epilog="Example: vidcli eval vidcli-work/walk-1a2b3c4d walk.mp4.gt")
 @click.argument("run", type=click.Path(path_type=Path))
 @click.argument("gt", type=click.Path(path_type=Path))
 @click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None,

@@ -9,7 +9,6 @@ status instead of metrics; the other stages are still scored.
 from __future__ import annotations
 
 import json
-import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,10 +17,11 @@ from rich.table import Table
 
 from vidcli.errors import InputError
 from vidcli.evaluation import metrics
+from vidcli.io.arrays import load_npz
 
 MANIFEST = "manifest.json"
 STAGE_FILES = {
-    "camera": "camera.npz", "track": "tracks.npz", "world": "motion.npz", "keypoints": "keypoints.npz",
+    "camera": "camera.npz", "scale": "camera.npz", "track": "tracks.npz", "world": "motion.npz", "keypoints": "keypoints.npz",
 }
 DEFAULT_FPS = 30.0
 STATUS_TEXT = {
@@ -41,6 +41,13 @@ TABLE_ROWS = {
         ("rotation_deg", "rotation error, best rotation fit", "deg"),
         ("rpe_trans_m", "RPE translation (1 frame)", "m"),
         ("rpe_rot_deg", "RPE rotation (1 frame)", "deg"),
+        ("sim3_scale", "Sim(3) scale, run to GT", "x"),
+        ("scale_error_pct", "scale error", "%"),
+    ],
+    "scale": [
+        ("frames", "frames compared", ""),
+        ("ate_se3_m", "ATE, SE(3) aligned (metric)", "m"),
+        ("ate_m", "ATE, Sim(3) aligned", "m"),
         ("sim3_scale", "Sim(3) scale, run to GT", "x"),
         ("scale_error_pct", "scale error", "%"),
     ],
@@ -105,18 +112,6 @@ def _finished_at(artifact: Path) -> datetime:
         return datetime.fromtimestamp(manifest.stat().st_mtime, timezone.utc)
 
 
-def load_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """The arrays `keys` of an npz file, or an InputError naming the file and the problem."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            missing = [key for key in keys if key not in data.files]
-            if missing:
-                raise InputError(f"{path} lacks {missing[0]!r}")
-            return {key: data[key] for key in keys}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise InputError(f"cannot read {path}: {exc}") from None
-
-
 # ----- evaluation -----
 
 
@@ -128,16 +123,17 @@ def evaluate(run: Path, gt: Path, window: int = 100) -> dict:
             raise InputError(f"{role} {folder} is not a directory")
     run_files, gt_files = stage_files(run), stage_files(gt)
     if not any(gt_files.values()):
-        raise InputError(f"GT {gt} holds none of {', '.join(STAGE_FILES.values())}")
+        raise InputError(f"GT {gt} holds none of {', '.join(dict.fromkeys(STAGE_FILES.values()))}")
     if not any(run_files.values()):
-        raise InputError(f"RUN {run} holds no camera, track, world or keypoints artifact")
+        raise InputError(f"RUN {run} holds no camera, scale, track, world or keypoints artifact")
 
     fps = DEFAULT_FPS
     if gt_files["camera"]:
         fps = float(load_npz(gt_files["camera"], ("fps",))["fps"])
     stages = {stage: _status(run_files[stage], gt_files[stage]) for stage in STAGE_FILES}
-    if stages["camera"]["status"] == "ok":
-        stages["camera"].update(_camera(run_files["camera"], gt_files["camera"]))
+    for stage in ("camera", "scale"):  # scale: the metric camera, scored like the camera stage's
+        if stages[stage]["status"] == "ok":
+            stages[stage].update(_camera(run_files[stage], gt_files[stage]))
     pairs, pairing = None, "same track id"
     if stages["track"]["status"] == "ok":
         stages["track"].update(_tracking(run_files["track"], gt_files["track"]))

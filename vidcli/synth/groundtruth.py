@@ -11,10 +11,12 @@ import json
 from pathlib import Path
 
 import numpy as np
-from pycocotools import mask as mask_utils
 from scipy.spatial.transform import Rotation
 
 from vidcli.body.skeletons import BLAZEPOSE_33
+from vidcli.io import masks as mask_files
+from vidcli.io.keypoints import KEYPOINTS_NPZ, Keypoints, write_keypoints
+from vidcli.io.tracks import Tracks, write_tracks
 from vidcli.render.scene import Frame
 
 # A keypoint is visible when its pixel shows its own person at a depth no nearer than this much
@@ -56,13 +58,12 @@ class GroundTruth:
             visible[inside] = (frame.body[r, c] == slot) & (
                 frame.depth[r, c] >= points_cam[inside, 2] - VISIBLE_DEPTH_MARGIN_M)
             hips = points_cam[[_LEFT_HIP, _RIGHT_HIP]].mean(axis=0)
-            rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
             self.rows.append({
                 "frame": index, "track_id": person.track_id,
                 "box": [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1],
                 "keypoints2d": np.concatenate([uv, visible[:, None].astype(float)], axis=1),
                 "world3d": points_cam - hips,
-                "rle": {"size": [height, width], "counts": rle["counts"].decode("ascii")},
+                "rle": mask_files.encode(mask),
             })
 
     def write(self, directory: Path) -> None:
@@ -88,17 +89,12 @@ class GroundTruth:
         frame = np.array([r["frame"] for r in rows], np.int64)
         track = np.array([r["track_id"] for r in rows], np.int64)
         box = np.array([r["box"] for r in rows], np.float64).reshape(-1, 4)
-        np.savez(directory / "tracks.npz", frame=frame, track_id=track, box=box, score=np.ones(len(rows)))
-        (directory / "tracks.txt").write_text("".join(
-            f"{f + 1},{t},{b[0]:.2f},{b[1]:.2f},{b[2] - b[0]:.2f},{b[3] - b[1]:.2f},1,-1,-1,-1\n"
-            for f, t, b in zip(frame, track, box)))
-        np.savez(directory / "keypoints.npz", frame=frame, track_id=track,
-                 keypoints2d=np.array([r["keypoints2d"] for r in rows]).reshape(-1, 33, 3),
-                 world3d=np.array([r["world3d"] for r in rows]).reshape(-1, 33, 3))
+        write_tracks(directory, Tracks(frame, track, box, np.ones(len(rows))))
+        write_keypoints(directory / KEYPOINTS_NPZ, Keypoints(
+            frame, track, np.array([r["keypoints2d"] for r in rows]), np.array([r["world3d"] for r in rows])))
         masks = [{"frame": int(r["frame"]), "track_id": int(r["track_id"]), "rle": r["rle"]} for r in rows]
         options = self.synthesis.options
-        (directory / "masks.json").write_text(json.dumps(
-            {"width": options.width, "height": options.height, "masks": masks}))
+        mask_files.write_masks(directory / mask_files.MASKS_JSON, options.width, options.height, masks)
 
     def _write_motion(self, directory: Path) -> None:
         s = self.synthesis

@@ -1,0 +1,211 @@
+"""People: the tracker, and the track, masks and keypoints stages on photos, synthetic renders and
+a video with nobody in it."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FFMPEG, make_clip
+
+from vidcli.engine.pipeline import load_pipeline
+from vidcli.engine.stage import Artifact, Source
+from vidcli.errors import ConfigError
+from vidcli.evaluation import metrics
+from vidcli.io import masks as mask_files
+from vidcli.io.keypoints import read_keypoints
+from vidcli.io.tracks import read_tracks
+from vidcli.perception.tracker import Tracker, TrackerSettings
+from vidcli.stages import frames as frames_stage
+from vidcli.stages import keypoints as keypoints_stage
+from vidcli.stages import masks as masks_stage
+from vidcli.stages import track as track_stage
+
+ASSETS = Path(importlib.util.find_spec("ultralytics").submodule_search_locations[0]) / "assets"
+
+
+def run_stage(stage, inputs: dict, out_dir: Path, **settings):
+    out_dir.mkdir()
+    return stage.run(stage.Config(**settings), inputs, out_dir)
+
+
+def perceive(video: Path, work: Path, **track_settings) -> dict[str, Path]:
+    """frames -> track -> masks -> keypoints through each stage's `run`; the artifact directories."""
+    dirs = {name: work / name for name in ("frames", "track", "masks", "keypoints")}
+    work.mkdir(exist_ok=True)
+    run_stage(frames_stage, {"video": Source(video, "test")}, dirs["frames"])
+    frames = Artifact(dirs["frames"])
+    run_stage(track_stage, {"frames": frames}, dirs["track"], **track_settings)
+    upstream = {"frames": frames, "track": Artifact(dirs["track"])}
+    run_stage(masks_stage, upstream, dirs["masks"])
+    run_stage(keypoints_stage, upstream, dirs["keypoints"])
+    return dirs
+
+
+def still_clip(image: Path, out: Path, seconds: float = 0.5) -> Path:
+    """A 10 fps H.264 clip that shows `image` throughout."""
+    subprocess.run([FFMPEG, "-v", "error", "-y", "-loop", "1", "-framerate", "10", "-i", str(image),
+                    "-t", str(seconds), "-c:v", "libx264", "-pix_fmt", "yuv420p", str(out)], check=True)
+    return out
+
+
+def boxes_of(tracks) -> metrics.Boxes:
+    return metrics.Boxes(tracks.frame, tracks.track_id, tracks.box)
+
+
+def masks_by_frame(path: Path) -> dict[int, np.ndarray]:
+    """The masks of a one-person masks file (or a union file) by frame."""
+    return {entry["frame"]: mask_files.decode(entry["rle"]) for entry in mask_files.read_masks(path)["masks"]}
+
+
+# ----- tracker -----
+
+
+def _crossing(t: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes of person A walking right and of person B, smaller (further away), walking left; they
+    cross at t = 30."""
+    a, b = 100.0 + 5 * t, 400.0 - 5 * t
+    return np.array([a - 20, 100, a + 20, 200]), np.array([b - 18, 105, b + 18, 195])
+
+
+@pytest.mark.parametrize("appearance", [True, False])
+def test_tracker_keeps_ids_through_a_crossing_with_occlusion(appearance):
+    colours = {"a": np.repeat([1 / 64, 0.0], 64), "b": np.repeat([0.0, 1 / 64], 64)}
+    tracker = Tracker(TrackerSettings(max_lost=30, min_hits=3))
+    ids = {"a": [], "b": []}
+    for t in range(60):
+        people = dict(zip("ab", _crossing(t)))
+        if 25 <= t < 37:
+            del people["b"]  # hidden behind A for 12 frames
+        features = np.array([colours[name] for name in people]) if appearance else None
+        assigned = tracker.update(np.array(list(people.values())), np.full(len(people), 0.9), features)
+        for name, track_id in zip(people, assigned):
+            ids[name].append(int(track_id))
+    assert set(ids["a"]) == {1} and set(ids["b"]) == {2}
+    assert len(ids["b"]) == 48 and tracker.confirmed == {1, 2}
+
+
+def test_tracker_confirms_only_repeated_confident_detections():
+    tracker = Tracker(TrackerSettings(min_hits=3))
+    person = np.array([[100.0, 100, 140, 200]])
+    glitch = np.array([[300.0, 50, 330, 120]])
+    assert tracker.update(np.concatenate([person, glitch]), np.array([0.9, 0.9])).tolist() == [1, 2]
+    for _ in range(3):
+        assert tracker.update(person, np.array([0.9])).tolist() == [1]
+    assert tracker.update(glitch, np.array([0.3])).tolist() == [0]  # weak: continues nothing, starts nothing
+    assert tracker.confirmed == {1}
+
+
+# ----- stages -----
+
+
+def test_track_finds_the_people_in_photos(tmp_path):
+    # Hand-drawn boxes of the people seen whole enough to box: both men in zidane.jpg (the left one
+    # stretches his arm across the frame), the two men in front of the bus in bus.jpg (the two at
+    # the picture's edges are cut in half).
+    expected = {
+        "zidane.jpg": [[120, 195, 990, 720], [745, 40, 1140, 720]],
+        "bus.jpg": [[50, 395, 245, 905], [220, 405, 350, 865]],
+    }
+    for name, people in expected.items():
+        dirs = perceive(still_clip(ASSETS / name, tmp_path / f"{name}.mp4"), tmp_path / name)
+        tracks = read_tracks(dirs["track"])
+        last = tracks.frame == tracks.frame.max()
+        iou = metrics.box_iou(np.array(people, float), tracks.box[last])
+        assert (iou.max(axis=1) >= 0.5).all(), (name, tracks.box[last])
+        assert len(np.unique(tracks.track_id)) == 2
+        keypoints = read_keypoints(dirs["keypoints"] / "keypoints.npz")
+        assert np.array_equal(keypoints.frame, tracks.frame)
+        assert np.array_equal(keypoints.track_id, tracks.track_id)
+
+
+def test_nobody_gives_empty_artifacts(tmp_path):
+    dirs = perceive(make_clip(tmp_path / "pattern.mp4", seconds=0.5, size="320x240"), tmp_path)
+    tracks = read_tracks(dirs["track"])
+    assert len(tracks) == 0 and tracks.box.shape == (0, 4)
+    assert (dirs["track"] / "tracks.txt").read_text() == ""
+    masks = mask_files.read_masks(dirs["masks"] / "masks.json")
+    assert (masks["width"], masks["height"], masks["masks"]) == (320, 240, [])
+    union = mask_files.read_masks(dirs["masks"] / "union.json")["masks"]
+    assert [entry["frame"] for entry in union] == list(range(5))
+    assert not any(mask_files.decode(entry["rle"]).any() for entry in union)
+    keypoints = read_keypoints(dirs["keypoints"] / "keypoints.npz")
+    assert keypoints.keypoints2d.shape == (0, 33, 3) and keypoints.world3d.shape == (0, 33, 3)
+
+
+def test_masks_and_keypoints_match_synthetic_ground_truth(tmp_path, anny_body):
+    from vidcli.synth.generate import SynthOptions, synthesize
+
+    video = tmp_path / "walk.mp4"
+    options = SynthOptions(duration=1.0, fps=10, width=480, height=270, people=1, camera="static", seed=2)
+    gt = synthesize(video, options)
+    dirs = perceive(video, tmp_path)
+    tracks, gt_tracks = read_tracks(dirs["track"]), read_tracks(gt)
+    errors = metrics.tracking_errors(boxes_of(gt_tracks), boxes_of(tracks))
+    assert errors.recall >= 0.8 and errors.precision == 1.0 and errors.id_switches == 0
+
+    masks = mask_files.read_masks(dirs["masks"] / "masks.json")["masks"]
+    assert [(m["frame"], m["track_id"]) for m in masks] == list(zip(tracks.frame.tolist(),
+                                                                    tracks.track_id.tolist()))
+    gt_masks, union = masks_by_frame(gt / "masks.json"), masks_by_frame(dirs["masks"] / "union.json")
+    ious = []
+    for entry in masks:
+        mask, truth = mask_files.decode(entry["rle"]), gt_masks[entry["frame"]]
+        ious.append((mask & truth).sum() / (mask | truth).sum())
+        assert np.array_equal(union[entry["frame"]], mask)  # one person: the union is their mask
+    assert np.mean(ious) > 0.7
+
+    keypoints = read_keypoints(dirs["keypoints"] / "keypoints.npz")
+    gt_keypoints = read_keypoints(gt / "keypoints.npz")
+    _, rows, gt_rows = np.intersect1d(keypoints.frame, gt_keypoints.frame, return_indices=True)
+    truth = gt_keypoints.keypoints2d[gt_rows]
+    distances, within = metrics.keypoint_errors(keypoints.keypoints2d[rows, :, :2], truth[..., :2],
+                                                truth[..., 2] > 0.5)
+    assert np.median(distances) < 8.0 and within.mean() > 0.7
+    hips = keypoints.world3d[:, [23, 24]].mean(axis=1)
+    assert np.abs(hips).max() < 0.05  # world landmarks are metric, centred between the hips
+    assert 1.2 < np.ptp(keypoints.world3d[..., 1], axis=1).mean() < 2.0  # about a person's height, in metres
+
+
+def test_embedded_masks_and_keypoints_need_the_embedded_track_artifact(tmp_path):
+    from vidcli.errors import InputError
+    from vidcli.io.tracks import Tracks, write_tracks
+
+    frames = Artifact(tmp_path / "frames")
+    make_clip(tmp_path / "pattern.mp4", seconds=0.2)
+    run_stage(frames_stage, {"video": Source(tmp_path / "pattern.mp4", "test")}, frames.path)
+    (tmp_path / "track").mkdir()
+    one_box = Tracks(np.zeros(1, int), np.ones(1, int), np.array([[1.0, 2, 30, 40]]), np.ones(1))
+    write_tracks(tmp_path / "track", one_box)
+    upstream = {"frames": frames, "track": Artifact(tmp_path / "track")}
+    for stage, name in ((masks_stage, "masks"), (keypoints_stage, "keypoints")):
+        with pytest.raises(InputError, match="embedded track backend"):
+            run_stage(stage, upstream, tmp_path / name)
+
+
+def test_track_settings_are_checked():
+    for bad in ({"max_people": 0}, {"min_score": 1.5}, {"detect_size": 10}, {"lost_memory_s": -1.0}):
+        with pytest.raises(ConfigError, match="track:"):
+            track_stage.resolve_config(track_stage.Config(**bad))
+
+
+def test_perception_pipeline():
+    pipeline = load_pipeline("perception")
+    assert list(pipeline.stages) == ["frames", "track", "masks", "keypoints"]
+    assert pipeline.sources == ["video"] and sorted(pipeline.final_stages) == ["keypoints", "masks"]
+    assert pipeline.stages["masks"].inputs == {"frames": "frames", "track": "track"}
+
+
+def test_mask_files_round_trip(tmp_path):
+    mask = np.zeros((7, 9), bool)
+    mask[2:5, 3:8] = True
+    rle = mask_files.encode(mask)
+    assert rle["size"] == [7, 9] and isinstance(rle["counts"], str)
+    assert np.array_equal(mask_files.decode(rle), mask)
+    path = tmp_path / "masks.json"
+    mask_files.write_masks(path, 9, 7, [{"frame": 0, "track_id": 1, "rle": rle}])
+    assert json.loads(path.read_text())["masks"][0]["rle"] == rle

@@ -1,0 +1,155 @@
+"""mediapipe's bundled BlazePose models (0.10.14), driven through its own calculator graphs.
+
+`mp.solutions.pose` runs the person detector and keeps only its best detection. Here the two
+halves run separately: `PoseDetector` returns every detection of the detector subgraph, and
+`PoseLandmarker` runs the landmark model (model_complexity 1, the one bundled in the wheel) on a
+region of interest that the caller chooses, returning the 33 landmarks, the metric world
+landmarks, the region to follow in the next frame and the person's segmentation mask.
+
+Regions follow mediapipe's rule: a square centred on one keypoint (the detector's hip centre, the
+landmark model's first auxiliary point) whose side is 2 x 1.25 x the distance to a second keypoint,
+rotated so that the second keypoint is straight up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+ROI_SCALE = 1.25
+LANDMARK_MODEL = "mediapipe-0.10.14/pose_landmark_full"
+DETECTOR_MODEL = "mediapipe-0.10.14/pose_detection"
+
+_DETECTOR_GRAPH = """
+input_stream: "IMAGE:image"
+output_stream: "DETECTIONS:detections"
+node { calculator: "PoseDetectionCpu" input_stream: "IMAGE:image" output_stream: "DETECTIONS:detections" }
+"""
+
+_LANDMARK_GRAPH = """
+input_stream: "IMAGE:image"
+input_stream: "ROI:roi"
+input_side_packet: "MODEL_COMPLEXITY:model_complexity"
+input_side_packet: "ENABLE_SEGMENTATION:enable_segmentation"
+output_stream: "LANDMARKS:landmarks"
+output_stream: "WORLD_LANDMARKS:world_landmarks"
+output_stream: "AUXILIARY_LANDMARKS:auxiliary_landmarks"
+output_stream: "SEGMENTATION_MASK:segmentation_mask"
+node {
+  calculator: "PoseLandmarkByRoiCpu"
+  input_stream: "IMAGE:image"
+  input_stream: "ROI:roi"
+  input_side_packet: "MODEL_COMPLEXITY:model_complexity"
+  input_side_packet: "ENABLE_SEGMENTATION:enable_segmentation"
+  output_stream: "LANDMARKS:landmarks"
+  output_stream: "WORLD_LANDMARKS:world_landmarks"
+  output_stream: "AUXILIARY_LANDMARKS:auxiliary_landmarks"
+  output_stream: "SEGMENTATION_MASK:segmentation_mask"
+}
+"""
+
+
+@dataclass(frozen=True)
+class Roi:
+    """A square region in pixels: centre, side length, and rotation (radians, clockwise on screen)."""
+
+    cx: float
+    cy: float
+    size: float
+    rotation: float
+
+    @classmethod
+    def from_keypoints(cls, centre, top) -> Roi:
+        """mediapipe's region around `centre` that puts `top` straight above it, scaled by ROI_SCALE."""
+        dx, dy = top[0] - centre[0], top[1] - centre[1]
+        rotation = math.pi / 2 - math.atan2(-dy, dx)
+        rotation = (rotation + math.pi) % (2 * math.pi) - math.pi
+        return cls(float(centre[0]), float(centre[1]), 2 * ROI_SCALE * math.hypot(dx, dy), rotation)
+
+    def bounds(self) -> np.ndarray:
+        """Axis-aligned box x1, y1, x2, y2 around the rotated square."""
+        half = self.size / 2 * (abs(math.cos(self.rotation)) + abs(math.sin(self.rotation)))
+        return np.array([self.cx - half, self.cy - half, self.cx + half, self.cy + half])
+
+
+@dataclass
+class Landmarks:
+    """One person's landmark-model output, in the pixels of the image it ran on."""
+
+    points: np.ndarray  # (33, 3): x, y in pixels, visibility in [0, 1]
+    world: np.ndarray  # (33, 3): metres, origin between the hips, camera-aligned axes
+    next_roi: Roi  # where to look for this person in the next frame
+    mask: np.ndarray | None  # (H, W) float32 person probability, when segmentation is on
+
+
+def _quiet_mediapipe():
+    """Import mediapipe with its C++ info/warning logs off."""
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    from mediapipe.python.solution_base import SolutionBase
+
+    return SolutionBase
+
+
+@contextlib.contextmanager
+def _proto_warning_hidden():
+    """Hide protobuf's deprecation warning that mediapipe's output conversion raises."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated")
+        yield
+
+
+class PoseDetector:
+    """Every person proposal of the BlazePose detector in an image (its own non-maximum suppression)."""
+
+    def __init__(self):
+        self._graph = _quiet_mediapipe()(graph_config=_DETECTOR_GRAPH)
+
+    def detect(self, rgb: np.ndarray) -> list[tuple[float, Roi]]:
+        """(score, landmark region) per detection, in the pixels of `rgb`."""
+        height, width = rgb.shape[:2]
+        with _proto_warning_hidden():
+            detections = self._graph.process({"image": np.ascontiguousarray(rgb)}).detections or []
+        found = []
+        for detection in detections:
+            keypoints = [(k.x * width, k.y * height) for k in detection.location_data.relative_keypoints]
+            found.append((float(detection.score[0]), Roi.from_keypoints(keypoints[0], keypoints[1])))
+        return found
+
+    def close(self) -> None:
+        self._graph.close()
+
+
+class PoseLandmarker:
+    """The BlazePose landmark model (full) on a chosen region of an image."""
+
+    def __init__(self, segmentation: bool):
+        from mediapipe.framework.formats import rect_pb2
+
+        self._rect = rect_pb2.NormalizedRect
+        self._graph = _quiet_mediapipe()(
+            graph_config=_LANDMARK_GRAPH,
+            side_inputs={"model_complexity": 1, "enable_segmentation": segmentation})
+
+    def landmarks(self, rgb: np.ndarray, roi: Roi) -> Landmarks | None:
+        """The person in `roi` of `rgb`, or None when the model finds no person there."""
+        height, width = rgb.shape[:2]
+        rect = self._rect(x_center=roi.cx / width, y_center=roi.cy / height, width=roi.size / width,
+                          height=roi.size / height, rotation=roi.rotation)
+        with _proto_warning_hidden():
+            out = self._graph.process({"image": rgb, "roi": rect})
+        if out.landmarks is None:
+            return None
+        scale = np.array([width, height, 1.0])
+        points = np.array([(p.x, p.y, p.visibility) for p in out.landmarks.landmark]) * scale
+        world = np.array([(p.x, p.y, p.z) for p in out.world_landmarks.landmark])
+        auxiliary = [(p.x * width, p.y * height) for p in out.auxiliary_landmarks.landmark]
+        mask = None if out.segmentation_mask is None else np.asarray(out.segmentation_mask, np.float32)
+        return Landmarks(points, world, Roi.from_keypoints(auxiliary[0], auxiliary[1]), mask)
+
+    def close(self) -> None:
+        self._graph.close()

@@ -1,0 +1,301 @@
+"""Finding every person in a video with the single-person BlazePose models.
+
+Per frame, the people seen in the previous frame are followed: the landmark model runs once per
+person on the region its last landmarks predict. New people are searched for with the person
+detector, which sees a 224-pixel image and so finds people at least about a third of its input
+tall. Searches look, in the frame scaled to `detect_size`:
+
+- every `detect_every` frames: at the whole frame, and at TILES_PER_SEARCH of the tiles
+  (overlapping squares of the short side, and of 2/3 of it for smaller people) in turn; the
+  first search looks at every tile;
+- every frame: around the last box of anyone followed from the last frame but not found again,
+  and around the boxes where the caller expects people it lost earlier (the tracker's
+  predictions), at 1.6 times their height.
+
+People already found are painted out before the detector runs, and regions are searched again
+after someone new is found in them, so the detector, whose strongest detection in a region
+usually hides the others, reports the next person; this stops at `max_people`.
+
+A person's silhouette is the landmark model's segmentation (it segments the person its region is
+centred on) within that region: the largest connected part and any part at least a tenth its size.
+The box bounds the silhouette, or the visible landmarks when the silhouette is empty.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from vidcli.perception.blazepose import (
+    DETECTOR_MODEL, LANDMARK_MODEL, Landmarks, PoseDetector, PoseLandmarker, Roi,
+)
+
+TILES_PER_SEARCH = 2
+EXPECTED_SEARCH_SCALE = 1.6  # side of the square searched around an expected box, in box heights
+MAX_ROI_SCALE = 3.0  # detections whose region exceeds the searched region this many times are dropped
+MASK_THRESHOLD = 0.5
+MAX_COVERED = 0.5  # a find that is mostly painted out already is someone found before
+MIN_PART = 0.1  # silhouette parts smaller than this share of the largest are dropped
+VISIBLE = 0.5
+SAME_PERSON = 0.1  # median landmark distance, as a fraction of the box height, below which two finds are one
+
+
+@dataclass
+class Person:
+    """One person found in one frame."""
+
+    box: np.ndarray  # x1, y1, x2, y2 in pixels
+    score: float
+    landmarks: Landmarks
+    mask: np.ndarray | None  # (H, W) bool silhouette, None when the segmentation found none
+
+
+class BlazePoseFinder:
+    """The embedded person detector: call `find` on the frames of one video, in order."""
+
+    name = "embedded"
+    model = f"{DETECTOR_MODEL}+{LANDMARK_MODEL}"
+    checksum = None
+
+    def __init__(self, max_people: int, min_score: float, detect_every: int, detect_size: int):
+        self.max_people, self.min_score = max_people, min_score
+        self.detect_every, self.detect_size = detect_every, detect_size
+        self._detector = PoseDetector()
+        self._landmarker = PoseLandmarker(segmentation=True)
+        self._following: list[tuple[Roi, np.ndarray]] = []  # last frame's people: where to look, their boxes
+        self._since_search = math.inf
+        self._next_tile = None  # index of the tile the next search starts at; None before the first
+
+    def find(self, rgb: np.ndarray, expected: np.ndarray) -> list[Person]:
+        """Everyone in this frame (the next of the video); `expected` (K, 4): where lost people may be."""
+        people: list[Person] = []
+        missed = []
+        for roi, box in self._following:
+            person = self._look(rgb, roi)
+            if person is None:
+                missed.append(box)
+            self._add(people, person)
+        self._since_search += 1
+        due = self._since_search >= self.detect_every
+        if len(people) < self.max_people and (due or missed or len(expected)):
+            canvas = _Canvas(rgb, self.detect_size)
+            lost = np.concatenate([np.reshape(missed, (-1, 4)), np.reshape(expected, (-1, 4))])
+            regions = canvas.around(lost)
+            if due:
+                regions += [canvas.whole()] + self._turn(canvas.tiles())
+                self._since_search = 0
+            self._search(rgb, canvas, regions, people)
+        self._following = [(person.landmarks.next_roi, person.box) for person in people]
+        return people
+
+    def close(self) -> None:
+        self._detector.close()
+        self._landmarker.close()
+
+    def _turn(self, tiles: list[np.ndarray]) -> list[np.ndarray]:
+        """Every tile at the first search, then the next TILES_PER_SEARCH in turn."""
+        if self._next_tile is None:
+            self._next_tile = 0
+            return tiles
+        chosen = [tiles[(self._next_tile + k) % len(tiles)] for k in range(min(TILES_PER_SEARCH, len(tiles)))]
+        self._next_tile = (self._next_tile + len(chosen)) % max(len(tiles), 1)
+        return chosen
+
+    def _look(self, rgb: np.ndarray, roi: Roi) -> Person | None:
+        """The person the landmark model finds in `roi`, if any."""
+        landmarks = self._landmarker.landmarks(rgb, roi)
+        if landmarks is None:
+            return None
+        mask = silhouette(landmarks.mask, roi)
+        box = mask_box(mask) if mask is not None else landmark_box(landmarks.points, rgb.shape[:2])
+        return Person(box, person_score(landmarks.points[:, 2]), landmarks, mask)
+
+    def _add(self, people: list[Person], person: Person | None) -> bool:
+        """Add `person` unless it is someone already in `people` (then keep the better scored)."""
+        if person is None:
+            return False
+        for index, other in enumerate(people):
+            if same_person(person, other):
+                if person.score > other.score:
+                    people[index] = person
+                return False
+        people.append(person)
+        return True
+
+    def _search(self, rgb: np.ndarray, canvas: _Canvas, regions: list[np.ndarray],
+                people: list[Person]) -> None:
+        """Add the people that the detector finds in `regions` of the canvas, searching each region again
+        after someone new in it was painted out."""
+        for person in people:
+            canvas.paint(person)
+        pending = regions
+        while pending and len(people) < self.max_people:
+            proposals = sorted((p for region in pending for p in canvas.detect(self._detector, region)),
+                               key=lambda proposal: -proposal[0])
+            found = []
+            for score, roi in proposals:
+                if score < self.min_score or len(people) >= self.max_people:
+                    break
+                if canvas.is_painted(roi.cx, roi.cy) or not in_view(roi, rgb.shape[:2]):
+                    continue  # centred on a painted-out silhouette, or implausible
+                person = self._look(rgb, roi)
+                if person is not None:  # the detector's region is rough: look again where the landmarks say
+                    person = self._look(rgb, person.landmarks.next_roi) or person
+                if person is not None and canvas.covered(person) < MAX_COVERED and self._add(people, person):
+                    canvas.paint(person)
+                    found.append(person.box * canvas.scale)
+            pending = [region for region in regions if any(_share(region, box) > 0 for box in found)]
+
+
+class _Canvas:
+    """The frame scaled for the detector, with the people found so far painted out. Regions are
+    boxes x1, y1, x2, y2 in canvas pixels."""
+
+    def __init__(self, rgb: np.ndarray, detect_size: int):
+        height, width = rgb.shape[:2]
+        self.scale = min(1.0, detect_size / max(height, width))
+        size = (round(width * self.scale), round(height * self.scale))
+        self.image = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        self.painted = np.zeros(self.image.shape[:2], bool)
+
+    def whole(self) -> np.ndarray:
+        height, width = self.painted.shape
+        return np.array([0, 0, width, height], float)
+
+    def tiles(self) -> list[np.ndarray]:
+        """Overlapping squares of the canvas's short side and of 2/3 of it (none that is the whole canvas)."""
+        height, width = self.painted.shape
+        regions = []
+        for fraction in (1.0, 2 / 3):
+            side = round(min(width, height) * fraction)
+            for y in _starts(height, side):
+                for x in _starts(width, side):
+                    regions.append(np.array([x, y, x + side, y + side], float))
+        return [region for region in regions if not np.array_equal(region, self.whole())]
+
+    def around(self, expected: np.ndarray) -> list[np.ndarray]:
+        """Squares around the expected boxes that lie mostly in view."""
+        regions = []
+        for box in np.asarray(expected, float).reshape(-1, 4) * self.scale:
+            if _share(self.whole(), box) < 0.5:
+                continue
+            cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+            half = EXPECTED_SEARCH_SCALE * (box[3] - box[1]) / 2
+            regions.append(np.array([cx - half, cy - half, cx + half, cy + half]))
+        return regions
+
+    def detect(self, detector: PoseDetector, region: np.ndarray) -> list[tuple[float, Roi]]:
+        """The detector's (score, landmark region in frame pixels) within `region` (padded where it leaves the
+        canvas), without regions over MAX_ROI_SCALE times its size (what the detector reports for someone
+        mostly outside the region is too unsure to keep)."""
+        x1, y1, x2, y2 = np.round(region).astype(int)
+        height, width = self.painted.shape
+        crop = np.full((y2 - y1, x2 - x1, 3), 128, np.uint8)
+        cx1, cy1, cx2, cy2 = max(x1, 0), max(y1, 0), min(x2, width), min(y2, height)
+        if cx2 <= cx1 or cy2 <= cy1:
+            return []
+        crop[cy1 - y1:cy2 - y1, cx1 - x1:cx2 - x1] = self.image[cy1:cy2, cx1:cx2]
+        s = self.scale
+        return [(score, Roi((roi.cx + x1) / s, (roi.cy + y1) / s, roi.size / s, roi.rotation))
+                for score, roi in detector.detect(crop) if roi.size <= MAX_ROI_SCALE * max(crop.shape[:2])]
+
+    def _region(self, person: Person) -> np.ndarray:
+        """The person's silhouette (else box) at the canvas scale."""
+        height, width = self.painted.shape
+        if person.mask is not None:
+            return cv2.resize(person.mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_AREA) > 0
+        region = np.zeros((height, width), bool)
+        x1, y1, x2, y2 = np.round(person.box * self.scale).astype(int)
+        region[y1:y2, x1:x2] = True
+        return region
+
+    def paint(self, person: Person) -> None:
+        """Grey out `person`, with a margin."""
+        region = cv2.dilate(self._region(person).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+        self.image[region] = 128
+        self.painted |= region
+
+    def is_painted(self, x: float, y: float) -> bool:
+        """Whether frame pixel (x, y) is painted out."""
+        column, row = int(x * self.scale), int(y * self.scale)
+        height, width = self.painted.shape
+        return 0 <= row < height and 0 <= column < width and bool(self.painted[row, column])
+
+    def covered(self, person: Person) -> float:
+        """The share of `person` that is already painted out."""
+        region = self._region(person)
+        return float(self.painted[region].mean()) if region.any() else 1.0
+
+
+def _starts(length: int, side: int) -> list[int]:
+    """Offsets of squares of `side` covering `length` with at least a quarter of a side of overlap."""
+    if side >= length:
+        return [0]
+    count = math.ceil((length - side) / (0.75 * side)) + 1
+    return [round(k * (length - side) / (count - 1)) for k in range(count)]
+
+
+def _share(a: np.ndarray, b: np.ndarray) -> float:
+    """The share of box b's area that lies within box a."""
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    return max(width, 0) * max(height, 0) / max((b[2] - b[0]) * (b[3] - b[1]), 1e-9)
+
+
+def in_view(roi: Roi, shape: tuple[int, int]) -> bool:
+    """Whether a detection's hip centre is within the frame's width and below its top by a tenth of
+    the region: people seen from the hips down only are left out, as what the detector reports there
+    is nearly always texture at the frame's top or sides. (Hips below the frame are fine: close-ups.)"""
+    return 0 <= roi.cx <= shape[1] and roi.cy >= 0.1 * roi.size
+
+
+def silhouette(probability: np.ndarray | None, roi: Roi) -> np.ndarray | None:
+    """The person's mask within `roi` (largest part and parts at least MIN_PART its size), or None."""
+    if probability is None:
+        return None
+    height, width = probability.shape
+    x1, y1, x2, y2 = np.clip(np.round(roi.bounds()), 0, [width, height, width, height]).astype(int)
+    if x2 <= x1 or y2 <= y1:
+        return None
+    inside = (probability[y1:y2, x1:x2] > MASK_THRESHOLD).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(inside, connectivity=8)
+    if count < 2:
+        return None
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = np.flatnonzero(areas >= MIN_PART * areas.max()) + 1
+    mask = np.zeros((height, width), bool)
+    mask[y1:y2, x1:x2] = np.isin(labels, keep)
+    return mask
+
+
+def mask_box(mask: np.ndarray) -> np.ndarray:
+    """The box x1, y1, x2, y2 around the pixels of a non-empty mask."""
+    rows, columns = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    return np.array([columns[0], rows[0], columns[-1] + 1, rows[-1] + 1], float)
+
+
+def landmark_box(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The box around the visible landmarks (all of them when none is), widened by a tenth."""
+    height, width = shape
+    visible = points[points[:, 2] >= VISIBLE, :2]
+    if not len(visible):
+        visible = points[:, :2]
+    low, high = visible.min(0), visible.max(0)
+    margin = 0.1 * (high - low).max()
+    return np.clip(np.concatenate([low - margin, high + margin]), 0, [width, height, width, height])
+
+
+def person_score(visibility: np.ndarray) -> float:
+    """The mean visibility of the better half of the landmarks: high for a person seen whole or in
+    part (a close-up, legs out of view), low when the landmark model is unsure of everything."""
+    return float(np.sort(visibility)[len(visibility) // 2:].mean())
+
+
+def same_person(a: Person, b: Person) -> bool:
+    """Whether two finds are one person: their landmarks nearly coincide."""
+    distance = np.median(np.linalg.norm(a.landmarks.points[:, :2] - b.landmarks.points[:, :2], axis=1))
+    size = max(a.box[3] - a.box[1], b.box[3] - b.box[1], 1.0)
+    return distance < SAME_PERSON * size
