@@ -88,3 +88,45 @@ def test_models_cli(home):
     assert where.stdout.strip() == str(home / "checkpoints" / "raft_large_C_T_SKHT_V2-ff5fadd5.pth")
     missing = vidcli("models", "verify", "raft_large")
     assert missing.returncode == 1 and "vidcli models download raft_large" in missing.stderr
+
+
+def test_hub_checkpoint_download_into_a_folder(home, monkeypatch):
+    """A hub checkpoint: its files fetched with huggingface_hub into a folder that appears when complete."""
+    import huggingface_hub
+
+    calls = []
+
+    def snapshot_download(repo_id, revision, allow_patterns, local_dir):
+        calls.append((repo_id, revision, allow_patterns))
+        for name in allow_patterns:
+            (local_dir / name).parent.mkdir(parents=True, exist_ok=True)
+            (local_dir / name).write_text("{}")
+        (local_dir / ".cache").mkdir()
+        return str(local_dir)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    assert not registry.is_present("controlnet_openpose")
+    path = registry.download("controlnet_openpose")
+    assert path == home / "checkpoints" / "control_v11p_sd15_openpose"
+    assert registry.is_present("controlnet_openpose")
+    assert calls == [("lllyasviel/control_v11p_sd15_openpose", "main",
+                      ["config.json", "diffusion_pytorch_model.safetensors"])]
+    assert sorted(p.name for p in path.iterdir()) == ["config.json", "diffusion_pytorch_model.safetensors"]
+    assert registry.verify("controlnet_openpose")[0]
+    (path / "config.json").unlink()
+    assert registry.verify("controlnet_openpose") == (False, f"folder {path} lacks config.json")
+
+
+def test_failed_hub_download_keeps_nothing_and_says_what_to_fetch(home, monkeypatch):
+    import huggingface_hub
+
+    def offline(repo_id, revision, allow_patterns, local_dir):
+        local_dir.mkdir(parents=True)
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    with pytest.raises(StageError, match="network is unreachable.*by hand into .*IP-Adapter"):
+        registry.download("ip_adapter_sd15")
+    assert not any((home / "checkpoints").iterdir())
+    with pytest.raises(StageError, match="huggingface.co/h94/IP-Adapter"):
+        registry.checkpoint_path("ip_adapter_sd15")

@@ -6,6 +6,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import click
 from rich.console import Console
@@ -47,11 +48,16 @@ def given(**settings) -> dict:
 
 
 def run_pipeline(g: Globals, pipeline, inputs, *, dry_run, force, force_downstream, workers, scheduler_host,
-                 scheduler_port, workspace: Path | None = None, outputs: Path | None = None) -> None:
-    """Plan a pipeline over inputs, then show the plan or run it; exits with the report's code."""
+                 scheduler_port, workspace: Path | None = None, outputs: Path | None = None,
+                 deliver: Callable[[dict[str, Path]], None] | None = None) -> None:
+    """Plan a pipeline over inputs, then show the plan or run it; exits with the report's code.
+
+    After a run, `deliver` receives the final artifacts ({stage: directory}) of each input whose final
+    stages all completed, for a command to copy its result where the user asked.
+    """
     from vidcli.engine.plan import build_plan, resolve_forced
     from vidcli.engine.runner import RunOptions, dry_run as plan_only, run_plans
-    from vidcli.engine.store import Workspace, export_artifact
+    from vidcli.engine.store import Workspace, export_artifact, is_complete
 
     root = g.workspace if (g.workspace_given or workspace is None) else workspace
     ws = Workspace(root)
@@ -70,6 +76,11 @@ def run_pipeline(g: Globals, pipeline, inputs, *, dry_run, force, force_downstre
                     artifact = ws.root / plan.nodes[stage].rel
                     if artifact.is_dir():
                         export_artifact(artifact, outputs / plan.nodes[stage].input_dir / stage)
+        if deliver:
+            for plan in plans:
+                finals = {} if plan.error else {s: ws.root / plan.nodes[s].rel for s in pipeline.final_stages}
+                if finals and all(is_complete(path) for path in finals.values()):
+                    deliver(finals)
     _print_report(g, report, ws, outputs)
     sys.exit(report.exit_code)
 

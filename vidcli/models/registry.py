@@ -1,14 +1,18 @@
 """The checkpoint registry: every model file a full backend can load, where it comes from, and
 where it lives (`$VIDCLI_HOME/checkpoints`, default `~/.cache/vidcli/checkpoints`).
 
-Users may place files there by hand. Checkpoints load with `torch.load(weights_only=True)` or
-safetensors, never with unrestricted pickle.
+A checkpoint is one file (`kind="file"`, fetched from its URL and checked against its sha256), or
+the needed files of a Hugging Face hub repository (`kind="hub"`, fetched with
+`huggingface_hub.snapshot_download` at a revision into a folder; present when the folder exists).
+Users may place files or folders there by hand. Checkpoints load with
+`torch.load(weights_only=True)` or safetensors, never with unrestricted pickle.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -27,14 +31,48 @@ class Checkpoint:
     license: str
     stage: str
     description: str
+    kind: str = "file"  # "file": one file at `url`; "hub": files of the hub repository at `url`, in a folder
+    revision: str | None = None  # hub: the branch, tag or commit to fetch
+    files: tuple[str, ...] = ()  # hub: the repository's files that are needed
 
 
+_HUB = "https://huggingface.co/"
 CHECKPOINTS = {c.name: c for c in [
     Checkpoint(
         "raft_large", "https://download.pytorch.org/models/raft_large_C_T_SKHT_V2-ff5fadd5.pth",
         "raft_large_C_T_SKHT_V2-ff5fadd5.pth", "ff5fadd5", None, "BSD-3-Clause", "flow",
         "RAFT (Teed & Deng 2020), torchvision weights trained on Chairs+Things+Sintel+KITTI+HD1K+Things (V2); "
         "torchvision publishes the first 8 hex digits of the sha256 in the file name",
+    ),
+    Checkpoint(
+        "sd15", _HUB + "stable-diffusion-v1-5/stable-diffusion-v1-5", "stable-diffusion-v1-5", None, None,
+        "CreativeML-OpenRAIL-M", "generate",
+        "Stable Diffusion 1.5 (diffusers layout, fp32 safetensors): UNet, VAE, CLIP text encoder, tokenizer",
+        kind="hub", revision="main",
+        files=("model_index.json", "feature_extractor/preprocessor_config.json",
+               "scheduler/scheduler_config.json", "text_encoder/config.json",
+               "text_encoder/model.safetensors", "tokenizer/merges.txt", "tokenizer/special_tokens_map.json",
+               "tokenizer/tokenizer_config.json", "tokenizer/vocab.json",
+               "unet/config.json", "unet/diffusion_pytorch_model.safetensors", "vae/config.json",
+               "vae/diffusion_pytorch_model.safetensors"),
+    ),
+    Checkpoint(
+        "controlnet_openpose", _HUB + "lllyasviel/control_v11p_sd15_openpose", "control_v11p_sd15_openpose",
+        None, None, "CreativeML-OpenRAIL-M", "generate", "ControlNet 1.1 OpenPose for SD 1.5 (Zhang et al.)",
+        kind="hub", revision="main", files=("config.json", "diffusion_pytorch_model.safetensors"),
+    ),
+    Checkpoint(
+        "animatediff_motion_adapter", _HUB + "guoyww/animatediff-motion-adapter-v1-5-2",
+        "animatediff-motion-adapter-v1-5-2", None, None, "Apache-2.0", "generate",
+        "AnimateDiff v2 motion module for SD 1.5 (Guo et al. 2023), diffusers MotionAdapter",
+        kind="hub", revision="main", files=("config.json", "diffusion_pytorch_model.safetensors"),
+    ),
+    Checkpoint(
+        "ip_adapter_sd15", _HUB + "h94/IP-Adapter", "IP-Adapter", None, None, "Apache-2.0", "generate",
+        "IP-Adapter for SD 1.5 (Ye et al. 2023) and its OpenCLIP ViT-H/14 image encoder",
+        kind="hub", revision="main",
+        files=("models/ip-adapter_sd15.safetensors", "models/image_encoder/config.json",
+               "models/image_encoder/model.safetensors"),
     ),
 ]}
 
@@ -58,14 +96,23 @@ def local_path(name: str) -> Path:
     return checkpoint_dir() / get(name).filename
 
 
+def hub_repo(name: str) -> str:
+    """The hub repository id (owner/name) of a hub checkpoint."""
+    entry = get(name)
+    if entry.kind != "hub":
+        raise ConfigError(f"checkpoint {name} is a single file, not a hub repository")
+    return entry.url.removeprefix(_HUB)
+
+
 def is_present(name: str) -> bool:
-    return local_path(name).is_file()
+    path = local_path(name)
+    return path.is_dir() if get(name).kind == "hub" else path.is_file()
 
 
 def checkpoint_path(name: str) -> Path:
-    """The local file of a checkpoint, or a StageError saying which file to put where."""
+    """The local file (or folder) of a checkpoint, or a StageError saying what to put where."""
     path = local_path(name)
-    if not path.is_file():
+    if not is_present(name):
         entry = get(name)
         raise StageError(
             f"checkpoint {name} is missing: run `vidcli models download {name}` or put {entry.filename} "
@@ -85,6 +132,11 @@ def sha256_of(path: Path) -> str:
 def verify(name: str) -> tuple[bool, str]:
     """(ok, detail) for a present checkpoint: its sha256 against the published one, if any."""
     entry, path = get(name), checkpoint_path(name)
+    if entry.kind == "hub":
+        missing = [f for f in entry.files if not (path / f).is_file()]
+        if missing:
+            return False, f"folder {path} lacks {', '.join(missing)}"
+        return True, f"folder has its {len(entry.files)} files (no published digests to compare)"
     actual = sha256_of(path)
     if entry.sha256 is None:
         return True, f"sha256 {actual} (no published digest to compare)"
@@ -96,9 +148,11 @@ def verify(name: str) -> tuple[bool, str]:
 def download(name: str, progress=None) -> Path:
     """Fetch a checkpoint to its local path (atomically, verified); StageError with the manual route."""
     entry, path = get(name), local_path(name)
-    if path.is_file():
+    if is_present(name):
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
+    if entry.kind == "hub":
+        return _download_hub(entry, path)
     tmp = path.with_name(f".{path.name}.part-{os.getpid()}")
     try:
         with urllib.request.urlopen(entry.url, timeout=30) as response, open(tmp, "wb") as out:
@@ -117,6 +171,29 @@ def download(name: str, progress=None) -> Path:
     if entry.sha256 and not actual.startswith(entry.sha256):
         tmp.unlink()
         raise StageError(f"download of {name} has sha256 {actual}, expected {entry.sha256}; nothing was kept")
+    os.replace(tmp, path)
+    return path
+
+
+def _download_hub(entry: Checkpoint, path: Path) -> Path:
+    """Fetch a hub checkpoint's files into a temporary folder, renamed to `path` when complete."""
+    import huggingface_hub
+
+    tmp = path.with_name(f".{path.name}.part-{os.getpid()}")
+    try:
+        huggingface_hub.snapshot_download(hub_repo(entry.name), revision=entry.revision,
+                                          allow_patterns=list(entry.files), local_dir=tmp)
+        missing = [f for f in entry.files if not (tmp / f).is_file()]
+        if missing:
+            raise OSError(f"the repository has no {', '.join(missing)}")
+    except Exception as exc:  # network, authentication or missing files: all mean "fetch by hand"
+        shutil.rmtree(tmp, ignore_errors=True)
+        reason = " ".join(str(exc).split())
+        raise StageError(
+            f"could not download {entry.name} from {entry.url} ({type(exc).__name__}: {reason}); download "
+            f"{', '.join(entry.files)} from it by hand into {path}"
+        ) from None
+    shutil.rmtree(tmp / ".cache", ignore_errors=True)
     os.replace(tmp, path)
     return path
 
