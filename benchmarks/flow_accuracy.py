@@ -23,6 +23,7 @@ from vidcli.engine.stage import Artifact
 from vidcli.io.flow import endpoint_error, pair_filename, read_flo, read_kitti_flow, resize_flow
 from vidcli.io.frames import write_frames
 from vidcli.models import registry
+from vidcli.models.flow import RAFT_CHECKPOINT
 from vidcli.stages import flow as flow_stage
 
 FLOW_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "flow"
@@ -89,10 +90,10 @@ def main() -> None:
     args = parser.parse_args()
     presets = ("ultrafast", "fast", "medium")
     backends = {f"dis {preset}": {"backend": "dis", "dis_preset": preset} for preset in presets}
-    if registry.is_present(flow_stage.RAFT_CHECKPOINT):
+    if registry.is_present(RAFT_CHECKPOINT):
         backends["raft"] = {"backend": "raft"}
     else:
-        print(f"RAFT skipped: checkpoint {flow_stage.RAFT_CHECKPOINT} is not installed")
+        print(f"RAFT skipped: checkpoint {RAFT_CHECKPOINT} is not installed")
 
     def cell(value, fmt: str) -> str:
         return "n/a" if value is None else format(value, fmt)

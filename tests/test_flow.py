@@ -17,6 +17,7 @@ from vidcli.io.flow import (
 from vidcli.io.frames import write_frames
 from vidcli.io.video import iter_frames, probe
 from vidcli.models import registry
+from vidcli.models.flow import RAFT_CHECKPOINT
 from vidcli.stages import flow as flow_stage
 from vidcli.stages import flow_video as flow_video_stage
 
@@ -132,7 +133,7 @@ def raft_checkpoint(tmp_path, monkeypatch):
     from torchvision.models.optical_flow import raft_large
 
     monkeypatch.setenv("VIDCLI_HOME", str(tmp_path / "home"))
-    path = registry.local_path(flow_stage.RAFT_CHECKPOINT)
+    path = registry.local_path(RAFT_CHECKPOINT)
     path.parent.mkdir(parents=True)
     torch.manual_seed(0)
     torch.save(raft_large(weights=None, progress=False).state_dict(), path)

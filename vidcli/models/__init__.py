@@ -1,1 +1,1 @@
-"""Checkpoint registry: known model files, where they come from and where they live."""
+"""Model code: the checkpoint registry and the optical-flow estimators."""

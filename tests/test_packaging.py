@@ -1,0 +1,18 @@
+"""The wheel's layout: every package is listed, stages and workflows live under `vidcli`."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_package_is_listed_in_pyproject():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    on_disk = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "vidcli").rglob("__init__.py")}
+    assert on_disk - listed == set(), "add these packages to pyproject.toml"
+    assert config["package-dir"] == {"vidcli": "vidcli", "vidcli.stages": "stages", "vidcli.workflows": "workflows"}
+    assert {"vidcli.stages", "vidcli.workflows"} <= listed
+    assert not any(name.split(".")[0] != "vidcli" for name in listed), "no generic top-level names"

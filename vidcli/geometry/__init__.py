@@ -1,0 +1,1 @@
+"""Camera geometry: rigid transforms, projection, two-view initialisation and dense bundle adjustment."""

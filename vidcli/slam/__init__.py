@@ -1,0 +1,1 @@
+"""Dense monocular SLAM on optical flow: correspondences, keyframe tracking, calibration."""

@@ -1,0 +1,387 @@
+"""Monocular camera tracking in the manner of DROID-SLAM, with optical flow in place of its network.
+
+The front end (`build_graph`) reads the frames once: a frame whose flow from the last keyframe
+exceeds a threshold becomes a keyframe, keyframes within `radius` of each other are linked
+both ways by dense correspondences (the frame graph), and every other frame keeps its
+correspondences from the keyframe before it. The back end (`reconstruct`) then adds the keyframes
+in order, as DROID-SLAM's tracker does: two-view geometry for the first ones, motion-only refinement
+and triangulation for each later one followed by a local bundle adjustment of the newest keyframes,
+and a global bundle adjustment at the end. Since the correspondences do not depend on the
+intrinsics, `calibrate_focal` can rebuild the first keyframes for a sweep of focal lengths and keep
+the one of lowest reprojection cost. A video whose keyframes show no parallax once their rotation is
+taken out is reconstructed with rotations only (a panning camera on a tripod): its depths cannot be
+observed, and translation plus depth would otherwise absorb part of the rotation. Poses are
+camera <- world (T_cw), the first frame is the world, and translation is up to scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from vidcli.geometry import se3
+from vidcli.geometry.ba import Edges, bundle_adjust, refine_poses
+from vidcli.geometry.projection import pixel_rays, project
+from vidcli.geometry.twoview import essential_pose, rotation_between, triangulate
+from vidcli.slam.correspondence import CELL, correspondences, grid_intrinsics, grid_pixels, texture_weight
+
+RELIABLE_WEIGHT = 0.25  # cells at least this confident count for motion statistics and initialisation
+MIN_RELIABLE_SHARE = 0.02  # below this share of reliable cells, the flow is treated as lost
+# Image motion is this percentile of the cells' flow (DROID-SLAM takes the mean): a high percentile
+# also sees forward motion, whose flow is small around the focus of expansion, and ignores a few
+# wrong cells.
+MOTION_PERCENTILE = 75
+FOCAL_FACTORS = np.geomspace(0.5, 2.0, 9)  # sweep of focal lengths, relative to the default
+CALIBRATION_KEYFRAMES = 16  # keyframes (the first ones) the focal sweep reconstructs
+CALIBRATION_ITERATIONS = 5  # per focal of the sweep, each starting from its neighbour's solution
+
+
+@dataclass
+class SlamSettings:
+    keyframe_flow: float = 12.0  # motion (working pixels, see _motion) from the last keyframe that makes a keyframe
+    static_flow: float = 1.5  # a video whose motion from the first frame stays below this is static
+    parallax: float = 1.0  # translation-induced motion (working pixels) needed to trust a translation
+    radius: int = 2  # keyframes this close (in keyframe order) are linked both ways
+    window: int = 6  # keyframes the local bundle adjustment moves
+    local_iterations: int = 3
+    global_iterations: int = 12
+    huber: float = 0.125  # Huber threshold, grid pixels (1 working pixel)
+
+
+@dataclass
+class FrameGraph:
+    """What the front end found: keyframes, their correspondences, and those of the other frames."""
+
+    width: int  # working image size
+    height: int
+    keyframes: list[int] = field(default_factory=list)  # frame indices
+    # (source, target, coords, weight): where each cell of the source keyframe lands in the target
+    edges: list[tuple[int, int, np.ndarray, np.ndarray]] = field(default_factory=list)
+    tracked: dict[int, tuple[int, np.ndarray, np.ndarray]] = field(default_factory=dict)  # frame -> (keyframe, ...)
+    motion: np.ndarray = field(default_factory=lambda: np.zeros(0))  # image motion from the reference keyframe
+
+    @property
+    def pixels(self) -> np.ndarray:
+        return grid_pixels(self.width, self.height)
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return self.height // CELL, self.width // CELL
+
+    def edge_arrays(self, count: int) -> Edges:
+        """The edges among the first `count` keyframes."""
+        edges = [e for e in self.edges if e[0] < count and e[1] < count]
+        return Edges(np.array([e[0] for e in edges]), np.array([e[1] for e in edges]),
+                     np.stack([e[2] for e in edges]), np.stack([e[3] for e in edges]))
+
+    def edge(self, source: int, target: int) -> tuple[np.ndarray, np.ndarray]:
+        return next((c, w) for s, t, c, w in self.edges if (s, t) == (source, target))
+
+
+@dataclass
+class Reconstruction:
+    poses: np.ndarray  # (N, 4, 4) keyframe poses, camera <- world
+    inv_depth: np.ndarray  # (N, P)
+    information: np.ndarray  # (N, P) curvature of the cost in each inverse depth
+    cost: float
+
+
+@dataclass
+class SlamResult:
+    poses: np.ndarray  # (F, 4, 4) camera <- world, world = first frame's camera
+    K: np.ndarray  # (3, 3) intrinsics of the working images
+    static: bool
+    keyframes: np.ndarray  # (N,) frame indices
+    inv_depth: np.ndarray  # (N, rows * columns) at the grid
+    information: np.ndarray  # (N, rows * columns)
+    grid: tuple[int, int]  # (rows, columns)
+    rotation_only: bool = False
+    focal_costs: list[tuple[float, float]] = field(default_factory=list)  # (focal, cost) of the sweep
+
+
+def track(read: Callable[[int], tuple[np.ndarray, np.ndarray | None]], count: int, estimator, K: np.ndarray,
+          settings: SlamSettings, calibrate: bool, advance: Callable[[], None] = lambda: None) -> SlamResult:
+    """Camera poses of `count` frames; `read(i)` gives frame i's working RGB image and people mask
+    (or None), `K` the working images' intrinsics (a starting point when `calibrate`)."""
+    graph = build_graph(read, count, estimator, settings, advance)
+    cells = graph.grid[0] * graph.grid[1]
+    if len(graph.keyframes) == 1:
+        return SlamResult(np.repeat(np.eye(4)[None], count, axis=0), K, True, np.array([0]), np.zeros((1, cells)),
+                          np.zeros((1, cells)), graph.grid)
+    rotation_only = parallax(graph, K) < settings.parallax
+    focal_costs, start = [], None
+    if calibrate:
+        K, start, focal_costs = calibrate_focal(graph, K, settings, rotation_only)
+    scene = reconstruct(graph, K, settings, len(graph.keyframes), rotation_only, start)
+    poses = frame_poses(graph, scene, K, settings, count, rotation_only)
+    return SlamResult(poses, K, False, np.array(graph.keyframes), scene.inv_depth, scene.information, graph.grid,
+                      rotation_only, focal_costs)
+
+
+def parallax(graph: FrameGraph, K: np.ndarray) -> float:
+    """Median over consecutive keyframes of the median flow (working pixels) that the best pure
+    rotation between them leaves unexplained."""
+    K_grid = grid_intrinsics(K)
+    rays = pixel_rays(graph.pixels, K_grid)
+    residuals = []
+    for source, target, coords, weight in graph.edges:
+        good = weight > RELIABLE_WEIGHT
+        if target != source + 1 or good.sum() < 8:
+            continue
+        R = rotation_between(rays[good], pixel_rays(coords[good], K_grid), weight[good])
+        residuals.append(np.median(np.linalg.norm(project(rays[good] @ R.T, K_grid) - coords[good], axis=-1)))
+    return float(np.median(residuals)) * CELL if residuals else 0.0
+
+
+# ----- front end -----
+
+
+@dataclass
+class _Keyframe:
+    prepared: object
+    mask: np.ndarray | None
+    texture: np.ndarray
+
+
+def build_graph(read, count: int, estimator, settings: SlamSettings, advance=lambda: None) -> FrameGraph:
+    """Keyframes and correspondences of a video (see the module docstring). A video whose motion
+    never reaches the keyframe threshold but exceeds the static one gets its most moved frame as
+    second keyframe; a static one keeps a single keyframe."""
+    rgb, mask = read(0)
+    graph = FrameGraph(rgb.shape[1], rgb.shape[0], motion=np.zeros(count))
+    recent = [_add_keyframe(graph, 0, estimator, rgb, mask)]  # the last radius + 1 keyframes
+    advance()
+    for frame in range(1, count):
+        rgb, mask = read(frame)
+        prepared = estimator.prepare(rgb)
+        key = recent[-1]
+        forward, backward = estimator.flow(key.prepared, prepared), estimator.flow(prepared, key.prepared)
+        coords, weight = correspondences(forward, backward, key.mask, mask, key.texture)
+        graph.motion[frame] = _motion(graph.pixels, coords, weight)
+        if graph.motion[frame] <= settings.keyframe_flow:
+            graph.tracked[frame] = (len(graph.keyframes) - 1, coords, weight)
+        else:
+            recent.append(_add_keyframe(graph, frame, estimator, rgb, mask, prepared))
+            _link(graph, recent, estimator, settings.radius, (forward, backward))
+            del recent[:-settings.radius - 1]
+        advance()
+    if len(graph.keyframes) == 1 and graph.motion.max() >= settings.static_flow:
+        frame = int(np.argmax(graph.motion))
+        del graph.tracked[frame]
+        rgb, mask = read(frame)
+        recent.append(_add_keyframe(graph, frame, estimator, rgb, mask))
+        _link(graph, recent, estimator, 1)
+    return graph
+
+
+def _add_keyframe(graph: FrameGraph, frame: int, estimator, rgb, mask, prepared=None) -> _Keyframe:
+    graph.keyframes.append(frame)
+    texture = texture_weight(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+    return _Keyframe(estimator.prepare(rgb) if prepared is None else prepared, mask, texture)
+
+
+def _motion(pixels: np.ndarray, coords: np.ndarray, weight: np.ndarray) -> float:
+    """How far the image moved (working pixels): the MOTION_PERCENTILE of the reliable cells' flow,
+    infinite when too few are reliable."""
+    reliable = weight > RELIABLE_WEIGHT
+    if reliable.mean() < MIN_RELIABLE_SHARE:
+        return np.inf
+    return float(np.percentile(np.linalg.norm(coords[reliable] - pixels[reliable], axis=-1), MOTION_PERCENTILE) * CELL)
+
+
+def _link(graph: FrameGraph, recent: list[_Keyframe], estimator, radius: int, newest_flows=None) -> None:
+    """Edges both ways between the newest keyframe and up to `radius` keyframes before it;
+    `newest_flows` are the flows to and from the keyframe just before it, when already computed."""
+    new, slot = recent[-1], len(graph.keyframes) - 1
+    for back in range(1, min(radius, len(recent) - 1) + 1):
+        old = recent[-1 - back]
+        if back == 1 and newest_flows is not None:
+            forward, backward = newest_flows
+        else:
+            forward, backward = estimator.flow(old.prepared, new.prepared), estimator.flow(new.prepared, old.prepared)
+        graph.edges.append((slot - back, slot, *correspondences(forward, backward, old.mask, new.mask, old.texture)))
+        graph.edges.append((slot, slot - back, *correspondences(backward, forward, new.mask, old.mask, new.texture)))
+
+
+# ----- back end -----
+
+
+class _Builder:
+    """Adds keyframes one by one to a reconstruction with fixed intrinsics."""
+
+    def __init__(self, graph: FrameGraph, K: np.ndarray, settings: SlamSettings, rotation_only: bool):
+        self.graph, self.settings, self.rotation_only = graph, settings, rotation_only
+        self.focal = K[0, 0]
+        self.K = grid_intrinsics(K)
+        self.rays = pixel_rays(graph.pixels, self.K)
+        self.poses: list[np.ndarray] = []
+        self.depths: list[np.ndarray] = []
+
+    def rotation_fit(self, source: int, target: int) -> tuple[np.ndarray, float]:
+        """The rotation that best explains the edge's flow, and the flow it leaves unexplained
+        (median, working pixels): the parallax between the two keyframes."""
+        coords, weight = self.graph.edge(source, target)
+        good = weight > RELIABLE_WEIGHT
+        if good.sum() < 8:  # the flow was lost: no turn, no parallax to go on
+            return np.eye(3), 0.0
+        R = rotation_between(self.rays[good], pixel_rays(coords[good], self.K), weight[good])
+        unexplained = np.linalg.norm(project(self.rays[good] @ R.T, self.K) - coords[good], axis=-1)
+        return R, float(np.median(unexplained)) * CELL
+
+    def place(self, slot: int, reference: int, turn: np.ndarray) -> np.ndarray:
+        """Pose of keyframe `slot` by motion-only refinement against keyframe `reference`, starting
+        from the rotation `turn` (rotation and translation look alike in a narrow view; starting from
+        the rotation that explains the flow avoids mistaking one for the other)."""
+        coords, weight = self.graph.edge(reference, slot)
+        ref = self.poses[reference]
+        start = se3.make_pose(turn, np.zeros(3)) @ ref
+        return refine_poses(start[None], ref[None], self.depths[reference][None], self.rays, self.K, coords[None],
+                            weight[None], huber=self.settings.huber, rotation_only=self.rotation_only)[0]
+
+    def initialise(self, count: int) -> int:
+        """The first keyframes, up to the first one linked to keyframe 0 with enough parallax (the
+        first well-separated pair): its pose from the essential matrix, keyframe 0's depths by
+        triangulation scaled to a median inverse depth of 1, the keyframes between by motion-only
+        refinement. Without such a pair (or for rotation-only videos) keyframe 1 is placed by its
+        rotation. Returns how many keyframes are placed."""
+        linked = range(1, min(self.settings.radius, count - 1) + 1)
+        fits = {j: self.rotation_fit(0, j) for j in linked}
+        wide = None if self.rotation_only else next((j for j in linked if fits[j][1] > self.settings.parallax), None)
+        last = wide or 1
+        self.poses = [np.eye(4)] + [se3.make_pose(fits[j][0], np.zeros(3)) for j in range(1, last + 1)]
+        self.depths = [np.ones(len(self.rays)) for _ in range(last + 1)]
+        if wide:
+            coords, weight = self.graph.edge(0, wide)
+            good = weight > RELIABLE_WEIGHT
+            R, t, inliers = essential_pose(self.rays[good], pixel_rays(coords[good], self.K), 1.0 / self.focal)
+            if inliers >= 8:
+                self.poses[wide] = se3.make_pose(R, t)
+                depth = self.triangulated(0, wide)
+                median = np.median(depth)
+                self.poses[wide] = se3.make_pose(R, t * median)
+                self.depths[0] = depth / median
+                for slot in range(1, wide):
+                    self.poses[slot] = self.place(slot, 0, fits[slot][0])
+                for slot in range(1, wide + 1):
+                    self.depths[slot] = self.triangulated(slot, 0)
+        self.adjust(last + 1, np.arange(last + 1) == 0, self.settings.global_iterations)
+        return last + 1
+
+    def add(self, slot: int) -> None:
+        """Keyframe `slot`: pose by motion-only refinement against the previous keyframe, depths by
+        triangulation, then a local bundle adjustment of the newest `window` keyframes."""
+        self.poses.append(self.place(slot, slot - 1, self.rotation_fit(slot - 1, slot)[0]))
+        self.depths.append(self.triangulated(slot, slot - 1))
+        first_free = max(1, slot - self.settings.window + 1)
+        fixed = np.arange(slot + 1) < first_free
+        self.adjust(slot + 1, fixed, self.settings.local_iterations, first_free)
+
+    def triangulated(self, slot: int, other: int) -> np.ndarray:
+        """Inverse depths of keyframe `slot` from its edge to `other`, where the baseline shows
+        parallax at the scene's typical depth; the typical inverse depth elsewhere."""
+        coords, _ = self.graph.edge(slot, other)
+        typical = float(np.median(self.depths[min(slot, other)]))
+        T = self.poses[other] @ se3.inverse(self.poses[slot])
+        rho = triangulate(T, self.rays, pixel_rays(coords, self.K), typical, self.settings.parallax / self.focal)
+        return np.where(np.isfinite(rho), rho, typical)
+
+    def adjust(self, count: int, fixed: np.ndarray, iterations: int, first_free: int = 0) -> None:
+        """Bundle adjustment of the first `count` keyframes, over the edges that touch a keyframe
+        from `first_free` on."""
+        edges = self.graph.edge_arrays(count)
+        edges = edges.select(np.maximum(edges.source, edges.target) >= first_free)
+        solution = bundle_adjust(np.stack(self.poses), np.stack(self.depths), self.rays, self.K, edges, fixed,
+                                 iterations, self.settings.huber, self.rotation_only)
+        self.poses, self.depths = list(solution.poses), list(solution.inv_depth)
+
+
+def reconstruct(graph: FrameGraph, K: np.ndarray, settings: SlamSettings, count: int,
+                rotation_only: bool = False, start: Reconstruction | None = None) -> Reconstruction:
+    """Poses and depths of the first `count` (>= 2) keyframes with intrinsics `K` (working images),
+    continuing from `start` (a reconstruction of the first keyframes) when given."""
+    builder = _Builder(graph, K, settings, rotation_only)
+    if start is None:
+        placed = builder.initialise(count)
+    else:
+        builder.poses, builder.depths, placed = list(start.poses), list(start.inv_depth), len(start.poses)
+    for slot in range(placed, count):
+        builder.add(slot)
+    return adjust_globally(graph, K, settings, np.stack(builder.poses), np.stack(builder.depths), rotation_only)
+
+
+def adjust_globally(graph: FrameGraph, K: np.ndarray, settings: SlamSettings, poses: np.ndarray,
+                    inv_depth: np.ndarray, rotation_only: bool = False, iterations: int = 0) -> Reconstruction:
+    """Bundle adjustment of the first len(poses) keyframes over all their edges, the first one fixed,
+    for `iterations` (0: the settings' global iterations)."""
+    count = len(poses)
+    K_grid = grid_intrinsics(K)
+    solution = bundle_adjust(poses, inv_depth, pixel_rays(graph.pixels, K_grid), K_grid, graph.edge_arrays(count),
+                             np.arange(count) == 0, iterations or settings.global_iterations, settings.huber,
+                             rotation_only)
+    return Reconstruction(solution.poses, solution.inv_depth, solution.information, solution.cost)
+
+
+def calibrate_focal(graph: FrameGraph, K: np.ndarray, settings: SlamSettings, rotation_only: bool = False):
+    """K with the focal length (fx = fy) of lowest reprojection cost on the first keyframes.
+
+    The keyframes are reconstructed at K's focal, then adjusted for each focal of a sweep outwards
+    from it in both directions, each step starting from the previous step's solution (so the cost
+    follows one solution instead of jumping between local minima); a parabola (in log focal)
+    through the best three refines the minimum. Returns (K, the reconstruction of the first
+    keyframes with it, [(focal, cost), ...]).
+    """
+    count = min(len(graph.keyframes), CALIBRATION_KEYFRAMES)
+
+    def with_focal(focal: float) -> np.ndarray:
+        scaled = K.copy()
+        scaled[0, 0] = scaled[1, 1] = focal
+        return scaled
+
+    logs = np.log(K[0, 0] * FOCAL_FACTORS)
+    centre = int(np.argmin(np.abs(FOCAL_FACTORS - 1.0)))
+    scenes = {centre: reconstruct(graph, K, settings, count, rotation_only)}
+    for index in [*range(centre + 1, len(logs)), *range(centre - 1, -1, -1)]:
+        start = scenes[index - 1 if index > centre else index + 1]
+        scenes[index] = adjust_globally(graph, with_focal(np.exp(logs[index])), settings, start.poses,
+                                        start.inv_depth, rotation_only, CALIBRATION_ITERATIONS)
+    costs = np.array([scenes[i].cost for i in range(len(logs))])
+    tried = [(float(np.exp(x)), float(c)) for x, c in zip(logs, costs)]
+    best = int(np.argmin(costs))
+    focal, scene = np.exp(logs[best]), scenes[best]
+    if 0 < best < len(logs) - 1:
+        a, b, c = costs[best - 1:best + 2]
+        curvature = a - 2 * b + c
+        if curvature > 0:
+            refined = np.exp(logs[best] + 0.5 * (logs[1] - logs[0]) * (a - c) / curvature)
+            candidate = adjust_globally(graph, with_focal(refined), settings, scene.poses, scene.inv_depth,
+                                        rotation_only, CALIBRATION_ITERATIONS)
+            tried.append((float(refined), candidate.cost))
+            if candidate.cost < b:
+                focal, scene = refined, candidate
+    return with_focal(focal), scene, tried
+
+
+def frame_poses(graph: FrameGraph, scene: Reconstruction, K: np.ndarray, settings: SlamSettings,
+                count: int, rotation_only: bool = False) -> np.ndarray:
+    """Poses of all frames: keyframes from the reconstruction; every other frame starts between
+    its keyframe and the next one (by frame index) and is refined against its keyframe's depths."""
+    poses = np.repeat(np.eye(4)[None], count, axis=0)
+    keyframes = np.array(graph.keyframes)
+    poses[keyframes] = scene.poses
+    frames = np.array(sorted(graph.tracked), int)
+    if not len(frames):
+        return poses
+    refs = np.array([graph.tracked[f][0] for f in frames])
+    following = np.minimum(refs + 1, len(keyframes) - 1)
+    span = np.maximum(keyframes[following] - keyframes[refs], 1)
+    alpha = np.clip((frames - keyframes[refs]) / span, 0.0, 1.0) * (following > refs)
+    start = se3.interpolate(scene.poses[refs], scene.poses[following], alpha)
+    K_grid = grid_intrinsics(K)
+    poses[frames] = refine_poses(start, scene.poses[refs], scene.inv_depth[refs], pixel_rays(graph.pixels, K_grid),
+                                 K_grid, np.stack([graph.tracked[f][1] for f in frames]),
+                                 np.stack([graph.tracked[f][2] for f in frames]), huber=settings.huber,
+                                 rotation_only=rotation_only)
+    return poses
