@@ -81,11 +81,21 @@ def read_manifest(artifact: Path) -> dict:
 
 
 def complete_artifacts(stage_dir: Path) -> list[Path]:
-    """Complete artifacts of one stage of one input, most recently finished last."""
+    """Complete artifacts of one stage of one input, in the order they finished (newest last)."""
     if not stage_dir.is_dir():
         return []
     found = [p for p in stage_dir.iterdir() if not p.name.startswith(".") and is_complete(p)]
-    return sorted(found, key=lambda p: (p / MANIFEST).stat().st_mtime)
+    return sorted(found, key=finished_at)
+
+
+def finished_at(artifact: Path) -> datetime:
+    """The manifest's "finished" time (UTC if it names no zone), else the manifest file's mtime."""
+    manifest = artifact / MANIFEST
+    try:
+        stamp = datetime.fromisoformat(json.loads(manifest.read_text())["finished"])
+        return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+    except (OSError, ValueError, TypeError, KeyError):
+        return datetime.fromtimestamp(manifest.stat().st_mtime, timezone.utc)
 
 
 def now_iso() -> str:

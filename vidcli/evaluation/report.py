@@ -8,18 +8,16 @@ status instead of metrics; the other stages are still scored.
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 from rich.table import Table
 
+from vidcli.engine.store import complete_artifacts
 from vidcli.errors import InputError
 from vidcli.evaluation import metrics
 from vidcli.io.arrays import load_npz
 
-MANIFEST = "manifest.json"
 STAGE_FILES = {
     "camera": "camera.npz", "scale": "camera.npz", "track": "tracks.npz", "world": "motion.npz", "keypoints": "keypoints.npz",
 }
@@ -92,24 +90,8 @@ def stage_files(folder: Path) -> dict[str, Path | None]:
 
 def _newest_artifact_file(stage_dir: Path, name: str) -> Path | None:
     """`name` inside the most recently finished complete artifact of `stage_dir` that has it."""
-    if not stage_dir.is_dir():
-        return None
-    artifacts = [
-        path for path in stage_dir.iterdir()
-        if not path.name.startswith(".") and (path / MANIFEST).is_file() and (path / name).is_file()
-    ]
-    return max(artifacts, key=_finished_at) / name if artifacts else None
-
-
-def _finished_at(artifact: Path) -> datetime:
-    """The manifest's "finished" ISO timestamp (UTC if it names no zone), else the manifest's mtime."""
-    manifest = artifact / MANIFEST
-    try:
-        value = json.loads(manifest.read_text()).get("finished")
-        stamp = datetime.fromisoformat(value)
-        return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
-    except (OSError, ValueError, TypeError, AttributeError):
-        return datetime.fromtimestamp(manifest.stat().st_mtime, timezone.utc)
+    artifacts = [path for path in complete_artifacts(stage_dir) if (path / name).is_file()]
+    return artifacts[-1] / name if artifacts else None
 
 
 # ----- evaluation -----

@@ -11,10 +11,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from vidcli.body.skeletons import BLAZEPOSE_33
 from vidcli.io import masks as mask_files
+from vidcli.io.camera import CameraTrack, write_camera
 from vidcli.io.keypoints import KEYPOINTS_NPZ, Keypoints, write_keypoints
 from vidcli.io.tracks import Tracks, write_tracks
 from vidcli.render.scene import Frame
@@ -72,12 +72,8 @@ class GroundTruth:
         s = self.synthesis
         options = s.options
         timestamps = np.arange(options.frames) / options.fps
-        np.savez(directory / "camera.npz", K=s.K, R_wc=s.R_wc, t_wc=s.t_wc, timestamps=timestamps,
-                 width=options.width, height=options.height, fps=options.fps)
-        quaternions = Rotation.from_matrix(s.R_wc).as_quat()  # x, y, z, w
-        (directory / "camera.tum").write_text("".join(
-            f"{t:.6f} {' '.join(f'{v:.9f}' for v in (*position, *q))}\n"
-            for t, position, q in zip(timestamps, s.t_wc, quaternions)))
+        write_camera(directory, CameraTrack(s.K, s.R_wc, s.t_wc, timestamps, options.width, options.height,
+                                            options.fps, static=options.camera == "static"))
         self._write_detections(directory)
         self._write_motion(directory)
         people = {str(p.track_id): {"phenotype": p.phenotype.as_dict(), "colour": list(p.shirt), "bvh": p.source}
