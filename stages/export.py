@@ -1,0 +1,162 @@
+"""Motion capture results to share: per person `.npz` (AMASS-style), `.bvh` and `.glb`; per video an
+overlay video (bodies over the frames beside a world view), a top-down trajectory plot and
+`summary.json`.
+
+One file per person and gap-free segment: `person<id>.<ext>`, or `person<id>-<k>.<ext>` (k from 1)
+when the world stage split the person's track. File contents: `vidcli.mocap.export`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from vidcli.engine.stage import RunInfo, setting
+from vidcli.errors import ConfigError
+
+VERSION = 1
+INPUTS = ("frames", "world")
+FORMATS = ("npz", "bvh", "glb", "video", "plot")
+MESH_CHUNK = 64  # frames of body meshes posed at once for the video
+
+
+@dataclass
+class Config:
+    formats: str = setting(",".join(FORMATS), f"comma-separated outputs among {', '.join(FORMATS)}")
+    video_size: int = setting(480, "longest side, in pixels, of each half of the overlay video")
+
+
+def resolve_config(config: Config) -> Config:
+    """Check the formats and write them in canonical order (so the key does not depend on their order)."""
+    chosen = {name.strip() for name in config.formats.split(",") if name.strip()}
+    unknown = sorted(chosen - set(FORMATS))
+    if unknown or not chosen:
+        raise ConfigError(f"export: formats must be a comma-separated list of {', '.join(FORMATS)}, "
+                          f"got {config.formats!r}")
+    if config.video_size < 64:
+        raise ConfigError("export: video_size must be at least 64")
+    return replace(config, formats=",".join(name for name in FORMATS if name in chosen))
+
+
+def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
+    from vidcli import bvh
+    from vidcli.body.models import BodySpec, load_body_model
+    from vidcli.io.camera import CAMERA_NPZ, read_camera
+    from vidcli.io.frames import FrameSequence
+    from vidcli.io.motion import MOTION_NPZ, WORLD_JSON, read_motion
+    from vidcli.mocap.export import amass_arrays, bvh_motion, write_glb
+    from vidcli.mocap.views import colour, trajectory_plot
+
+    config = resolve_config(config)
+    formats = config.formats.split(",")
+    world_dir = Path(inputs["world"].path)
+    motion = read_motion(world_dir / MOTION_NPZ)
+    world = json.loads((world_dir / WORLD_JSON).read_text())
+    camera = read_camera(world_dir / CAMERA_NPZ)
+    spec = BodySpec(**world["body_model"])
+    model = load_body_model(spec)
+    fps = camera.fps
+    track_ids = sorted(int(t) for t in np.unique(motion.track_id))
+    segments = []
+    for index, track_id in enumerate(track_ids):
+        rows = np.flatnonzero(motion.track_id == track_id)
+        numbers = np.unique(motion.segment[rows])
+        for number in numbers:
+            r = rows[motion.segment[rows] == number]
+            r = r[np.argsort(motion.frame[r])]
+            stem = f"person{track_id}" if len(numbers) == 1 else f"person{track_id}-{number + 1}"
+            segments.append((track_id, index, stem, r))
+
+    files = []
+    for track_id, index, stem, r in segments:
+        shape, local, root = motion.shape[r[0]], motion.rotations[r], motion.root_world[r]
+        if "npz" in formats:
+            arrays = amass_arrays(model, spec, shape, local, root, motion.frame[r], fps)
+            np.savez(out_dir / f"{stem}.npz", **arrays)
+        if "bvh" in formats:
+            bvh.write(bvh_motion(model, shape, local, root, fps), out_dir / f"{stem}.bvh")
+        if "glb" in formats:
+            write_glb(out_dir / f"{stem}.glb", model, shape, local, root, fps, colour(index))
+        files.append(stem)
+    if "video" in formats:
+        _overlay_video(out_dir / "overlay.mp4", FrameSequence(inputs["frames"].path), camera, model, motion,
+                       segments, config.video_size)
+    if "plot" in formats:
+        trajectory_plot(out_dir / "trajectory.png",
+                        {t: motion.root_world[motion.track_id == t] for t in track_ids}, camera.t_wc)
+    summary = _summary(model, spec, motion, world, camera, segments, formats)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+    return RunInfo(model=spec.name, counts={"people": len(track_ids), "files": len(files)})
+
+
+def _overlay_video(path: Path, frames, camera, model, motion, segments, video_size: int) -> None:
+    """Bodies over each frame (left) beside the world view (right)."""
+    import cv2
+
+    from vidcli.console import progress
+    from vidcli.io.video import VideoWriter, scaled_size
+    from vidcli.mocap.views import OVERLAY_ALPHA, Mesh, WorldView, colour, draw_bodies
+    from vidcli.render.camera import Camera
+
+    width, height = scaled_size(*frames.size, video_size)
+    scale = np.diag([width / frames.size[0], height / frames.size[1], 1.0])
+    K = scale @ camera.K
+    view = WorldView(motion.root_world, camera.t_wc, camera.R_wc[0][:, 2], width, height)
+    cache: dict[tuple[int, int], np.ndarray] = {}
+
+    def meshes_at(frame: int) -> list:
+        out = []
+        for position, (_, index, _, r) in enumerate(segments):
+            offset = frame - motion.frame[r[0]]
+            if not 0 <= offset < len(r):
+                continue
+            chunk = offset // MESH_CHUNK
+            if (position, chunk) not in cache:
+                for key in [key for key in cache if key[0] == position]:
+                    del cache[key]
+                rows = r[chunk * MESH_CHUNK:(chunk + 1) * MESH_CHUNK]
+                cache[position, chunk] = model.mesh(motion.shape[r[0]], motion.rotations[rows],
+                                                    motion.root_world[rows])
+            out.append(Mesh(cache[position, chunk][offset % MESH_CHUNK], model.faces, colour(index)))
+        return out
+
+    writer = VideoWriter(path, frames.fps, (2 * width, height))
+    with writer, progress("export video", len(frames)) as bar:
+        for frame in range(len(frames)):
+            meshes = meshes_at(frame)
+            image = cv2.resize(frames.read(frame), (width, height), interpolation=cv2.INTER_AREA)
+            shot = Camera(K, camera.R_wc[frame], camera.t_wc[frame], width, height)
+            left = draw_bodies(image, shot, meshes, OVERLAY_ALPHA)
+            right = view.render(meshes, camera.R_wc[frame], camera.t_wc[frame])
+            writer.write(np.concatenate([left, right], axis=1))
+            bar.advance()
+
+
+def _summary(model, spec, motion, world: dict, camera, segments, formats: list[str]) -> dict:
+    people: dict[str, dict] = {}
+    for track_id, _, stem, r in segments:
+        root = motion.root_world[r]
+        step = np.linalg.norm(np.diff(root[:, [0, 2]], axis=0), axis=1)
+        vertices, _ = model.rest_mesh(motion.shape[r[0]])
+        person = people.setdefault(str(track_id), {"height_m": round(float(np.ptp(vertices[:, 1])), 3),
+                                                   "shape": motion.shape[r[0]].round(4).tolist(),
+                                                   "segments": []})
+        person["segments"].append({
+            "first": int(motion.frame[r[0]]), "last": int(motion.frame[r[-1]]), "frames": len(r),
+            "interpolated": int(motion.interpolated[r].sum()),
+            "distance_m": round(float(step.sum()), 3),
+            "mean_speed_mps": round(float(step.sum() / max(len(r) - 1, 1) * camera.fps), 3),
+            "contact_fraction": motion.contact[r].mean(axis=0).round(3).tolist(),
+            "files": [f"{stem}.{ext}" for ext in ("npz", "bvh", "glb") if ext in formats],
+        })
+    return {
+        "body_model": spec.as_dict(), "shape_labels": list(model.shape_labels), "fps": camera.fps,
+        "frames": int(len(camera.t_wc)),
+        "camera_path_m": round(float(np.linalg.norm(np.diff(camera.t_wc, axis=0), axis=1).sum()), 3),
+        "ground": world["ground"], "people": people,
+        "files": [name for name, kind in (("overlay.mp4", "video"), ("trajectory.png", "plot"))
+                  if kind in formats],
+    }

@@ -1,0 +1,186 @@
+"""World-frame motion of every person: gravity-aligned, on one ground plane, with the camera's motion
+taken out (`vidcli.mocap.world`).
+
+The body stage's camera-frame fits are composed with the metric camera trajectory of the scale stage,
+the ground is fitted to resting feet, and each track's gap-free segments are optimised against the
+keypoints with smoothness, foot-contact and ground terms. Gaps of up to `max_gap` frames are filled
+by interpolation (rows marked `interpolated`); longer ones split a track into segments. Writes
+`motion.npz` (the ground truth's keys plus rotations, root and segment columns; docs/formats.md),
+`camera.npz` / `camera.tum` (the camera in the same world) and `world.json`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from vidcli.engine.stage import RunInfo, setting
+from vidcli.errors import ConfigError, InputError
+from vidcli.mocap.options import WorldOptions
+
+_DEFAULTS = WorldOptions()
+
+VERSION = 1
+INPUTS = ("body", "scale", "keypoints")
+
+
+@dataclass
+class Config:
+    max_gap: int = setting(_DEFAULTS.max_gap,
+                           "missing frames in a track that are interpolated; longer gaps split it")
+    contact_height: float = setting(_DEFAULTS.contact_height,
+                                    "a heel or toe this close to the ground (m) ...")
+    contact_speed: float = setting(_DEFAULTS.contact_speed, "... and slower than this (m/s) is in contact")
+    ground_tilt_deg: float = setting(_DEFAULTS.ground_tilt_deg,
+                                     "prior scale of the ground's tilt from the bodies' mean up direction")
+    ground_spread: float = setting(_DEFAULTS.ground_spread,
+                                   "scatter (m) of the feet's low points about the ground")
+    sigma_px: float = setting(_DEFAULTS.sigma_px, "robust scale of the 2D keypoint residuals, pixels")
+    sigma_m: float = setting(_DEFAULTS.sigma_m, "robust scale of the 3D landmark residuals, metres")
+    occluded_3d: float = setting(_DEFAULTS.occluded_3d,
+                                 "weight of a 3D landmark of visibility 0 (1 at visibility 1)")
+    smooth: float = setting(_DEFAULTS.smooth, "weight of the acceleration terms")
+    root_accel_sigma: float = setting(_DEFAULTS.root_accel_sigma,
+                                      "pelvis acceleration (m/s^2) as costly as a landmark off by sigma")
+    limb_accel_sigma: float = setting(_DEFAULTS.limb_accel_sigma,
+                                      "the same for the joints relative to the pelvis")
+    skate_sigma: float = setting(_DEFAULTS.skate_sigma,
+                                 "slide per frame (m) of a heel or toe in contact costing as much")
+    ground_sigma: float = setting(_DEFAULTS.ground_sigma,
+                                  "depth (m) of a heel or toe below the ground costing as much")
+    shape_consistency: float = setting(_DEFAULTS.shape_consistency,
+                                       "pull of the shape towards the body stage's")
+    pose_consistency: float = setting(_DEFAULTS.pose_consistency,
+                                      "pull of the joint rotations towards the body stage's")
+    iterations: int = setting(_DEFAULTS.iterations, "L-BFGS iterations of each of the two passes per segment")
+
+
+_WEIGHTS = ("smooth", "shape_consistency", "pose_consistency")
+
+
+def resolve_config(config: Config) -> Config:
+    """Check the settings: scales positive, weights not negative."""
+    if config.max_gap < 0 or config.iterations < 1:
+        raise ConfigError("world: max_gap must not be negative and iterations at least 1")
+    if not 0 <= config.occluded_3d <= 1:
+        raise ConfigError("world: occluded_3d must lie within 0-1")
+    scales = [f.name for f in fields(config) if isinstance(getattr(config, f.name), float)
+              and f.name not in _WEIGHTS + ("occluded_3d",)]
+    for name in scales:
+        if getattr(config, name) <= 0:
+            raise ConfigError(f"world: {name} must be positive")
+    for name in _WEIGHTS:
+        if getattr(config, name) < 0:
+            raise ConfigError(f"world: {name} must not be negative")
+    return config
+
+
+def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
+    from vidcli.body.models import BodySpec, load_body_model, pose_numpy
+    from vidcli.console import progress
+    from vidcli.io.camera import CAMERA_NPZ, CameraTrack, read_camera, write_camera
+    from vidcli.io.keypoints import KEYPOINTS_NPZ, read_keypoints
+    from vidcli.io.motion import (BODY_JSON, BODY_NPZ, MOTION_NPZ, WORLD_JSON, MotionTable, read_body,
+                                  write_motion)
+    from vidcli.mocap.world import SOLES, body_up, estimate_ground, optimise_segment, world_alignment
+
+    config = resolve_config(config)
+    options = WorldOptions(**{f.name: getattr(config, f.name) for f in fields(Config)})
+    body_dir = Path(inputs["body"].path)
+    body = read_body(body_dir / BODY_NPZ)
+    spec = BodySpec(**json.loads((body_dir / BODY_JSON).read_text())["body_model"])
+    camera = read_camera(Path(inputs["scale"].path) / CAMERA_NPZ)
+    keypoints = read_keypoints(Path(inputs["keypoints"].path) / KEYPOINTS_NPZ)
+    if body.frame.max() >= len(camera.R_wc):
+        raise InputError(f"world: the bodies reach frame {body.frame.max()}, "
+                         f"the camera has {len(camera.R_wc)} frames")
+    model = load_body_model(spec)
+
+    segments = _segments(body, keypoints, camera, config.max_gap, model)
+    soles = [pose_numpy(model, model.shape(s.free), s.local, s.root)[2][:, SOLES] for s in segments]
+    ground = estimate_ground(soles, [body_up(s.local[:, 0]) for s in segments], camera.fps, options)
+    R_align, origin = world_alignment(ground, camera.R_wc[0], camera.t_wc[0])
+    R_wc = R_align @ camera.R_wc
+    t_wc = (camera.t_wc - origin) @ R_align.T
+    results = []
+    with progress("world", len(segments)) as bar:
+        for segment in segments:
+            segment.local[:, 0] = R_align @ segment.local[:, 0]
+            segment.root = (segment.root - origin) @ R_align.T
+            frames = segment.frames
+            results.append(optimise_segment(model, segment, R_wc[frames], t_wc[frames], camera.K, camera.fps,
+                                            options))
+            bar.advance()
+
+    table, tracks = _tables(model, segments, results, R_wc, t_wc)
+    write_motion(out_dir / MOTION_NPZ, MotionTable(blazepose_valid=model.landmark_valid, **table))
+    write_camera(out_dir, CameraTrack(camera.K, R_wc, t_wc, camera.timestamps, camera.width, camera.height,
+                                      camera.fps, camera.static, camera.keyframes))
+    summary = {
+        "body_model": spec.as_dict(), "shape_labels": list(model.shape_labels), "fps": camera.fps,
+        "ground": {"normal": ground.normal.round(6).tolist(), "offset": round(ground.offset, 6),
+                   "candidates": ground.candidates, "inliers": ground.inliers,
+                   "tilt_deg": round(ground.tilt_deg, 3)},
+        "alignment": {"R": R_align.round(9).tolist(), "origin": origin.round(6).tolist()},
+        "tracks": tracks,
+    }
+    (out_dir / WORLD_JSON).write_text(json.dumps(summary, indent=1))
+    return RunInfo(model=spec.name, counts={"tracks": len(tracks), "segments": len(results),
+                                            "frames": len(table["frame"]),
+                                            "interpolated": int(table["interpolated"].sum())})
+
+
+def _segments(body, keypoints, camera, max_gap: int, model) -> list:
+    """Each track's gap-free segments, short gaps filled, composed into the camera stage's frame, with
+    their keypoints (zero on filled rows)."""
+    from vidcli.mocap.world import Segment, fill_gaps, split_segments
+
+    keypoint_row = {(int(t), int(f)): i for i, (t, f) in enumerate(zip(keypoints.track_id, keypoints.frame))}
+    segments = []
+    for track_id in np.unique(body.track_id).astype(int):
+        rows = np.flatnonzero(body.track_id == track_id)
+        rows = rows[np.argsort(body.frame[rows], kind="stable")]
+        for index in split_segments(body.frame[rows], max_gap):
+            r = rows[index]
+            R, t = camera.R_wc[body.frame[r]], camera.t_wc[body.frame[r]]
+            local = body.rotations[r].copy()
+            local[:, 0] = R @ local[:, 0]
+            root = np.einsum("fij,fj->fi", R, body.translation_cam[r]) + t
+            frames, local, root, observed = fill_gaps(body.frame[r], local, root)
+            keypoints2d, world3d = np.zeros((len(frames), 33, 3)), np.zeros((len(frames), 33, 3))
+            for i in np.flatnonzero(observed):
+                row = keypoint_row[track_id, int(frames[i])]
+                keypoints2d[i], world3d[i] = keypoints.keypoints2d[row], keypoints.world3d[row]
+            segments.append(Segment(track_id, frames, local, root, model.free(body.shape[r[0]]), observed,
+                                    keypoints2d, world3d))
+    return segments
+
+
+def _tables(model, segments, results, R_wc: np.ndarray, t_wc: np.ndarray) -> tuple[dict, dict]:
+    """The motion table's columns and the per-track summary of optimised segments."""
+    columns: dict[str, list] = {}
+    tracks: dict[str, dict] = {}
+    for segment, result in zip(segments, results):
+        frames, count = segment.frames, len(segment.frames)
+        entry = tracks.setdefault(str(segment.track_id), {"segments": []})
+        number = len(entry["segments"])
+        R_cw = np.swapaxes(R_wc[frames], -1, -2)
+        to_camera = lambda points: np.einsum("fij,fpj->fpi", R_cw, points - t_wc[frames, None])  # noqa: E731
+        shape = model.shape(result.free)
+        values = {
+            "frame": frames, "track_id": np.full(count, segment.track_id),
+            "joints_world": result.joints, "joints_cam": to_camera(result.joints),
+            "blazepose_world": result.landmarks, "blazepose_cam": to_camera(result.landmarks),
+            "contact": result.contact, "shape": np.tile(shape, (count, 1)), "rotations": result.local,
+            "root_world": result.root, "segment": np.full(count, number), "interpolated": ~segment.observed,
+        }
+        for name, value in values.items():
+            columns.setdefault(name, []).append(value)
+        entry["segments"].append({
+            "first": int(frames[0]), "last": int(frames[-1]), "frames": count,
+            "interpolated": int((~segment.observed).sum()), "shape": shape.round(4).tolist(),
+            "contact_fraction": result.contact.mean(axis=0).round(3).tolist(), "energy": result.energy})
+    return {name: np.concatenate(values) for name, values in columns.items()}, tracks

@@ -1,0 +1,354 @@
+"""Body fitting, the world-frame optimisation and their stages, on synthetic people with exact ground truth.
+
+The people are `vidcli.synth` walkers (the procedural walk retargeted onto Anny), seen by a synth
+camera; their BlazePose landmarks projected through it are the keypoints (all visible), and their
+SMPL-24 joints the truth. Nothing is rendered.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import make_clip
+from vidcli.engine.stage import Artifact, Source, load_stage
+from vidcli.errors import ConfigError
+from vidcli.evaluation import metrics
+from vidcli.io.camera import CameraTrack, write_camera
+from vidcli.io.keypoints import KEYPOINTS_NPZ, Keypoints, write_keypoints
+from vidcli.io.motion import BODY_NPZ, read_body, read_motion, write_body
+
+FPS = 30.0
+SIZE = (640, 360)
+
+
+class Scene:
+    """Synthetic walkers and a camera: truth and keypoints, written as the artifacts body and world read."""
+
+    def __init__(self, body, count: int, frames: int, camera: str, seed: int):
+        from vidcli.render.camera import intrinsics
+        from vidcli.synth.camera_paths import camera_path
+        from vidcli.synth.groundtruth import foot_contact
+        from vidcli.synth.people import make_people
+
+        rng = np.random.default_rng(seed)
+        people = make_people(body, count, [], frames, FPS, rng, {})
+        self.K = intrinsics(*SIZE, 60.0)
+        self.R_wc, self.t_wc = camera_path(camera, frames, FPS, rng)
+        self.frames = np.arange(frames)
+        self.joints = [body.smpl.positions(p.heads, p.vertices) for p in people]
+        self.landmarks = [body.blazepose.positions(p.heads, p.vertices) for p in people]
+        self.contact = [foot_contact(points, FPS) for points in self.landmarks]
+        self.track_ids = [p.track_id for p in people]
+
+    def to_camera(self, points: np.ndarray) -> np.ndarray:
+        return np.einsum("fji,fkj->fki", self.R_wc, points - self.t_wc[:, None])
+
+    def keypoints(self) -> Keypoints:
+        keypoints2d, world3d = [], []
+        for points in self.landmarks:
+            cam = self.to_camera(points)
+            uv = cam[..., :2] / cam[..., 2:] * np.diag(self.K)[:2] + self.K[:2, 2]
+            visible = np.isfinite(uv).all(-1)[..., None].astype(float)
+            keypoints2d.append(np.concatenate([uv, visible], axis=-1))
+            world3d.append(cam - cam[:, [23, 24]].mean(1, keepdims=True))
+        count = len(self.frames)
+        return Keypoints(np.tile(self.frames, len(self.track_ids)), np.repeat(self.track_ids, count),
+                         np.concatenate(keypoints2d), np.concatenate(world3d))
+
+    def write(self, directory: Path) -> Path:
+        """keypoints.npz and a metric camera.npz: what the keypoints, camera and scale artifacts hold."""
+        directory.mkdir(parents=True)
+        write_keypoints(directory / KEYPOINTS_NPZ, self.keypoints())
+        write_camera(directory, CameraTrack(self.K, self.R_wc, self.t_wc, self.frames / FPS, *SIZE, FPS))
+        return directory
+
+
+def run_stage(name: str, inputs: dict[str, Path], out: Path, **settings) -> Path:
+    module = load_stage(name)
+    out.mkdir(parents=True)
+    module.run(module.Config(**settings), {port: Artifact(path) for port, path in inputs.items()}, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def walk(anny_body, tmp_path_factory):
+    """One walker seen by a static camera, with the body stage's fit of it."""
+    root = tmp_path_factory.mktemp("walk")
+    scene = Scene(anny_body, count=1, frames=45, camera="static", seed=3)
+    gt = scene.write(root / "gt")
+    body = run_stage("body", {"keypoints": gt, "camera": gt}, root / "body")
+    return scene, gt, body
+
+
+def test_fit_recovers_known_poses(walk):
+    scene, _, body_dir = walk
+    body = read_body(body_dir / BODY_NPZ)
+    truth = scene.to_camera(scene.joints[0])[body.frame]
+    pa = metrics.pa_mpjpe(metrics.root_relative(body.joints_cam), metrics.root_relative(truth))
+    assert pa.mean() < 25 and np.median(body.error_px) < 1.0
+    # Placed in the camera frame, not just posed: the pelvis within a few centimetres at 7 m.
+    assert np.linalg.norm(body.joints_cam - truth, axis=-1).mean() < 0.06
+
+
+def _compose(body, scene) -> np.ndarray:
+    """Joints in the synth world of a body table (camera frame) without any optimisation."""
+    R, t = scene.R_wc[body.frame], scene.t_wc[body.frame]
+    return np.einsum("fij,fkj->fki", R, body.joints_cam) + t[:, None]
+
+
+def test_world_removes_jitter_and_skating_and_keeps_a_clean_track(walk, tmp_path):
+    scene, gt, body_dir = walk
+    clean = read_body(body_dir / BODY_NPZ)
+    rng = np.random.default_rng(0)
+    noisy_dir = tmp_path / "noisy_body"
+    noisy_dir.mkdir()
+    (noisy_dir / "body.json").write_text((body_dir / "body.json").read_text())
+    t = clean.frame / FPS
+    drift = 0.06 * np.sin(2 * np.pi * 1.8 * t)[:, None] * np.array([1.0, 0.0, 0.0])  # feet slide to and fro
+    shift = drift + rng.normal(0.0, 0.02, (len(t), 3))  # and jitter
+    noisy = read_body(body_dir / BODY_NPZ)
+    noisy.translation_cam = noisy.translation_cam + shift
+    noisy.joints_cam = noisy.joints_cam + shift[:, None]
+    noisy.landmarks_cam = noisy.landmarks_cam + shift[:, None]
+    write_body(noisy_dir / BODY_NPZ, noisy)
+
+    contact = scene.contact[0]
+    results = {}
+    for name, source in (("clean", body_dir), ("noisy", noisy_dir)):
+        world = run_stage("world", {"body": source, "scale": gt, "keypoints": gt}, tmp_path / f"world_{name}")
+        results[name] = read_motion(world / "motion.npz")
+
+    noisy_in = _compose(noisy, scene)
+    out = results["noisy"]
+    jitter_in = metrics.jitter(noisy_in, noisy.frame, FPS).mean()
+    assert metrics.jitter(out.joints_world, out.frame, FPS).mean() < 0.3 * jitter_in
+    skate_in = metrics.foot_skating(noisy_in, contact[noisy.frame], noisy.frame).mean()
+    skate_out = metrics.foot_skating(out.joints_world, contact[out.frame], out.frame).mean()
+    assert skate_out < 0.3 * skate_in
+    truth = scene.to_camera(scene.joints[0])
+    error_in = metrics.mpjpe(noisy.joints_cam, truth).mean()
+    assert metrics.mpjpe(out.joints_cam, truth[out.frame]).mean() < 0.5 * error_in
+    # The clean track stays where it was (camera frame), and stands on the ground.
+    kept = results["clean"]
+    assert np.linalg.norm(kept.joints_cam - clean.joints_cam, axis=-1).mean() < 0.02
+    soles = kept.blazepose_world[:, [29, 30, 31, 32], 1]
+    assert np.abs(np.quantile(soles.min(axis=1), 0.1)) < 0.03 and soles.min() > -0.03
+
+
+@pytest.fixture(scope="module")
+def two_people(anny_body, tmp_path_factory):
+    """Two walkers seen by a panning camera, through the body and world stages."""
+    root = tmp_path_factory.mktemp("two")
+    scene = Scene(anny_body, count=2, frames=30, camera="pan", seed=5)
+    gt = scene.write(root / "gt")
+    body = run_stage("body", {"keypoints": gt, "camera": gt}, root / "body", iterations=40)
+    world = run_stage("world", {"body": body, "scale": gt, "keypoints": gt}, root / "world", iterations=40)
+    return scene, world
+
+
+def test_two_people_share_one_world_frame(two_people):
+    scene, world = two_people
+    motion = read_motion(world / "motion.npz")
+    assert sorted(np.unique(motion.track_id)) == scene.track_ids
+    run_joints = np.concatenate([motion.joints_world[motion.track_id == t] for t in scene.track_ids])
+    true_joints = np.concatenate(scene.joints)
+    aligned = metrics.align(run_joints, true_joints, with_scale=False)  # one rigid motion for both people
+    assert np.linalg.norm(aligned - true_joints, axis=-1).mean() < 0.08
+    for track_id in scene.track_ids:
+        soles = motion.blazepose_world[motion.track_id == track_id][:, [29, 30, 31, 32], 1].min(axis=1)
+        assert abs(np.quantile(soles, 0.1)) < 0.04
+
+
+def test_export_stage_writes_every_format(two_people, tmp_path):
+    from vidcli.io.video import probe
+
+    scene, world = two_people
+    video = make_clip(tmp_path / "clip.mp4", seconds=1.0, size=f"{SIZE[0]}x{SIZE[1]}", fps=int(FPS))
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    frames_stage = load_stage("frames")
+    frames_stage.run(frames_stage.Config(), {"video": Source(video, "test")}, frames)
+    out = run_stage("export", {"frames": frames, "world": world}, tmp_path / "export", video_size=160)
+    names = sorted(path.name for path in out.iterdir())
+    people = [f"person{t}.{ext}" for t in scene.track_ids for ext in ("bvh", "glb", "npz")]
+    assert names == sorted(people + ["overlay.mp4", "summary.json", "trajectory.png"])
+    assert probe(out / "overlay.mp4").width == 2 * 160
+    summary = json.loads((out / "summary.json").read_text())
+    assert sorted(summary["people"]) == [str(t) for t in scene.track_ids]
+    assert 1.3 < summary["people"]["1"]["height_m"] < 2.1
+
+
+def test_export_round_trips_bvh_and_glb(walk, tmp_path, anny_body):
+    import pygltflib
+    import trimesh
+    from scipy.spatial.transform import Rotation
+
+    from vidcli import bvh
+    from vidcli.body.models import BodySpec, load_body_model
+    from vidcli.body.skeletons import SMPL_24, SMPL_24_PARENTS
+    from vidcli.mocap.export import amass_arrays, bvh_motion, write_glb
+
+    _, _, body_dir = walk
+    body = read_body(body_dir / BODY_NPZ)
+    model = load_body_model(BodySpec())
+    shape, local, root = body.shape[0], body.rotations, body.translation_cam
+    joints = body.joints_cam
+
+    bvh.write(bvh_motion(model, shape, local, root, FPS), tmp_path / "p.bvh")
+    back = bvh.parse(tmp_path / "p.bvh")
+    assert back.frame_count == len(local) and back.frame_time == pytest.approx(1 / FPS)
+    positions = back.forward_kinematics()[1][:, [back.names.index(name) for name in SMPL_24]] / 100
+    np.testing.assert_allclose(positions, joints, atol=1e-4)
+
+    write_glb(tmp_path / "p.glb", model, shape, local, root, FPS, (200, 60, 50))
+    document = pygltflib.GLTF2().load(str(tmp_path / "p.glb"))
+    blob = document.binary_blob()
+
+    def read(index: int, width: int) -> np.ndarray:
+        accessor = document.accessors[index]
+        view = document.bufferViews[accessor.bufferView]
+        start = view.byteOffset + (accessor.byteOffset or 0)
+        data = np.frombuffer(blob, np.float32, accessor.count * width, start)
+        return data.reshape(accessor.count, width)
+
+    animation = document.animations[0]
+    assert len(document.skins[0].joints) == 24 and len(animation.channels) == 25
+    frame = len(local) // 2
+    rotations, translation = {}, None
+    for channel in animation.channels:
+        sampler = animation.samplers[channel.sampler]
+        if channel.target.path == "rotation":
+            rotations[channel.target.node] = Rotation.from_quat(read(sampler.output, 4)[frame]).as_matrix()
+        else:
+            translation = read(sampler.output, 3)[frame]
+    world_rotation, position = {}, {}
+    for j, parent in enumerate(SMPL_24_PARENTS):
+        offset = np.array(document.nodes[j].translation)
+        if parent < 0:
+            world_rotation[j], position[j] = rotations[j], translation
+        else:
+            world_rotation[j] = world_rotation[parent] @ rotations[j]
+            position[j] = position[parent] + world_rotation[parent] @ offset
+    np.testing.assert_allclose(np.stack([position[j] for j in range(24)]), joints[frame], atol=1e-4)
+    mesh = trimesh.load(tmp_path / "p.glb", force="mesh")
+    assert len(mesh.vertices) == len(model.rest_mesh(shape)[0])
+
+    arrays = amass_arrays(model, BodySpec(), shape, local, root, body.frame, FPS)
+    assert arrays["poses"].shape == (len(local), 72) and arrays["trans"].shape == (len(local), 3)
+
+
+def _fake_smpl_file(path: Path, seed: int = 0) -> None:
+    """A model file with the keys and shapes of the official SMPL ones (6890 vertices, random values):
+    vertices scattered around a T-pose skeleton, each skinned rigidly to one joint; the landmark
+    vertices that smplx names sit on the right joints."""
+    from smplx.vertex_ids import vertex_ids
+
+    from vidcli.body.skeletons import SMPL_24_PARENTS
+
+    rng = np.random.default_rng(seed)
+    count = 6890
+    skeleton = np.array([
+        [0, .9, 0], [.08, .82, 0], [-.08, .82, 0], [0, 1.0, 0], [.1, .45, 0], [-.1, .45, 0], [0, 1.12, 0],
+        [.1, .08, 0], [-.1, .08, 0], [0, 1.25, 0], [.1, .02, .12], [-.1, .02, .12], [0, 1.45, 0],
+        [.08, 1.38, 0], [-.08, 1.38, 0], [0, 1.6, .03], [.18, 1.4, 0], [-.18, 1.4, 0], [.45, 1.4, 0],
+        [-.45, 1.4, 0], [.7, 1.4, 0], [-.7, 1.4, 0], [.78, 1.4, 0], [-.78, 1.4, 0]])
+    owner = np.arange(count) % 24
+    ids = vertex_ids["smplh"]
+    for name, joint in {"nose": 15, "leye": 15, "reye": 15, "lear": 15, "rear": 15, "LHeel": 7, "RHeel": 8,
+                        "LBigToe": 10, "RBigToe": 11, "lthumb": 20, "rthumb": 21, "lindex": 22, "rindex": 23,
+                        "lpinky": 22, "rpinky": 23}.items():
+        owner[ids[name]] = joint
+    offsets = rng.normal(0, 0.03, (count, 3))
+    regressor = np.zeros((24, count))
+    for joint in range(24):
+        mine = owner == joint
+        offsets[mine] -= offsets[mine].mean(axis=0)
+        regressor[joint, mine] = 1 / mine.sum()
+    np.savez(path, v_template=skeleton[owner] + offsets, shapedirs=rng.normal(0, 0.01, (count, 3, 10)),
+             posedirs=np.zeros((count, 3, 207)), J_regressor=regressor, weights=np.eye(24)[owner],
+             kintree_table=np.stack([np.r_[2**32 - 1, SMPL_24_PARENTS[1:]], np.arange(24)]),
+             f=np.arange(count - count % 3).reshape(-1, 3))
+
+
+def test_smpl_model_files_load_and_fit(tmp_path):
+    import torch
+
+    from vidcli.body.kinematics import axis_angle_to_matrix
+    from vidcli.body.models import load_body_model, pose_numpy
+    from vidcli.mocap.export import amass_arrays
+    from vidcli.mocap.fitting import fit_track
+    from vidcli.mocap.options import FitOptions
+    from vidcli.render.camera import intrinsics
+    from vidcli.stages import body as body_stage
+
+    _fake_smpl_file(tmp_path / "SMPL_NEUTRAL.npz")
+    config = body_stage.resolve_config(body_stage.Config(body="smpl", body_model_dir=str(tmp_path)))
+    spec = body_stage.body_spec(config)
+    assert spec.model_file.endswith("SMPL_NEUTRAL.npz")
+    model = load_body_model(spec)
+    assert model.landmark_valid.sum() == 27  # no eye corners or mouth on SMPL
+
+    rng = np.random.default_rng(1)
+    frames = 12
+    betas = rng.normal(0, 1, 10)
+    pose = rng.normal(0, 0.25, (frames, 24, 3))
+    pose[:, 0] = [np.pi, 0.3, 0]  # facing the camera
+    local = axis_angle_to_matrix(torch.from_numpy(pose)).numpy()
+    root = np.tile([0.2, 0.1, 4.0], (frames, 1))
+    _, joints, landmarks = pose_numpy(model, betas, local, root)
+    K = intrinsics(*SIZE, 60.0)
+    with np.errstate(invalid="ignore"):  # the landmarks SMPL lacks are NaN
+        uv = landmarks[..., :2] / landmarks[..., 2:] * np.diag(K)[:2] + K[:2, 2]
+    keypoints2d = np.concatenate([uv, np.ones((frames, 33, 1))], axis=-1)
+    world3d = landmarks - landmarks[:, [23, 24]].mean(1, keepdims=True)
+    fit = fit_track(model, np.arange(frames), keypoints2d, world3d, K, FitOptions(shape_prior=0.1))
+    assert metrics.mpjpe(fit.joints, joints).mean() < 30
+    assert model.mesh(model.shape(fit.free), fit.local[:2], fit.root[:2]).shape == (2, 6890, 3)
+    arrays = amass_arrays(model, spec, model.shape(fit.free), fit.local, fit.root, np.arange(frames), FPS)
+    assert arrays["poses"].shape == (frames, 72) and arrays["betas"].shape == (10,)
+    assert str(arrays["gender"]) == "neutral"
+    # SMPL's own forward pass puts the pelvis where the fit has it.
+    vertices_pelvis = arrays["trans"][0] + model.rest_pelvis(arrays["betas"])
+    np.testing.assert_allclose(vertices_pelvis, fit.root[0], atol=1e-9)
+
+
+def test_stage_settings_are_checked(tmp_path):
+    from vidcli.stages import body as body_stage
+    from vidcli.stages import export as export_stage
+    from vidcli.stages import world as world_stage
+
+    with pytest.raises(ConfigError, match="body must be one of"):
+        body_stage.resolve_config(body_stage.Config(body="star"))
+    with pytest.raises(ConfigError, match="needs body_model_dir"):
+        body_stage.resolve_config(body_stage.Config(body="smpl"))
+    with pytest.raises(ConfigError, match="SMPL_FEMALE"):
+        body_stage.resolve_config(body_stage.Config(body="smpl", body_model_dir=str(tmp_path),
+                                                    gender="female"))
+    with pytest.raises(ConfigError, match="for the smpl and smplx"):
+        body_stage.resolve_config(body_stage.Config(body_model_dir=str(tmp_path)))
+    with pytest.raises(ConfigError, match="must be positive"):
+        world_stage.resolve_config(world_stage.Config(skate_sigma=0.0))
+    with pytest.raises(ConfigError, match="formats"):
+        export_stage.resolve_config(export_stage.Config(formats="bvh,fbx"))
+    assert export_stage.resolve_config(export_stage.Config(formats="glb, bvh")).formats == "bvh,glb"
+
+
+def test_mocap_command_plans_the_chain(tmp_path, clip):
+    from vidcli.commands.common import Globals
+    from vidcli.commands.mocap import mocap
+
+    _fake_smpl_file(tmp_path / "SMPL_MALE.npz")
+    options = Globals(tmp_path / "ws", True, 0, True)
+    arguments = [str(clip), "--dry-run", "--people", "2", "--body", "smpl", "--body-model-dir", str(tmp_path),
+                 "--gender", "male", "--exports", "bvh"]
+    result = CliRunner().invoke(mocap, arguments, obj=options)
+    assert result.exit_code == 0, result.output
+    stages = ("frames", "track", "masks", "keypoints", "camera", "scale", "body", "world", "export")
+    assert all(f'"stage": "{stage}"' in result.output for stage in stages)
+    bad = CliRunner().invoke(mocap, [str(clip), "--dry-run", "--body", "smpl"], obj=options)
+    assert isinstance(bad.exception, ConfigError) and "needs body_model_dir" in str(bad.exception)

@@ -1,0 +1,1 @@
+"""Embedded motion capture: body fitting, world-frame optimisation, exports."""

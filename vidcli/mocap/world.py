@@ -1,0 +1,237 @@
+"""One gravity-aligned world frame for every person, and the world-frame motion optimisation.
+
+The camera stage's world is its first camera; the scale stage makes it metric. Camera-frame bodies
+are composed with that trajectory, then:
+
+1. **Ground**: the lowest sole points, in frames where they are near the lowest the person's feet get
+   around then, lie on the ground. A plane is fitted to them robustly, its normal kept near the bodies'
+   mean up direction by a prior (so that contacts along one line still give a plane). The world frame is
+   y along that normal, origin under the first camera, z along the first camera's view on the ground.
+2. **Contacts**: a heel or toe touches the ground where it is within `contact_height` of it and moves
+   slower than `contact_speed`; a foot is in contact when its heel or toe is.
+3. **Optimisation** per gap-free segment of a track (HuMoR/WHAM-style, no learned priors): root
+   trajectory, joint rotations and shape, with 2D reprojection through the moving camera, 3D landmark
+   agreement, smoothness (accelerations of the pelvis, and of the joints relative to it, which real
+   motion makes much larger), heels and toes kept still while in contact, no ground
+   penetration, and consistency with the body stage's shape and poses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.ndimage import minimum_filter1d, uniform_filter1d
+from scipy.optimize import least_squares
+from scipy.spatial.transform import Rotation, Slerp
+
+from vidcli.body.models import BodyModel, pose_numpy
+from vidcli.body.skeletons import BLAZEPOSE_33
+from vidcli.mocap.objectives import (Observations, PoseParameters, acceleration_term, landmark3d_term,
+                                     minimise, reprojection_term)
+from vidcli.mocap.options import WorldOptions
+
+GROUND_QUANTILE = 0.1
+# Per foot (left, right): the sole landmarks (heel, toe).
+SOLES = [[BLAZEPOSE_33.index(f"{side}_heel"), BLAZEPOSE_33.index(f"{side}_foot_index")]
+         for side in ("left", "right")]
+
+
+@dataclass
+class Ground:
+    """The ground plane in the input (camera stage) frame: n . x + offset = height above it."""
+
+    normal: np.ndarray
+    offset: float
+    candidates: int
+    inliers: int
+    tilt_deg: float  # angle between the fitted normal and the bodies' mean up direction
+
+
+@dataclass
+class Segment:
+    """One gap-free piece of a track, in the world frame: `frames` (F,), `local` (F, 24, 3, 3) (root:
+    world orientation), `root` (F, 3), `free` (S,) shape, `observed` (F,) rows that have keypoints
+    (the others were interpolated), and the keypoints (F, 33, 3) / 3D landmarks (F, 33, 3), zero where
+    not observed."""
+
+    track_id: int
+    frames: np.ndarray
+    local: np.ndarray
+    root: np.ndarray
+    free: np.ndarray
+    observed: np.ndarray
+    keypoints2d: np.ndarray
+    world3d: np.ndarray
+
+
+def split_segments(frames: np.ndarray, max_gap: int) -> list[np.ndarray]:
+    """Index arrays into sorted `frames`, cut where more than `max_gap` frames are missing."""
+    cuts = np.flatnonzero(np.diff(frames) > max_gap + 1) + 1
+    return np.split(np.arange(len(frames)), cuts)
+
+
+def fill_gaps(frames: np.ndarray, local: np.ndarray, root: np.ndarray):
+    """Every frame from first to last: rotations slerped and roots interpolated linearly across missing
+    frames; returns (all frames, local, root, observed mask)."""
+    full = np.arange(frames[0], frames[-1] + 1)
+    observed = np.isin(full, frames)
+    if observed.all():
+        return full, local, root, observed
+    filled_root = np.stack([np.interp(full, frames, root[:, axis]) for axis in range(3)], axis=1)
+    filled_local = np.empty((len(full),) + local.shape[1:])
+    for joint in range(local.shape[1]):
+        filled_local[:, joint] = Slerp(frames, Rotation.from_matrix(local[:, joint]))(full).as_matrix()
+    return full, filled_local, filled_root, observed
+
+
+def body_up(local_root: np.ndarray) -> np.ndarray:
+    """Unit up directions (F, 3) of bodies whose root rotations (F, 3, 3) map the body frame (y up) out."""
+    return local_root[..., :, 1]
+
+
+def estimate_ground(soles: list[np.ndarray], ups: list[np.ndarray], fps: float,
+                    options: WorldOptions) -> Ground:
+    """Fit the ground to the low points of the feet.
+
+    `soles`: per track (F, 2, 2, 3): left/right foot, heel/toe positions over consecutive frames;
+    `ups`: per track (F, 3) body up directions. The candidates are, per frame, the lowest sole point
+    when it lies within `contact_height` of the lowest any sole point of that person gets within a
+    second (so feet in the air, and frames of a jump, are left out). The fit is robust (soft L1,
+    residuals in units of `ground_spread`) with a prior of scale `ground_tilt_deg` on the normal's tilt
+    from the mean body up direction: people stand upright on average, and contacts along one walking
+    line leave the sideways tilt to it. The fitted plane is then moved along its normal to the lower
+    envelope of the candidates (`GROUND_QUANTILE` of them below it): soles stand on the ground, and
+    while they roll from heel to toe their landmarks are above it more often than not.
+    """
+    prior = np.concatenate(ups).mean(axis=0)
+    prior /= np.linalg.norm(prior)
+    window = max(3, int(round(fps)) | 1)
+    points = []
+    for sole in soles:
+        flat = sole.reshape(len(sole), -1, 3)
+        heights = flat @ prior
+        lowest = flat[np.arange(len(flat)), heights.argmin(axis=1)]
+        low = heights.min(axis=1)
+        points.append(lowest[low - minimum_filter1d(low, window, mode="nearest") < options.contact_height])
+    points = np.concatenate(points)
+    tilt_sigma = np.radians(options.ground_tilt_deg)
+    basis = _perpendicular_basis(prior)
+
+    def normal_of(tilt: np.ndarray) -> np.ndarray:
+        return Rotation.from_rotvec(basis @ tilt).apply(prior)
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        distance = points @ normal_of(x[:2]) + x[2]
+        return np.r_[distance / options.ground_spread, x[:2] / tilt_sigma]
+
+    start = np.r_[0.0, 0.0, -np.median(points @ prior)]
+    fit = least_squares(residuals, start, loss="soft_l1", f_scale=2.0)
+    normal = normal_of(fit.x[:2])
+    inliers = int((np.abs(points @ normal + fit.x[2]) < 2 * options.ground_spread).sum())
+    tilt = float(np.degrees(np.arccos(np.clip(normal @ prior, -1.0, 1.0))))
+    offset = -float(np.quantile(points @ normal, GROUND_QUANTILE))
+    return Ground(normal, offset, len(points), inliers, tilt)
+
+
+def _perpendicular_basis(direction: np.ndarray) -> np.ndarray:
+    """(3, 2) two unit vectors perpendicular to `direction` and to each other."""
+    helper = np.eye(3)[np.argmin(np.abs(direction))]
+    first = np.cross(direction, helper)
+    first /= np.linalg.norm(first)
+    return np.stack([first, np.cross(direction, first)], axis=1)
+
+
+def world_alignment(ground: Ground, R_wc0: np.ndarray, t_wc0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(R, origin) with X_world = R @ (X_input - origin): y along the ground normal, origin on the
+    ground under the first camera, z along the first camera's viewing direction on the ground."""
+    y = ground.normal
+    forward = R_wc0[:, 2] - (R_wc0[:, 2] @ y) * y
+    if np.linalg.norm(forward) < 1e-6:  # the first camera looks straight down: use its image up
+        forward = -R_wc0[:, 1] - (-R_wc0[:, 1] @ y) * y
+    z = forward / np.linalg.norm(forward)
+    x = np.cross(y, z)
+    origin = t_wc0 - (t_wc0 @ y + ground.offset) * y
+    return np.stack([x, y, z]), origin
+
+
+def detect_contact(landmarks: np.ndarray, fps: float, options: WorldOptions) -> np.ndarray:
+    """(F, 2, 2) contact of the left/right foot's heel/toe landmarks over consecutive frames of world
+    landmarks (F, 33, 3): the landmark within `contact_height` of y = 0 and slower than `contact_speed`
+    (its position smoothed over 5 frames). A foot is in contact when either is."""
+    points = landmarks[:, SOLES]  # (F, 2, 2, 3)
+    low = points[..., 1] < options.contact_height
+    if len(points) < 2:
+        return np.zeros(low.shape, bool)
+    smoothed = uniform_filter1d(points, size=5, axis=0, mode="nearest")
+    speed = np.linalg.norm(np.gradient(smoothed, axis=0), axis=-1) * fps
+    return low & (speed < options.contact_speed)
+
+
+@dataclass
+class SegmentResult:
+    """An optimised segment: `local` (F, 24, 3, 3), `root` (F, 3), `free` (S,), `joints` (F, 24, 3),
+    `landmarks` (F, 33, 3) world, `contact` (F, 2), and the energy terms at the end."""
+
+    local: np.ndarray
+    root: np.ndarray
+    free: np.ndarray
+    joints: np.ndarray
+    landmarks: np.ndarray
+    contact: np.ndarray
+    energy: dict
+
+
+def optimise_segment(model: BodyModel, segment: Segment, R_wc: np.ndarray, t_wc: np.ndarray, K: np.ndarray,
+                     fps: float, options: WorldOptions) -> SegmentResult:
+    """Optimise one segment in the world frame; `R_wc` (F, 3, 3), `t_wc` (F, 3): the camera at its frames.
+
+    Two passes: without the contact terms (which smooths the per-frame fits), then, with the contacts
+    detected on that result, with them.
+    """
+    obs = Observations.from_arrays(segment.keypoints2d, segment.world3d, model.landmark_valid,
+                                   options.occluded_3d)
+    keep = torch.from_numpy(segment.observed.astype(float))[:, None]
+    obs = Observations(obs.uv, obs.weight_2d * keep, obs.world3d, obs.weight_3d * keep)
+    R_cw = torch.from_numpy(np.swapaxes(R_wc, -1, -2).copy())
+    t = torch.from_numpy(np.asarray(t_wc, float))
+    K_t = torch.from_numpy(np.asarray(K, float))
+    frames = len(segment.frames)
+    consecutive = torch.ones(frames - 1, dtype=torch.bool)
+    root_sigma, limb_sigma = options.root_accel_sigma / fps**2, options.limb_accel_sigma / fps**2
+    free_body = torch.from_numpy(segment.free)
+    free_scale = torch.from_numpy(model.free_scale)
+    params = PoseParameters(segment.local, segment.root, segment.free)
+
+    def terms(contact: torch.Tensor) -> dict:
+        _, joints, landmarks = params.pose(model)
+        cam = torch.einsum("fij,fpj->fpi", R_cw, landmarks - t[:, None])
+        soles = landmarks[:, SOLES]  # (F, 2, 2, 3)
+        slide = ((soles[1:] - soles[:-1]) ** 2).sum(-1)  # (F - 1, 2, 2)
+        return {
+            "reprojection": reprojection_term(cam, obs, K_t, options.sigma_px).sum(),
+            "landmarks_3d": landmark3d_term(cam, obs, options.sigma_m).sum(),
+            "smoothness": options.smooth * (
+                acceleration_term(params.root, consecutive, root_sigma)
+                + acceleration_term(joints - joints[:, :1], consecutive, limb_sigma)),
+            "skating": ((contact[1:] & contact[:-1]) * slide).sum() / options.skate_sigma**2,
+            "penetration": (torch.relu(-soles[..., 1]) ** 2).sum() / options.ground_sigma**2,
+            "shape": options.shape_consistency * frames * (((params.free - free_body) / free_scale)**2).sum(),
+            "pose": options.pose_consistency * (params.delta**2).sum(),
+        }
+
+    no_contact = torch.zeros(frames, 2, 2, dtype=torch.bool)
+    unknowns = [params.delta, params.root, params.free]
+    minimise(unknowns, lambda: sum(terms(no_contact).values()), options.iterations)
+    with torch.no_grad():
+        smoothed = params.pose(model)[2].numpy()
+    contact = torch.from_numpy(detect_contact(smoothed, fps, options))
+    minimise(unknowns, lambda: sum(terms(contact).values()), options.iterations)
+    with torch.no_grad():
+        energy = {name: round(float(value), 3) for name, value in terms(contact).items()}
+        local = params.local().numpy()
+    root, free = params.root.detach().numpy().copy(), params.free.detach().numpy().copy()
+    _, joints, landmarks = pose_numpy(model, model.shape(free), local, root)
+    contact = detect_contact(landmarks, fps, options).any(axis=2)
+    return SegmentResult(local, root, free, joints, landmarks, contact, energy)
