@@ -14,11 +14,12 @@ $(BIN)/vidcli: pyproject.toml
 
 install: $(BIN)/vidcli
 
-# Build a demo clip with the bundled ffmpeg, then run the embedded pipeline on it.
+# Render a synthetic demo clip (with ground truth), run embedded motion capture on it and score it.
 demo: install
 	mkdir -p demo
-	$(BIN)/python examples/make_demo_clip.py demo/clip.mp4
-	$(BIN)/vidcli --workspace demo/work flow demo/clip.mp4 -o demo/results
+	$(BIN)/vidcli synth demo/clip.mp4 --people 1 --camera orbit --duration 4 --seed 1
+	$(BIN)/vidcli --workspace demo/work mocap demo/clip.mp4 -o demo/results
+	$(BIN)/vidcli eval demo/work/clip-* demo/clip.mp4.gt --json-out demo/eval.json
 
 test: install
 	$(BIN)/python -m pytest -q
