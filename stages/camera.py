@@ -22,7 +22,7 @@ from vidcli.engine.stage import RunInfo, setting
 from vidcli.errors import ConfigError, InputError
 from vidcli.io import masks as mask_files
 
-VERSION = 1
+VERSION = 2
 INPUTS = ("frames", "masks")
 
 # Relative inverse-depth uncertainty at which a depth cell's confidence is 1/2, and the residual
@@ -42,7 +42,7 @@ class Config:
                                     "from a sweep around max(width, height); false: use max(width, height)")
     max_size: int = setting(512, "longest side, in pixels, of the images flow and tracking work on")
     backend: str = setting("dis", "flow backend: auto | dis | raft; auto: RAFT when its checkpoint is installed")
-    dis_preset: str = setting("medium", "DIS speed/quality preset: ultrafast | fast | medium")
+    dis_preset: str = setting("fast", "DIS speed/quality preset: ultrafast | fast | medium (5 times slower)")
     keyframe_flow: float = setting(2.5, "flow (75th percentile of the background) from the last keyframe that "
                                         "starts a new one, in % of the image's longest side")
     static_flow: float = setting(0.3, "a video whose background flow (75th percentile) from the first frame stays "
@@ -82,6 +82,8 @@ def intrinsics(config: Config, width: int, height: int) -> tuple[np.ndarray, boo
 
 
 def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
+    from threadpoolctl import threadpool_limits
+
     from vidcli.io.camera import DEPTH_NPZ, CameraTrack, write_camera
     from vidcli.io.frames import FrameSequence
     from vidcli.io.video import scaled_size
@@ -101,7 +103,7 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * config.mask_dilation + 1,) * 2)
 
     def read(index: int):
-        rgb = cv2.resize(frames.read(index), (work_width, work_height), interpolation=cv2.INTER_AREA)
+        rgb = frames.read_resized(index, (work_width, work_height))
         if index not in people:
             return rgb, None
         mask = np.any([mask_files.decode(rle) for rle in people[index]], axis=0).astype(np.uint8)
@@ -112,7 +114,9 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     percent = max(work_width, work_height) / 100.0
     settings = SlamSettings(keyframe_flow=config.keyframe_flow * percent, static_flow=config.static_flow * percent,
                             radius=config.radius, window=config.window, global_iterations=config.iterations)
-    with progress(f"camera ({estimator.name})", len(frames)) as bar:
+    # One BLAS thread: its matrices are small, and more threads only spin (on two busy cores, they
+    # doubled the CPU time and the wall time of the bundle adjustments).
+    with progress(f"camera ({estimator.name})", len(frames)) as bar, threadpool_limits(1, user_api="blas"):
         result = track(read, len(frames), estimator, to_work @ K, settings, calibrate, bar.advance)
     K = np.linalg.inv(to_work) @ result.K
     poses_wc = np.linalg.inv(result.poses)

@@ -71,7 +71,7 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
             segments.append((track_id, index, stem, r))
 
     files = []
-    for track_id, index, stem, r in segments:
+    for _track_id, index, stem, r in segments:
         shape, local, root = motion.shape[r[0]], motion.rotations[r], motion.root_world[r]
         if "npz" in formats:
             arrays = amass_arrays(model, spec, shape, local, root, motion.frame[r], fps)

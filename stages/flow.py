@@ -6,8 +6,6 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import cv2
-
 from vidcli.console import progress
 from vidcli.engine.stage import RunInfo, setting
 from vidcli.errors import ConfigError, InputError
@@ -16,7 +14,7 @@ from vidcli.io.frames import FrameSequence
 from vidcli.io.video import scaled_size
 from vidcli.models.flow import make_estimator, resolve_backend
 
-VERSION = 1
+VERSION = 2
 INPUTS = ("frames",)
 
 
@@ -56,8 +54,7 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
         for i, j in pairs:
             for k in (i, j):
                 if k not in prepared:
-                    rgb = cv2.resize(frames.read(k), size, interpolation=cv2.INTER_AREA)
-                    prepared[k] = estimator.prepare(rgb)
+                    prepared[k] = estimator.prepare(frames.read_resized(k, size))
             write_flo(out_dir / PAIRS_DIR / pair_filename(i, j), estimator.flow(prepared[i], prepared[j]))
             for k in [k for k in prepared if k < min(i, j)]:
                 del prepared[k]

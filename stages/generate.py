@@ -54,8 +54,8 @@ class Config:
                                  "the CPU")
     device: str = setting("auto", "diffusion: auto | cpu | cuda; auto: cuda when a GPU is visible",
                           significant=False)
-    cpu_offload: bool = setting(False, "diffusion: keep models on the CPU until needed (less GPU memory; "
-                                       "needs the accelerate package)", significant=False)
+    cpu_offload: bool = setting(False, "diffusion: keep models on the CPU until needed (less GPU memory)",
+                                significant=False)
 
 
 def resolve_config(config: Config) -> Config:

@@ -90,3 +90,18 @@ def test_frame_content_survives_jpeg(tmp_path):
     decoded = next(iter_frames(clip)).rgb.astype(float)
     stored = FrameSequence(tmp_path / "frames").read(0).astype(float)
     assert np.abs(decoded - stored).mean() < 8  # testsrc2's saturated edges are a worst case for 4:2:0 JPEG
+
+
+def test_resized_reads_decode_at_a_reduced_scale(tmp_path):
+    import cv2
+
+    clip = make_clip(tmp_path / "clip.mp4", seconds=0.2, size="320x240", fps=10)
+    run_frames(clip, tmp_path / "frames")
+    sequence = FrameSequence(tmp_path / "frames")
+    full = sequence.read(1)
+    for size in [(160, 120), (100, 75), (320, 240)]:  # decoded at 1/2, 1/2 then resized, in full
+        resized = sequence.read_resized(1, size)
+        assert resized.shape == (size[1], size[0], 3)
+        expected = cv2.resize(full, size, interpolation=cv2.INTER_AREA).astype(float)
+        assert np.abs(resized.astype(float) - expected).mean() < 6
+    np.testing.assert_array_equal(sequence.read_resized(1, (320, 240)), full)

@@ -12,7 +12,6 @@ denoising step: the motion module then carries the reference's appearance into t
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -78,8 +77,6 @@ def check_settings(settings: Settings) -> None:
                           f"{settings.window}, overlap {settings.overlap}")
     if settings.cpu_offload and settings.device != "cuda":
         raise ConfigError("generate: cpu_offload only applies with device cuda")
-    if settings.cpu_offload and importlib.util.find_spec("accelerate") is None:
-        raise ConfigError("generate: cpu_offload needs the accelerate package (pip install accelerate)")
 
 
 def windows(frames: int, window: int, overlap: int) -> list[tuple[int, int]]:

@@ -27,6 +27,7 @@ INITIAL_LAMBDA = 1e-4  # Levenberg-Marquardt damping: start, growth on a failed 
 LAMBDA_UP, LAMBDA_DOWN = 10.0, 3.0
 MAX_LAMBDA = 1e4
 CONVERGED = 1e-4  # a step that lowers the cost by less than this share ends the adjustment
+EDGE_CHUNK = 16  # edges linearised at once (bounds the memory that many keyframes need)
 
 
 @dataclass
@@ -37,9 +38,6 @@ class Edges:
     target: np.ndarray  # (E,) keyframe index
     coords: np.ndarray  # (E, P, 2) where each cell lands in the target, grid pixels
     weight: np.ndarray  # (E, P) confidence in [0, 1]; 0 ignores the cell
-
-    def select(self, keep: np.ndarray) -> Edges:
-        return Edges(self.source[keep], self.target[keep], self.coords[keep], self.weight[keep])
 
 
 @dataclass
@@ -59,6 +57,11 @@ def huber_cost(norm: np.ndarray, threshold: float) -> np.ndarray:
     return np.where(norm <= threshold, 0.5 * norm**2, threshold * (norm - 0.5 * threshold))
 
 
+def _lengths(residual: np.ndarray) -> np.ndarray:
+    """Lengths of 2D residuals (..., 2) (several times faster than np.linalg.norm)."""
+    return np.sqrt(residual[..., 0] ** 2 + residual[..., 1] ** 2)
+
+
 def _reproject(T_ji, rho, rays, K, coords):
     """Points in the target cameras, residuals (..., P, 2) and which points lie in front."""
     points = transform(T_ji, rays, rho)
@@ -70,14 +73,23 @@ def _reproject(T_ji, rho, rays, K, coords):
 def _cost(T_ji, rho, rays, K, coords, weight, huber: float) -> np.ndarray:
     """Robust cost per edge (...,); a point behind the camera costs like a residual of 10 thresholds."""
     _, residual, valid = _reproject(T_ji, rho, rays, K, coords)
-    per_point = np.where(valid, huber_cost(np.linalg.norm(residual, axis=-1), huber), huber_cost(10.0 * huber, huber))
+    per_point = np.where(valid, huber_cost(_lengths(residual), huber), huber_cost(10.0 * huber, huber))
     return (weight * per_point).sum(-1)
 
 
 def reprojection_cost(poses, inv_depth, rays, K, edges: Edges, huber: float) -> float:
     """The robust cost of a solution over all edges."""
-    T_ji = poses[edges.target] @ inverse(poses[edges.source])
-    return float(_cost(T_ji, inv_depth[edges.source], rays, K, edges.coords, edges.weight, huber).sum())
+    total = 0.0
+    for chunk in _chunks(len(edges.source)):
+        source, target = edges.source[chunk], edges.target[chunk]
+        T_ji = poses[target] @ inverse(poses[source])
+        total += float(_cost(T_ji, inv_depth[source], rays, K, edges.coords[chunk], edges.weight[chunk], huber).sum())
+    return total
+
+
+def _chunks(count: int) -> list[slice]:
+    """Slices of EDGE_CHUNK edges covering `count`."""
+    return [slice(start, start + EDGE_CHUNK) for start in range(0, count, EDGE_CHUNK)]
 
 
 def bundle_adjust(poses: np.ndarray, inv_depth: np.ndarray, rays: np.ndarray, K: np.ndarray, edges: Edges,
@@ -128,40 +140,45 @@ class _System:
 
 
 def _normal_equations(poses, inv_depth, rays, K, edges: Edges, huber: float) -> _System:
-    """Linearise every edge. Only the target pose's Jacobian J_j is formed: the source pose's is
-    J_i = -J_j Ad(T_ji), so its blocks follow from J_j's with 6x6 products."""
-    source, target = edges.source, edges.target
+    """Linearise every edge, EDGE_CHUNK edges at a time. Only the target pose's Jacobian J_j is
+    formed: the source pose's is J_i = -J_j Ad(T_ji), so its blocks follow from J_j's with 6x6 products."""
     count, cells = inv_depth.shape
-    edge_count = len(source)
-    T_ji = poses[target] @ inverse(poses[source])
-    rho = inv_depth[source]
-    points, residual, valid = _reproject(T_ji, rho, rays, K, edges.coords)
-    w = edges.weight * valid * huber_weight(np.linalg.norm(residual, axis=-1), huber)
-    J_j, J_d = projection_jacobians(points, rho, T_ji, K)
-    rows = J_j.reshape(edge_count, -1, 6)  # (E, 2P, 6)
-    weighted = rows * np.repeat(w, 2, axis=1)[..., None]
-    H_jj = np.swapaxes(weighted, 1, 2) @ rows
-    g_j = (np.swapaxes(weighted, 1, 2) @ residual.reshape(edge_count, -1, 1))[..., 0]
-    Ad = adjoint(T_ji)
-    Ad_T = np.swapaxes(Ad, 1, 2)
-
     H = np.zeros((count, count, 6, 6))
-    np.add.at(H, (target, target), H_jj)
-    np.add.at(H, (source, source), Ad_T @ H_jj @ Ad)
-    np.add.at(H, (source, target), -Ad_T @ H_jj)
-    np.add.at(H, (target, source), -H_jj @ Ad)
     g = np.zeros((count, 6))
-    np.add.at(g, target, g_j)
-    np.add.at(g, source, -(Ad_T @ g_j[..., None])[..., 0])
+    curvature, gradient = np.zeros((count, cells)), np.zeros((count, cells))
+    own = np.zeros((count, cells, 6))
+    edge_coupling = np.empty((len(edges.source), cells, 6))
+    for chunk in _chunks(len(edges.source)):
+        source, target = edges.source[chunk], edges.target[chunk]
+        T_ji = poses[target] @ inverse(poses[source])
+        rho = inv_depth[source]
+        points, residual, valid = _reproject(T_ji, rho, rays, K, edges.coords[chunk])
+        w = edges.weight[chunk] * valid * huber_weight(_lengths(residual), huber)
+        J_j, J_d = projection_jacobians(points, rho, T_ji, K)
+        wJ = J_j * w[..., None, None]
+        weighted_rows = np.swapaxes(wJ.reshape(len(source), -1, 6), 1, 2)  # (E, 6, 2P)
+        H_jj = weighted_rows @ J_j.reshape(len(source), -1, 6)
+        g_j = (weighted_rows @ residual.reshape(len(source), -1, 1))[..., 0]
+        Ad = adjoint(T_ji)
+        Ad_T = np.swapaxes(Ad, 1, 2)
+        np.add.at(H, (target, target), H_jj)
+        np.add.at(H, (source, source), Ad_T @ H_jj @ Ad)
+        np.add.at(H, (source, target), -Ad_T @ H_jj)
+        np.add.at(H, (target, source), -H_jj @ Ad)
+        np.add.at(g, target, g_j)
+        np.add.at(g, source, -(Ad_T @ g_j[..., None])[..., 0])
+        edge = np.einsum("epkc,epk->epc", wJ, J_d)  # per cell J_j^T w J_d: (E, P, 6)
+        edge_coupling[chunk] = edge
+        _add_rows(curvature, source, w * (J_d**2).sum(-1))
+        _add_rows(gradient, source, w * (J_d * residual).sum(-1))
+        _add_rows(own, source, -(edge @ Ad))
+    return _System(H, g, curvature, gradient, own, edge_coupling, edges.source, edges.target)
 
-    wJ = J_j * w[..., None, None]
-    edge = wJ[..., 0, :] * J_d[..., 0:1] + wJ[..., 1, :] * J_d[..., 1:2]  # per cell J_j^T w J_d: (E, P, 6)
-    to_source = np.zeros((count, edge_count))
-    to_source[source, np.arange(edge_count)] = 1.0
-    curvature = to_source @ (w * (J_d**2).sum(-1))
-    gradient = to_source @ (w * (J_d * residual).sum(-1))
-    own = (to_source @ (-(edge @ Ad)).reshape(edge_count, -1)).reshape(count, cells, 6)
-    return _System(H, g, curvature, gradient, own, edge, source, target)
+
+def _add_rows(out: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
+    """out[rows[k]] += values[k] for every k, rows repeating (np.add.at is several times slower on long rows)."""
+    for row in np.unique(rows):
+        out[row] += values[rows == row].sum(0)
 
 
 def _free_parameters(free_poses: np.ndarray, rotation_only: bool) -> np.ndarray:
@@ -208,34 +225,42 @@ def refine_poses(poses: np.ndarray, reference: np.ndarray, ref_inv_depth: np.nda
                  huber: float = 0.5, rotation_only: bool = False) -> np.ndarray:
     """Motion-only refinement of M independent poses (M, 4, 4), each seen from its own reference
     keyframe (poses `reference` (M, 4, 4), inverse depths (M, P)) through `coords` (M, P, 2);
-    `rotation_only` keeps their camera centres."""
+    `rotation_only` keeps their camera centres. A pose stops once a step lowers its cost by less
+    than CONVERGED of it, or no step lowers it."""
     components = np.arange(3, 6) if rotation_only else np.arange(6)
     poses = poses.copy()
     ref_inverse = inverse(reference)
     damping = np.full(len(poses), INITIAL_LAMBDA)
     cost = _cost(poses @ ref_inverse, ref_inv_depth, rays, K, coords, weight, huber)
+    active = np.arange(len(poses))
     for _ in range(iterations):
-        T_ji = poses @ ref_inverse
-        points, residual, valid = _reproject(T_ji, ref_inv_depth, rays, K, coords)
-        w = weight * valid * huber_weight(np.linalg.norm(residual, axis=-1), huber)
-        J, _ = projection_jacobians(points, ref_inv_depth, T_ji, K)
+        if not len(active):
+            break
+        T_ji = poses[active] @ ref_inverse[active]
+        depth, seen, trust = ref_inv_depth[active], coords[active], weight[active]
+        points, residual, valid = _reproject(T_ji, depth, rays, K, seen)
+        w = trust * valid * huber_weight(_lengths(residual), huber)
+        J, _ = projection_jacobians(points, depth, T_ji, K)
         J = J[..., components]
-        wJ = (J * w[..., None, None]).reshape(len(poses), -1, len(components))
-        H = np.swapaxes(wJ, 1, 2) @ J.reshape(len(poses), -1, len(components))
-        g = np.einsum("mrc,mr->mc", wJ, residual.reshape(len(poses), -1))
+        wJ = (J * w[..., None, None]).reshape(len(active), -1, len(components))
+        H = np.swapaxes(wJ, 1, 2) @ J.reshape(len(active), -1, len(components))
+        g = np.einsum("mrc,mr->mc", wJ, residual.reshape(len(active), -1))
         diagonal = np.diagonal(H, axis1=1, axis2=2)
         floor = POSE_DAMPING * np.maximum(diagonal.max(-1, keepdims=True), 1.0)
-        pending = np.ones(len(poses), bool)
-        for _ in range(4):  # a few damping increases per iteration, each frame on its own
-            damped = H + (damping[:, None] * diagonal + floor)[..., None] * np.eye(len(components))
-            step = np.zeros((len(poses), 6))
+        before = cost[active]
+        pending = np.ones(len(active), bool)
+        for _ in range(4):  # a few damping increases per iteration, each pose on its own
+            lam = damping[active]
+            damped = H + (lam[:, None] * diagonal + floor)[..., None] * np.eye(len(components))
+            step = np.zeros((len(active), 6))
             step[:, components] = np.linalg.solve(damped, g[..., None])[..., 0]
-            candidate = se3_exp(step) @ poses
-            new_cost = _cost(candidate @ ref_inverse, ref_inv_depth, rays, K, coords, weight, huber)
-            better = pending & (new_cost < cost)
-            poses[better], cost[better] = candidate[better], new_cost[better]
-            damping = np.where(better, damping / LAMBDA_DOWN, np.where(pending, damping * LAMBDA_UP, damping))
+            candidate = se3_exp(step) @ poses[active]
+            new_cost = _cost(candidate @ ref_inverse[active], depth, rays, K, seen, trust, huber)
+            better = pending & (new_cost < cost[active])
+            poses[active[better]], cost[active[better]] = candidate[better], new_cost[better]
+            damping[active] = np.where(better, lam / LAMBDA_DOWN, np.where(pending, lam * LAMBDA_UP, lam))
             pending &= ~better
             if not pending.any():
                 break
+        active = active[~pending & (before - cost[active] >= CONVERGED * before)]
     return poses

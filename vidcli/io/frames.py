@@ -11,6 +11,8 @@ import numpy as np
 from vidcli.errors import InputError, StageError
 
 INDEX_NAME = "index.json"
+_REDUCED_READS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+                  8: cv2.IMREAD_REDUCED_COLOR_8}  # decoding scale factor -> imread flag
 
 
 def frame_filename(index: int) -> str:
@@ -77,6 +79,21 @@ class FrameSequence:
         bgr = cv2.imread(str(self.path(i)), cv2.IMREAD_COLOR)
         if bgr is None:
             raise InputError(f"{self.path(i)}: cannot read frame image")
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    def read_resized(self, i: int, size: tuple[int, int]) -> np.ndarray:
+        """Frame `i` resized to `size` (width, height) by area averaging. The JPEG decoder scales by
+        1/2, 1/4 or 1/8 on the way when the result still covers `size`, which is several times cheaper
+        than decoding every pixel."""
+        width, height = self.size
+        factor = 1
+        while factor < 8 and width // (2 * factor) >= size[0] and height // (2 * factor) >= size[1]:
+            factor *= 2
+        bgr = cv2.imread(str(self.path(i)), _REDUCED_READS[factor])
+        if bgr is None:
+            raise InputError(f"{self.path(i)}: cannot read frame image")
+        if (bgr.shape[1], bgr.shape[0]) != tuple(size):
+            bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
     def __iter__(self):

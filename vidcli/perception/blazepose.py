@@ -136,19 +136,31 @@ class PoseLandmarker:
             side_inputs={"model_complexity": 1, "enable_segmentation": segmentation})
 
     def landmarks(self, rgb: np.ndarray, roi: Roi) -> Landmarks | None:
-        """The person in `roi` of `rgb`, or None when the model finds no person there."""
+        """The person in `roi` of `rgb`, or None when the model finds no person there. The model is
+        given only the part of the image under the region (with a pixel of margin), so what it costs
+        to copy the image in and the mask out does not grow with the frame."""
         height, width = rgb.shape[:2]
-        rect = self._rect(x_center=roi.cx / width, y_center=roi.cy / height, width=roi.size / width,
-                          height=roi.size / height, rotation=roi.rotation)
+        x1, y1, x2, y2 = roi.bounds()
+        x1, y1 = max(math.floor(x1) - 1, 0), max(math.floor(y1) - 1, 0)
+        x2, y2 = min(math.ceil(x2) + 1, width), min(math.ceil(y2) + 1, height)
+        if x2 <= x1 or y2 <= y1:
+            return None
+        crop = np.ascontiguousarray(rgb[y1:y2, x1:x2])
+        crop_width, crop_height = x2 - x1, y2 - y1
+        rect = self._rect(x_center=(roi.cx - x1) / crop_width, y_center=(roi.cy - y1) / crop_height,
+                          width=roi.size / crop_width, height=roi.size / crop_height, rotation=roi.rotation)
         with _proto_warning_hidden():
-            out = self._graph.process({"image": rgb, "roi": rect})
+            out = self._graph.process({"image": crop, "roi": rect})
         if out.landmarks is None:
             return None
-        scale = np.array([width, height, 1.0])
-        points = np.array([(p.x, p.y, p.visibility) for p in out.landmarks.landmark]) * scale
+        scale, offset = np.array([crop_width, crop_height, 1.0]), np.array([x1, y1, 0.0])
+        points = np.array([(p.x, p.y, p.visibility) for p in out.landmarks.landmark]) * scale + offset
         world = np.array([(p.x, p.y, p.z) for p in out.world_landmarks.landmark])
-        auxiliary = [(p.x * width, p.y * height) for p in out.auxiliary_landmarks.landmark]
-        mask = None if out.segmentation_mask is None else np.asarray(out.segmentation_mask, np.float32)
+        auxiliary = [(p.x * crop_width + x1, p.y * crop_height + y1) for p in out.auxiliary_landmarks.landmark]
+        mask = None
+        if out.segmentation_mask is not None:
+            mask = np.zeros((height, width), np.float32)
+            mask[y1:y2, x1:x2] = np.asarray(out.segmentation_mask, np.float32)
         return Landmarks(points, world, Roi.from_keypoints(auxiliary[0], auxiliary[1]), mask)
 
     def close(self) -> None:

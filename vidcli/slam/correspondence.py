@@ -8,6 +8,8 @@ where the flow leaves the image or where either end lies on a masked person.
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -33,11 +35,18 @@ def grid_intrinsics(K: np.ndarray) -> np.ndarray:
     return np.diag([1.0 / CELL, 1.0 / CELL, 1.0]) @ K
 
 
-def _pool(values: np.ndarray, rows: int, columns: int) -> np.ndarray:
-    """Sum over each cell: (H, W, ...) -> (rows * columns, ...)."""
-    cropped = values[:rows * CELL, :columns * CELL]
-    shaped = cropped.reshape(rows, CELL, columns, CELL, *values.shape[2:])
-    return shaped.sum(axis=(1, 3)).reshape(rows * columns, *values.shape[2:])
+def _cell_means(values: np.ndarray, rows: int, columns: int) -> np.ndarray:
+    """Mean over each cell: (H, W) or (H, W, 2) float32 -> (rows * columns) or (rows * columns, 2)."""
+    cropped = np.ascontiguousarray(values[:rows * CELL, :columns * CELL])
+    means = cv2.resize(cropped, (columns, rows), interpolation=cv2.INTER_AREA)  # exact box means
+    return means.reshape(rows * columns, *values.shape[2:])
+
+
+@functools.lru_cache(maxsize=4)
+def _pixel_indices(width: int, height: int) -> np.ndarray:
+    """(H, W, 2) float32 x, y index of every pixel."""
+    x, y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    return np.stack([x, y], -1)
 
 
 def texture_weight(grey: np.ndarray) -> np.ndarray:
@@ -61,21 +70,21 @@ def correspondences(forward: np.ndarray, backward: np.ndarray, source_mask: np.n
     """
     height, width = forward.shape[:2]
     rows, columns = grid_shape(width, height)
-    x, y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
     # Pixel centres are at index + 0.5; remap samples at index coordinates, so the offsets cancel.
-    map_x, map_y = x + forward[..., 0], y + forward[..., 1]
-    back = cv2.remap(backward, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    error = np.linalg.norm(forward + back, axis=-1)
-    confidence = np.exp(-0.5 * (error / FB_SIGMA_PX) ** 2) * source_texture
-    inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
-    confidence *= inside
+    landing = _pixel_indices(width, height) + forward
+    back = cv2.remap(backward, landing, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    round_trip = forward + back
+    error2 = round_trip[..., 0] ** 2 + round_trip[..., 1] ** 2
+    confidence = np.exp(error2 * np.float32(-0.5 / FB_SIGMA_PX**2)) * source_texture
+    x, y = landing[..., 0], landing[..., 1]
+    confidence *= (x >= 0) & (x <= width - 1) & (y >= 0) & (y <= height - 1)
     if source_mask is not None:
         confidence *= ~source_mask
     if target_mask is not None:
-        landing = cv2.remap(target_mask.astype(np.uint8), map_x, map_y, cv2.INTER_NEAREST,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=1)
-        confidence *= landing == 0
-    total = _pool(confidence, rows, columns)
-    mean_flow = _pool(forward * confidence[..., None], rows, columns) / np.maximum(total, 1e-9)[:, None]
+        landed = cv2.remap(target_mask.astype(np.uint8), landing, None, cv2.INTER_NEAREST,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=1)
+        confidence *= landed == 0
+    total = _cell_means(confidence, rows, columns)
+    mean_flow = _cell_means(forward * confidence[..., None], rows, columns) / np.maximum(total, 1e-9)[:, None]
     coords = grid_pixels(width, height) + mean_flow / CELL
-    return coords.astype(np.float32), (total / CELL**2).astype(np.float32)
+    return coords.astype(np.float32), total.astype(np.float32)

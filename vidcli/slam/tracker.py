@@ -37,6 +37,7 @@ MOTION_PERCENTILE = 75
 FOCAL_FACTORS = np.geomspace(0.5, 2.0, 9)  # sweep of focal lengths, relative to the default
 CALIBRATION_KEYFRAMES = 16  # keyframes (the first ones) the focal sweep reconstructs
 CALIBRATION_ITERATIONS = 5  # per focal of the sweep, each starting from its neighbour's solution
+FRAME_CHUNK = 64  # frames whose poses are refined together (bounds the memory that a long video needs)
 
 
 @dataclass
@@ -60,7 +61,8 @@ class FrameGraph:
     keyframes: list[int] = field(default_factory=list)  # frame indices
     # (source, target, coords, weight): where each cell of the source keyframe lands in the target
     edges: list[tuple[int, int, np.ndarray, np.ndarray]] = field(default_factory=list)
-    tracked: dict[int, tuple[int, np.ndarray, np.ndarray]] = field(default_factory=dict)  # frame -> (keyframe, ...)
+    # frame -> (keyframe, offsets, weight), see `track`: float16, as a long video has many such frames
+    tracked: dict[int, tuple[int, np.ndarray, np.ndarray]] = field(default_factory=dict)
     motion: np.ndarray = field(default_factory=lambda: np.zeros(0))  # image motion from the reference keyframe
 
     @property
@@ -71,14 +73,25 @@ class FrameGraph:
     def grid(self) -> tuple[int, int]:
         return self.height // CELL, self.width // CELL
 
-    def edge_arrays(self, count: int) -> Edges:
-        """The edges among the first `count` keyframes."""
-        edges = [e for e in self.edges if e[0] < count and e[1] < count]
+    def edge_arrays(self, count: int, first_free: int = 0) -> Edges:
+        """The edges among the first `count` keyframes that touch a keyframe from `first_free` on."""
+        edges = [e for e in self.edges if first_free <= max(e[0], e[1]) < count]
         return Edges(np.array([e[0] for e in edges]), np.array([e[1] for e in edges]),
                      np.stack([e[2] for e in edges]), np.stack([e[3] for e in edges]))
 
     def edge(self, source: int, target: int) -> tuple[np.ndarray, np.ndarray]:
         return next((c, w) for s, t, c, w in self.edges if (s, t) == (source, target))
+
+    def track(self, frame: int, keyframe: int, coords: np.ndarray, weight: np.ndarray) -> None:
+        """Keep where the cells of keyframe `keyframe` (its index in `keyframes`) land in `frame`: their
+        offsets in grid pixels and weights, as float16 (errors below 1/100 working pixel)."""
+        self.tracked[frame] = (keyframe, (coords - self.pixels).astype(np.float16), weight.astype(np.float16))
+
+    def tracked_correspondences(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(keyframes (M,), coords (M, P, 2), weights (M, P)) of tracked frames."""
+        keyframes = np.array([self.tracked[f][0] for f in frames])
+        coords = self.pixels + np.stack([self.tracked[f][1] for f in frames]).astype(np.float32)
+        return keyframes, coords, np.stack([self.tracked[f][2] for f in frames]).astype(np.float32)
 
 
 @dataclass
@@ -162,7 +175,7 @@ def build_graph(read, count: int, estimator, settings: SlamSettings, advance=lam
         coords, weight = correspondences(forward, backward, key.mask, mask, key.texture)
         graph.motion[frame] = _motion(graph.pixels, coords, weight)
         if graph.motion[frame] <= settings.keyframe_flow:
-            graph.tracked[frame] = (len(graph.keyframes) - 1, coords, weight)
+            graph.track(frame, len(graph.keyframes) - 1, coords, weight)
         else:
             recent.append(_add_keyframe(graph, frame, estimator, rgb, mask, prepared))
             _link(graph, recent, estimator, settings.radius, (forward, backward))
@@ -290,12 +303,17 @@ class _Builder:
 
     def adjust(self, count: int, fixed: np.ndarray, iterations: int, first_free: int = 0) -> None:
         """Bundle adjustment of the first `count` keyframes, over the edges that touch a keyframe
-        from `first_free` on."""
-        edges = self.graph.edge_arrays(count)
-        edges = edges.select(np.maximum(edges.source, edges.target) >= first_free)
-        solution = bundle_adjust(np.stack(self.poses), np.stack(self.depths), self.rays, self.K, edges, fixed,
-                                 iterations, self.settings.huber, self.rotation_only)
-        self.poses, self.depths = list(solution.poses), list(solution.inv_depth)
+        from `first_free` on; it only involves the keyframes of those edges (so that its cost does not
+        grow with the video)."""
+        edges = self.graph.edge_arrays(count, first_free)
+        involved = np.unique(np.concatenate([edges.source, edges.target]))
+        local = Edges(np.searchsorted(involved, edges.source), np.searchsorted(involved, edges.target),
+                      edges.coords, edges.weight)
+        solution = bundle_adjust(np.stack([self.poses[k] for k in involved]),
+                                 np.stack([self.depths[k] for k in involved]), self.rays, self.K, local,
+                                 fixed[involved], iterations, self.settings.huber, self.rotation_only)
+        for slot, pose, depth in zip(involved, solution.poses, solution.inv_depth):
+            self.poses[slot], self.depths[slot] = pose, depth
 
 
 def reconstruct(graph: FrameGraph, K: np.ndarray, settings: SlamSettings, count: int,
@@ -327,11 +345,12 @@ def adjust_globally(graph: FrameGraph, K: np.ndarray, settings: SlamSettings, po
 def calibrate_focal(graph: FrameGraph, K: np.ndarray, settings: SlamSettings, rotation_only: bool = False):
     """K with the focal length (fx = fy) of lowest reprojection cost on the first keyframes.
 
-    The keyframes are reconstructed at K's focal, then adjusted for each focal of a sweep outwards
-    from it in both directions, each step starting from the previous step's solution (so the cost
-    follows one solution instead of jumping between local minima); a parabola (in log focal)
-    through the best three refines the minimum. Returns (K, the reconstruction of the first
-    keyframes with it, [(focal, cost), ...]).
+    The keyframes are reconstructed at K's focal, then adjusted for focals of a sweep outwards from it
+    (FOCAL_FACTORS) in both directions, each step starting from the previous step's solution (so the
+    cost follows one solution instead of jumping between local minima). A direction is followed
+    while the cost falls and left at the first step that raises it, so only the steps around the
+    minimum are tried; a parabola (in log focal) through the best three refines it. Returns (K, the
+    reconstruction of the first keyframes with it, [(focal, cost), ...]).
     """
     count = min(len(graph.keyframes), CALIBRATION_KEYFRAMES)
 
@@ -343,16 +362,20 @@ def calibrate_focal(graph: FrameGraph, K: np.ndarray, settings: SlamSettings, ro
     logs = np.log(K[0, 0] * FOCAL_FACTORS)
     centre = int(np.argmin(np.abs(FOCAL_FACTORS - 1.0)))
     scenes = {centre: reconstruct(graph, K, settings, count, rotation_only)}
-    for index in [*range(centre + 1, len(logs)), *range(centre - 1, -1, -1)]:
-        start = scenes[index - 1 if index > centre else index + 1]
-        scenes[index] = adjust_globally(graph, with_focal(np.exp(logs[index])), settings, start.poses,
-                                        start.inv_depth, rotation_only, CALIBRATION_ITERATIONS)
-    costs = np.array([scenes[i].cost for i in range(len(logs))])
-    tried = [(float(np.exp(x)), float(c)) for x, c in zip(logs, costs)]
-    best = int(np.argmin(costs))
+    for direction in (1, -1):
+        index = centre + direction
+        while 0 <= index < len(logs):
+            start = scenes[index - direction]
+            scenes[index] = adjust_globally(graph, with_focal(np.exp(logs[index])), settings, start.poses,
+                                            start.inv_depth, rotation_only, CALIBRATION_ITERATIONS)
+            if scenes[index].cost >= start.cost:
+                break
+            index += direction
+    tried = [(float(np.exp(logs[i])), float(scenes[i].cost)) for i in sorted(scenes)]
+    best = min(scenes, key=lambda i: scenes[i].cost)
     focal, scene = np.exp(logs[best]), scenes[best]
-    if 0 < best < len(logs) - 1:
-        a, b, c = costs[best - 1:best + 2]
+    if best - 1 in scenes and best + 1 in scenes:
+        a, b, c = (scenes[i].cost for i in (best - 1, best, best + 1))
         curvature = a - 2 * b + c
         if curvature > 0:
             refined = np.exp(logs[best] + 0.5 * (logs[1] - logs[0]) * (a - c) / curvature)
@@ -367,21 +390,20 @@ def calibrate_focal(graph: FrameGraph, K: np.ndarray, settings: SlamSettings, ro
 def frame_poses(graph: FrameGraph, scene: Reconstruction, K: np.ndarray, settings: SlamSettings,
                 count: int, rotation_only: bool = False) -> np.ndarray:
     """Poses of all frames: keyframes from the reconstruction; every other frame starts between
-    its keyframe and the next one (by frame index) and is refined against its keyframe's depths."""
+    its keyframe and the next one (by frame index) and is refined against its keyframe's depths,
+    FRAME_CHUNK frames at a time."""
     poses = np.repeat(np.eye(4)[None], count, axis=0)
     keyframes = np.array(graph.keyframes)
     poses[keyframes] = scene.poses
-    frames = np.array(sorted(graph.tracked), int)
-    if not len(frames):
-        return poses
-    refs = np.array([graph.tracked[f][0] for f in frames])
-    following = np.minimum(refs + 1, len(keyframes) - 1)
-    span = np.maximum(keyframes[following] - keyframes[refs], 1)
-    alpha = np.clip((frames - keyframes[refs]) / span, 0.0, 1.0) * (following > refs)
-    start = se3.interpolate(scene.poses[refs], scene.poses[following], alpha)
     K_grid = grid_intrinsics(K)
-    poses[frames] = refine_poses(start, scene.poses[refs], scene.inv_depth[refs], pixel_rays(graph.pixels, K_grid),
-                                 K_grid, np.stack([graph.tracked[f][1] for f in frames]),
-                                 np.stack([graph.tracked[f][2] for f in frames]), huber=settings.huber,
-                                 rotation_only=rotation_only)
+    rays = pixel_rays(graph.pixels, K_grid)
+    tracked = np.array(sorted(graph.tracked), int)
+    for frames in np.array_split(tracked, np.arange(FRAME_CHUNK, len(tracked), FRAME_CHUNK)):
+        refs, coords, weight = graph.tracked_correspondences(frames)
+        following = np.minimum(refs + 1, len(keyframes) - 1)
+        span = np.maximum(keyframes[following] - keyframes[refs], 1)
+        alpha = np.clip((frames - keyframes[refs]) / span, 0.0, 1.0) * (following > refs)
+        start = se3.interpolate(scene.poses[refs], scene.poses[following], alpha)
+        poses[frames] = refine_poses(start, scene.poses[refs], scene.inv_depth[refs], rays, K_grid, coords, weight,
+                                     huber=settings.huber, rotation_only=rotation_only)
     return poses
