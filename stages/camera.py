@@ -52,6 +52,7 @@ class Config:
     iterations: int = setting(12, "Gauss-Newton iterations of each global bundle adjustment")
     mask_dilation: int = setting(4, "pixels (working images) by which person masks grow before use")
     device: str = setting("auto", "auto | cpu | cuda, for RAFT", significant=False)
+    static: bool = setting(False, "the camera is known not to move (a tripod): skip tracking, identity poses")
 
 
 def resolve_config(config: Config) -> Config:
@@ -88,8 +89,8 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     from vidcli.io.frames import FrameSequence
     from vidcli.io.video import scaled_size
     from vidcli.models.flow import make_estimator
-    from vidcli.slam.correspondence import CELL
-    from vidcli.slam.tracker import SlamSettings, track
+    from vidcli.slam.correspondence import CELL, grid_shape
+    from vidcli.slam.tracker import SlamSettings, static_result, track
 
     config = resolve_config(config)
     frames = FrameSequence(inputs["frames"].path)
@@ -116,11 +117,14 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
                             radius=config.radius, window=config.window, global_iterations=config.iterations)
     # One BLAS thread: its matrices are small, and more threads only spin (on two busy cores, they
     # doubled the CPU time and the wall time of the bundle adjustments).
-    with progress(f"camera ({estimator.name})", len(frames)) as bar, threadpool_limits(1, user_api="blas"):
-        result = track(read, len(frames), estimator, to_work @ K, settings, calibrate, bar.advance)
+    if config.static:
+        result = static_result(len(frames), to_work @ K, grid_shape(work_width, work_height))
+    else:
+        with progress(f"camera ({estimator.name})", len(frames)) as bar, threadpool_limits(1, user_api="blas"):
+            result = track(read, len(frames), estimator, to_work @ K, settings, calibrate, bar.advance)
     K = np.linalg.inv(to_work) @ result.K
     poses_wc = np.linalg.inv(result.poses)
-    if result.static:
+    if result.static and not config.static:
         log.info("camera: the background moves less than %.2f%% of the image: static camera", config.static_flow)
     write_camera(out_dir, CameraTrack(K, poses_wc[:, :3, :3], poses_wc[:, :3, 3], np.asarray(frames.timestamps),
                                       width, height, frames.fps, result.static, result.keyframes))

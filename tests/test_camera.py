@@ -232,6 +232,16 @@ def test_camera_stage_tracks_a_moving_camera(dolly, tmp_path):
     np.testing.assert_array_equal(depth["keyframes"], camera.keyframes)
 
 
+def test_camera_declared_static_skips_tracking(dolly, tmp_path):
+    _, _, _, frames, masks = dolly
+    info, camera = run_camera(frames, masks, tmp_path / "camera", static=True, focal=300.0)
+    assert camera.static and info.counts["static"] is True and info.counts["keyframes"] == 1
+    np.testing.assert_allclose(camera.t_wc, 0.0)
+    assert camera.K[0, 0] == 300.0
+    depth = np.load(tmp_path / "camera" / "depth.npz", allow_pickle=False)
+    assert depth["inv_depth"].shape == (1, 180 // 8, 320 // 8)
+
+
 def test_camera_stage_reports_a_static_camera(tmp_path, anny_body):
     _, _, _, frames, masks = synth_clip(tmp_path, "static", 1.0, seed=2)
     info, camera = run_camera(frames, masks, tmp_path / "camera")

@@ -27,12 +27,14 @@ from vidcli.commands.common import CONTEXT, Globals, given, run_options, run_pip
               help="Focal length in pixels of the frames [default: calibrated from the video].")
 @click.option("--principal-point", type=(float, float), default=None, metavar="CX CY",
               help="Principal point in pixels [default: the image centre].")
+@click.option("--static-camera", is_flag=True, default=None,
+              help="The camera does not move (a tripod): skip camera tracking [default: detected].")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also copy the results to OUTPUT/<input>/export/.")
 @run_options
 @click.pass_obj
-def mocap(g: Globals, videos, people, body, body_model_dir, gender, exports, focal, principal_point, output,
-          **run):
+def mocap(g: Globals, videos, people, body, body_model_dir, gender, exports, focal, principal_point, static_camera,
+          output, **run):
     """Motion capture of the people in VIDEOS: bodies fitted to tracked keypoints, placed with the camera's
     motion in one gravity-aligned world, exported per person (npz, BVH, glTF) with an overlay video."""
     from vidcli.engine.pipeline import load_pipeline
@@ -40,7 +42,7 @@ def mocap(g: Globals, videos, people, body, body_model_dir, gender, exports, foc
     cx, cy = principal_point if principal_point else (None, None)
     overrides = {
         "track": given(max_people=people),
-        "camera": given(focal=focal, cx=cx, cy=cy),
+        "camera": given(focal=focal, cx=cx, cy=cy, static=static_camera),
         "body": given(body=body, gender=gender,
                       body_model_dir=None if body_model_dir is None else str(body_model_dir)),
         "export": given(formats=exports),

@@ -115,15 +115,20 @@ class SlamResult:
     focal_costs: list[tuple[float, float]] = field(default_factory=list)  # (focal, cost) of the sweep
 
 
+def static_result(count: int, K: np.ndarray, grid: tuple[int, int]) -> SlamResult:
+    """A camera that does not move: identity poses and one keyframe without depth."""
+    cells = grid[0] * grid[1]
+    return SlamResult(np.repeat(np.eye(4)[None], count, axis=0), K, True, np.array([0]), np.zeros((1, cells)),
+                      np.zeros((1, cells)), grid)
+
+
 def track(read: Callable[[int], tuple[np.ndarray, np.ndarray | None]], count: int, estimator, K: np.ndarray,
           settings: SlamSettings, calibrate: bool, advance: Callable[[], None] = lambda: None) -> SlamResult:
     """Camera poses of `count` frames; `read(i)` gives frame i's working RGB image and people mask
     (or None), `K` the working images' intrinsics (a starting point when `calibrate`)."""
     graph = build_graph(read, count, estimator, settings, advance)
-    cells = graph.grid[0] * graph.grid[1]
     if len(graph.keyframes) == 1:
-        return SlamResult(np.repeat(np.eye(4)[None], count, axis=0), K, True, np.array([0]), np.zeros((1, cells)),
-                          np.zeros((1, cells)), graph.grid)
+        return static_result(count, K, graph.grid)
     rotation_only = parallax(graph, K) < settings.parallax
     focal_costs, start = [], None
     if calibrate:
