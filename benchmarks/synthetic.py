@@ -20,7 +20,7 @@ MOTION = Path(__file__).resolve().parents[2] / "shared" / "data" / "motion"
 VIDCLI = [sys.executable, "-m", "vidcli"]
 # (stage, metric key, column title) printed for each clip; a missing stage prints "-".
 COLUMNS = [
-    ("camera", "ate_pct", "ATE %"), ("camera", "scale_error_pct", "scale err %"),
+    ("camera", "ate_pct", "ATE %"), ("scale", "scale_error_pct", "scale err %"),
     ("track", "recall", "recall"), ("track", "id_switches", "ID sw"),
     ("keypoints", "error_px", "kp px"),
     ("world", "pa_mpjpe_mm", "PA-MPJPE"), ("world", "wa_mpjpe_mm", "WA-MPJPE"), ("world", "w_mpjpe_mm", "W-MPJPE"),
