@@ -70,7 +70,7 @@ def main() -> None:
             counts["ffmpeg"] = len(list(run_dir.glob("*.jpg")))
 
         contenders = {
-            "vidcli frames (JPEG q95)": ("stage", stage),
+            "vidcli frames (default -q:v 2)": ("stage", stage),
             "ffmpeg -i clip %05d.jpg": ("ffmpeg", ffmpeg),
             "ffmpeg ... -q:v 2 (high quality)": ("ffmpeg", lambda d: ffmpeg(d, "-q:v", "2")),
         }

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import collections
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from vidcli.console import progress
 from vidcli.engine.stage import RunInfo, setting
-from vidcli.errors import ConfigError
-from vidcli.io.frames import INDEX_NAME, frame_filename, write_jpeg
-from vidcli.io.video import iter_frames, probe
+from vidcli.errors import ConfigError, InputError
+from vidcli.io.frames import INDEX_NAME, frame_filename
+from vidcli.io.video import constant_rate, decode_jpegs, probe, scaled_size
 
-VERSION = 1
+VERSION = 2
 INPUTS = ("video",)
 
 
@@ -23,16 +22,15 @@ INPUTS = ("video",)
 class Config:
     fps: float = setting(0.0, "output frame rate; 0 = the source's average rate")
     max_size: int = setting(0, "longest side of the stored frames in pixels; 0 = the source size")
-    quality: int = setting(95, "JPEG quality, 1-100")
-    threads: int = setting(0, "JPEG encoding threads; 0 = one per CPU core, at most 4", significant=False)
+    qscale: int = setting(2, "JPEG quantiser scale of ffmpeg's MJPEG encoder (its -q:v): 1 (best) to 31")
 
 
 def resolve_config(config: Config) -> Config:
     """Check the settings (at plan time, and again when run directly)."""
-    if not 1 <= config.quality <= 100:
-        raise ConfigError(f"frames: quality must be 1-100, got {config.quality}")
-    if config.fps < 0 or config.max_size < 0 or config.threads < 0:
-        raise ConfigError("frames: fps, max_size and threads must not be negative")
+    if not 1 <= config.qscale <= 31:
+        raise ConfigError(f"frames: qscale must be 1-31, got {config.qscale}")
+    if config.fps < 0 or config.max_size < 0:
+        raise ConfigError("frames: fps and max_size must not be negative")
     return config
 
 
@@ -41,25 +39,23 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     source = inputs["video"]
     info = probe(source.path)
     fps = config.fps or info.fps
-    workers = config.threads or min(4, os.cpu_count() or 1)
+    if not fps:
+        raise InputError(f"{source.path}: ffmpeg reports no frame rate; give one with --fps")
+    size = scaled_size(info.width, info.height, config.max_size)
+    with progress("frames", info.frame_count or None) as bar:
+        decoded = decode_jpegs(source.path, out_dir, info, size, config.qscale, info.fps or fps, on_frame=bar.advance)
+    # ffmpeg wrote every source frame; name them by output frame, copying repeats, removing drops.
     timestamps, source_timestamps, source_indices = [], [], []
-    size = None
-    expected = round(info.duration * fps) if info.duration else None
-    with ThreadPoolExecutor(workers) as pool, progress("frames", expected) as bar:
-        pending = collections.deque()
-        for frame in iter_frames(source.path, fps, config.max_size):
-            path = out_dir / frame_filename(frame.index)
-            pending.append(pool.submit(write_jpeg, path, frame.rgb, config.quality))
-            timestamps.append(round(frame.timestamp, 6))
-            source_timestamps.append(round(frame.source_timestamp, 6))
-            source_indices.append(frame.source_index)
-            size = frame.rgb.shape[1], frame.rgb.shape[0]
-            while len(pending) > 2 * workers:  # bound the frames held in memory
-                pending.popleft().result()
-                bar.advance()
-        for job in pending:
-            job.result()
-            bar.advance()
+    chosen = list(constant_rate(decoded, fps))
+    for position, (k, timestamp, (source_index, source_timestamp, file)) in enumerate(chosen):
+        target = out_dir / frame_filename(k)
+        repeated = position + 1 < len(chosen) and chosen[position + 1][2][0] == source_index
+        (shutil.copyfile if repeated else os.replace)(file, target)
+        timestamps.append(round(timestamp, 6))
+        source_timestamps.append(round(source_timestamp, 6))
+        source_indices.append(source_index)
+    for _, _, file in decoded:
+        file.unlink(missing_ok=True)
     index = {
         "fps": fps,
         "width": size[0],

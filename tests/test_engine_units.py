@@ -42,7 +42,7 @@ def _keys(tmp_path, overrides):
 
 def test_only_significant_settings_change_keys(tmp_path):
     base = _keys(tmp_path, {})
-    assert _keys(tmp_path, {"frames": {"threads": 3}}) == base
+    assert _keys(tmp_path, {"flow": {"device": "cpu"}}) == base
     changed = _keys(tmp_path, {"flow": {"step": 2}})
     assert changed["frames"] == base["frames"]
     assert changed["flow"] != base["flow"] and changed["flow_video"] != base["flow_video"]

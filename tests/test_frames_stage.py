@@ -57,7 +57,7 @@ def test_rate_size_and_rotation(tmp_path):
     rotated = tmp_path / "rotated.mp4"
     subprocess.run([FFMPEG, "-v", "error", "-display_rotation", "-90", "-i", str(clip), "-c", "copy",
                     str(rotated)], check=True)
-    run_frames(rotated, tmp_path / "frames", fps=5.0, max_size=80, quality=80, threads=1)
+    run_frames(rotated, tmp_path / "frames", fps=5.0, max_size=80, qscale=5)
     index = json.loads((tmp_path / "frames" / "index.json").read_text())
     assert (index["width"], index["height"], index["rotation"], index["count"]) == (60, 80, 270, 5)
     assert index["source_indices"] == [0, 2, 4, 6, 8]
@@ -67,12 +67,12 @@ def test_rate_size_and_rotation(tmp_path):
 def test_significant_settings():
     significant = {name for name, field in frames_stage.Config.__dataclass_fields__.items()
                    if field.metadata["significant"]}
-    assert significant == {"fps", "max_size", "quality"}
+    assert significant == {"fps", "max_size", "qscale"}
 
 
-def test_bad_quality_is_a_config_error(tmp_path):
-    with pytest.raises(ConfigError, match="quality"):
-        run_frames(tmp_path / "unused.mp4", tmp_path / "frames", quality=0)
+def test_bad_qscale_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="qscale"):
+        run_frames(tmp_path / "unused.mp4", tmp_path / "frames", qscale=0)
 
 
 def test_bad_video_is_an_input_error(tmp_path):
@@ -105,3 +105,57 @@ def test_resized_reads_decode_at_a_reduced_scale(tmp_path):
         expected = cv2.resize(full, size, interpolation=cv2.INTER_AREA).astype(float)
         assert np.abs(resized.astype(float) - expected).mean() < 6
     np.testing.assert_array_equal(sequence.read_resized(1, (320, 240)), full)
+
+
+def test_repeated_frames_are_copies_and_no_source_files_remain(tmp_path):
+    clip = make_clip(tmp_path / "clip.mp4", seconds=0.5, size="64x48", fps=10)
+    run_frames(clip, tmp_path / "frames", fps=30.0)
+    index = json.loads((tmp_path / "frames" / "index.json").read_text())
+    assert index["count"] == 13 and index["source_indices"] == [round(k / 3) for k in range(13)]
+    names = sorted(p.name for p in (tmp_path / "frames").iterdir())
+    assert names == [f"{i:06d}.jpg" for i in range(13)] + ["index.json"]
+    sequence = FrameSequence(tmp_path / "frames")
+    np.testing.assert_array_equal(sequence.read(2), sequence.read(4))  # source frame 1, three times
+    assert not np.array_equal(sequence.read(4), sequence.read(5))
+
+
+def test_hd_colours_are_kept(tmp_path):
+    """BT.709 video is converted to the BT.601 full-range colours that JPEG readers assume."""
+    from vidcli.io.video import VideoWriter
+
+    colours = np.random.default_rng(1).integers(30, 225, (6, 3))
+    path = tmp_path / "hd.mp4"
+    with VideoWriter(path, 10, (64, 48)) as writer:  # tags its output BT.709
+        for colour in colours:
+            writer.write(np.broadcast_to(colour.astype(np.uint8), (48, 64, 3)))
+    run_frames(path, tmp_path / "frames")
+    sequence = FrameSequence(tmp_path / "frames")
+    for i, colour in enumerate(colours):
+        assert np.abs(sequence.read(i)[8:40, 8:56].mean(axis=(0, 1)) - colour).max() < 5
+
+
+def test_killing_the_stage_stops_its_ffmpeg(tmp_path):
+    """ffmpeg writes the frames itself; it must not outlive a stage process killed mid-run."""
+    import os
+    import signal
+    import time
+
+    clip = make_clip(tmp_path / "long.mp4", seconds=60.0, size="640x360", fps=30, extra=["-preset", "ultrafast"])
+    out_dir = tmp_path / "frames"
+    out_dir.mkdir()
+    child = os.fork()
+    if child == 0:  # the stage process
+        try:
+            run_frames(clip, out_dir / "run")
+        finally:
+            os._exit(0)
+    deadline = time.monotonic() + 30
+    while not any((out_dir / "run").glob(".source-*.jpg")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(child, signal.SIGKILL)
+    os.waitpid(child, 0)
+    time.sleep(0.5)
+    written = len(list((out_dir / "run").glob(".source-*.jpg")))
+    time.sleep(0.5)
+    assert 0 < written == len(list((out_dir / "run").glob(".source-*.jpg")))  # nothing writes any more
+    assert not (out_dir / "run" / "index.json").exists()

@@ -215,3 +215,14 @@ def test_ffmpeg_choice_from_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ConfigError, match="no ffmpeg on PATH"):
         ffmpeg_exe()
+
+
+def test_probe_reads_colour_tags(clip, tmp_path):
+    assert (probe(clip).color_matrix, probe(clip).full_range) == ("unknown", False)  # untagged testsrc2
+    path = tmp_path / "tagged.mp4"
+    with VideoWriter(path, 10, (32, 16)) as writer:
+        writer.write(np.zeros((16, 32, 3), np.uint8))
+    assert (probe(path).color_matrix, probe(path).full_range) == ("bt709", False)
+    full = tmp_path / "full.mp4"
+    ffmpeg("-i", str(clip), "-vf", "scale=out_range=full", "-pix_fmt", "yuvj420p", "-c:v", "libx264", str(full))
+    assert probe(full).full_range

@@ -14,7 +14,9 @@ import os
 import queue
 import re
 import shutil
+import signal
 import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from fractions import Fraction
@@ -39,6 +41,9 @@ _HEADER_LINE = re.compile(r"^(Input|Output) #|^Stream |^Press \[q\]|^Conversion 
 _ERROR_WORDS = re.compile(r"error|invalid|corrupt|not found|denied|no decoder|unknown", re.IGNORECASE)
 _SHOWINFO_TIME_BASE = re.compile(r"config in time_base: (\d+)/(\d+)")
 _SHOWINFO_FRAME = re.compile(r"\bn:\s*\d+\s+pts:\s*(-?\d+|NOPTS)")
+# Stream colour matrices (as `ffmpeg -i` names them) that decode_jpegs converts with the colorspace
+# filter, and that filter's name for each.
+_COLORSPACE_FILTER_MATRICES = {"bt709": "bt709", "bt2020nc": "bt2020", "bt2020c": "bt2020", "smpte240m": "smpte240m"}
 _END = object()  # marks the end of a _StderrReader's timestamps
 
 
@@ -65,7 +70,9 @@ class VideoInfo:
 
     `width`/`height` are as displayed, after the rotation in the container's display matrix;
     `rotation` is that matrix's counter-clockwise rotation in degrees (0, 90, 180 or 270).
-    `frame_count` is an estimate (duration x fps), 0 when the duration is unknown.
+    `frame_count` is an estimate (duration x fps), 0 when the duration is unknown. `color_matrix` is
+    the YUV matrix the stream is tagged with ('bt709', 'smpte170m', ...; 'unknown' when untagged)
+    and `full_range` whether its levels are full range (JPEG-style) rather than TV range.
     """
 
     width: int
@@ -75,6 +82,8 @@ class VideoInfo:
     duration: float | None
     codec: str
     frame_count: int
+    color_matrix: str = "unknown"
+    full_range: bool = False
 
 
 class Frame(NamedTuple):
@@ -124,7 +133,8 @@ def probe(path) -> VideoInfo:
         duration = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
     fps = _stream_rate(description)
     frame_count = round(duration * fps) if duration and fps else 0
-    return VideoInfo(width, height, rotation, fps, duration, codec, frame_count)
+    color_matrix, full_range = _colour_tags(description)
+    return VideoInfo(width, height, rotation, fps, duration, codec, frame_count, color_matrix, full_range)
 
 
 def scaled_size(width: int, height: int, max_size: int) -> tuple[int, int]:
@@ -150,7 +160,8 @@ def iter_frames(path, fps: float | None = None, max_size: int = 0):
     size = scaled_size(info.width, info.height, max_size)
     decoded = _decode(path, size, fallback_rate=info.fps or rate)
     try:
-        yield from _constant_rate(decoded, rate)
+        for k, timestamp, (source_index, source_timestamp, rgb) in constant_rate(decoded, rate):
+            yield Frame(k, timestamp, source_timestamp, source_index, rgb)
     finally:
         decoded.close()
 
@@ -258,22 +269,112 @@ class _StderrReader(threading.Thread):
         self.timestamps.put(_END)
 
 
-def _decode(path: Path, size: tuple[int, int], fallback_rate: float):
-    """Yield (source_index, source_timestamp, rgb) for every decoded frame, in display order."""
-    import ffmpeg
-    import numpy as np
+def decode_jpegs(path, out_dir, info: VideoInfo, size: tuple[int, int], qscale: int, fallback_rate: float,
+                 on_frame=None) -> list[tuple[int, float, Path]]:
+    """Decode every frame of `path` (described by `info`) at `size` straight to JPEGs in `out_dir`.
 
-    width, height = size
-    stream = ffmpeg.input(_input_url(path))["v:0"].filter("showinfo", checksum=0)
-    stream = stream.filter("scale", width, height, flags="area")
-    output = stream.output("pipe:", format="rawvideo", pix_fmt="rgb24", fps_mode="passthrough")
+    ffmpeg's MJPEG encoder writes them, with the colours converted to what JPEG readers assume
+    (BT.601, full range) and the container's rotation applied. `qscale` is ffmpeg's `-q:v`: 1 (best)
+    to 31. `on_frame()` is called as each frame is decoded. Returns (source_index,
+    source_timestamp, file) for every frame in display order, the files named `.source-NNNNNN.jpg`;
+    raises InputError like `iter_frames`.
+    """
+    path, out_dir = Path(path), Path(out_dir)
+    stream = _showinfo_stream(path)
+    matrix = _COLORSPACE_FILTER_MATRICES.get(info.color_matrix)
+    if matrix is None:  # BT.601 or untagged (taken as BT.601): only the levels change
+        stream = stream.filter("scale", *size, flags="area", out_color_matrix="bt601", out_range="full")
+    else:  # the colorspace filter's fast mode converts the matrix many times faster than scale does
+        stream = stream.filter("scale", *size, flags="area").filter("format", "yuv420p").filter(
+            "colorspace", iall=matrix, irange="pc" if info.full_range else "tv", all="bt601-6-625",
+            range="pc", fast=1, format="yuv420p")
+    output = stream.output(str(out_dir / ".source-%06d.jpg"), format="image2", vcodec="mjpeg",
+                           pix_fmt="yuvj420p", qmin=1, start_number=0, fps_mode="passthrough",
+                           **{"q:v": qscale})
+    process, stderr = _start_decoder(output)
+    stamps = _SourceTimes(fallback_rate)
+    try:
+        while (stamp := stderr.timestamps.get()) is not _END:
+            stamps.add(stamp)
+            if on_frame:
+                on_frame()
+        process.wait()
+    finally:
+        _reap(process, stderr)
+    files = [out_dir / f".source-{i:06d}.jpg" for i in range(len(stamps.times))]
+    _check_decoded(path, process, stderr, sum(1 for f in files if f.is_file()), partial=False)
+    return [(i, t, f) for i, (t, f) in enumerate(zip(stamps.times, files))]
+
+
+def _showinfo_stream(path: Path):
+    """An ffmpeg-python stream of the first video stream of `path`, through `showinfo`, which
+    `_StderrReader` reads each frame's timestamp from."""
+    import ffmpeg
+
+    return ffmpeg.input(_input_url(path))["v:0"].filter("showinfo", checksum=0)
+
+
+def _start_decoder(output):
+    """Start ffmpeg for an ffmpeg-python `output`, stopping at the first decoding error."""
     cmd = output.compile(cmd=ffmpeg_exe())
     process = subprocess.Popen(
         [cmd[0], *_GLOBAL_ARGS, "-xerror", *cmd[1:]],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
-    stderr = _StderrReader(process.stderr)
-    count, partial, timestamp, stamps_ended = 0, False, None, False
+    return process, _StderrReader(process.stderr)
+
+
+def _die_with_parent() -> None:
+    """Run in the child before exec: Linux kills it when its parent dies, so a killed stage never
+    leaves an ffmpeg behind writing frames (ffmpeg ignores the broken pipes)."""
+    import ctypes
+
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
+def _reap(process: subprocess.Popen, stderr: _StderrReader) -> None:
+    """Kill ffmpeg if it still runs, then close its pipes."""
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+    process.stdout.close()
+    stderr.join()
+
+
+def _check_decoded(path: Path, process: subprocess.Popen, stderr: _StderrReader, count: int, partial: bool) -> None:
+    """Raise InputError when ffmpeg failed, stopped inside a frame or decoded no frame at all."""
+    failed = process.returncode != 0 or partial
+    if count == 0:
+        detail = f" ({_error_summary(stderr.lines)})" if failed else ""
+        raise InputError(f"{path}: has no video frames{detail}")
+    if failed:
+        raise InputError(f"{path}: decoding failed after {count} frames: {_error_summary(stderr.lines)}")
+
+
+class _SourceTimes:
+    """Frame timestamps from `showinfo`; a frame without one is put 1/`fallback_rate` after the last."""
+
+    def __init__(self, fallback_rate: float):
+        self.fallback_rate = fallback_rate
+        self.times: list[float] = []
+
+    def add(self, stamp: float | None) -> float:
+        if stamp is None:
+            stamp = self.times[-1] + 1.0 / self.fallback_rate if self.times else 0.0
+        self.times.append(stamp)
+        return stamp
+
+
+def _decode(path: Path, size: tuple[int, int], fallback_rate: float):
+    """Yield (source_index, source_timestamp, rgb) for every decoded frame, in display order."""
+    import numpy as np
+
+    width, height = size
+    stream = _showinfo_stream(path).filter("scale", width, height, flags="area")
+    process, stderr = _start_decoder(stream.output("pipe:", format="rawvideo", pix_fmt="rgb24",
+                                                   fps_mode="passthrough"))
+    stamps, partial, stamps_ended = _SourceTimes(fallback_rate), False, False
     try:
         while True:
             rgb = np.empty((height, width, 3), np.uint8)
@@ -284,28 +385,19 @@ def _decode(path: Path, size: tuple[int, int], fallback_rate: float):
             stamp = None if stamps_ended else stderr.timestamps.get()
             if stamp is _END:
                 stamps_ended, stamp = True, None
-            if stamp is None:
-                stamp = 0.0 if timestamp is None else timestamp + 1.0 / fallback_rate
-            timestamp = stamp
-            yield count, timestamp, rgb
-            count += 1
+            yield len(stamps.times), stamps.add(stamp), rgb
         process.wait()
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        process.stdout.close()
-        stderr.join()
-    failed = process.returncode != 0 or partial
-    if count == 0:
-        detail = f" ({_error_summary(stderr.lines)})" if failed else ""
-        raise InputError(f"{path}: has no video frames{detail}")
-    if failed:
-        raise InputError(f"{path}: decoding failed after {count} frames: {_error_summary(stderr.lines)}")
+        _reap(process, stderr)
+    _check_decoded(path, process, stderr, len(stamps.times), partial)
 
 
-def _constant_rate(decoded, fps: float):
-    """Resample (source_index, source_timestamp, rgb) to `Frame`s at t0 + k/fps, each the nearest."""
+def constant_rate(decoded, fps: float):
+    """Resample (source_index, source_timestamp, payload) items, in display order, to constant rate.
+
+    Yields (k, t0 + k/fps, item) with the item nearest in time (t0: the first item's timestamp), so
+    items are repeated or dropped as needed.
+    """
     k, previous, start = 0, None, 0.0
     for current in decoded:
         if previous is None:
@@ -313,12 +405,12 @@ def _constant_rate(decoded, fps: float):
             continue
         midpoint = (previous[1] + current[1]) / 2
         while start + k / fps <= midpoint:
-            yield Frame(k, start + k / fps, previous[1], previous[0], previous[2])
+            yield k, start + k / fps, previous
             k += 1
         previous = current
     if previous is not None:
         while k == 0 or start + k / fps < previous[1] + 0.5 / fps:
-            yield Frame(k, start + k / fps, previous[1], previous[0], previous[2])
+            yield k, start + k / fps, previous
             k += 1
 
 
@@ -343,6 +435,19 @@ def _stream_rate(description: str) -> float:
     if rate != int(rate) and abs(ntsc / 1.001 - rate) < 0.005:
         return ntsc / 1.001
     return rate
+
+
+def _colour_tags(description: str) -> tuple[str, bool]:
+    """(YUV matrix, full range) from the pixel format on a stream line, e.g. 'yuv420p(tv, bt709)' or
+    'yuvj420p(pc, bt470bg/unknown/unknown)' (matrix/primaries/transfer); ('unknown', False) when untagged."""
+    match = re.search(r", (\w+)\(([^)]*)\)", description)
+    if match is None:
+        return "unknown", False
+    pixel_format, tags = match.group(1), [tag.strip() for tag in match.group(2).split(",")]
+    full_range = "pc" in tags or (pixel_format.startswith("yuvj") and "tv" not in tags)
+    matrices = [tag.split("/")[0] for tag in tags if tag not in ("tv", "pc") and re.fullmatch(r"[\w-]+(/[\w-]+){0,2}", tag)
+                and not tag.startswith(("progressive", "top", "bottom"))]
+    return (matrices[0] if matrices else "unknown"), full_range
 
 
 def _check_readable(path: Path) -> None:
