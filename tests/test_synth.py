@@ -215,3 +215,21 @@ def test_synth_then_eval_through_the_cli(tmp_path, anny_body):
     report = json.loads(out.read_text())
     assert report["stages"]["camera"]["metrics"]["ate_m"] == pytest.approx(0.0, abs=1e-9)
     assert report["stages"]["world"]["metrics"]["pa_mpjpe_mm"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_short_clips_loop_without_a_jump():
+    """A clip shorter than the video loops where its pose repeats; a leading T-pose frame is skipped."""
+    from vidcli.bvh import axis_rotation
+    from vidcli.synth.people import _resample
+
+    period, count = 40, 130  # frames of one cycle and of the clip, whose end is mid-cycle
+    angles = np.sin(2 * np.pi * np.arange(count) / period)
+    rotations = np.stack([np.stack([axis_rotation(0, 0.6 * a), axis_rotation(2, 0.3 * a)]) for a in angles])
+    rotations[0] = np.eye(3)  # the T-pose frame that BVH conversions add
+    root = np.stack([np.arange(count) * 0.01, np.full(count, 0.9), np.zeros(count)], axis=1)
+    looped, hips = _resample(rotations, root, clip_fps=30, frames=300, fps=30)
+    steps = np.abs(np.diff(looped.reshape(300, -1), axis=0)).max(axis=1)
+    assert steps.max() < 1.5 * np.abs(np.diff(rotations[1:].reshape(count - 1, -1), axis=0)).max()
+    assert np.allclose(np.diff(hips[:, 0]), 0.01)  # the root keeps walking across the seams
+    played, _ = _resample(rotations[:100], root[:100], clip_fps=30, frames=90, fps=30)
+    assert np.array_equal(played, rotations[:90])  # long enough: played as it is

@@ -81,14 +81,35 @@ def make_people(body: AnnyBody, count: int, clips: list[Path], frames: int, fps:
 
 
 def _resample(rotations: np.ndarray, root: np.ndarray, clip_fps: float, frames: int, fps: float):
-    """The clip at the video's frame times (nearest clip frame), looped with the root's horizontal
-    displacement carried over from loop to loop."""
-    clip_frames = len(rotations)
+    """The clip at the video's frame times (nearest clip frame). A clip shorter than the video is
+    looped between the two frames of most similar pose (`loop_span`), with the root's horizontal
+    displacement carried over from loop to loop, so the body never jumps at the seam."""
     source = np.floor(np.arange(frames) / fps * clip_fps + 1e-6).astype(int)
-    loops, source = np.divmod(source, clip_frames)
-    step = root[-1] - root[0]
+    if source[-1] < len(rotations):
+        return rotations[source], root[source]
+    first, end = loop_span(rotations)
+    loops, offset = np.divmod(source, end - first)
+    source = first + offset
+    step = root[end] - root[first]
     step[1] = 0.0
     return rotations[source], root[source] + loops[:, None] * step
+
+
+def loop_span(rotations: np.ndarray, context: int = 3) -> tuple[int, int]:
+    """(first, end): the clip frames [first, end) that loop best, `end` being the frame whose pose
+    (bone rotations relative to the root, and the root's tilt) and its next `context` frames best
+    match those of `first`. `first` lies in the first quarter (which skips a leading T-pose frame)
+    and the loop spans at least half the clip."""
+    count = len(rotations)
+    relative = np.swapaxes(rotations[:, :1], -1, -2) @ rotations  # (F, B, 3, 3): heading-free pose
+    features = np.concatenate([relative.reshape(count, -1), rotations[:, 0, :, 1]], axis=1)
+    best, span = np.inf, (0, count)
+    for first in range(count // 4):
+        for end in range(first + count // 2, count - context):
+            cost = ((features[end:end + context] - features[first:first + context]) ** 2).sum()
+            if cost < best:
+                best, span = cost, (first, end)
+    return span
 
 
 def _place(rotations: np.ndarray, root: np.ndarray, index: int, count: int, rng: np.random.Generator):
