@@ -21,7 +21,7 @@ from vidcli.io.frames import FrameSequence
 from vidcli.io.keypoints import Keypoints, write_keypoints
 from vidcli.io.tracks import LANDMARKS_NPZ, SILHOUETTES_JSON, Tracks, write_tracks
 
-VERSION = 1
+VERSION = 2
 INPUTS = ("frames",)
 
 
@@ -55,7 +55,7 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     max_lost = round(config.lost_memory_s * frames.fps)
     tracker = Tracker(TrackerSettings(max_lost=max_lost, min_hits=config.min_hits))
     detector = _make_detector(config)
-    rows = []
+    rows, seen = [], set()  # seen: (frame, track id) of the rows
     try:
         with progress(f"track ({detector.name})", len(frames)) as bar:
             for index in range(len(frames)):
@@ -66,12 +66,15 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
                 if config.appearance and people:
                     features = np.array([colour_histogram(rgb, person.box, person.mask) for person in people])
                 ids = tracker.update(boxes, np.array([person.score for person in people]), features)
-                rows += [_Row.of(index, number, person) for number, person in zip(ids, people) if number]
+                for number, person in zip(ids, people):
+                    if number:
+                        rows.append(_Row.of(index, number, person))
+                        rows += _earlier_rows(index, number, person, seen)
                 bar.advance()
     finally:
         detector.close()
 
-    rows = _confirmed(rows, tracker.confirmed)
+    rows = _confirmed(sorted(rows, key=lambda row: row.frame), tracker.confirmed)
     if not rows:
         log.info("track: no person found in %d frames; the tracks are empty", len(frames))
     frame = np.array([row.frame for row in rows], int)
@@ -105,6 +108,19 @@ class _Row:
         landmarks = person.landmarks
         return cls(frame, int(track_id), person.box, person.score, landmarks.points, landmarks.world,
                    mask_files.encode(mask))
+
+
+def _earlier_rows(index: int, track_id: int, person, seen: set[tuple[int, int]]) -> list[_Row]:
+    """Rows of `person.earlier` (the person in the frames before `index`, latest first) for the frames
+    where the track has none yet, up to the first it has."""
+    seen.add((index, track_id))
+    rows = []
+    for frame, before in enumerate(person.earlier, start=1):
+        if (index - frame, track_id) in seen:
+            break
+        seen.add((index - frame, track_id))
+        rows.append(_Row.of(index - frame, track_id, before))
+    return rows
 
 
 def _make_detector(config: Config):

@@ -19,6 +19,7 @@ from vidcli.geometry.twoview import essential_pose, rotation_between, triangulat
 from vidcli.io import masks as mask_files
 from vidcli.io.camera import read_camera
 from vidcli.slam.correspondence import CELL, correspondences, texture_weight
+from vidcli.slam.tracker import FrameGraph, SlamSettings, calibrate_focal
 from vidcli.stages import camera as camera_stage
 from vidcli.stages import frames as frames_stage
 from vidcli.stages import scale as scale_stage
@@ -128,6 +129,33 @@ def test_bundle_adjustment_converges_from_a_perturbed_start():
     np.testing.assert_allclose(scale * centres, true_centres, atol=1e-5)
     np.testing.assert_allclose(solution.poses[:, :3, :3], poses[:, :3, :3], atol=1e-5)
     np.testing.assert_allclose(solution.inv_depth / scale, inv_depth, rtol=1e-4)
+
+
+def forward_motion_graph(count: int = 8) -> FrameGraph:
+    """A frame graph of a camera moving forwards (a dolly) over a bumpy surface, with exact
+    correspondences between keyframes up to two apart, seen through GRID_K."""
+    rng = np.random.default_rng(1)
+    centres = np.stack([[0.01 * np.sin(k), 0.0, 0.25 * k] for k in range(count)])
+    poses = se3.inverse(se3.make_pose(se3.so3_exp(rng.normal(0.0, 0.01, (count, 3))), centres))
+    rays = grid_rays()
+    inv_depth = 1.0 / (4.0 + 2.0 * np.abs(rays[:, 1]) + 0.5 * np.sin(7 * rays[:, 0]))
+    graph = FrameGraph(GRID[1] * CELL, GRID[0] * CELL, keyframes=list(range(0, 5 * count, 5)))
+    for i in range(count):
+        for j in range(max(0, i - 2), min(count, i + 3)):
+            if i != j:
+                coords = project(transform(poses[j] @ se3.inverse(poses[i]), rays, inv_depth), GRID_K)
+                graph.edges.append((i, j, coords.astype(np.float32), np.ones(len(rays), np.float32)))
+    return graph
+
+
+@pytest.mark.parametrize("start", [1.15, 0.87])
+def test_focal_sweep_calibrates_a_forward_moving_camera(start):
+    true_K = np.diag([CELL, CELL, 1.0]) @ GRID_K
+    start_K = true_K.copy()
+    start_K[0, 0] = start_K[1, 1] = start * true_K[0, 0]
+    K, scene, tried = calibrate_focal(forward_motion_graph(), start_K, SlamSettings())
+    assert abs(K[0, 0] / true_K[0, 0] - 1) < 0.01, tried
+    assert K[1, 1] == K[0, 0] and scene.cost == min(cost for _, cost in tried)
 
 
 def test_masked_cells_do_not_influence_bundle_adjustment():

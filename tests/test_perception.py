@@ -19,6 +19,8 @@ from vidcli.evaluation import metrics
 from vidcli.io import masks as mask_files
 from vidcli.io.keypoints import read_keypoints
 from vidcli.io.tracks import read_tracks
+from vidcli.perception.blazepose import Landmarks, Roi
+from vidcli.perception.people import Person, reach, same_person, silhouette
 from vidcli.perception.tracker import Tracker, TrackerSettings
 from vidcli.stages import frames as frames_stage
 from vidcli.stages import keypoints as keypoints_stage
@@ -98,6 +100,62 @@ def test_tracker_confirms_only_repeated_confident_detections():
         assert tracker.update(person, np.array([0.9])).tolist() == [1]
     assert tracker.update(glitch, np.array([0.3])).tolist() == [0]  # weak: continues nothing, starts nothing
     assert tracker.confirmed == {1}
+
+
+# ----- finding people -----
+
+
+def _person(box, points) -> Person:
+    landmarks = Landmarks(np.asarray(points, float), np.zeros((33, 3)), Roi(0, 0, 1, 0), None)
+    return Person(np.asarray(box, float), 0.9, landmarks, None)
+
+
+def _standing(x: float) -> np.ndarray:
+    """33 landmarks (x, y, visibility) of someone 100 px tall, centred on column x: nose at row 20,
+    shoulders at 40, feet at 120."""
+    rows = np.linspace(20, 120, 33)
+    rows[[11, 12]] = 40
+    return np.stack([np.full(33, x) + np.tile([-10, 10], 17)[:33], rows, np.ones(33)], axis=1)
+
+
+def test_finds_with_coinciding_boxes_are_one_person():
+    # the landmark model following one of two overlapping people can slide onto the other: its
+    # landmarks then differ from theirs, but its box is theirs
+    a = _person([40, 10, 80, 125], _standing(60))
+    slid = _person([42, 12, 80, 125], _standing(60) + [8, 0, 0])
+    beside = _person([70, 10, 110, 125], _standing(90))
+    assert same_person(a, slid) and not same_person(a, beside)
+
+
+def test_silhouettes_stay_within_reach_of_their_landmarks():
+    # the segmentation covers two people who touch; the silhouette of the one on the left keeps only them
+    probability = np.zeros((150, 200), np.float32)
+    probability[5:125, 45:75] = 1.0  # the person at column 60
+    probability[5:125, 75:135] = 1.0  # someone behind them, to the right
+    points = _standing(60)
+    window = reach(points)
+    assert window[1] < 5 and window[3] > 120  # the head's top and the feet
+    mask = silhouette(probability, window)
+    columns = np.flatnonzero(mask.any(axis=0))
+    assert columns[0] == 45 and columns[-1] < 85
+
+
+def test_people_are_traced_back_to_before_a_search_found_them(tmp_path):
+    # frame 0 is empty (the first search finds nobody); the two men of zidane.jpg are there from frame 1,
+    # but the next search comes only at frame 6, and each is then followed back to frame 1
+    video = tmp_path / "walk-in.mp4"
+    subprocess.run([FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=gray:s=1280x720:r=10:d=0.1",
+                    "-loop", "1", "-framerate", "10", "-t", "0.9", "-i", str(ASSETS / "zidane.jpg"),
+                    "-filter_complex", "[0:v][1:v]concat=n=2:v=1[v]", "-map", "[v]", "-c:v", "libx264",
+                    "-pix_fmt", "yuv420p", str(video)], check=True)
+    work = tmp_path / "work"
+    work.mkdir()
+    run_stage(frames_stage, {"video": Source(video, "test")}, work / "frames")
+    run_stage(track_stage, {"frames": Artifact(work / "frames")}, work / "track", detect_every=6)
+    tracks = read_tracks(work / "track")
+    assert len(np.unique(tracks.track_id)) == 2
+    for track_id in (1, 2):
+        assert tracks.frame[tracks.track_id == track_id].tolist() == list(range(1, 10))
 
 
 # ----- stages -----

@@ -16,19 +16,28 @@ People already found are painted out before the detector runs, and regions are s
 after someone new is found in them, so the detector, whose strongest detection in a region
 usually hides the others, reports the next person; this stops at `max_people`.
 
-A person's silhouette is the landmark model's segmentation (it segments the person its region is
-centred on) within that region: the largest connected part and any part at least a tenth its size.
+Someone a search finds is often there before: walking in at the frame's edge or out from behind
+someone, they may be seen for up to `detect_every` frames before a search comes. So each person a
+search finds is followed backwards through the last `detect_every` frames, the landmark model
+looking where the later frame's landmarks say, until it loses them or finds someone already
+reported in that frame (`Person.earlier`).
+
+A person's silhouette is the landmark model's segmentation within that region and within reach of
+their landmarks: the largest connected part and any part at least a tenth its size. (The model
+segments everyone in its region, so where people overlap it also covers the other person.)
 The box bounds the silhouette, or the visible landmarks when the silhouette is empty.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
+from vidcli.evaluation.metrics import box_iou
 from vidcli.perception.blazepose import (
     DETECTOR_MODEL, LANDMARK_MODEL, Landmarks, PoseDetector, PoseLandmarker, Roi,
 )
@@ -40,7 +49,10 @@ MASK_THRESHOLD = 0.5
 MAX_COVERED = 0.5  # a find that is mostly painted out already is someone found before
 MIN_PART = 0.1  # silhouette parts smaller than this share of the largest are dropped
 VISIBLE = 0.5
+REACH_MARGIN = 0.1  # a silhouette stays within the landmarks' box widened by this share of its size
+HEAD_ABOVE_NOSE = 0.6  # the head's top lies this share of the shoulders-to-nose distance beyond the nose
 SAME_PERSON = 0.1  # median landmark distance, as a fraction of the box height, below which two finds are one
+SAME_BOX = 0.7  # box IoU above which two finds are one
 
 
 @dataclass
@@ -51,6 +63,7 @@ class Person:
     score: float
     landmarks: Landmarks
     mask: np.ndarray | None  # (H, W) bool silhouette, None when the segmentation found none
+    earlier: list[Person] = field(default_factory=list)  # the same person in the frames before, latest first
 
 
 class BlazePoseFinder:
@@ -68,6 +81,8 @@ class BlazePoseFinder:
         self._following: list[tuple[Roi, np.ndarray]] = []  # last frame's people: where to look, their boxes
         self._since_search = math.inf
         self._next_tile = None  # index of the tile the next search starts at; None before the first
+        # the frames before this one (latest last), each with the people reported in it
+        self._recent: deque[tuple[np.ndarray, list[Person]]] = deque(maxlen=detect_every)
 
     def find(self, rgb: np.ndarray, expected: np.ndarray) -> list[Person]:
         """Everyone in this frame (the next of the video); `expected` (K, 4): where lost people may be."""
@@ -78,6 +93,7 @@ class BlazePoseFinder:
             if person is None:
                 missed.append(box)
             self._add(people, person)
+        followed = list(people)
         self._since_search += 1
         due = self._since_search >= self.detect_every
         if len(people) < self.max_people and (due or missed or len(expected)):
@@ -88,7 +104,11 @@ class BlazePoseFinder:
                 regions += [canvas.whole()] + self._turn(canvas.tiles())
                 self._since_search = 0
             self._search(rgb, canvas, regions, people)
+        for person in people:
+            if not any(person is other for other in followed):
+                person.earlier = self._trace_back(person)
         self._following = [(person.landmarks.next_roi, person.box) for person in people]
+        self._recent.append((rgb, list(people)))
         return people
 
     def close(self) -> None:
@@ -104,12 +124,33 @@ class BlazePoseFinder:
         self._next_tile = (self._next_tile + len(chosen)) % max(len(tiles), 1)
         return chosen
 
+    def _trace_back(self, person: Person) -> list[Person]:
+        """`person` in the recent frames, latest first, for as long as the landmark model finds someone
+        confident whom that frame does not hold yet; each find joins its frame's people."""
+        found = []
+        for rgb, people in reversed(self._recent):
+            before = self._look(rgb, (found[-1] if found else person).landmarks.next_roi)
+            if before is None or before.score < self.min_score or not self._is_new(rgb, people, before):
+                break
+            people.append(before)
+            found.append(before)
+        return found
+
+    def _is_new(self, rgb: np.ndarray, people: list[Person], person: Person) -> bool:
+        """Whether `person` is none of `people` (found in the same frame `rgb`) nor mostly covered by them."""
+        if any(same_person(person, other) for other in people):
+            return False
+        canvas = _Canvas(rgb, self.detect_size)
+        for other in people:
+            canvas.paint(other)
+        return canvas.covered(person) < MAX_COVERED
+
     def _look(self, rgb: np.ndarray, roi: Roi) -> Person | None:
         """The person the landmark model finds in `roi`, if any."""
         landmarks = self._landmarker.landmarks(rgb, roi)
         if landmarks is None:
             return None
-        mask = silhouette(landmarks.mask, roi)
+        mask = silhouette(landmarks.mask, _intersection(roi.bounds(), reach(landmarks.points)))
         box = mask_box(mask) if mask is not None else landmark_box(landmarks.points, rgb.shape[:2])
         return Person(box, person_score(landmarks.points[:, 2]), landmarks, mask)
 
@@ -252,12 +293,12 @@ def in_view(roi: Roi, shape: tuple[int, int]) -> bool:
     return 0 <= roi.cx <= shape[1] and roi.cy >= 0.1 * roi.size
 
 
-def silhouette(probability: np.ndarray | None, roi: Roi) -> np.ndarray | None:
-    """The person's mask within `roi` (largest part and parts at least MIN_PART its size), or None."""
+def silhouette(probability: np.ndarray | None, window: np.ndarray) -> np.ndarray | None:
+    """The person's mask within the box `window` (largest part and parts at least MIN_PART its size)."""
     if probability is None:
         return None
     height, width = probability.shape
-    x1, y1, x2, y2 = np.clip(np.round(roi.bounds()), 0, [width, height, width, height]).astype(int)
+    x1, y1, x2, y2 = np.clip(np.round(window), 0, [width, height, width, height]).astype(int)
     if x2 <= x1 or y2 <= y1:
         return None
     inside = (probability[y1:y2, x1:x2] > MASK_THRESHOLD).astype(np.uint8)
@@ -269,6 +310,21 @@ def silhouette(probability: np.ndarray | None, roi: Roi) -> np.ndarray | None:
     mask = np.zeros((height, width), bool)
     mask[y1:y2, x1:x2] = np.isin(labels, keep)
     return mask
+
+
+def reach(points: np.ndarray) -> np.ndarray:
+    """The box that can hold a person's pixels: around their landmarks (all, seen or not) and the top of
+    their head, widened by REACH_MARGIN of its longer side."""
+    nose, shoulders = points[0, :2], points[[11, 12], :2].mean(0)
+    corners = np.vstack([points[:, :2], nose + HEAD_ABOVE_NOSE * (nose - shoulders)])
+    low, high = corners.min(0), corners.max(0)
+    margin = REACH_MARGIN * (high - low).max()
+    return np.concatenate([low - margin, high + margin])
+
+
+def _intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The box where boxes a and b overlap (empty, x2 <= x1 or y2 <= y1, when they do not)."""
+    return np.concatenate([np.maximum(a[:2], b[:2]), np.minimum(a[2:], b[2:])])
 
 
 def mask_box(mask: np.ndarray) -> np.ndarray:
@@ -295,7 +351,8 @@ def person_score(visibility: np.ndarray) -> float:
 
 
 def same_person(a: Person, b: Person) -> bool:
-    """Whether two finds are one person: their landmarks nearly coincide."""
+    """Whether two finds are one person: their landmarks nearly coincide, or their boxes do (following
+    one of two people who overlap, the landmark model may slide onto the other)."""
     distance = np.median(np.linalg.norm(a.landmarks.points[:, :2] - b.landmarks.points[:, :2], axis=1))
     size = max(a.box[3] - a.box[1], b.box[3] - b.box[1], 1.0)
-    return distance < SAME_PERSON * size
+    return distance < SAME_PERSON * size or box_iou(a.box[None], b.box[None])[0, 0] > SAME_BOX
