@@ -43,7 +43,8 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
         raise InputError(f"{source.path}: ffmpeg reports no frame rate; give one with --fps")
     size = scaled_size(info.width, info.height, config.max_size)
     with progress("frames", info.frame_count or None) as bar:
-        decoded = decode_jpegs(source.path, out_dir, info, size, config.qscale, info.fps or fps, on_frame=bar.advance)
+        decoded = decode_jpegs(source.path, out_dir, info, size, config.qscale, info.fps or fps,
+                               on_frame=bar.advance)
     # ffmpeg wrote every source frame; name them by output frame, copying repeats, removing drops.
     timestamps, source_timestamps, source_indices = [], [], []
     chosen = list(constant_rate(decoded, fps))

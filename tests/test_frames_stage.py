@@ -140,7 +140,8 @@ def test_killing_the_stage_stops_its_ffmpeg(tmp_path):
     import signal
     import time
 
-    clip = make_clip(tmp_path / "long.mp4", seconds=60.0, size="640x360", fps=30, extra=["-preset", "ultrafast"])
+    clip = make_clip(tmp_path / "long.mp4", seconds=60.0, size="640x360", fps=30,
+                     extra=["-preset", "ultrafast"])
     out_dir = tmp_path / "frames"
     out_dir.mkdir()
     child = os.fork()

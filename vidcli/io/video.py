@@ -43,7 +43,8 @@ _SHOWINFO_TIME_BASE = re.compile(r"config in time_base: (\d+)/(\d+)")
 _SHOWINFO_FRAME = re.compile(r"\bn:\s*\d+\s+pts:\s*(-?\d+|NOPTS)")
 # Stream colour matrices (as `ffmpeg -i` names them) that decode_jpegs converts with the colorspace
 # filter, and that filter's name for each.
-_COLORSPACE_FILTER_MATRICES = {"bt709": "bt709", "bt2020nc": "bt2020", "bt2020c": "bt2020", "smpte240m": "smpte240m"}
+_COLORSPACE_FILTER_MATRICES = {"bt709": "bt709", "bt2020nc": "bt2020", "bt2020c": "bt2020",
+                               "smpte240m": "smpte240m"}
 _END = object()  # marks the end of a _StderrReader's timestamps
 
 
@@ -302,7 +303,8 @@ def decode_jpegs(path, out_dir, info: VideoInfo, size: tuple[int, int], qscale: 
     finally:
         _reap(process, stderr)
     files = [out_dir / f".source-{i:06d}.jpg" for i in range(len(stamps.times))]
-    _check_decoded(path, process, stderr, sum(1 for f in files if f.is_file()), partial=False)
+    written = sum(1 for f in files if f.is_file())
+    _check_decoded(path, process, stderr, written, partial=written < len(files))
     return [(i, t, f) for i, (t, f) in enumerate(zip(stamps.times, files))]
 
 
@@ -342,7 +344,8 @@ def _reap(process: subprocess.Popen, stderr: _StderrReader) -> None:
     stderr.join()
 
 
-def _check_decoded(path: Path, process: subprocess.Popen, stderr: _StderrReader, count: int, partial: bool) -> None:
+def _check_decoded(path: Path, process: subprocess.Popen, stderr: _StderrReader, count: int,
+                   partial: bool) -> None:
     """Raise InputError when ffmpeg failed, stopped inside a frame or decoded no frame at all."""
     failed = process.returncode != 0 or partial
     if count == 0:
@@ -445,8 +448,10 @@ def _colour_tags(description: str) -> tuple[str, bool]:
         return "unknown", False
     pixel_format, tags = match.group(1), [tag.strip() for tag in match.group(2).split(",")]
     full_range = "pc" in tags or (pixel_format.startswith("yuvj") and "tv" not in tags)
-    matrices = [tag.split("/")[0] for tag in tags if tag not in ("tv", "pc") and re.fullmatch(r"[\w-]+(/[\w-]+){0,2}", tag)
-                and not tag.startswith(("progressive", "top", "bottom"))]
+    field_order = ("progressive", "top", "bottom")
+    matrices = [tag.split("/")[0] for tag in tags
+                if tag not in ("tv", "pc") and not tag.startswith(field_order)
+                and re.fullmatch(r"[\w/-]+", tag)]
     return (matrices[0] if matrices else "unknown"), full_range
 
 
