@@ -21,9 +21,10 @@ VIDCLI = [sys.executable, "-m", "vidcli"]
 # (stage, metric key, column title) printed for each clip; a missing stage prints "-".
 COLUMNS = [
     ("camera", "ate_pct", "ATE %"), ("scale", "scale_error_pct", "scale err %"),
-    ("track", "recall", "recall"), ("track", "id_switches", "ID sw"),
-    ("keypoints", "error_px", "kp px"),
-    ("world", "pa_mpjpe_mm", "PA-MPJPE"), ("world", "wa_mpjpe_mm", "WA-MPJPE"), ("world", "w_mpjpe_mm", "W-MPJPE"),
+    ("track", "recall", "recall"), ("track", "recall_tall", "recall>=100px"),
+    ("track", "id_switches", "ID sw"), ("keypoints", "error_px", "kp px"),
+    ("world", "pa_mpjpe_mm", "PA-MPJPE"), ("world", "wa_mpjpe_mm", "WA-MPJPE"),
+    ("world", "w_mpjpe_mm", "W-MPJPE"),
     ("world", "rte_pct", "RTE %"), ("world", "jitter_10m_per_s3", "jitter"),
     ("world", "foot_skating_mm_per_frame", "skate mm"),
 ]
@@ -102,7 +103,8 @@ def main() -> None:
         input_dir, stages = run_pipeline(config["pipeline"], clip, args.workdir)
         report = evaluate(input_dir, clip)
         frames = int(spec["duration"] * config["fps"])
-        rows.append([name, f"{synth_s:.1f}", f"{frames / sum(stages.values()):.1f}"] + [cell(report, s, k) for s, k, _ in COLUMNS])
+        rows.append([name, f"{synth_s:.1f}", f"{frames / sum(stages.values()):.1f}"]
+                    + [cell(report, s, k) for s, k, _ in COLUMNS])
         print(f"{name}: stage seconds {json.dumps(stages)}", file=sys.stderr)
     header = ["clip", "synth s", "stages fps"] + [title for _, _, title in COLUMNS]
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]

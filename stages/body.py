@@ -44,7 +44,7 @@ class Config:
 
 def resolve_config(config: Config) -> Config:
     """Check the settings; for SMPL / SMPL-X find the model file, so the key names an absolute folder."""
-    from vidcli.body.models import BODY_MODELS, GENDERS
+    from vidcli.body import BODY_MODELS, GENDERS
 
     if config.body not in BODY_MODELS:
         raise ConfigError(f"body: body must be one of {', '.join(BODY_MODELS)}, got {config.body!r}")

@@ -22,7 +22,7 @@ from vidcli.engine.stage import RunInfo, setting
 from vidcli.errors import ConfigError, InputError
 from vidcli.io import masks as mask_files
 
-VERSION = 2
+VERSION = 3
 INPUTS = ("frames", "masks")
 
 # Relative inverse-depth uncertainty at which a depth cell's confidence is 1/2, and the residual
@@ -41,12 +41,13 @@ class Config:
     calibrate: bool = setting(True, "without a given focal: pick the focal of lowest reprojection error "
                                     "from a sweep around max(width, height); false: use max(width, height)")
     max_size: int = setting(512, "longest side, in pixels, of the images flow and tracking work on")
-    backend: str = setting("dis", "flow backend: auto | dis | raft; auto: RAFT when its checkpoint is installed")
+    backend: str = setting("dis", "flow backend: auto | dis | raft; auto: RAFT when its checkpoint is "
+                                  "installed")
     dis_preset: str = setting("fast", "DIS speed/quality preset: ultrafast | fast | medium (5 times slower)")
-    keyframe_flow: float = setting(2.5, "flow (75th percentile of the background) from the last keyframe that "
-                                        "starts a new one, in % of the image's longest side")
-    static_flow: float = setting(0.3, "a video whose background flow (75th percentile) from the first frame stays "
-                                      "below this (% of the longest side) is static")
+    keyframe_flow: float = setting(2.5, "flow (75th percentile of the background) from the last keyframe "
+                                        "that starts a new one, in % of the image's longest side")
+    static_flow: float = setting(0.3, "a video whose background flow (75th percentile) from the first frame "
+                                      "stays below this (% of the longest side) is static")
     radius: int = setting(2, "keyframes this close in keyframe order are linked by correspondences")
     window: int = setting(6, "keyframes the local bundle adjustment moves while tracking")
     iterations: int = setting(12, "Gauss-Newton iterations of each global bundle adjustment")
@@ -70,7 +71,8 @@ def resolve_config(config: Config) -> Config:
         raise ConfigError("camera: max_size must be at least 64, radius at least 1, window at least 2, "
                           "iterations at least 1")
     if config.keyframe_flow <= config.static_flow or config.static_flow < 0 or config.mask_dilation < 0:
-        raise ConfigError("camera: keyframe_flow must exceed static_flow, both and mask_dilation not negative")
+        raise ConfigError("camera: keyframe_flow must exceed static_flow, both and mask_dilation not "
+                          "negative")
     return replace(config, backend=backend, device=device)
 
 
@@ -113,23 +115,28 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
 
     estimator = make_estimator(config.backend, config.dis_preset, config.device)
     percent = max(work_width, work_height) / 100.0
-    settings = SlamSettings(keyframe_flow=config.keyframe_flow * percent, static_flow=config.static_flow * percent,
+    settings = SlamSettings(keyframe_flow=config.keyframe_flow * percent,
+                            static_flow=config.static_flow * percent,
                             radius=config.radius, window=config.window, global_iterations=config.iterations)
     # One BLAS thread: its matrices are small, and more threads only spin (on two busy cores, they
     # doubled the CPU time and the wall time of the bundle adjustments).
     if config.static:
         result = static_result(len(frames), to_work @ K, grid_shape(work_width, work_height))
     else:
-        with progress(f"camera ({estimator.name})", len(frames)) as bar, threadpool_limits(1, user_api="blas"):
+        with progress(f"camera ({estimator.name})", len(frames)) as bar, \
+                threadpool_limits(1, user_api="blas"):
             result = track(read, len(frames), estimator, to_work @ K, settings, calibrate, bar.advance)
     K = np.linalg.inv(to_work) @ result.K
     poses_wc = np.linalg.inv(result.poses)
     if result.static and not config.static:
-        log.info("camera: the background moves less than %.2f%% of the image: static camera", config.static_flow)
-    write_camera(out_dir, CameraTrack(K, poses_wc[:, :3, :3], poses_wc[:, :3, 3], np.asarray(frames.timestamps),
+        log.info("camera: the background moves less than %.2f%% of the image: static camera",
+                 config.static_flow)
+    timestamps = np.asarray(frames.timestamps)
+    write_camera(out_dir, CameraTrack(K, poses_wc[:, :3, :3], poses_wc[:, :3, 3], timestamps,
                                       width, height, frames.fps, result.static, result.keyframes))
     rows, columns = result.grid
-    # Relative inverse-depth variance noise^2 / (curvature rho^2); confidence 1 / (1 + variance / reference^2).
+    # Relative inverse-depth variance noise^2 / (curvature rho^2);
+    # confidence 1 / (1 + variance / reference^2).
     precision = result.information * result.inv_depth**2
     confidence = precision / (precision + (RESIDUAL_NOISE_GRID_PX / DEPTH_CONFIDENCE_REL) ** 2)
     np.savez(out_dir / DEPTH_NPZ, keyframes=result.keyframes,

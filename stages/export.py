@@ -94,8 +94,6 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
 
 def _overlay_video(path: Path, frames, camera, model, motion, segments, video_size: int) -> None:
     """Bodies over each frame (left) beside the world view (right)."""
-    import cv2
-
     from vidcli.console import progress
     from vidcli.io.video import VideoWriter, scaled_size
     from vidcli.mocap.views import OVERLAY_ALPHA, Mesh, WorldView, colour, draw_bodies
@@ -127,7 +125,7 @@ def _overlay_video(path: Path, frames, camera, model, motion, segments, video_si
     with writer, progress("export video", len(frames)) as bar:
         for frame in range(len(frames)):
             meshes = meshes_at(frame)
-            image = cv2.resize(frames.read(frame), (width, height), interpolation=cv2.INTER_AREA)
+            image = frames.read_resized(frame, (width, height))
             shot = Camera(K, camera.R_wc[frame], camera.t_wc[frame], width, height)
             left = draw_bodies(image, shot, meshes, OVERLAY_ALPHA)
             right = view.render(meshes, camera.R_wc[frame], camera.t_wc[frame])

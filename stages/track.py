@@ -21,7 +21,7 @@ from vidcli.io.frames import FrameSequence
 from vidcli.io.keypoints import Keypoints, write_keypoints
 from vidcli.io.tracks import LANDMARKS_NPZ, SILHOUETTES_JSON, Tracks, write_tracks
 
-VERSION = 2
+VERSION = 3
 INPUTS = ("frames",)
 
 
@@ -54,7 +54,7 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     frames = FrameSequence(inputs["frames"].path)
     max_lost = round(config.lost_memory_s * frames.fps)
     tracker = Tracker(TrackerSettings(max_lost=max_lost, min_hits=config.min_hits))
-    detector = _make_detector(config)
+    detector = _make_detector(config, max_lost)
     rows, seen = [], set()  # seen: (frame, track id) of the rows
     try:
         with progress(f"track ({detector.name})", len(frames)) as bar:
@@ -123,13 +123,15 @@ def _earlier_rows(index: int, track_id: int, person, seen: set[tuple[int, int]])
     return rows
 
 
-def _make_detector(config: Config):
+def _make_detector(config: Config, max_lost: int):
     """The person detector: an object with `name`, `model`, `checksum`, `find(rgb, expected)` returning the
     frame's `vidcli.perception.people.Person`s (`expected`: boxes where lost people may reappear), and
-    `close()`. Only the embedded BlazePose detector exists so far."""
+    `close()`; it looks for people it lost for `max_lost` frames. Only the embedded BlazePose detector
+    exists so far."""
     from vidcli.perception.people import BlazePoseFinder
 
-    return BlazePoseFinder(config.max_people, config.min_score, config.detect_every, config.detect_size)
+    return BlazePoseFinder(config.max_people, config.min_score, config.detect_every, config.detect_size,
+                           max_lost)
 
 
 def _confirmed(rows: list[_Row], confirmed: set[int]) -> list[_Row]:

@@ -23,7 +23,7 @@ from vidcli.mocap.options import WorldOptions
 
 _DEFAULTS = WorldOptions()
 
-VERSION = 1
+VERSION = 2
 INPUTS = ("body", "scale", "keypoints")
 
 
@@ -32,8 +32,11 @@ class Config:
     max_gap: int = setting(_DEFAULTS.max_gap,
                            "missing frames in a track that are interpolated; longer gaps split it")
     contact_height: float = setting(_DEFAULTS.contact_height,
-                                    "a heel or toe this close to the ground (m) ...")
-    contact_speed: float = setting(_DEFAULTS.contact_speed, "... and slower than this (m/s) is in contact")
+                                    "sole points this close (m) to the lowest a person's feet get around "
+                                    "then are ground candidates")
+    contact_speed: float = setting(_DEFAULTS.contact_speed,
+                                   "a heel or toe keypoint moving slower than this (m/s) against the world, "
+                                   "seen in the image, is in contact")
     ground_tilt_deg: float = setting(_DEFAULTS.ground_tilt_deg,
                                      "prior scale of the ground's tilt from the bodies' mean up direction")
     ground_spread: float = setting(_DEFAULTS.ground_spread,

@@ -140,6 +140,36 @@ def test_world_removes_jitter_and_skating_and_keeps_a_clean_track(walk, tmp_path
     assert np.abs(np.quantile(soles.min(axis=1), 0.1)) < 0.03 and soles.min() > -0.03
 
 
+def test_contact_is_a_keypoint_that_stays_put_in_the_world_while_the_camera_moves():
+    from vidcli.mocap.options import WorldOptions
+    from vidcli.mocap.world import SOLES, detect_contact
+    from vidcli.synth.camera_paths import camera_path
+
+    frames = 30
+    K = np.array([[500.0, 0, 320], [0, 500.0, 180], [0, 0, 1]])
+    rng = np.random.default_rng(0)
+    R_wc, t_wc = camera_path("dolly", frames, FPS, rng)
+    # Left foot planted at one world point; right foot sliding 1.5 m/s along x.
+    landmarks = np.zeros((frames, 33, 3))
+    landmarks[:, SOLES[0]] = [0.3, 0.0, 0.0]
+    landmarks[:, SOLES[1]] = np.stack([-0.3 + 1.5 * np.arange(frames) / FPS, np.zeros(frames),
+                                       np.zeros(frames)], 1)[:, None]
+    camera = np.einsum("fij,fpi->fpj", R_wc, landmarks - t_wc[:, None])  # X_cam = R^T (X - t)
+    keypoints = np.ones((frames, 33, 3))
+    keypoints[..., :2] = camera[..., :2] / camera[..., 2:] * 500.0 + [320, 180]
+    keypoints[..., :2] += rng.normal(0.0, 0.3, (frames, 33, 2))
+    # The fit has the planted foot sliding too: the image, not the fit, decides.
+    fitted = landmarks.copy()
+    fitted[:, SOLES[0], 0] += 0.03 * np.arange(frames)[:, None]  # 0.9 m/s
+    contact = detect_contact(fitted, keypoints, np.ones(frames, bool), R_wc, t_wc, K, FPS, WorldOptions())
+    assert contact[:, 0].any(axis=1).all()
+    assert not contact[:, 1].any()
+    unseen = np.ones(frames, bool)
+    unseen[10] = False
+    hidden = detect_contact(fitted, keypoints, unseen, R_wc, t_wc, K, FPS, WorldOptions())
+    assert not hidden[[8, 12]].any() and hidden[[5, 15], 0].all()
+
+
 @pytest.fixture(scope="module")
 def two_people(anny_body, tmp_path_factory):
     """Two walkers seen by a panning camera, through the body and world stages."""

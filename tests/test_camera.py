@@ -15,11 +15,12 @@ from vidcli.evaluation import metrics
 from vidcli.geometry import se3
 from vidcli.geometry.ba import Edges, bundle_adjust
 from vidcli.geometry.projection import pixel_rays, project, projection_jacobians, transform
-from vidcli.geometry.twoview import essential_pose, rotation_between, triangulate
+from vidcli.geometry.twoview import essential_pose, homography_poses, rotation_between, triangulate
 from vidcli.io import masks as mask_files
 from vidcli.io.camera import read_camera
 from vidcli.slam.correspondence import CELL, correspondences, texture_weight
-from vidcli.slam.tracker import FrameGraph, SlamSettings, calibrate_focal
+from vidcli.slam import tracker
+from vidcli.slam.tracker import FrameGraph, SlamSettings, calibrate_focal, reconstruct
 from vidcli.stages import camera as camera_stage
 from vidcli.stages import frames as frames_stage
 from vidcli.stages import scale as scale_stage
@@ -58,7 +59,8 @@ def test_se3_exp_log_round_trip_adjoint_and_interpolation():
     tangents[:5, 3:] *= 2.8 / np.linalg.norm(tangents[:5, 3:], axis=1, keepdims=True)  # angles near pi
     T = se3.se3_exp(tangents)
     np.testing.assert_allclose(se3.se3_log(T), tangents, atol=1e-9)
-    np.testing.assert_allclose(T[:, :3, :3] @ np.swapaxes(T[:, :3, :3], 1, 2), np.broadcast_to(np.eye(3), (25, 3, 3)),
+    np.testing.assert_allclose(T[:, :3, :3] @ np.swapaxes(T[:, :3, :3], 1, 2),
+                               np.broadcast_to(np.eye(3), (25, 3, 3)),
                                atol=1e-12)
     np.testing.assert_allclose(se3.inverse(T) @ T, np.broadcast_to(np.eye(4), (25, 4, 4)), atol=1e-12)
     xi = rng.normal(0, 0.5, (25, 6))
@@ -89,8 +91,8 @@ def test_projection_jacobians_match_finite_differences():
         ahead = project(transform(se3.se3_exp(step) @ T, rays, rho), GRID_K)
         behind = project(transform(se3.se3_exp(-step) @ T, rays, rho), GRID_K)
         numeric[..., k] = (ahead - behind) / (2 * eps)
-    numeric_depth = (project(transform(T, rays, rho + eps), GRID_K) - project(transform(T, rays, rho - eps), GRID_K)) \
-        / (2 * eps)
+    numeric_depth = (project(transform(T, rays, rho + eps), GRID_K)
+                     - project(transform(T, rays, rho - eps), GRID_K)) / (2 * eps)
     np.testing.assert_allclose(J_pose, numeric, atol=1e-6)
     np.testing.assert_allclose(J_depth, numeric_depth, atol=1e-6)
 
@@ -121,8 +123,8 @@ def test_bundle_adjustment_converges_from_a_perturbed_start():
     start = se3.se3_exp(rng.normal(0, 0.02, (len(poses), 6))) @ poses
     start[0] = poses[0]
     fixed = np.arange(len(poses)) == 0
-    solution = bundle_adjust(start, inv_depth * rng.uniform(0.7, 1.3, inv_depth.shape), grid_rays(), GRID_K, edges,
-                             fixed, iterations=20)
+    solution = bundle_adjust(start, inv_depth * rng.uniform(0.7, 1.3, inv_depth.shape), grid_rays(), GRID_K,
+                             edges, fixed, iterations=20)
     assert solution.cost < 1e-8
     centres, true_centres = se3.inverse(solution.poses)[:, :3, 3], se3.inverse(poses)[:, :3, 3]
     scale = np.sum(true_centres * centres) / np.sum(centres**2)  # the one gauge freedom left
@@ -156,6 +158,66 @@ def test_focal_sweep_calibrates_a_forward_moving_camera(start):
     K, scene, tried = calibrate_focal(forward_motion_graph(), start_K, SlamSettings())
     assert abs(K[0, 0] / true_K[0, 0] - 1) < 0.01, tried
     assert K[1, 1] == K[0, 0] and scene.cost == min(cost for _, cost in tried)
+
+
+def floor_graph(count: int = 6):
+    """A frame graph of a camera pitched down at a flat floor 1.5 below it (y down), moving back, up
+    and sideways and turning a little, with exact correspondences between keyframes up to two apart,
+    seen through GRID_K; the true keyframe poses (camera <- world, the first camera is the world) and
+    the floor's normal in the first camera."""
+    rng = np.random.default_rng(7)
+    angle = np.linspace(0.0, 2.0, count)
+    centres = np.stack([0.15 * np.sin(angle), -0.3 * np.sin(angle / 2), -0.25 * angle], 1)
+    turns = se3.so3_exp(rng.normal(0.0, 0.02, (count, 3))) @ se3.so3_exp(np.array([-0.15, 0.0, 0.0]))
+    world_from_camera = se3.make_pose(turns, centres)
+    rays = grid_rays()
+    graph = FrameGraph(GRID[1] * CELL, GRID[0] * CELL, keyframes=list(range(0, 5 * count, 5)))
+    for i in range(count):
+        normal = turns[i].T @ np.array([0.0, 1.0, 0.0])  # the floor's normal in camera i
+        inv_depth = np.maximum(rays @ normal / (1.5 - centres[i, 1]), 1 / 30)
+        for j in range(max(0, i - 2), min(count, i + 3)):
+            if i != j:
+                T_ji = se3.inverse(world_from_camera[j]) @ world_from_camera[i]
+                coords = project(transform(T_ji, rays, inv_depth), GRID_K)
+                graph.edges.append((i, j, coords.astype(np.float32), np.ones(len(rays), np.float32)))
+    poses = se3.inverse(world_from_camera) @ world_from_camera[0]
+    return graph, poses, turns[0].T @ np.array([0.0, 1.0, 0.0])
+
+
+def test_a_floors_twin_motion_is_rejected(monkeypatch):
+    """A view of one plane fits a twin motion (translation along the plane's normal) as well as the
+    true one; when the essential matrix picks the twin, the homography's other pose and a third view
+    still give the true motion."""
+    graph, poses, floor_normal = floor_graph()
+    rays = grid_rays()
+    coords, _ = graph.edge(0, 1)
+    candidates = homography_poses(rays, pixel_rays(coords, GRID_K), 1e-3)
+    T_10 = poses[1]
+    true_t = T_10[:3, 3] / np.linalg.norm(T_10[:3, 3])
+    errors = [(np.abs(R - T_10[:3, :3]).max(), t @ true_t) for R, t in candidates]
+    assert len(candidates) == 2 and sum(e < 1e-3 and cos > 0.999 for e, cos in errors) == 1, errors
+    twin = next((R, t) for (R, t), (e, _) in zip(candidates, errors) if e > 1e-3)
+    assert abs(twin[1] @ floor_normal) > 0.9
+
+    monkeypatch.setattr(tracker, "essential_pose", lambda rays_a, rays_b, threshold: (*twin, len(rays_a)))
+    scene = reconstruct(graph, np.diag([CELL, CELL, 1.0]) @ GRID_K, SlamSettings(), len(poses))
+    assert scene.cost < 1e-6
+    np.testing.assert_allclose(scene.poses[:, :3, :3], poses[:, :3, :3], atol=1e-5)
+
+
+def test_cells_without_parallax_start_at_the_typical_depth():
+    """Cells that the first pair cannot triangulate (a sky whose flow, filled in from around, puts it
+    behind the camera; it has no weight) take the typical inverse depth of the others, not one inflated
+    by the first translation's arbitrary length."""
+    graph, poses, _ = floor_graph()
+    sky = grid_rays()[:, 1] < -0.2
+    for e, (i, j, coords, weight) in enumerate(graph.edges):
+        T_ji = poses[j] @ se3.inverse(poses[i])
+        behind = project(transform(T_ji, grid_rays(), np.full(len(sky), -0.3)), GRID_K)
+        graph.edges[e] = (i, j, np.where(sky[:, None], behind, coords).astype(np.float32), weight * ~sky)
+    scene = reconstruct(graph, np.diag([CELL, CELL, 1.0]) @ GRID_K, SlamSettings(), len(poses))
+    typical = np.median(scene.inv_depth[0][~sky])
+    np.testing.assert_allclose(scene.inv_depth[0][sky], typical, rtol=0.5)
 
 
 def test_masked_cells_do_not_influence_bundle_adjustment():
@@ -196,8 +258,9 @@ def test_people_masks_zero_the_confidence_of_their_flow():
     np.testing.assert_array_equal(weight_c, weight)
     clear = weight > 0
     np.testing.assert_allclose(coords_c[clear], coords[clear])
-    np.testing.assert_allclose(coords[clear] - (np.stack(np.divmod(np.arange(len(weight)), width // CELL)[::-1], 1)
-                                                + 0.5)[clear], np.broadcast_to([3 / CELL, 1 / CELL], (clear.sum(), 2)),
+    centres = np.stack(np.divmod(np.arange(len(weight)), width // CELL)[::-1], 1) + 0.5
+    np.testing.assert_allclose(coords[clear] - centres[clear],
+                               np.broadcast_to([3 / CELL, 1 / CELL], (clear.sum(), 2)),
                                atol=1e-5)
 
 
@@ -256,7 +319,8 @@ def test_camera_stage_tracks_a_moving_camera(dolly, tmp_path):
     tum = (tmp_path / "camera" / "camera.tum").read_text().splitlines()
     assert len(tum) == len(camera.t_wc) and len(tum[5].split()) == 8
     depth = np.load(tmp_path / "camera" / "depth.npz", allow_pickle=False)
-    assert depth["inv_depth"].shape == (len(camera.keyframes), 180 // 8, 320 // 8) == depth["confidence"].shape
+    grid_shape = (len(camera.keyframes), 180 // 8, 320 // 8)
+    assert depth["inv_depth"].shape == grid_shape == depth["confidence"].shape
     np.testing.assert_array_equal(depth["keyframes"], camera.keyframes)
 
 
@@ -330,7 +394,8 @@ def test_scale_stage_recovers_a_known_scale(dolly, tmp_path):
     shutil.copy(gt_dir / "keypoints.npz", keypoints_dir)
     out_dir = tmp_path / "scale"
     out_dir.mkdir()
-    info = scale_stage.run(scale_stage.Config(), {"camera": camera, "keypoints": Artifact(keypoints_dir)}, out_dir)
+    info = scale_stage.run(scale_stage.Config(), {"camera": camera, "keypoints": Artifact(keypoints_dir)},
+                           out_dir)
     result = json.loads((out_dir / "scale.json").read_text())
     assert result["scale"] == pytest.approx(known, rel=0.05), result
     assert result["confidence"] > 0.5 and result["samples"] == info.counts["samples"] > 30
@@ -347,11 +412,12 @@ def test_scale_stage_without_people_falls_back(dolly, tmp_path):
     keypoints_dir = tmp_path / "keypoints"
     keypoints_dir.mkdir()
     empty = np.zeros((0, 33, 3))
-    np.savez(keypoints_dir / "keypoints.npz", frame=np.zeros(0, int), track_id=np.zeros(0, int), keypoints2d=empty,
-             world3d=empty)
+    np.savez(keypoints_dir / "keypoints.npz", frame=np.zeros(0, int), track_id=np.zeros(0, int),
+             keypoints2d=empty, world3d=empty)
     out_dir = tmp_path / "scale"
     out_dir.mkdir()
     scale_stage.run(scale_stage.Config(), {"camera": camera, "keypoints": Artifact(keypoints_dir)}, out_dir)
     result = json.loads((out_dir / "scale.json").read_text())
     assert (result["scale"], result["confidence"], result["samples"]) == (1.0, 0.0, 0)
-    np.testing.assert_allclose(read_camera(out_dir / "camera.npz").t_wc, read_camera(camera.path / "camera.npz").t_wc)
+    np.testing.assert_allclose(read_camera(out_dir / "camera.npz").t_wc,
+                               read_camera(camera.path / "camera.npz").t_wc)

@@ -20,7 +20,7 @@ from vidcli.io import masks as mask_files
 from vidcli.io.keypoints import read_keypoints
 from vidcli.io.tracks import read_tracks
 from vidcli.perception.blazepose import Landmarks, Roi
-from vidcli.perception.people import Person, reach, same_person, silhouette
+from vidcli.perception.people import Person, Trail, reach, same_person, silhouette
 from vidcli.perception.tracker import Tracker, TrackerSettings
 from vidcli.stages import frames as frames_stage
 from vidcli.stages import keypoints as keypoints_stage
@@ -138,6 +138,42 @@ def test_silhouettes_stay_within_reach_of_their_landmarks():
     mask = silhouette(probability, window)
     columns = np.flatnonzero(mask.any(axis=0))
     assert columns[0] == 45 and columns[-1] < 85
+
+
+def _walker(x: float, box=None) -> Person:
+    """Someone standing at column x (landmarks of `_standing`), their region centred on their hips."""
+    person = _person(box if box is not None else [x - 20, 10, x + 20, 125], _standing(x))
+    person.landmarks.next_roi = Roi(x, 80, 140, 0.0)
+    return person
+
+
+def test_hidden_people_are_predicted_from_the_frames_where_they_were_apart():
+    # someone walks right at 5 px a frame; in frame 4 they overlap someone and their find slides 25 px
+    # towards them: that find does not bend the prediction for frame 7
+    trail = Trail()
+    for frame in range(4):
+        trail.see(_walker(100 + 5 * frame), frame, apart=True)
+    trail.see(_walker(145), 4, apart=False)
+    trail.hidden = 2
+    predicted = trail.predicted(7)
+    assert abs(predicted.cx - 135) < 1e-6 and abs(predicted.cy - 80) < 1e-6 and predicted.size == 140
+    guesses = trail.guesses(7)
+    assert [round(roi.cx) for roi in guesses] == [135, 107, 163]
+
+
+def test_a_hidden_person_is_found_again_only_near_the_prediction_and_apart_from_the_others():
+    trail = Trail()
+    for frame in range(4):
+        trail.see(_walker(100 + 5 * frame), frame, apart=True)
+    trail.hidden = 3
+    front = _walker(110, box=[85, 0, 140, 130])  # the person in front, whom they went behind
+    assert trail.expects(_walker(135), 6, [front], min_score=0.5)  # seen again, beside the one in front
+    assert not trail.expects(_walker(180), 6, [front], min_score=0.5)  # too far from the prediction
+    mixed = _walker(135, box=[95, 10, 145, 130])  # mostly the one in front
+    assert not trail.expects(mixed, 6, [front], min_score=0.5)
+    unsure = _walker(135)
+    unsure.score = 0.3
+    assert not trail.expects(unsure, 6, [front], min_score=0.5)
 
 
 def test_people_are_traced_back_to_before_a_search_found_them(tmp_path):

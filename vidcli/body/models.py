@@ -19,12 +19,10 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from vidcli.body import BODY_MODELS
 from vidcli.body.kinematics import axis_angle_to_matrix, forward_kinematics
 from vidcli.body.skeletons import BLAZEPOSE_33, SMPL_24
 from vidcli.errors import ConfigError
-
-BODY_MODELS = ("anny", "smpl", "smplx")
-GENDERS = ("neutral", "female", "male")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Two-view geometry on rays (z = 1): relative rotation, essential-matrix pose, triangulation."""
+"""Two-view geometry on rays (z = 1): relative rotation, essential-matrix and homography poses,
+triangulation."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ def rotation_between(rays_a: np.ndarray, rays_b: np.ndarray, weight: np.ndarray)
     return u @ np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))]) @ vt
 
 
-def essential_pose(rays_a: np.ndarray, rays_b: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, int]:
+def essential_pose(rays_a: np.ndarray, rays_b: np.ndarray,
+                   threshold: float) -> tuple[np.ndarray, np.ndarray, int]:
     """(R_ba, unit t_ba, inlier count) from the essential matrix fitted with RANSAC to corresponding
     rays; `threshold` is the inlier distance in ray units (pixels / focal)."""
     a = np.ascontiguousarray(rays_a[:, :2], np.float64)
@@ -27,7 +29,34 @@ def essential_pose(rays_a: np.ndarray, rays_b: np.ndarray, threshold: float) -> 
     return R, t[:, 0], int(count)
 
 
-def triangulate(T_ba: np.ndarray, rays_a: np.ndarray, coords_b: np.ndarray, typical: float, min_parallax: float):
+def homography_poses(rays_a: np.ndarray, rays_b: np.ndarray,
+                     threshold: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The poses (R_ba, unit t_ba) that the dominant plane's homography allows, fitted with RANSAC to
+    corresponding rays (`threshold` as in `essential_pose`), with the plane in front of both cameras.
+
+    A view dominated by one plane (a floor) fits the essential matrices of its true motion and of a
+    twin motion, whose translation lies along the plane's normal, almost equally well, so RANSAC may
+    return either; the homography's decompositions hold both.
+    """
+    a = np.ascontiguousarray(rays_a[:, :2], np.float64)
+    b = np.ascontiguousarray(rays_b[:, :2], np.float64)
+    H, inliers = cv2.findHomography(a, b, cv2.RANSAC, threshold)
+    if H is None or inliers.sum() < 8:
+        return []
+    _, rotations, translations, normals = cv2.decomposeHomographyMat(H, np.eye(3))
+    inside = inliers.ravel() > 0
+    before, after = a[inside, None].astype(np.float32), b[inside, None].astype(np.float32)
+    visible = cv2.filterHomographyDecompByVisibleRefpoints(rotations, normals, before, after)
+    poses = []
+    for index in [] if visible is None else visible.ravel():
+        t = translations[index][:, 0]
+        if np.linalg.norm(t) > 1e-9:
+            poses.append((rotations[index], t / np.linalg.norm(t)))
+    return poses
+
+
+def triangulate(T_ba: np.ndarray, rays_a: np.ndarray, coords_b: np.ndarray, typical: float,
+                min_parallax: float):
     """Inverse depths (P,) of rays of camera a that land on rays `coords_b` (P, 3, z = 1) of camera b,
     where T_ba = (R, t) moves points of a into b. NaN where the translation would move the image of a
     point at the `typical` inverse depth by less than `min_parallax` (ray units: pixels / focal), since

@@ -7,8 +7,9 @@ are composed with that trajectory, then:
    around then, lie on the ground. A plane is fitted to them robustly, its normal kept near the bodies'
    mean up direction by a prior (so that contacts along one line still give a plane). The world frame is
    y along that normal, origin under the first camera, z along the first camera's view on the ground.
-2. **Contacts**: a heel or toe touches the ground where it is within `contact_height` of it and moves
-   slower than `contact_speed`; a foot is in contact when its heel or toe is.
+2. **Contacts**: a heel or toe is planted where its keypoint moves in the image as a point fixed in the
+   world would (slower than `contact_speed`, with the camera's motion taken out); a foot is in contact
+   when its heel or toe is.
 3. **Optimisation** per gap-free segment of a track (HuMoR/WHAM-style, no learned priors): root
    trajectory, joint rotations and shape, with 2D reprojection through the moving camera, 3D landmark
    agreement, smoothness (accelerations of the pelvis, and of the joints relative to it, which real
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.ndimage import minimum_filter1d, uniform_filter1d
+from scipy.ndimage import minimum_filter1d
 from scipy.optimize import least_squares
 from scipy.spatial.transform import Rotation, Slerp
 
@@ -33,6 +34,7 @@ from vidcli.mocap.objectives import (Observations, PoseParameters, acceleration_
 from vidcli.mocap.options import WorldOptions
 
 GROUND_QUANTILE = 0.1
+STILL_SPAN = 2  # frames either side over which `detect_contact` measures a keypoint's motion
 # Per foot (left, right): the sole landmarks (heel, toe).
 SOLES = [[BLAZEPOSE_33.index(f"{side}_heel"), BLAZEPOSE_33.index(f"{side}_foot_index")]
          for side in ("left", "right")]
@@ -156,17 +158,33 @@ def world_alignment(ground: Ground, R_wc0: np.ndarray, t_wc0: np.ndarray) -> tup
     return np.stack([x, y, z]), origin
 
 
-def detect_contact(landmarks: np.ndarray, fps: float, options: WorldOptions) -> np.ndarray:
-    """(F, 2, 2) contact of the left/right foot's heel/toe landmarks over consecutive frames of world
-    landmarks (F, 33, 3): the landmark within `contact_height` of y = 0 and slower than `contact_speed`
-    (its position smoothed over 5 frames). A foot is in contact when either is."""
+def detect_contact(landmarks: np.ndarray, keypoints2d: np.ndarray, observed: np.ndarray, R_wc: np.ndarray,
+                   t_wc: np.ndarray, K: np.ndarray, fps: float, options: WorldOptions) -> np.ndarray:
+    """(F, 2, 2) contact of the left/right foot's heel/toe over consecutive frames: the keypoint moves in
+    the image as a point fixed in the world would. Its pixel displacement over `STILL_SPAN` frames either
+    side, less that of its fitted world position (`landmarks` (F, 33, 3)) seen through the moving camera,
+    turned into metres at its depth, is slower than `contact_speed`. Frames whose neighbours lack
+    keypoints (`observed` (F,)), and keypoints of visibility below 1/2, are not in contact. A foot is in
+    contact when its heel or toe is.
+
+    The image decides, not the fitted feet: a planted foot stays put in the image even where the fit
+    has it slide or swing, so the skating term can then hold it.
+    """
+    frames = len(landmarks)
+    contact = np.zeros((frames, 2, 2), bool)
     points = landmarks[:, SOLES]  # (F, 2, 2, 3)
-    low = points[..., 1] < options.contact_height
-    if len(points) < 2:
-        return np.zeros(low.shape, bool)
-    smoothed = uniform_filter1d(points, size=5, axis=0, mode="nearest")
-    speed = np.linalg.norm(np.gradient(smoothed, axis=0), axis=-1) * fps
-    return low & (speed < options.contact_speed)
+    pixels = keypoints2d[:, SOLES]  # (F, 2, 2, 3)
+    for i in range(frames):
+        a, b = max(i - STILL_SPAN, 0), min(i + STILL_SPAN, frames - 1)
+        if b == a or not (observed[a] and observed[b]):
+            continue
+        seen = [(points[i] - t_wc[f]) @ R_wc[f] for f in (a, b)]  # camera coordinates (2, 2, 3)
+        projected = [c[..., :2] / c[..., 2:3] * np.diag(K)[:2] for c in seen]
+        moved = (pixels[b, ..., :2] - pixels[a, ..., :2]) - (projected[1] - projected[0])
+        metres = np.linalg.norm(moved, axis=-1) * seen[0][..., 2] / K[0, 0]
+        visible = np.minimum(pixels[a, ..., 2], pixels[b, ..., 2]) > 0.5
+        contact[i] = visible & (metres / (b - a) * fps < options.contact_speed)
+    return contact
 
 
 @dataclass
@@ -226,12 +244,14 @@ def optimise_segment(model: BodyModel, segment: Segment, R_wc: np.ndarray, t_wc:
     minimise(unknowns, lambda: sum(terms(no_contact).values()), options.iterations)
     with torch.no_grad():
         smoothed = params.pose(model)[2].numpy()
-    contact = torch.from_numpy(detect_contact(smoothed, fps, options))
+    contact = torch.from_numpy(detect_contact(smoothed, segment.keypoints2d, segment.observed, R_wc, t_wc, K,
+                                              fps, options))
     minimise(unknowns, lambda: sum(terms(contact).values()), options.iterations)
     with torch.no_grad():
         energy = {name: round(float(value), 3) for name, value in terms(contact).items()}
         local = params.local().numpy()
     root, free = params.root.detach().numpy().copy(), params.free.detach().numpy().copy()
     _, joints, landmarks = pose_numpy(model, model.shape(free), local, root)
-    contact = detect_contact(landmarks, fps, options).any(axis=2)
+    contact = detect_contact(landmarks, segment.keypoints2d, segment.observed, R_wc, t_wc, K, fps,
+                             options).any(axis=2)
     return SegmentResult(local, root, free, joints, landmarks, contact, energy)

@@ -1,9 +1,18 @@
 """Finding every person in a video with the single-person BlazePose models.
 
 Per frame, the people seen in the previous frame are followed: the landmark model runs once per
-person on the region its last landmarks predict. New people are searched for with the person
-detector, which sees a 224-pixel image and so finds people at least about a third of its input
-tall. Searches look, in the frame scaled to `detect_size`:
+person on the region its last landmarks predict. Where two people overlap, the model following the
+one behind often slides onto the one in front, so that both looks find the same person; that person
+goes to the one whose last box they fit best, and the other is looked for where their motion predicts
+(a robust line through the centres of their recent regions, taken from frames where they overlapped
+no one) and beside it. Until found, they stay hidden, looked for so every frame for up to
+`max_hidden` frames, and found again once seen enough: a find there counts only when centred near
+the prediction and apart from the others' boxes (a find that mixes the two people overlaps the one in
+front). (Painting the person in front out of the image does not help: the model is confused by the
+painted shape, and that person's silhouette often covers the one behind too.)
+
+New people are searched for with the person detector, which sees a 224-pixel image and so finds
+people at least about a third of its input tall. Searches look, in the frame scaled to `detect_size`:
 
 - every `detect_every` frames: at the whole frame, and at TILES_PER_SEARCH of the tiles
   (overlapping squares of the short side, and of 2/3 of it for smaller people) in turn; the
@@ -20,7 +29,8 @@ Someone a search finds is often there before: walking in at the frame's edge or 
 someone, they may be seen for up to `detect_every` frames before a search comes. So each person a
 search finds is followed backwards through the last `detect_every` frames, the landmark model
 looking where the later frame's landmarks say, until it loses them or finds someone already
-reported in that frame (`Person.earlier`).
+reported in that frame (`Person.earlier`). Someone a search finds where a hidden person is predicted
+continues that person's trail.
 
 A person's silhouette is the landmark model's segmentation within that region and within reach of
 their landmarks: the largest connected part and any part at least a tenth its size. (The model
@@ -32,7 +42,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from functools import partial
 
 import cv2
 import numpy as np
@@ -53,6 +65,11 @@ REACH_MARGIN = 0.1  # a silhouette stays within the landmarks' box widened by th
 HEAD_ABOVE_NOSE = 0.6  # the head's top lies this share of the shoulders-to-nose distance beyond the nose
 SAME_PERSON = 0.1  # median landmark distance, as a fraction of the box height, below which two finds are one
 SAME_BOX = 0.7  # box IoU above which two finds are one
+TRAIL_LENGTH = 8  # frames of a person's regions kept to predict where they are while hidden
+TRAIL_REACH = 0.25  # a hidden person is found again this share of their region's side from where predicted
+TRAIL_SHIFT = 0.2  # a hidden person is also looked for this share of their region's side left and right
+APART_IOU = 0.5  # a hidden person found again overlaps everyone else by less box IoU than this
+TRAIL_IOU = 0.3  # least IoU of someone a search finds with a hidden person's predicted box to be them
 
 
 @dataclass
@@ -66,6 +83,70 @@ class Person:
     earlier: list[Person] = field(default_factory=list)  # the same person in the frames before, latest first
 
 
+class Trail:
+    """One followed person: where they were seen apart from others (the frame numbers and landmark regions
+    of up to TRAIL_LENGTH such finds), their last region and box, and for how many frames they have not
+    been found."""
+
+    def __init__(self):
+        self.frames: deque[int] = deque(maxlen=TRAIL_LENGTH)
+        self.rois: deque[Roi] = deque(maxlen=TRAIL_LENGTH)
+        self.last_roi: Roi | None = None
+        self.box = np.zeros(4)
+        self.hidden = 0
+
+    def see(self, person: Person, frame: int, apart: bool) -> None:
+        """Record `person` found in `frame`; `apart`: overlapping no one else found there (only such finds
+        predict the motion: one who overlaps someone may be partly the other)."""
+        self.last_roi, self.box, self.hidden = person.landmarks.next_roi, person.box, 0
+        if apart or not self.rois:
+            self.frames.append(frame)
+            self.rois.append(person.landmarks.next_roi)
+
+    def predicted(self, frame: int) -> Roi:
+        """The region where the person is expected in `frame`: its centre on the robust (Theil-Sen) line
+        through the recorded centres, upright, its side the median of the recorded sides."""
+        centres = np.array([(roi.cx, roi.cy) for roi in self.rois])
+        centre = _theil_sen(np.array(self.frames, float), centres, frame)
+        return Roi(*centre, float(np.median([roi.size for roi in self.rois])), 0.0)
+
+    def guesses(self, frame: int) -> list[Roi]:
+        """Regions to look for the person in `frame`: the predicted one, and beside it to the left and right
+        by TRAIL_SHIFT of its side (people speed up and slow down, and the camera turns)."""
+        roi = self.predicted(frame)
+        shift = TRAIL_SHIFT * roi.size
+        return [roi, replace(roi, cx=roi.cx - shift), replace(roi, cx=roi.cx + shift)]
+
+    def predicted_box(self, frame: int) -> np.ndarray:
+        """The last box, moved as the region is predicted to have moved since."""
+        predicted = self.predicted(frame)
+        dx, dy = predicted.cx - self.last_roi.cx, predicted.cy - self.last_roi.cy
+        return self.box + np.array([dx, dy, dx, dy])
+
+    def expects(self, person: Person, frame: int, others: list[Person], min_score: float) -> bool:
+        """Whether `person`, found where this trail predicted in `frame`, is its person and none of `others`
+        (found there too): confident, their region centred near the predicted one, and their box apart
+        from the others' boxes (IoU below APART_IOU), unlike a find that mixes the person in front with
+        the one behind. (Whether the others' silhouettes cover them is no test: the silhouette of the
+        person in front often covers the one behind too.)"""
+        predicted, found = self.predicted(frame), person.landmarks.next_roi
+        offset = math.hypot(found.cx - predicted.cx, found.cy - predicted.cy)
+        return (person.score >= min_score and offset <= TRAIL_REACH * predicted.size
+                and not any(same_person(person, other) for other in others)
+                and all(box_iou(person.box[None], other.box[None])[0, 0] < APART_IOU for other in others))
+
+
+def _theil_sen(frames: np.ndarray, values: np.ndarray, at: float) -> np.ndarray:
+    """Where the Theil-Sen line through `values` (N, D) seen at `frames` (N,) is at frame `at`: the median
+    of the pairwise slopes, so one wrong value does not bend it."""
+    if len(frames) < 2:
+        return values[-1]
+    first, second = np.triu_indices(len(frames), k=1)
+    slope = np.median((values[second] - values[first]) / (frames[second] - frames[first])[:, None], axis=0)
+    intercept = np.median(values - slope * frames[:, None], axis=0)
+    return intercept + slope * at
+
+
 class BlazePoseFinder:
     """The embedded person detector: call `find` on the frames of one video, in order."""
 
@@ -73,12 +154,14 @@ class BlazePoseFinder:
     model = f"{DETECTOR_MODEL}+{LANDMARK_MODEL}"
     checksum = None
 
-    def __init__(self, max_people: int, min_score: float, detect_every: int, detect_size: int):
+    def __init__(self, max_people: int, min_score: float, detect_every: int, detect_size: int,
+                 max_hidden: int):
         self.max_people, self.min_score = max_people, min_score
-        self.detect_every, self.detect_size = detect_every, detect_size
+        self.detect_every, self.detect_size, self.max_hidden = detect_every, detect_size, max_hidden
         self._detector = PoseDetector()
         self._landmarker = PoseLandmarker(segmentation=True)
-        self._following: list[tuple[Roi, np.ndarray]] = []  # last frame's people: where to look, their boxes
+        self._trails: list[Trail] = []  # the people followed, and those hidden up to max_hidden frames
+        self._frame = 0  # the number of the frame `find` is given next
         self._since_search = math.inf
         self._next_tile = None  # index of the tile the next search starts at; None before the first
         # the frames before this one (latest last), each with the people reported in it
@@ -86,13 +169,7 @@ class BlazePoseFinder:
 
     def find(self, rgb: np.ndarray, expected: np.ndarray) -> list[Person]:
         """Everyone in this frame (the next of the video); `expected` (K, 4): where lost people may be."""
-        people: list[Person] = []
-        missed = []
-        for roi, box in self._following:
-            person = self._look(rgb, roi)
-            if person is None:
-                missed.append(box)
-            self._add(people, person)
+        people, missed = self._follow(rgb)
         followed = list(people)
         self._since_search += 1
         due = self._since_search >= self.detect_every
@@ -107,8 +184,9 @@ class BlazePoseFinder:
         for person in people:
             if not any(person is other for other in followed):
                 person.earlier = self._trace_back(person)
-        self._following = [(person.landmarks.next_roi, person.box) for person in people]
+                self._trail_of(person).see(person, self._frame, apart=self._is_apart(person, people))
         self._recent.append((rgb, list(people)))
+        self._frame += 1
         return people
 
     def close(self) -> None:
@@ -129,8 +207,9 @@ class BlazePoseFinder:
         confident whom that frame does not hold yet; each find joins its frame's people."""
         found = []
         for rgb, people in reversed(self._recent):
-            before = self._look(rgb, (found[-1] if found else person).landmarks.next_roi)
-            if before is None or before.score < self.min_score or not self._is_new(rgb, people, before):
+            roi = (found[-1] if found else person).landmarks.next_roi
+            before = self._look_in(rgb, [roi], partial(self._is_confident_new, rgb, people))
+            if before is None:
                 break
             people.append(before)
             found.append(before)
@@ -138,12 +217,87 @@ class BlazePoseFinder:
 
     def _is_new(self, rgb: np.ndarray, people: list[Person], person: Person) -> bool:
         """Whether `person` is none of `people` (found in the same frame `rgb`) nor mostly covered by them."""
+        if not people:
+            return True
         if any(same_person(person, other) for other in people):
             return False
         canvas = _Canvas(rgb, self.detect_size)
         for other in people:
             canvas.paint(other)
         return canvas.covered(person) < MAX_COVERED
+
+    def _follow(self, rgb: np.ndarray) -> tuple[list[Person], list[np.ndarray]]:
+        """The people of the trails who are found in this frame, and the last boxes of those seen in the last
+        frame who are not. Each trail looks where its person's landmarks said last, or where its motion
+        says while they are hidden. Where the landmark model slid from one person onto another (two trails
+        find one person), the person goes to the trail whose last box they fit best, trails seen in the
+        last frame first; the other trail looks again (`_look_again`)."""
+        height, width = rgb.shape[:2]
+        frame = self._frame
+        self._trails = [trail for trail in self._trails if not trail.hidden or (
+            trail.hidden <= self.max_hidden and 0 <= trail.predicted(frame).cx < width
+            and 0 <= trail.predicted(frame).cy < height)]
+        first = [trail.predicted(frame) if trail.hidden else trail.last_roi for trail in self._trails]
+        finds = [self._look(rgb, roi) for roi in first]
+        fits = [-math.inf if find is None else box_iou(find.box[None], trail.box[None])[0, 0] - trail.hidden
+                for find, trail in zip(finds, self._trails)]
+        people, missed, found = [], [], []
+        for index in np.argsort(fits, kind="stable")[::-1]:
+            person, trail = finds[index], self._trails[index]
+            if person is not None and (trail.hidden or any(same_person(person, other) for other in people)):
+                person = person if trail.expects(person, frame, people, self.min_score) else None
+            if person is None and (trail.hidden or people):
+                person = self._look_again(rgb, trail, people, first[index])
+            if person is None or len(people) >= self.max_people:
+                if not trail.hidden:
+                    missed.append(trail.box)
+                trail.hidden += 1
+            else:
+                people.append(person)
+                found.append(trail)
+        for trail, person in zip(found, people):
+            trail.see(person, frame, apart=self._is_apart(person, people))
+        return people, missed
+
+    def _look_again(self, rgb: np.ndarray, trail: Trail, people: list[Person], looked: Roi) -> Person | None:
+        """The person of `trail` whom the first look (at `looked`) missed or found on someone of `people`
+        (found in this frame already): the landmark model looks where the trail's motion says and beside
+        it. The person is usually hidden in part behind someone, and is found again once seen enough."""
+        def accept(person: Person) -> bool:
+            return trail.expects(person, self._frame, people, self.min_score)
+
+        return self._look_in(rgb, trail.guesses(self._frame), accept, looked)
+
+    def _trail_of(self, person: Person) -> Trail:
+        """The hidden trail whose person `person` (found by a search) is, else a new trail."""
+        for trail in self._trails:
+            predicted = trail.predicted_box(self._frame)
+            if trail.hidden and box_iou(predicted[None], person.box[None])[0, 0] > TRAIL_IOU:
+                return trail
+        trail = Trail()
+        self._trails.append(trail)
+        return trail
+
+    @staticmethod
+    def _is_apart(person: Person, people: list[Person]) -> bool:
+        """Whether the box of `person` overlaps none of the others' in `people`."""
+        others = [other.box for other in people if other is not person]
+        return not others or not box_iou(person.box[None], np.array(others)).any()
+
+    def _look_in(self, rgb: np.ndarray, rois: list[Roi], accept: Callable, looked: Roi | None = None
+                 ) -> Person | None:
+        """The first person whom `accept(person)` takes as the landmark model looks in `rois` in turn (but
+        in `looked`, done already)."""
+        for roi in rois:
+            if roi != looked:
+                person = self._look(rgb, roi)
+                if person is not None and accept(person):
+                    return person
+        return None
+
+    def _is_confident_new(self, rgb: np.ndarray, people: list[Person], person: Person) -> bool:
+        """Whether `person` is confident and none of `people` (found in the same frame `rgb`)."""
+        return person.score >= self.min_score and self._is_new(rgb, people, person)
 
     def _look(self, rgb: np.ndarray, roi: Roi) -> Person | None:
         """The person the landmark model finds in `roi`, if any."""

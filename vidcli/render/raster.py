@@ -27,28 +27,30 @@ class Fragments:
     face: np.ndarray
 
 
-def rasterize(camera: Camera, vertices: np.ndarray, faces: np.ndarray, background_depth: np.ndarray) -> Fragments:
+def rasterize(camera: Camera, vertices: np.ndarray, faces: np.ndarray,
+              background_depth: np.ndarray) -> Fragments:
     """Rasterize world-space triangles (`vertices` (V, 3), `faces` (T, 3)) over a background depth.
 
     Back faces are culled; a triangle is drawn only where it is nearer than `background_depth` (H, W).
     """
     width, height = camera.width, camera.height
     cam = camera.to_camera(vertices)
-    tri = cam[faces]  # (T, 3, 3)
-    world = vertices[faces]
-    normals = np.cross(world[:, 1] - world[:, 0], world[:, 2] - world[:, 0])
-    facing = np.einsum("ij,ij->i", normals, camera.t_wc - world[:, 0]) > 0
-    keep = np.flatnonzero(facing & (tri[:, :, 2].min(axis=1) > NEAR))
-    tri = tri[keep]
-    uv = camera.project(tri)  # (T, 3, 2)
-    lo = np.ceil(uv.min(axis=1) - 0.5).astype(np.int64)
-    hi = np.floor(uv.max(axis=1) - 0.5).astype(np.int64)
-    lo = np.maximum(lo, 0)
-    hi = np.minimum(hi, [width - 1, height - 1])
+    in_front = cam[:, 2] > NEAR
+    uv_vertex = camera.project(np.where(in_front[:, None], cam, 1.0))  # each vertex projected once
+    keep = np.flatnonzero(in_front[faces].all(axis=1))
+    uv = uv_vertex[faces[keep]]  # (T, 3, 2)
+    # A triangle in front of the camera faces it when its corners run anticlockwise in the image (y down).
+    area = _cross(uv[:, 1] - uv[:, 0], uv[:, 2] - uv[:, 0])
+    # Corner-wise minimum and maximum: much faster than reductions over the short corner axis.
+    lo = np.maximum(np.ceil(np.minimum(np.minimum(uv[:, 0], uv[:, 1]), uv[:, 2]) - 0.5).astype(np.int64), 0)
+    hi = np.minimum(np.floor(np.maximum(np.maximum(uv[:, 0], uv[:, 1]), uv[:, 2]) - 0.5).astype(np.int64),
+                    [width - 1, height - 1])
     spans = np.maximum(hi - lo + 1, 0)
     counts = spans[:, 0] * spans[:, 1]
-    drawn = np.flatnonzero(counts)
-    keep, tri, uv, lo, spans, counts = keep[drawn], tri[drawn], uv[drawn], lo[drawn], spans[drawn], counts[drawn]
+    drawn = np.flatnonzero((area < 0) & (counts > 0))
+    keep, uv, lo, spans, counts, area = (keep[drawn], uv[drawn], lo[drawn], spans[drawn], counts[drawn],
+                                         area[drawn])
+    tri_z = cam[faces[keep], 2]  # (T, 3)
 
     owner = np.repeat(np.arange(len(counts)), counts)
     local = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
@@ -57,14 +59,13 @@ def rasterize(camera: Camera, vertices: np.ndarray, faces: np.ndarray, backgroun
     sample = np.stack([px + 0.5, py + 0.5], axis=1)
 
     a, b, c = uv[owner, 0], uv[owner, 1], uv[owner, 2]
-    area = _cross(b - a, c - a)
     with np.errstate(divide="ignore", invalid="ignore"):
-        w0 = _cross(c - b, sample - b) / area
-        w1 = _cross(a - c, sample - c) / area
+        w0 = _cross(c - b, sample - b) / area[owner]
+        w1 = _cross(a - c, sample - c) / area[owner]
     w2 = 1.0 - w0 - w1
     inside = (w0 >= 0) & (w1 >= 0) & (w2 >= 0)
     owner, px, py = owner[inside], px[inside], py[inside]
-    z = tri[owner, :, 2]
+    z = tri_z[owner]
     depth = 1.0 / (w0[inside] / z[:, 0] + w1[inside] / z[:, 1] + w2[inside] / z[:, 2])
 
     pixels = py * width + px

@@ -4,14 +4,16 @@ The front end (`build_graph`) reads the frames once: a frame whose flow from the
 exceeds a threshold becomes a keyframe, keyframes within `radius` of each other are linked
 both ways by dense correspondences (the frame graph), and every other frame keeps its
 correspondences from the keyframe before it. The back end (`reconstruct`) then adds the keyframes
-in order, as DROID-SLAM's tracker does: two-view geometry for the first ones, motion-only refinement
-and triangulation for each later one followed by a local bundle adjustment of the newest keyframes,
-and a global bundle adjustment at the end. Since the correspondences do not depend on the
-intrinsics, `calibrate_focal` can rebuild the first keyframes for a sweep of focal lengths and keep
-the one of lowest reprojection cost. A video whose keyframes show no parallax once their rotation is
-taken out is reconstructed with rotations only (a panning camera on a tripod): its depths cannot be
-observed, and translation plus depth would otherwise absorb part of the rotation. Poses are
-camera <- world (T_cw), the first frame is the world, and translation is up to scale.
+in order, as DROID-SLAM's tracker does: two-view geometry for the first ones (candidate poses
+from the essential matrix and the dominant plane's homography; the one a third keyframe fits best
+is kept), motion-only refinement and triangulation for each later one followed by a local bundle
+adjustment of the newest keyframes, and a global bundle adjustment at the end. Since the
+correspondences do not depend on the intrinsics, `calibrate_focal` can rebuild the first keyframes
+for a sweep of focal lengths and keep the one of lowest reprojection cost. A video whose keyframes
+show no parallax once their rotation is taken out is reconstructed with rotations only (a panning
+camera on a tripod): its depths cannot be observed, and translation plus depth would otherwise
+absorb part of the rotation. Poses are camera <- world (T_cw), the first frame is the world, and
+translation is up to scale.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ import cv2
 import numpy as np
 
 from vidcli.geometry import se3
-from vidcli.geometry.ba import Edges, bundle_adjust, refine_poses
+from vidcli.geometry.ba import Edges, bundle_adjust, refine_poses, reprojection_cost
 from vidcli.geometry.projection import pixel_rays, project
-from vidcli.geometry.twoview import essential_pose, rotation_between, triangulate
+from vidcli.geometry.twoview import essential_pose, homography_poses, rotation_between, triangulate
 from vidcli.slam.correspondence import CELL, correspondences, grid_intrinsics, grid_pixels, texture_weight
 
 RELIABLE_WEIGHT = 0.25  # cells at least this confident count for motion statistics and initialisation
@@ -45,7 +47,8 @@ FRAME_CHUNK = 64  # frames whose poses are refined together (bounds the memory t
 
 @dataclass
 class SlamSettings:
-    keyframe_flow: float = 12.0  # motion (working pixels, see _motion) from the last keyframe that makes a keyframe
+    # motion (working pixels, see _motion) from the last keyframe that makes a keyframe
+    keyframe_flow: float = 12.0
     static_flow: float = 1.5  # a video whose motion from the first frame stays below this is static
     parallax: float = 1.0  # translation-induced motion (working pixels) needed to trust a translation
     radius: int = 2  # keyframes this close (in keyframe order) are linked both ways
@@ -66,7 +69,8 @@ class FrameGraph:
     edges: list[tuple[int, int, np.ndarray, np.ndarray]] = field(default_factory=list)
     # frame -> (keyframe, offsets, weight), see `track`: float16, as a long video has many such frames
     tracked: dict[int, tuple[int, np.ndarray, np.ndarray]] = field(default_factory=dict)
-    motion: np.ndarray = field(default_factory=lambda: np.zeros(0))  # image motion from the reference keyframe
+    # image motion from the reference keyframe
+    motion: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def pixels(self) -> np.ndarray:
@@ -138,7 +142,8 @@ def track(read: Callable[[int], tuple[np.ndarray, np.ndarray | None]], count: in
         K, start, focal_costs = calibrate_focal(graph, K, settings, rotation_only)
     scene = reconstruct(graph, K, settings, len(graph.keyframes), rotation_only, start)
     poses = frame_poses(graph, scene, K, settings, count, rotation_only)
-    return SlamResult(poses, K, False, np.array(graph.keyframes), scene.inv_depth, scene.information, graph.grid,
+    return SlamResult(poses, K, False, np.array(graph.keyframes), scene.inv_depth, scene.information,
+                      graph.grid,
                       rotation_only, focal_costs)
 
 
@@ -210,7 +215,8 @@ def _motion(pixels: np.ndarray, coords: np.ndarray, weight: np.ndarray) -> float
     reliable = weight > RELIABLE_WEIGHT
     if reliable.mean() < MIN_RELIABLE_SHARE:
         return np.inf
-    return float(np.percentile(np.linalg.norm(coords[reliable] - pixels[reliable], axis=-1), MOTION_PERCENTILE) * CELL)
+    flow = np.linalg.norm(coords[reliable] - pixels[reliable], axis=-1)
+    return float(np.percentile(flow, MOTION_PERCENTILE) * CELL)
 
 
 def _link(graph: FrameGraph, recent: list[_Keyframe], estimator, radius: int, newest_flows=None) -> None:
@@ -222,9 +228,12 @@ def _link(graph: FrameGraph, recent: list[_Keyframe], estimator, radius: int, ne
         if back == 1 and newest_flows is not None:
             forward, backward = newest_flows
         else:
-            forward, backward = estimator.flow(old.prepared, new.prepared), estimator.flow(new.prepared, old.prepared)
-        graph.edges.append((slot - back, slot, *correspondences(forward, backward, old.mask, new.mask, old.texture)))
-        graph.edges.append((slot, slot - back, *correspondences(backward, forward, new.mask, old.mask, new.texture)))
+            forward = estimator.flow(old.prepared, new.prepared)
+            backward = estimator.flow(new.prepared, old.prepared)
+        graph.edges.append((slot - back, slot,
+                            *correspondences(forward, backward, old.mask, new.mask, old.texture)))
+        graph.edges.append((slot, slot - back,
+                            *correspondences(backward, forward, new.mask, old.mask, new.texture)))
 
 
 # ----- back end -----
@@ -259,37 +268,63 @@ class _Builder:
         coords, weight = self.graph.edge(reference, slot)
         ref = self.poses[reference]
         start = se3.make_pose(turn, np.zeros(3)) @ ref
-        return refine_poses(start[None], ref[None], self.depths[reference][None], self.rays, self.K, coords[None],
-                            weight[None], huber=self.settings.huber, rotation_only=self.rotation_only)[0]
+        return refine_poses(start[None], ref[None], self.depths[reference][None], self.rays, self.K,
+                            coords[None], weight[None], huber=self.settings.huber,
+                            rotation_only=self.rotation_only)[0]
 
     def initialise(self, count: int) -> int:
         """The first keyframes, up to the first one linked to keyframe 0 with enough parallax (the
-        first well-separated pair): its pose from the essential matrix, keyframe 0's depths by
-        triangulation scaled to a median inverse depth of 1, the keyframes between by motion-only
-        refinement. Without such a pair (or for rotation-only videos) keyframe 1 is placed by its
-        rotation. Returns how many keyframes are placed."""
+        first well-separated pair), and the keyframe after them. Each candidate relative pose of the
+        pair (`pair_poses`) starts a reconstruction: keyframe 0's depths by triangulation scaled to a
+        median inverse depth of 1, the keyframes between by motion-only refinement, a bundle
+        adjustment, then the next keyframe added (a third view tells a dominant plane's twin motions
+        apart); the one of lowest reprojection cost is kept. Without such a pair (or for rotation-only
+        videos) keyframe 1 is placed by its rotation. Returns how many keyframes are placed."""
         linked = range(1, min(self.settings.radius, count - 1) + 1)
         fits = {j: self.rotation_fit(0, j) for j in linked}
-        wide = None if self.rotation_only else next((j for j in linked if fits[j][1] > self.settings.parallax), None)
+        separated = (j for j in linked if fits[j][1] > self.settings.parallax)
+        wide = None if self.rotation_only else next(separated, None)
         last = wide or 1
-        self.poses = [np.eye(4)] + [se3.make_pose(fits[j][0], np.zeros(3)) for j in range(1, last + 1)]
-        self.depths = [np.ones(len(self.rays)) for _ in range(last + 1)]
-        if wide:
-            coords, weight = self.graph.edge(0, wide)
-            good = weight > RELIABLE_WEIGHT
-            R, t, inliers = essential_pose(self.rays[good], pixel_rays(coords[good], self.K), 1.0 / self.focal)
-            if inliers >= 8:
-                self.poses[wide] = se3.make_pose(R, t)
-                depth = self.triangulated(0, wide)
-                median = np.median(depth)
-                self.poses[wide] = se3.make_pose(R, t * median)
-                self.depths[0] = depth / median
-                for slot in range(1, wide):
-                    self.poses[slot] = self.place(slot, 0, fits[slot][0])
-                for slot in range(1, wide + 1):
-                    self.depths[slot] = self.triangulated(slot, 0)
-        self.adjust(last + 1, np.arange(last + 1) == 0, self.settings.global_iterations)
-        return last + 1
+        best = None
+        for pose in (self.pair_poses(wide) if wide else []) or [None]:
+            self.poses = [np.eye(4)] + [se3.make_pose(fits[j][0], np.zeros(3)) for j in range(1, last + 1)]
+            self.depths = [np.ones(len(self.rays)) for _ in range(last + 1)]
+            if pose is not None:
+                self.start_from_pair(wide, *pose, fits)
+            self.adjust(last + 1, np.arange(last + 1) == 0, self.settings.global_iterations)
+            placed = last + 1
+            if placed < count:
+                self.add(placed)
+                placed += 1
+            cost = reprojection_cost(np.stack(self.poses), np.stack(self.depths), self.rays, self.K,
+                                     self.graph.edge_arrays(placed), self.settings.huber)
+            if best is None or cost < best[0]:
+                best = (cost, self.poses, self.depths)
+        _, self.poses, self.depths = best
+        return len(self.poses)
+
+    def pair_poses(self, wide: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Candidate poses (R, unit t) of keyframe `wide` relative to keyframe 0: the essential
+        matrix's, and those of the dominant plane's homography (see `homography_poses`)."""
+        coords, weight = self.graph.edge(0, wide)
+        good = weight > RELIABLE_WEIGHT
+        rays_a, rays_b = self.rays[good], pixel_rays(coords[good], self.K)
+        R, t, inliers = essential_pose(rays_a, rays_b, 1.0 / self.focal)
+        return ([(R, t)] if inliers >= 8 else []) + homography_poses(rays_a, rays_b, 1.0 / self.focal)
+
+    def start_from_pair(self, wide: int, R: np.ndarray, t: np.ndarray, fits: dict) -> None:
+        """Keyframe `wide` at (R, t) from keyframe 0, the translation scaled so that keyframe 0's
+        triangulated inverse depths have a median of 1 (the typical inverse depth that cells without
+        parallax then take), the keyframes between placed from their rotations `fits`, and their depths."""
+        coords, _ = self.graph.edge(0, wide)
+        rho = triangulate(se3.make_pose(R, t), self.rays, pixel_rays(coords, self.K), 1.0,
+                          self.settings.parallax / self.focal)
+        self.poses[wide] = se3.make_pose(R, t * (np.nanmedian(rho) if np.isfinite(rho).any() else 1.0))
+        self.depths[0] = self.triangulated(0, wide)
+        for slot in range(1, wide):
+            self.poses[slot] = self.place(slot, 0, fits[slot][0])
+        for slot in range(1, wide + 1):
+            self.depths[slot] = self.triangulated(slot, 0)
 
     def add(self, slot: int) -> None:
         """Keyframe `slot`: pose by motion-only refinement against the previous keyframe, depths by
@@ -306,7 +341,8 @@ class _Builder:
         coords, _ = self.graph.edge(slot, other)
         typical = float(np.median(self.depths[min(slot, other)]))
         T = self.poses[other] @ se3.inverse(self.poses[slot])
-        rho = triangulate(T, self.rays, pixel_rays(coords, self.K), typical, self.settings.parallax / self.focal)
+        rho = triangulate(T, self.rays, pixel_rays(coords, self.K), typical,
+                          self.settings.parallax / self.focal)
         return np.where(np.isfinite(rho), rho, typical)
 
     def adjust(self, count: int, fixed: np.ndarray, iterations: int, first_free: int = 0) -> None:
@@ -335,18 +371,20 @@ def reconstruct(graph: FrameGraph, K: np.ndarray, settings: SlamSettings, count:
         builder.poses, builder.depths, placed = list(start.poses), list(start.inv_depth), len(start.poses)
     for slot in range(placed, count):
         builder.add(slot)
-    return adjust_globally(graph, K, settings, np.stack(builder.poses), np.stack(builder.depths), rotation_only)
+    return adjust_globally(graph, K, settings, np.stack(builder.poses), np.stack(builder.depths),
+                           rotation_only)
 
 
 def adjust_globally(graph: FrameGraph, K: np.ndarray, settings: SlamSettings, poses: np.ndarray,
-                    inv_depth: np.ndarray, rotation_only: bool = False, iterations: int = 0) -> Reconstruction:
+                    inv_depth: np.ndarray, rotation_only: bool = False,
+                    iterations: int = 0) -> Reconstruction:
     """Bundle adjustment of the first len(poses) keyframes over all their edges, the first one fixed,
     for `iterations` (0: the settings' global iterations)."""
     count = len(poses)
     K_grid = grid_intrinsics(K)
-    solution = bundle_adjust(poses, inv_depth, pixel_rays(graph.pixels, K_grid), K_grid, graph.edge_arrays(count),
-                             np.arange(count) == 0, iterations or settings.global_iterations, settings.huber,
-                             rotation_only)
+    solution = bundle_adjust(poses, inv_depth, pixel_rays(graph.pixels, K_grid), K_grid,
+                             graph.edge_arrays(count), np.arange(count) == 0,
+                             iterations or settings.global_iterations, settings.huber, rotation_only)
     return Reconstruction(solution.poses, solution.inv_depth, solution.information, solution.cost)
 
 
@@ -412,6 +450,6 @@ def frame_poses(graph: FrameGraph, scene: Reconstruction, K: np.ndarray, setting
         span = np.maximum(keyframes[following] - keyframes[refs], 1)
         alpha = np.clip((frames - keyframes[refs]) / span, 0.0, 1.0) * (following > refs)
         start = se3.interpolate(scene.poses[refs], scene.poses[following], alpha)
-        poses[frames] = refine_poses(start, scene.poses[refs], scene.inv_depth[refs], rays, K_grid, coords, weight,
-                                     huber=settings.huber, rotation_only=rotation_only)
+        poses[frames] = refine_poses(start, scene.poses[refs], scene.inv_depth[refs], rays, K_grid, coords,
+                                     weight, huber=settings.huber, rotation_only=rotation_only)
     return poses
