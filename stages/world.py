@@ -23,7 +23,7 @@ from vidcli.mocap.options import WorldOptions
 
 _DEFAULTS = WorldOptions()
 
-VERSION = 2
+VERSION = 3
 INPUTS = ("body", "scale", "keypoints")
 
 
@@ -32,11 +32,12 @@ class Config:
     max_gap: int = setting(_DEFAULTS.max_gap,
                            "missing frames in a track that are interpolated; longer gaps split it")
     contact_height: float = setting(_DEFAULTS.contact_height,
-                                    "sole points this close (m) to the lowest a person's feet get around "
-                                    "then are ground candidates")
+                                    "a fitted heel or toe this close to the ground (m) and slow is in "
+                                    "contact; sole points this close to a person's lowest then are "
+                                    "ground candidates")
     contact_speed: float = setting(_DEFAULTS.contact_speed,
-                                   "a heel or toe keypoint moving slower than this (m/s) against the world, "
-                                   "seen in the image, is in contact")
+                                   "a heel or toe moving slower than this (m/s), in the fit or as its "
+                                   "keypoint moves against the world, is in contact")
     ground_tilt_deg: float = setting(_DEFAULTS.ground_tilt_deg,
                                      "prior scale of the ground's tilt from the bodies' mean up direction")
     ground_spread: float = setting(_DEFAULTS.ground_spread,

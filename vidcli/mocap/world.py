@@ -8,8 +8,8 @@ are composed with that trajectory, then:
    mean up direction by a prior (so that contacts along one line still give a plane). The world frame is
    y along that normal, origin under the first camera, z along the first camera's view on the ground.
 2. **Contacts**: a heel or toe is planted where its keypoint moves in the image as a point fixed in the
-   world would (slower than `contact_speed`, with the camera's motion taken out); a foot is in contact
-   when its heel or toe is.
+   world would (slower than `contact_speed`, with the camera's motion taken out), or where the fitted
+   landmark is near the ground and slow; a foot is in contact when its heel or toe is.
 3. **Optimisation** per gap-free segment of a track (HuMoR/WHAM-style, no learned priors): root
    trajectory, joint rotations and shape, with 2D reprojection through the moving camera, 3D landmark
    agreement, smoothness (accelerations of the pelvis, and of the joints relative to it, which real
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.ndimage import minimum_filter1d
+from scipy.ndimage import minimum_filter1d, uniform_filter1d
 from scipy.optimize import least_squares
 from scipy.spatial.transform import Rotation, Slerp
 
@@ -160,22 +160,26 @@ def world_alignment(ground: Ground, R_wc0: np.ndarray, t_wc0: np.ndarray) -> tup
 
 def detect_contact(landmarks: np.ndarray, keypoints2d: np.ndarray, observed: np.ndarray, R_wc: np.ndarray,
                    t_wc: np.ndarray, K: np.ndarray, fps: float, options: WorldOptions) -> np.ndarray:
-    """(F, 2, 2) contact of the left/right foot's heel/toe over consecutive frames: the keypoint moves in
-    the image as a point fixed in the world would. Its pixel displacement over `STILL_SPAN` frames either
-    side, less that of its fitted world position (`landmarks` (F, 33, 3)) seen through the moving camera,
-    turned into metres at its depth, is slower than `contact_speed`. Frames whose neighbours lack
-    keypoints (`observed` (F,)), and keypoints of visibility below 1/2, are not in contact. A foot is in
-    contact when its heel or toe is.
+    """(F, 2, 2) contact of the left/right foot's heel/toe over consecutive frames, seen either way:
 
-    The image decides, not the fitted feet: a planted foot stays put in the image even where the fit
-    has it slide or swing, so the skating term can then hold it.
+    - in the image: the keypoint moves as a point fixed in the world would. Its pixel displacement over
+      `STILL_SPAN` frames either side, less that of its fitted world position (`landmarks` (F, 33, 3))
+      seen through the moving camera, turned into metres at its depth, is slower than `contact_speed`
+      (frames whose neighbours lack keypoints (`observed` (F,)), and keypoints of visibility below 1/2,
+      are not still);
+    - in the fit: the landmark is within `contact_height` of y = 0 and slower than `contact_speed`
+      (its position smoothed over 5 frames).
+
+    The image finds planted feet that the fit lets slide (BlazePose's legs are noisy); the fit finds
+    those whose keypoints jitter. A foot is in contact when its heel or toe is.
     """
-    frames = len(landmarks)
-    contact = np.zeros((frames, 2, 2), bool)
     points = landmarks[:, SOLES]  # (F, 2, 2, 3)
+    smoothed = uniform_filter1d(points, size=5, axis=0, mode="nearest")
+    speed = np.linalg.norm(np.gradient(smoothed, axis=0), axis=-1) * fps if len(points) > 1 else np.inf
+    contact = (points[..., 1] < options.contact_height) & (speed < options.contact_speed)
     pixels = keypoints2d[:, SOLES]  # (F, 2, 2, 3)
-    for i in range(frames):
-        a, b = max(i - STILL_SPAN, 0), min(i + STILL_SPAN, frames - 1)
+    for i in range(len(points)):
+        a, b = max(i - STILL_SPAN, 0), min(i + STILL_SPAN, len(points) - 1)
         if b == a or not (observed[a] and observed[b]):
             continue
         seen = [(points[i] - t_wc[f]) @ R_wc[f] for f in (a, b)]  # camera coordinates (2, 2, 3)
@@ -183,7 +187,7 @@ def detect_contact(landmarks: np.ndarray, keypoints2d: np.ndarray, observed: np.
         moved = (pixels[b, ..., :2] - pixels[a, ..., :2]) - (projected[1] - projected[0])
         metres = np.linalg.norm(moved, axis=-1) * seen[0][..., 2] / K[0, 0]
         visible = np.minimum(pixels[a, ..., 2], pixels[b, ..., 2]) > 0.5
-        contact[i] = visible & (metres / (b - a) * fps < options.contact_speed)
+        contact[i] |= visible & (metres / (b - a) * fps < options.contact_speed)
     return contact
 
 

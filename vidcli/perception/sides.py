@@ -12,7 +12,8 @@ through several frames, from both sides, carry the legs' identities across the f
 a one-sided search kept runs of wrong labels going past the end of BlazePose's own.
 
 The 3D world landmarks of a frame are relabelled with its 2D ones: BlazePose swaps both together (on
-the benchmark, relabelling only the 2D legs left PA-MPJPE at 91-98 mm, relabelling both gave 66-83).
+three benchmark clips, relabelling the 2D legs alone left PA-MPJPE at 91-98 mm where relabelling both
+gave 66-83).
 """
 
 from __future__ import annotations
