@@ -20,9 +20,9 @@ from vidcli.errors import ConfigError, InputError
 from vidcli.mocap.options import FitOptions
 
 _DEFAULTS = FitOptions()
-_FIT_SETTINGS = ("sigma_px", "sigma_m", "occluded_3d", "pose_prior", "shape_prior", "iterations")
+_FIT_SETTINGS = ("sigma_px", "sigma_m", "occluded_3d", "feet_3d", "pose_prior", "shape_prior", "iterations")
 
-VERSION = 1
+VERSION = 2
 INPUTS = ("keypoints", "camera")
 
 
@@ -36,6 +36,9 @@ class Config:
     sigma_m: float = setting(_DEFAULTS.sigma_m, "robust scale of the 3D landmark residuals, metres")
     occluded_3d: float = setting(_DEFAULTS.occluded_3d,
                                  "weight of a 3D landmark whose visibility is 0 (1 at visibility 1)")
+    feet_3d: bool = setting(_DEFAULTS.feet_3d, "fit the heels and toes to the 3D landmarks as well as to the "
+                            "pixels (off: BlazePose's 3D feet point 25-30 degrees towards the camera in "
+                            "side views)")
     pose_prior: float = setting(_DEFAULTS.pose_prior, "pull of the joint rotations towards the rest pose")
     shape_prior: float = setting(_DEFAULTS.shape_prior, "pull of the shape towards the average body")
     iterations: int = setting(_DEFAULTS.iterations, "L-BFGS iterations per solve (three solves per track)")

@@ -23,7 +23,7 @@ from vidcli.mocap.options import WorldOptions
 
 _DEFAULTS = WorldOptions()
 
-VERSION = 3
+VERSION = 4
 INPUTS = ("body", "scale", "keypoints")
 
 
@@ -46,6 +46,8 @@ class Config:
     sigma_m: float = setting(_DEFAULTS.sigma_m, "robust scale of the 3D landmark residuals, metres")
     occluded_3d: float = setting(_DEFAULTS.occluded_3d,
                                  "weight of a 3D landmark of visibility 0 (1 at visibility 1)")
+    feet_3d: bool = setting(_DEFAULTS.feet_3d, "fit the heels and toes to the 3D landmarks as well as to the "
+                            "pixels (as the body stage)")
     smooth: float = setting(_DEFAULTS.smooth, "weight of the acceleration terms")
     root_accel_sigma: float = setting(_DEFAULTS.root_accel_sigma,
                                       "pelvis acceleration (m/s^2) as costly as a landmark off by sigma")

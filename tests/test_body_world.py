@@ -24,6 +24,7 @@ from vidcli.io.motion import BODY_NPZ, read_body, read_motion, write_body
 
 FPS = 30.0
 SIZE = (640, 360)
+EXACT_FEET = {"feet_3d": True}  # the scenes' 3D landmarks are exact, feet included: fit them all
 
 
 class Scene:
@@ -81,7 +82,7 @@ def walk(anny_body, tmp_path_factory):
     root = tmp_path_factory.mktemp("walk")
     scene = Scene(anny_body, count=1, frames=45, camera="static", seed=3)
     gt = scene.write(root / "gt")
-    body = run_stage("body", {"keypoints": gt, "camera": gt}, root / "body")
+    body = run_stage("body", {"keypoints": gt, "camera": gt}, root / "body", **EXACT_FEET)
     return scene, gt, body
 
 
@@ -120,7 +121,8 @@ def test_world_removes_jitter_and_skating_and_keeps_a_clean_track(walk, tmp_path
     contact = scene.contact[0]
     results = {}
     for name, source in (("clean", body_dir), ("noisy", noisy_dir)):
-        world = run_stage("world", {"body": source, "scale": gt, "keypoints": gt}, tmp_path / f"world_{name}")
+        world = run_stage("world", {"body": source, "scale": gt, "keypoints": gt}, tmp_path / f"world_{name}",
+                          **EXACT_FEET)
         results[name] = read_motion(world / "motion.npz")
 
     noisy_in = _compose(noisy, scene)
@@ -138,6 +140,17 @@ def test_world_removes_jitter_and_skating_and_keeps_a_clean_track(walk, tmp_path
     assert np.linalg.norm(kept.joints_cam - clean.joints_cam, axis=-1).mean() < 0.02
     soles = kept.blazepose_world[:, [29, 30, 31, 32], 1]
     assert np.abs(np.quantile(soles.min(axis=1), 0.1)) < 0.03 and soles.min() > -0.03
+
+
+def test_feet_are_fitted_in_2d_only_unless_asked():
+    from vidcli.mocap.objectives import FEET, Observations
+
+    keypoints, world = np.ones((4, 33, 3)), np.zeros((4, 33, 3))
+    valid = np.ones(33, bool)
+    default = Observations.from_arrays(keypoints, world, valid, 0.25, feet_3d=False)
+    assert (default.weight_3d[:, FEET] == 0).all() and (default.weight_2d[:, FEET] == 1).all()
+    assert (default.weight_3d.sum(1) == 33 - len(FEET)).all()
+    assert (Observations.from_arrays(keypoints, world, valid, 0.25, feet_3d=True).weight_3d == 1).all()
 
 
 def test_contact_is_a_keypoint_that_stays_put_in_the_world_while_the_camera_moves():
@@ -176,8 +189,9 @@ def two_people(anny_body, tmp_path_factory):
     root = tmp_path_factory.mktemp("two")
     scene = Scene(anny_body, count=2, frames=30, camera="pan", seed=5)
     gt = scene.write(root / "gt")
-    body = run_stage("body", {"keypoints": gt, "camera": gt}, root / "body", iterations=40)
-    world = run_stage("world", {"body": body, "scale": gt, "keypoints": gt}, root / "world", iterations=40)
+    body = run_stage("body", {"keypoints": gt, "camera": gt}, root / "body", iterations=40, **EXACT_FEET)
+    world = run_stage("world", {"body": body, "scale": gt, "keypoints": gt}, root / "world", iterations=40,
+                      **EXACT_FEET)
     return scene, world
 
 

@@ -61,7 +61,8 @@ def fit_track(model: BodyModel, frames: np.ndarray, keypoints2d: np.ndarray, wor
     Three solves: pose and shape on the 3D landmarks alone (with annealed robust scales), then the
     pelvis placed on the reprojection, then everything on all terms.
     """
-    obs = Observations.from_arrays(keypoints2d, world3d, model.landmark_valid, options.occluded_3d)
+    obs = Observations.from_arrays(keypoints2d, world3d, model.landmark_valid, options.occluded_3d,
+                                   options.feet_3d)
     free = np.zeros(len(model.shape_labels))
     local = initial_rotations(model, free, obs)
     K_t = torch.from_numpy(np.asarray(K, float))

@@ -16,6 +16,7 @@ from vidcli.body.kinematics import axis_angle_to_matrix, forward_kinematics, ski
 from vidcli.body.skeletons import BLAZEPOSE_33
 
 HIP_LANDMARKS = (BLAZEPOSE_33.index("left_hip"), BLAZEPOSE_33.index("right_hip"))
+FEET = [BLAZEPOSE_33.index(f"{side}_{part}") for side in ("left", "right") for part in ("heel", "foot_index")]
 
 
 def geman_mcclure(squared: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -29,7 +30,8 @@ class Observations:
     """One track's keypoints over F frames as tensors, with per-landmark weights (0 where unusable).
 
     `uv` (F, 33, 2) pixels, `weight_2d` (F, 33): the landmark's visibility; `world3d` (F, 33, 3) metres,
-    root-relative, camera axes, `weight_3d` (F, 33): `occluded_3d` at visibility 0 rising to 1.
+    root-relative, camera axes, `weight_3d` (F, 33): `occluded_3d` at visibility 0 rising to 1; 0 for the
+    heels and toes (`FEET`) unless `feet_3d`.
     """
 
     uv: torch.Tensor
@@ -39,11 +41,13 @@ class Observations:
 
     @classmethod
     def from_arrays(cls, keypoints2d: np.ndarray, world3d: np.ndarray, valid: np.ndarray,
-                    occluded_3d: float) -> "Observations":
+                    occluded_3d: float, feet_3d: bool) -> "Observations":
         visibility = np.clip(np.nan_to_num(keypoints2d[..., 2]), 0.0, 1.0)
         finite_2d = np.isfinite(keypoints2d[..., :2]).all(-1) & valid
         finite_3d = np.isfinite(world3d).all(-1) & valid
         weight_3d = (occluded_3d + (1.0 - occluded_3d) * visibility) * finite_3d
+        if not feet_3d:
+            weight_3d[..., FEET] = 0.0
         return cls(torch.from_numpy(np.nan_to_num(keypoints2d[..., :2]).astype(float)),
                    torch.from_numpy(visibility * finite_2d),
                    torch.from_numpy(np.nan_to_num(world3d).astype(float)),

@@ -17,6 +17,7 @@ class FitOptions:
     weight_2d: float = 1.0
     weight_3d: float = 1.0
     occluded_3d: float = 0.25
+    feet_3d: bool = False
     pose_prior: float = 0.5
     shape_prior: float = 10.0
     iterations: int = 50
@@ -35,6 +36,7 @@ class WorldOptions:
     sigma_px: float = 8.0
     sigma_m: float = 0.05
     occluded_3d: float = 0.25
+    feet_3d: bool = False
     smooth: float = 1.0
     root_accel_sigma: float = 10.0
     limb_accel_sigma: float = 50.0

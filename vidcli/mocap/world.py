@@ -213,7 +213,7 @@ def optimise_segment(model: BodyModel, segment: Segment, R_wc: np.ndarray, t_wc:
     detected on that result, with them.
     """
     obs = Observations.from_arrays(segment.keypoints2d, segment.world3d, model.landmark_valid,
-                                   options.occluded_3d)
+                                   options.occluded_3d, options.feet_3d)
     keep = torch.from_numpy(segment.observed.astype(float))[:, None]
     obs = Observations(obs.uv, obs.weight_2d * keep, obs.world3d, obs.weight_3d * keep)
     R_cw = torch.from_numpy(np.swapaxes(R_wc, -1, -2).copy())
