@@ -66,6 +66,19 @@ def test_swapped_runs_are_found_where_the_legs_are_apart():
     assert wrong.sum() <= 2, np.flatnonzero(wrong)
 
 
+def test_missing_keypoints_are_not_evidence():
+    truth = side_walk()
+    swapped = np.zeros(len(truth), bool)
+    swapped[[20, 21, 22, 23, 24, 25, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 83]] = True
+    observed = truth.copy()
+    observed[swapped] = swap_legs(truth[swapped])
+    observed[40:44] = np.nan
+    found = leg_swaps(observed)
+    wrong = (found != swapped) & legs_apart(truth)
+    wrong[40:44] = False
+    assert wrong.sum() <= 2, np.flatnonzero(wrong)
+
+
 def test_consistent_legs_relabels_2d_and_3d_together_and_searches_runs_separately():
     truth = side_walk(frames=90)
     world = np.zeros((90, 33, 3))

@@ -53,6 +53,7 @@ def leg_swaps(keypoints2d: np.ndarray) -> np.ndarray:
     if frames <= HISTORY:
         return np.zeros(frames, bool)
     legs = np.r_[LEFT_LEG, RIGHT_LEG]
+    keypoints2d = np.nan_to_num(keypoints2d)  # a missing keypoint (NaN) has visibility 0
     # positions[label, frame]: the leg landmarks as given (label 0) or exchanged (label 1)
     positions = np.stack([keypoints2d[:, legs, :2], swap_legs(keypoints2d)[:, legs, :2]])
     weights = np.stack([keypoints2d[:, legs, 2], swap_legs(keypoints2d)[:, legs, 2]]).clip(0.0, 1.0)
