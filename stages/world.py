@@ -23,7 +23,7 @@ from vidcli.mocap.options import WorldOptions
 
 _DEFAULTS = WorldOptions()
 
-VERSION = 4
+VERSION = 5
 INPUTS = ("body", "scale", "keypoints")
 
 
@@ -54,7 +54,8 @@ class Config:
     limb_accel_sigma: float = setting(_DEFAULTS.limb_accel_sigma,
                                       "the same for the joints relative to the pelvis")
     skate_sigma: float = setting(_DEFAULTS.skate_sigma,
-                                 "slide per frame (m) of a heel or toe in contact costing as much")
+                                 "slide along the ground per frame (m) of a heel or toe in contact "
+                                 "costing as much")
     ground_sigma: float = setting(_DEFAULTS.ground_sigma,
                                   "depth (m) of a heel or toe below the ground costing as much")
     shape_consistency: float = setting(_DEFAULTS.shape_consistency,

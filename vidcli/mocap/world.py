@@ -13,8 +13,8 @@ are composed with that trajectory, then:
 3. **Optimisation** per gap-free segment of a track (HuMoR/WHAM-style, no learned priors): root
    trajectory, joint rotations and shape, with 2D reprojection through the moving camera, 3D landmark
    agreement, smoothness (accelerations of the pelvis, and of the joints relative to it, which real
-   motion makes much larger), heels and toes kept still while in contact, no ground
-   penetration, and consistency with the body stage's shape and poses.
+   motion makes much larger), heels and toes kept from sliding along the ground while in contact, no
+   ground penetration, and consistency with the body stage's shape and poses.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.ndimage import minimum_filter1d, uniform_filter1d
+from scipy.ndimage import binary_dilation, minimum_filter1d, uniform_filter1d
 from scipy.optimize import least_squares
 from scipy.spatial.transform import Rotation, Slerp
 
@@ -166,7 +166,7 @@ def detect_contact(landmarks: np.ndarray, keypoints2d: np.ndarray, observed: np.
       `STILL_SPAN` frames either side, less that of its fitted world position (`landmarks` (F, 33, 3))
       seen through the moving camera, turned into metres at its depth, is slower than `contact_speed`
       (frames whose neighbours lack keypoints (`observed` (F,)), and keypoints of visibility below 1/2,
-      are not still);
+      are not still); each stance found so is widened by a frame at either end;
     - in the fit: the landmark is within `contact_height` of y = 0 and slower than `contact_speed`
       (its position smoothed over 5 frames).
 
@@ -177,6 +177,7 @@ def detect_contact(landmarks: np.ndarray, keypoints2d: np.ndarray, observed: np.
     smoothed = uniform_filter1d(points, size=5, axis=0, mode="nearest")
     speed = np.linalg.norm(np.gradient(smoothed, axis=0), axis=-1) * fps if len(points) > 1 else np.inf
     contact = (points[..., 1] < options.contact_height) & (speed < options.contact_speed)
+    still = np.zeros_like(contact)
     pixels = keypoints2d[:, SOLES]  # (F, 2, 2, 3)
     for i in range(len(points)):
         a, b = max(i - STILL_SPAN, 0), min(i + STILL_SPAN, len(points) - 1)
@@ -187,8 +188,11 @@ def detect_contact(landmarks: np.ndarray, keypoints2d: np.ndarray, observed: np.
         moved = (pixels[b, ..., :2] - pixels[a, ..., :2]) - (projected[1] - projected[0])
         metres = np.linalg.norm(moved, axis=-1) * seen[0][..., 2] / K[0, 0]
         visible = np.minimum(pixels[a, ..., 2], pixels[b, ..., 2]) > 0.5
-        contact[i] |= visible & (metres / (b - a) * fps < options.contact_speed)
-    return contact
+        still[i] = visible & (metres / (b - a) * fps < options.contact_speed)
+    # The motion is measured over frames either side, which reach into the swing before and after a
+    # stance: stances come out short at each end, so the image's are widened by a frame.
+    still = binary_dilation(still, structure=np.ones((3, 1, 1), bool))
+    return contact | still
 
 
 @dataclass
@@ -230,7 +234,7 @@ def optimise_segment(model: BodyModel, segment: Segment, R_wc: np.ndarray, t_wc:
         _, joints, landmarks = params.pose(model)
         cam = torch.einsum("fij,fpj->fpi", R_cw, landmarks - t[:, None])
         soles = landmarks[:, SOLES]  # (F, 2, 2, 3)
-        slide = ((soles[1:] - soles[:-1]) ** 2).sum(-1)  # (F - 1, 2, 2)
+        slide = ((soles[1:] - soles[:-1])[..., [0, 2]] ** 2).sum(-1)  # (F - 1, 2, 2), along the ground
         return {
             "reprojection": reprojection_term(cam, obs, K_t, options.sigma_px).sum(),
             "landmarks_3d": landmark3d_term(cam, obs, options.sigma_m).sum(),
