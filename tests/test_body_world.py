@@ -143,13 +143,14 @@ def test_world_removes_jitter_and_skating_and_keeps_a_clean_track(walk, tmp_path
 
 
 def test_feet_are_fitted_in_2d_only_unless_asked():
-    from vidcli.mocap.objectives import FEET, Observations
+    from vidcli.mocap.objectives import SOLES, Observations
 
     keypoints, world = np.ones((4, 33, 3)), np.zeros((4, 33, 3))
     valid = np.ones(33, bool)
     default = Observations.from_arrays(keypoints, world, valid, 0.25, feet_3d=False)
-    assert (default.weight_3d[:, FEET] == 0).all() and (default.weight_2d[:, FEET] == 1).all()
-    assert (default.weight_3d.sum(1) == 33 - len(FEET)).all()
+    feet = np.ravel(SOLES)
+    assert (default.weight_3d[:, feet] == 0).all() and (default.weight_2d[:, feet] == 1).all()
+    assert (default.weight_3d.sum(1) == 33 - len(feet)).all()
     assert (Observations.from_arrays(keypoints, world, valid, 0.25, feet_3d=True).weight_3d == 1).all()
 
 

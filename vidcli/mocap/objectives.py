@@ -16,7 +16,9 @@ from vidcli.body.kinematics import axis_angle_to_matrix, forward_kinematics, ski
 from vidcli.body.skeletons import BLAZEPOSE_33
 
 HIP_LANDMARKS = (BLAZEPOSE_33.index("left_hip"), BLAZEPOSE_33.index("right_hip"))
-FEET = [BLAZEPOSE_33.index(f"{side}_{part}") for side in ("left", "right") for part in ("heel", "foot_index")]
+# Per foot (left, right): the sole landmarks (heel, toe).
+SOLES = [[BLAZEPOSE_33.index(f"{side}_heel"), BLAZEPOSE_33.index(f"{side}_foot_index")]
+         for side in ("left", "right")]
 
 
 def geman_mcclure(squared: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -31,7 +33,7 @@ class Observations:
 
     `uv` (F, 33, 2) pixels, `weight_2d` (F, 33): the landmark's visibility; `world3d` (F, 33, 3) metres,
     root-relative, camera axes, `weight_3d` (F, 33): `occluded_3d` at visibility 0 rising to 1; 0 for the
-    heels and toes (`FEET`) unless `feet_3d`.
+    heels and toes (`SOLES`) unless `feet_3d`.
     """
 
     uv: torch.Tensor
@@ -47,7 +49,7 @@ class Observations:
         finite_3d = np.isfinite(world3d).all(-1) & valid
         weight_3d = (occluded_3d + (1.0 - occluded_3d) * visibility) * finite_3d
         if not feet_3d:
-            weight_3d[..., FEET] = 0.0
+            weight_3d[..., np.ravel(SOLES)] = 0.0
         return cls(torch.from_numpy(np.nan_to_num(keypoints2d[..., :2]).astype(float)),
                    torch.from_numpy(visibility * finite_2d),
                    torch.from_numpy(np.nan_to_num(world3d).astype(float)),

@@ -28,16 +28,12 @@ from scipy.optimize import least_squares
 from scipy.spatial.transform import Rotation, Slerp
 
 from vidcli.body.models import BodyModel, pose_numpy
-from vidcli.body.skeletons import BLAZEPOSE_33
-from vidcli.mocap.objectives import (Observations, PoseParameters, acceleration_term, landmark3d_term,
-                                     minimise, reprojection_term)
+from vidcli.mocap.objectives import (SOLES, Observations, PoseParameters, acceleration_term,
+                                     landmark3d_term, minimise, reprojection_term)
 from vidcli.mocap.options import WorldOptions
 
 GROUND_QUANTILE = 0.1
 STILL_SPAN = 2  # frames either side over which `detect_contact` measures a keypoint's motion
-# Per foot (left, right): the sole landmarks (heel, toe).
-SOLES = [[BLAZEPOSE_33.index(f"{side}_heel"), BLAZEPOSE_33.index(f"{side}_foot_index")]
-         for side in ("left", "right")]
 
 
 @dataclass
