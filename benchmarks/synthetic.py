@@ -23,6 +23,7 @@ COLUMNS = [
     ("camera", "ate_pct", "ATE %"), ("scale", "scale_error_pct", "scale err %"),
     ("track", "recall", "recall"), ("track", "recall_tall", "recall>=100px"),
     ("track", "id_switches", "ID sw"), ("keypoints", "error_px", "kp px"),
+    ("keypoints", "size_ratio", "size ratio"),
     ("world", "pa_mpjpe_mm", "PA-MPJPE"), ("world", "wa_mpjpe_mm", "WA-MPJPE"),
     ("world", "w_mpjpe_mm", "W-MPJPE"),
     ("world", "rte_pct", "RTE %"), ("world", "jitter_10m_per_s3", "jitter"),

@@ -56,7 +56,8 @@ def make_person(rng, person: int, camera_R, camera_t) -> dict[str, np.ndarray]:
     keypoints = np.concatenate([rng.uniform(100, 300, (FRAMES, 33, 2)), np.ones((FRAMES, 33, 1))], -1)
     keypoints[:, 30:, 2] = 0.0
     return {"frame": frames, "track_id": np.full(FRAMES, person + 1), "joints_world": joints,
-            "joints_cam": joints_cam, "contact": contact, "box": box, "keypoints2d": keypoints}
+            "joints_cam": joints_cam, "contact": contact, "box": box, "keypoints2d": keypoints,
+            "world3d": rng.normal(scale=0.4, size=(FRAMES, 33, 3))}
 
 
 def make_scene(seed: int = 0, people: int = 2) -> dict[str, dict[str, np.ndarray]]:
@@ -76,7 +77,7 @@ def make_scene(seed: int = 0, people: int = 2) -> dict[str, dict[str, np.ndarray
     motion.update(blazepose_world=np.zeros((n, 33, 3)), blazepose_cam=np.zeros((n, 33, 3)),
                   blazepose_valid=np.ones(33, bool), shape=np.zeros((n, 10)))
     keypoints = {"frame": table["frame"], "track_id": table["track_id"], "keypoints2d": table["keypoints2d"],
-                 "world3d": np.zeros((n, 33, 3))}
+                 "world3d": table["world3d"]}
     return {"camera.npz": camera, "tracks.npz": tracks, "motion.npz": motion, "keypoints.npz": keypoints}
 
 
@@ -270,7 +271,20 @@ def test_perfect_prediction_scores_zero(gt, tmp_path):
     assert world["metrics"]["jitter_10m_per_s3"] > 0  # jitter scores the motion itself, not an error
     assert [(p["gt_track"], p["run_track"]) for p in world["people"]] == [(1, 101), (2, 102)]
     assert stages["keypoints"]["metrics"]["error_px"] == 0.0 and stages["keypoints"]["metrics"]["pck"] == 1.0
+    assert stages["keypoints"]["metrics"]["size_ratio"] == pytest.approx(1.0)
     json.dumps(report, allow_nan=False)
+
+
+def test_size_ratio_of_landmarks_smaller_than_the_person():
+    rng = np.random.default_rng(4)
+    truth = rng.normal(scale=0.4, size=(3, 33, 3))
+    turn = metrics.umeyama(rng.normal(size=(5, 3)), rng.normal(size=(5, 3)))[1]
+    seen = 0.9 * truth @ turn.T + [0.1, 0.0, 0.2]
+    seen[0, 5] = np.nan  # a landmark the model lacks is left out
+    seen[2, 2:] = np.nan  # too few landmarks
+    ratios = metrics.size_ratios(seen, truth)
+    np.testing.assert_allclose(ratios[:2], 1 / 0.9)
+    assert np.isnan(ratios[2])
 
 
 def test_rigidly_moved_world_keeps_aligned_metrics(gt, tmp_path):

@@ -392,3 +392,15 @@ def keypoint_errors(pred_xy: np.ndarray, gt_xy: np.ndarray, gt_visible: np.ndarr
     height = np.where(gt_visible.any(1), bottom - top, 0.0)
     within = distances <= pck_fraction * height[:, None]
     return distances[gt_visible], within[gt_visible]
+
+
+def size_ratios(pred_3d: np.ndarray, gt_3d: np.ndarray) -> np.ndarray:
+    """Per detection, the scale of the Sim(3) that fits the predicted metric landmarks (N, K, 3) onto
+    GT's: how much larger the person is than the keypoint model says. Landmarks not finite on both
+    sides are left out; a detection with fewer than 3 gets NaN."""
+    both = np.isfinite(pred_3d).all(-1) & np.isfinite(gt_3d).all(-1)
+    ratios = np.full(len(gt_3d), np.nan)
+    for row in np.flatnonzero(both.sum(1) >= 3):
+        ratios[row] = umeyama(pred_3d[row, both[row]], gt_3d[row, both[row]])[0]
+    return ratios
+

@@ -248,18 +248,20 @@ def _world(run_file: Path, gt_file: Path, pairs, fps: float, window: int) -> dic
 
 
 def _keypoints(run_file: Path, gt_file: Path, pairs) -> dict:
-    gt = load_npz(gt_file, ("frame", "track_id", "keypoints2d"))
-    run = load_npz(run_file, ("frame", "track_id", "keypoints2d"))
-    distances, within = [], []
+    keys = ("frame", "track_id", "keypoints2d", "world3d")
+    gt, run = load_npz(gt_file, keys), load_npz(run_file, keys)
+    distances, within, sizes = [], [], []
     for _, _, _, gi, ri in _shared_rows(gt, run, pairs):
         gt_kp, run_kp = gt["keypoints2d"][gi], run["keypoints2d"][ri]
         d, w = metrics.keypoint_errors(run_kp[..., :2], gt_kp[..., :2], gt_kp[..., 2] > 0.5)
         distances.append(d)
         within.append(w.astype(float))
+        ratios = metrics.size_ratios(run["world3d"][ri], gt["world3d"][gi])
+        sizes.append(ratios[np.isfinite(ratios)])
     count = int(sum(len(d) for d in distances))
     if not count:
         return {"status": "no_overlap"}
-    values = {"keypoints": count, "error_px": _mean(distances), "pck": _mean(within)}
+    values = {"keypoints": count, "error_px": _mean(distances), "pck": _mean(within), "size_ratio": _mean(sizes)}
     return {"status": "ok", "metrics": values}
 
 
