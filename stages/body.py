@@ -22,7 +22,7 @@ from vidcli.mocap.options import FitOptions
 _DEFAULTS = FitOptions()
 _FIT_SETTINGS = ("sigma_px", "sigma_m", "occluded_3d", "feet_3d", "pose_prior", "shape_prior", "iterations")
 
-VERSION = 2
+VERSION = 3
 INPUTS = ("keypoints", "camera")
 
 

@@ -23,7 +23,7 @@ from vidcli.mocap.options import WorldOptions
 
 _DEFAULTS = WorldOptions()
 
-VERSION = 5
+VERSION = 6
 INPUTS = ("body", "scale", "keypoints")
 
 

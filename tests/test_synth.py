@@ -99,12 +99,32 @@ def test_tpose_gives_anny_tpose(anny_body):
     assert abs(wrist[1] - shoulder[1]) < 0.03 and wrist[0] - shoulder[0] > 0.4  # arm straight out to the left
 
 
+def test_hand_landmarks_are_knuckles(anny_body):
+    """BlazePose's pinky, index and thumb points are knuckles, about halfway out from the wrist."""
+    from vidcli.body.anny_model import Phenotype
+    from vidcli.body.skeletons import BLAZEPOSE_33
+
+    rest = anny_body.rest(Phenotype())
+    for side in ("Left", "Right"):
+        wrist = rest.heads[anny_body.bone_names.index(f"{side}Hand")]
+        hand = np.isin(anny_body.vertex_bone, [anny_body.bone_names.index(f"{side}{b}")
+                                               for b in ("FingerBase", "HandFinger1")])
+        fingertip = np.linalg.norm(rest.vertices[hand] - wrist, axis=1).max()
+        vertex = anny_body.blazepose.vertex
+        points = {name: rest.vertices[vertex[BLAZEPOSE_33.index(f"{side.lower()}_{name}")]]
+                  for name in ("pinky", "index", "thumb")}
+        for name, point in points.items():
+            assert 0.3 < np.linalg.norm(point - wrist) / fingertip < 0.65, (side, name)
+        assert np.linalg.norm(points["pinky"] - points["index"]) > 0.03
+
+
 @pytest.mark.parametrize("kind", CAMERA_PATHS)
 def test_camera_paths_look_at_the_walking_area(kind):
     frames, size = 40, (320, 180)
     R_wc, t_wc = camera_path(kind, frames, 20.0, np.random.default_rng(0))
     assert R_wc.shape == (frames, 3, 3) and t_wc.shape == (frames, 3)
-    np.testing.assert_allclose(R_wc @ R_wc.transpose(0, 2, 1), np.broadcast_to(np.eye(3), R_wc.shape), atol=1e-9)
+    np.testing.assert_allclose(R_wc @ R_wc.transpose(0, 2, 1), np.broadcast_to(np.eye(3), R_wc.shape),
+                               atol=1e-9)
     np.testing.assert_allclose(np.linalg.det(R_wc), 1.0, atol=1e-9)
     K = intrinsics(*size, 60.0)
     for R, t in zip(R_wc, t_wc):
@@ -175,7 +195,8 @@ def test_ground_truth_matches_the_render(tmp_path, anny_body):
     np.testing.assert_allclose(world_again, motion["joints_world"], atol=1e-6)
     # A person's pelvis projects inside its box whenever it is seen in full.
     for row in range(len(tracks["frame"])):
-        match = np.flatnonzero((motion["frame"] == tracks["frame"][row]) & (motion["track_id"] == tracks["track_id"][row]))
+        match = np.flatnonzero((motion["frame"] == tracks["frame"][row])
+                               & (motion["track_id"] == tracks["track_id"][row]))
         pelvis = camera["K"] @ motion["joints_cam"][match[0], 0]
         u, v = pelvis[:2] / pelvis[2]
         x1, y1, x2, y2 = tracks["box"][row]

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from vidcli.body.kinematics import matrix_to_axis_angle
-from vidcli.body.skeletons import BLAZEPOSE_33, SMPL_24, SMPL_24_PARENTS
+from vidcli.body.skeletons import BLAZEPOSE_33, SMPL_24, SMPL_24_PARENTS, knuckle_vertex
 from vidcli.errors import ConfigError, InputError
 
 NUM_BETAS = 10
@@ -108,6 +108,8 @@ class SmplModel:
                 self.landmark_valid[index] = True
             elif name in _VERTEX_LANDMARKS and ids[_VERTEX_LANDMARKS[name]] < vertex_count:
                 vertex = ids[_VERTEX_LANDMARKS[name]]
+                if name.endswith(("_thumb", "_index", "_pinky")):  # smplx names fingertips
+                    vertex = self._knuckle(name.split("_")[0], vertex)
                 self._landmark_vertex[index] = vertex
                 self.landmark_weights[index] = self._vertex_weights[vertex]
                 self.landmark_valid[index] = True
@@ -122,6 +124,14 @@ class SmplModel:
         self._landmark_joint_t = torch.from_numpy(self._landmark_joint)
         self._vertex_template = self.layer.v_template[vertex]
         self._vertex_dirs = self.layer.shapedirs[vertex]
+
+    def _knuckle(self, side: str, tip: int) -> int:
+        """The template vertex nearest the knuckle of the finger that ends at vertex `tip`."""
+        template = self.layer.v_template.numpy()
+        wrist = (self.layer.J_regressor[SMPL_24.index(f"{side}_wrist")] @ self.layer.v_template).numpy()
+        hand = np.flatnonzero(np.isin(self._vertex_weights.argmax(1),
+                                      [SMPL_24.index(f"{side}_wrist"), SMPL_24.index(f"{side}_hand")]))
+        return knuckle_vertex(template, hand, wrist, template[tip])
 
     def _absolute_rest(self, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         joints = self._joint_template + torch.einsum("jdb,b->jd", self._joint_dirs, betas)
