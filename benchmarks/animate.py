@@ -238,6 +238,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("vidcli-bench/animate"))
     parser.add_argument("--frames", type=int, default=60, help="driving frames of the synthetic clip")
     args = parser.parse_args()
+    args.workdir = args.workdir.resolve()  # the workflow file names the clips by these paths
     os.environ.setdefault("ANNY_CACHE_DIR", str(ROOT / ".cache" / "anny"))
     args.workdir.mkdir(parents=True, exist_ok=True)
 

@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--size", default="1280x720")
     args = parser.parse_args()
+    args.workdir = args.workdir.resolve()  # the workflow file names the clip by this path
     clip = args.workdir / f"walk-{args.size}-{args.duration:g}s.mp4"
     if not clip.is_file():
         clip.parent.mkdir(parents=True, exist_ok=True)
