@@ -355,7 +355,8 @@ def test_eval_command_writes_json_and_rejects_bad_paths(gt, tmp_path):
 
 def test_camera_prefix_and_unreadable_files(gt, tmp_path):
     camera = make_scene()["camera.npz"]
-    short = {key: (value[:100] if value.ndim and len(value) == FRAMES else value) for key, value in camera.items()}
+    short = {key: (value[:100] if value.ndim and len(value) == FRAMES else value)
+             for key, value in camera.items()}
     run = write_folder(tmp_path / "run", {"camera.npz": short})
     entry = evaluate(run, gt)["stages"]["camera"]
     assert (entry["run_frames"], entry["gt_frames"], entry["metrics"]["frames"]) == (100, FRAMES, 100)

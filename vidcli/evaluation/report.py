@@ -19,7 +19,8 @@ from vidcli.evaluation import metrics
 from vidcli.io.arrays import load_npz
 
 STAGE_FILES = {
-    "camera": "camera.npz", "scale": "camera.npz", "track": "tracks.npz", "world": "motion.npz", "keypoints": "keypoints.npz",
+    "camera": "camera.npz", "scale": "camera.npz", "track": "tracks.npz", "world": "motion.npz",
+    "keypoints": "keypoints.npz",
 }
 DEFAULT_FPS = 30.0
 STATUS_TEXT = {
@@ -261,7 +262,8 @@ def _keypoints(run_file: Path, gt_file: Path, pairs) -> dict:
     count = int(sum(len(d) for d in distances))
     if not count:
         return {"status": "no_overlap"}
-    values = {"keypoints": count, "error_px": _mean(distances), "pck": _mean(within), "size_ratio": _mean(sizes)}
+    values = {"keypoints": count, "error_px": _mean(distances), "pck": _mean(within),
+              "size_ratio": _mean(sizes)}
     return {"status": "ok", "metrics": values}
 
 
