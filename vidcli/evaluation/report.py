@@ -74,6 +74,7 @@ TABLE_ROWS = {
         ("keypoints", "visible GT keypoints compared", ""),
         ("error_px", "2D keypoint error", "px"),
         ("pck", "PCK @ 0.1 person height", ""),
+        ("size_ratio", "size ratio, person / metric keypoints", "x"),
     ],
 }
 
