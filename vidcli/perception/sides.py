@@ -47,7 +47,8 @@ def swap_legs(points: np.ndarray) -> np.ndarray:
 def leg_swaps(keypoints2d: np.ndarray) -> np.ndarray:
     """(F,) frames of one track, consecutive, whose legs' labels should be exchanged.
 
-    `keypoints2d` (F, 33, 3): pixels and visibility.
+    `keypoints2d` (F, 33, 3): pixels and visibility. A track no longer than one window (HISTORY frames)
+    gives motion too short to judge by, and keeps BlazePose's labels.
     """
     frames = len(keypoints2d)
     if frames <= HISTORY:

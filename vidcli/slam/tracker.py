@@ -143,8 +143,7 @@ def track(read: Callable[[int], tuple[np.ndarray, np.ndarray | None]], count: in
     scene = reconstruct(graph, K, settings, len(graph.keyframes), rotation_only, start)
     poses = frame_poses(graph, scene, K, settings, count, rotation_only)
     return SlamResult(poses, K, False, np.array(graph.keyframes), scene.inv_depth, scene.information,
-                      graph.grid,
-                      rotation_only, focal_costs)
+                      graph.grid, rotation_only, focal_costs)
 
 
 def parallax(graph: FrameGraph, K: np.ndarray) -> float:
