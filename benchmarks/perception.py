@@ -164,7 +164,7 @@ def main() -> None:
     rows, input_dirs = [], {}
     for name, spec in CLIPS.items():
         clip, _ = render(name, spec, RENDER, args.workdir)
-        input_dir, _ = run_pipeline("perception", clip, args.workdir)
+        input_dir, _, _ = run_pipeline("perception", clip, args.workdir)
         input_dirs[name] = input_dir
         report = evaluate(input_dir, clip)["stages"]
         track, keypoints = report["track"]["metrics"], report["keypoints"].get("metrics", {})
@@ -180,7 +180,7 @@ def main() -> None:
     else:
         print(f"note: {HIPHOP} is absent; no real-video row")
     for name, clip in extra.items():
-        input_dir, _ = run_pipeline("perception", clip, args.workdir)
+        input_dir, _, _ = run_pipeline("perception", clip, args.workdir)
         input_dirs[name] = input_dir
         frames = FrameSequence(artifact(input_dir, "frames"))
         label = f"{name} ({frames.size[0]}x{frames.size[1]})"

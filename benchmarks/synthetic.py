@@ -48,9 +48,9 @@ def render(name: str, spec: dict, config: dict, workdir: Path) -> tuple[Path, fl
     return clip, time.perf_counter() - start
 
 
-def run_pipeline(pipeline: str, clip: Path, workdir: Path) -> tuple[Path, dict]:
+def run_pipeline(pipeline: str, clip: Path, workdir: Path) -> tuple[Path, dict, dict]:
     """Run the pipeline on a clip (cached stages are reused); (its workspace input directory,
-    seconds each stage took when it ran, from the manifests)."""
+    seconds each stage took when it ran, from the manifests, and each stage's artifact folder)."""
     workflow = workdir / f"{clip.stem}.workflow.yaml"
     workflow.write_text(yaml.safe_dump({"pipeline": pipeline, "inputs": [str(clip)],
                                         "workspace": str(workdir / "work")}))
@@ -59,11 +59,11 @@ def run_pipeline(pipeline: str, clip: Path, workdir: Path) -> tuple[Path, dict]:
         raise SystemExit(f"{pipeline} failed on {clip}:\n{proc.stderr}")
     results = json.loads(proc.stdout)["results"]
     input_dir = Path(results[0]["artifact"]).parent.parent
-    stages = {}
+    stages, artifacts = {}, {}
     for r in results:
-        manifest = json.loads((Path(r["artifact"]) / "manifest.json").read_text())
-        stages[r["stage"]] = manifest["seconds"]
-    return input_dir, stages
+        artifacts[r["stage"]] = Path(r["artifact"])
+        stages[r["stage"]] = json.loads((artifacts[r["stage"]] / "manifest.json").read_text())["seconds"]
+    return input_dir, stages, artifacts
 
 
 def evaluate(input_dir: Path, clip: Path) -> dict:
@@ -86,8 +86,10 @@ def cell(report: dict, stage: str, key: str) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def benchmark_arguments(description: str) -> tuple[argparse.Namespace, dict, list[tuple[str, dict]]]:
+    """The arguments the benchmark scripts share (--config, --workdir, --only): (arguments, the
+    benchmark config, the (name, spec) of each clip to run)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--config", type=Path, default=Path(__file__).with_name("synthetic.yaml"))
     parser.add_argument("--workdir", type=Path, default=Path("vidcli-bench"))
     parser.add_argument("--only", nargs="*", help="clip names to run")
@@ -96,22 +98,29 @@ def main() -> None:
     config = yaml.safe_load(args.config.read_text())
     if not MOTION.is_dir():
         print(f"note: {MOTION} is absent; every clip uses the built-in walk")
+    clips = [(name, spec) for name, spec in config["clips"].items() if not args.only or name in args.only]
+    return args, config, clips
+
+
+def print_table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    for row in [header] + rows:
+        print("  ".join(str(v).rjust(w) for v, w in zip(row, widths)))
+
+
+def main() -> None:
+    args, config, clips = benchmark_arguments(__doc__.splitlines()[0])
     rows = []
-    for name, spec in config["clips"].items():
-        if args.only and name not in args.only:
-            continue
+    for name, spec in clips:
         clip, synth_s = render(name, spec, config, args.workdir)
-        input_dir, stages = run_pipeline(config["pipeline"], clip, args.workdir)
+        input_dir, stages, _ = run_pipeline(config["pipeline"], clip, args.workdir)
         report = evaluate(input_dir, clip)
         frames = int(spec["duration"] * config["fps"])
         rows.append([name, f"{synth_s:.1f}", f"{frames / sum(stages.values()):.1f}"]
                     + [cell(report, s, k) for s, k, _ in COLUMNS])
         print(f"{name}: stage seconds {json.dumps(stages)}", file=sys.stderr)
-    header = ["clip", "synth s", "stages fps"] + [title for _, _, title in COLUMNS]
-    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
     print(f"pipeline: {config['pipeline']}   ('-': the stage is not in the pipeline or has no ground truth)")
-    for row in [header] + rows:
-        print("  ".join(str(v).rjust(w) for v, w in zip(row, widths)))
+    print_table(["clip", "synth s", "stages fps"] + [title for _, _, title in COLUMNS], rows)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,73 @@
+"""Which input limits mocap accuracy: the body and world stages on true or pipeline keypoints and camera.
+
+Usage: python benchmarks/oracle.py [--config benchmarks/synthetic.yaml] [--workdir DIR] [--only NAME ...]
+Clips are rendered and run as `benchmarks/synthetic.py` does (sharing its WORKDIR and cache). Then the
+body and world stages' `run` is called with the ground truth's `keypoints.npz` (exact 2D keypoints and
+metric 3D landmarks) in place of the keypoints stage's, with its `camera.npz` (exact intrinsics and
+metric trajectory) in place of the scale stage's, and with both; each result is scored with
+`vidcli eval`'s `evaluate` and printed beside the pipeline's own."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# the synthetic benchmark's helpers
+from synthetic import benchmark_arguments, print_table, render, run_pipeline  # noqa: E402
+
+from vidcli.engine.stage import load_stage  # noqa: E402
+from vidcli.evaluation.report import STAGE_FILES, evaluate  # noqa: E402
+
+COLUMNS = [("pa_mpjpe_mm", "PA-MPJPE"), ("wa_mpjpe_mm", "WA-MPJPE"), ("w_mpjpe_mm", "W-MPJPE"),
+           ("rte_pct", "RTE %"), ("jitter_10m_per_s3", "jitter"), ("foot_skating_mm_per_frame", "skate mm")]
+SOURCES = [("run", "run"), ("truth", "run"), ("run", "truth"), ("truth", "truth")]  # (keypoints, camera)
+
+
+def body_and_world(keypoints: Path, camera: Path, out: Path) -> Path:
+    """Run the body and world stages on a keypoints folder and a metric camera folder; the world folder."""
+    body_dir, world_dir = out / "body", out / "world"
+    for folder in (body_dir, world_dir):
+        folder.mkdir(parents=True)
+    body, world, folder = load_stage("body"), load_stage("world"), SimpleNamespace
+    body.run(body.Config(), {"keypoints": folder(path=keypoints), "camera": folder(path=camera)}, body_dir)
+    world.run(world.Config(), {"body": folder(path=body_dir), "scale": folder(path=camera),
+                               "keypoints": folder(path=keypoints)}, world_dir)
+    return world_dir
+
+
+def evaluate_world(world: Path, tracks: Path, truth: Path, out: Path) -> dict:
+    """`evaluate`'s world metrics of a world folder, its people paired with the truth's through the
+    tracks in folder `tracks`."""
+    out.mkdir(parents=True)
+    shutil.copy(world / STAGE_FILES["world"], out)
+    shutil.copy(tracks / STAGE_FILES["track"], out)
+    return evaluate(out, truth)["stages"]["world"]["metrics"]
+
+
+def main() -> None:
+    args, config, clips = benchmark_arguments(__doc__.splitlines()[0])
+    if config["pipeline"] != "mocap":
+        raise SystemExit(f"{args.config}: the oracle needs the mocap pipeline, not {config['pipeline']}")
+    rows = []
+    for name, spec in clips:
+        clip, _ = render(name, spec, config, args.workdir)
+        _, _, artifacts = run_pipeline(config["pipeline"], clip, args.workdir)
+        truth = Path(f"{clip}.gt")
+        with tempfile.TemporaryDirectory() as scratch:
+            for keypoints, camera in SOURCES:
+                out = Path(scratch) / f"{keypoints}-{camera}"
+                world = artifacts["world"] if (keypoints, camera) == ("run", "run") else body_and_world(
+                    truth if keypoints == "truth" else artifacts["keypoints"],
+                    truth if camera == "truth" else artifacts["scale"], out)
+                metrics = evaluate_world(world, truth if keypoints == "truth" else artifacts["track"], truth,
+                                         out / "scored")
+                rows.append([name, keypoints, camera] + [f"{metrics[key]:.3g}" for key, _ in COLUMNS])
+                print(" ".join(rows[-1]), file=sys.stderr, flush=True)
+    print_table(["clip", "keypoints", "camera"] + [title for _, title in COLUMNS], rows)
+
+if __name__ == "__main__":
+    main()
