@@ -5,7 +5,9 @@ Clips are rendered and run as `benchmarks/synthetic.py` does (sharing its WORKDI
 body and world stages' `run` is called with the ground truth's `keypoints.npz` (exact 2D keypoints and
 metric 3D landmarks) in place of the keypoints stage's, with its `camera.npz` (exact intrinsics and
 metric trajectory) in place of the scale stage's, and with both; each result is scored with
-`vidcli eval`'s `evaluate` and printed beside the pipeline's own."""
+`vidcli eval`'s `evaluate` and printed beside the pipeline's own. `--smooth W` runs those world stages
+with acceleration weight W instead of the preset's (the preset suits BlazePose's noise, and holds
+back fast limbs drawn from noise-free keypoints)."""
 
 from __future__ import annotations
 
@@ -27,15 +29,17 @@ COLUMNS = [("pa_mpjpe_mm", "PA-MPJPE"), ("wa_mpjpe_mm", "WA-MPJPE"), ("w_mpjpe_m
 SOURCES = [("run", "run"), ("truth", "run"), ("run", "truth"), ("truth", "truth")]  # (keypoints, camera)
 
 
-def body_and_world(keypoints: Path, camera: Path, out: Path) -> Path:
+def body_and_world(keypoints: Path, camera: Path, out: Path, world_settings: dict) -> Path:
     """Run the body and world stages on a keypoints folder and a metric camera folder; the world folder."""
     body_dir, world_dir = out / "body", out / "world"
-    for folder in (body_dir, world_dir):
-        folder.mkdir(parents=True)
-    body, world, folder = load_stage("body"), load_stage("world"), SimpleNamespace
-    body.run(body.Config(), {"keypoints": folder(path=keypoints), "camera": folder(path=camera)}, body_dir)
-    world.run(world.Config(), {"body": folder(path=body_dir), "scale": folder(path=camera),
-                               "keypoints": folder(path=keypoints)}, world_dir)
+    for directory in (body_dir, world_dir):
+        directory.mkdir(parents=True)
+    body, world = load_stage("body"), load_stage("world")
+    body.run(body.Config(), {"keypoints": SimpleNamespace(path=keypoints),
+                             "camera": SimpleNamespace(path=camera)}, body_dir)
+    world.run(world.Config(**world_settings), {"body": SimpleNamespace(path=body_dir),
+                                               "scale": SimpleNamespace(path=camera),
+                                               "keypoints": SimpleNamespace(path=keypoints)}, world_dir)
     return world_dir
 
 
@@ -49,7 +53,10 @@ def evaluate_world(world: Path, tracks: Path, truth: Path, out: Path) -> dict:
 
 
 def main() -> None:
-    args, config, clips = benchmark_arguments(__doc__.splitlines()[0])
+    args, config, clips = benchmark_arguments(
+        __doc__.splitlines()[0],
+        [("--smooth", {"type": float, "help": "world-stage acceleration weight of the reruns"})])
+    world_settings = {} if args.smooth is None else {"smooth": args.smooth}
     if config["pipeline"] != "mocap":
         raise SystemExit(f"{args.config}: the oracle needs the mocap pipeline, not {config['pipeline']}")
     rows = []
@@ -62,12 +69,13 @@ def main() -> None:
                 out = Path(scratch) / f"{keypoints}-{camera}"
                 world = artifacts["world"] if (keypoints, camera) == ("run", "run") else body_and_world(
                     truth if keypoints == "truth" else artifacts["keypoints"],
-                    truth if camera == "truth" else artifacts["scale"], out)
+                    truth if camera == "truth" else artifacts["scale"], out, world_settings)
                 metrics = evaluate_world(world, truth if keypoints == "truth" else artifacts["track"], truth,
                                          out / "scored")
                 rows.append([name, keypoints, camera] + [f"{metrics[key]:.3g}" for key, _ in COLUMNS])
                 print(" ".join(rows[-1]), file=sys.stderr, flush=True)
     print_table(["clip", "keypoints", "camera"] + [title for _, title in COLUMNS], rows)
+
 
 if __name__ == "__main__":
     main()

@@ -86,10 +86,14 @@ def cell(report: dict, stage: str, key: str) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def benchmark_arguments(description: str) -> tuple[argparse.Namespace, dict, list[tuple[str, dict]]]:
-    """The arguments the benchmark scripts share (--config, --workdir, --only): (arguments, the
-    benchmark config, the (name, spec) of each clip to run)."""
+def benchmark_arguments(description: str, extra: list[tuple[str, dict]] = ()
+                        ) -> tuple[argparse.Namespace, dict, list[tuple[str, dict]]]:
+    """The arguments the benchmark scripts share (--config, --workdir, --only) and a script's `extra`
+    ones ((flag, add_argument keywords)): (arguments, the benchmark config, the (name, spec) of each
+    clip to run)."""
     parser = argparse.ArgumentParser(description=description)
+    for flag, keywords in extra:
+        parser.add_argument(flag, **keywords)
     parser.add_argument("--config", type=Path, default=Path(__file__).with_name("synthetic.yaml"))
     parser.add_argument("--workdir", type=Path, default=Path("vidcli-bench"))
     parser.add_argument("--only", nargs="*", help="clip names to run")

@@ -403,4 +403,3 @@ def size_ratios(pred_3d: np.ndarray, gt_3d: np.ndarray) -> np.ndarray:
     for row in np.flatnonzero(both.sum(1) >= 3):
         ratios[row] = umeyama(pred_3d[row, both[row]], gt_3d[row, both[row]])[0]
     return ratios
-
