@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # the synthetic benchmark's helpers
-from synthetic import benchmark_arguments, print_table, render, run_pipeline  # noqa: E402
+from synthetic import benchmark_arguments, mocap_runs, print_table  # noqa: E402
 
 from vidcli.engine.stage import load_stage  # noqa: E402
 from vidcli.evaluation.report import STAGE_FILES, evaluate  # noqa: E402
@@ -57,13 +57,8 @@ def main() -> None:
         __doc__.splitlines()[0],
         [("--smooth", {"type": float, "help": "world-stage acceleration weight of the reruns"})])
     world_settings = {} if args.smooth is None else {"smooth": args.smooth}
-    if config["pipeline"] != "mocap":
-        raise SystemExit(f"{args.config}: the oracle needs the mocap pipeline, not {config['pipeline']}")
     rows = []
-    for name, spec in clips:
-        clip, _ = render(name, spec, config, args.workdir)
-        _, _, artifacts = run_pipeline(config["pipeline"], clip, args.workdir)
-        truth = Path(f"{clip}.gt")
+    for name, _, artifacts, truth in mocap_runs(args, config, clips):
         with tempfile.TemporaryDirectory() as scratch:
             for keypoints, camera in SOURCES:
                 out = Path(scratch) / f"{keypoints}-{camera}"

@@ -106,6 +106,17 @@ def benchmark_arguments(description: str, extra: list[tuple[str, dict]] = ()
     return args, config, clips
 
 
+def mocap_runs(args: argparse.Namespace, config: dict, clips: list[tuple[str, dict]]):
+    """For the oracle scripts: each clip rendered and run through the mocap pipeline (cached), as
+    (name, spec, each stage's artifact folder, the ground truth folder)."""
+    if config["pipeline"] != "mocap":
+        raise SystemExit(f"{args.config}: the oracle needs the mocap pipeline, not {config['pipeline']}")
+    for name, spec in clips:
+        clip, _ = render(name, spec, config, args.workdir)
+        _, _, artifacts = run_pipeline(config["pipeline"], clip, args.workdir)
+        yield name, spec, artifacts, Path(f"{clip}.gt")
+
+
 def print_table(header: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
     for row in [header] + rows:
