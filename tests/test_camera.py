@@ -356,6 +356,8 @@ def test_camera_settings_are_checked():
         camera_stage.resolve_config(camera_stage.Config(backend="dis", focal=500.0, fx=500.0))
     with pytest.raises(ConfigError, match="keyframe_flow"):
         camera_stage.resolve_config(camera_stage.Config(backend="dis", keyframe_flow=0.1, static_flow=0.2))
+    with pytest.raises(ConfigError, match="dis_finest_scale"):
+        camera_stage.resolve_config(camera_stage.Config(backend="dis", dis_finest_scale=5))
     K, calibrate = camera_stage.intrinsics(camera_stage.Config(fx=400.0, cy=100.0), 640, 360)
     assert K.tolist() == [[400.0, 0.0, 320.0], [0.0, 400.0, 100.0], [0.0, 0.0, 1.0]] and not calibrate
     assert camera_stage.intrinsics(camera_stage.Config(), 640, 360)[1]

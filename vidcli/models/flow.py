@@ -47,9 +47,10 @@ def resolve_backend(stage: str, backend: str, dis_preset: str, device: str) -> t
     return backend, device
 
 
-def make_estimator(backend: str, dis_preset: str, device: str):
-    """The estimator of a resolved backend (see `resolve_backend`)."""
-    return RaftFlow(device) if backend == "raft" else DisFlow(dis_preset)
+def make_estimator(backend: str, dis_preset: str, device: str, dis_finest_scale: int | None = None):
+    """The estimator of a resolved backend (see `resolve_backend`); `dis_finest_scale`, when given,
+    overrides the DIS preset's finest pyramid level."""
+    return RaftFlow(device) if backend == "raft" else DisFlow(dis_preset, dis_finest_scale)
 
 
 class DisFlow:
@@ -58,9 +59,11 @@ class DisFlow:
     name = "dis"
     checksum = None
 
-    def __init__(self, preset: str):
-        self.model = f"dis-{preset}"
+    def __init__(self, preset: str, finest_scale: int | None = None):
+        self.model = f"dis-{preset}" + ("" if finest_scale is None else f"-finest{finest_scale}")
         self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
+        if finest_scale is not None:
+            self._dis.setFinestScale(finest_scale)
 
     def prepare(self, rgb: np.ndarray) -> np.ndarray:
         return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
