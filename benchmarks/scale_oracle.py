@@ -48,6 +48,7 @@ def true_camera(name: str, spec: dict, config: dict, truth: Path, out: Path) -> 
     """A camera folder (camera.npz, depth.npz) with the exact poses and depths of a benchmark clip,
     in units TRUE_CAMERA_SHRINK times larger than metres."""
     from vidcli.synth.generate import Synthesis, SynthOptions
+    from vidcli.synth.groundtruth import inverse_depth_grid
 
     width, height = (int(v) for v in config["size"].lower().split("x"))
     bvh = [MOTION / f for f in spec.get("bvh", [])] if MOTION.is_dir() else []
@@ -57,16 +58,8 @@ def true_camera(name: str, spec: dict, config: dict, truth: Path, out: Path) -> 
     if not (np.allclose(camera.t_wc, scene.t_wc) and np.allclose(camera.R_wc, scene.R_wc)):
         raise SystemExit(f"{name}: the re-created scene's camera differs from the clip's ground truth")
     keyframes = np.arange(0, len(camera.t_wc), KEYFRAME_STEP)
-    rows, columns = height // GRID_CELL, width // GRID_CELL
-    inv_depth, confidence = [], []
-    for frame in keyframes:
-        rendered = scene.render(int(frame))
-        depth = rendered.depth[:rows * GRID_CELL, :columns * GRID_CELL]
-        background = (rendered.body[:rows * GRID_CELL, :columns * GRID_CELL] < 0) & np.isfinite(depth)
-        cells = background.reshape(rows, GRID_CELL, columns, GRID_CELL)
-        rho = np.where(background, 1.0 / np.where(background, depth, 1.0), 0.0)
-        inv_depth.append(rho.reshape(cells.shape).sum((1, 3)) / np.maximum(cells.sum((1, 3)), 1))
-        confidence.append(cells.all((1, 3)).astype(np.float32))
+    grids = [inverse_depth_grid(scene.render(int(frame)), GRID_CELL) for frame in keyframes]
+    inv_depth, confidence = zip(*grids)
     out.mkdir(parents=True)
     write_camera(out, replace(camera, t_wc=camera.t_wc / TRUE_CAMERA_SHRINK, keyframes=keyframes))
     np.savez(out / DEPTH_NPZ, keyframes=keyframes, confidence=np.array(confidence),

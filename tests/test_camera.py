@@ -367,6 +367,7 @@ def ground_truth_camera_artifact(options, gt_dir, out_dir, scale: float, keyfram
     """A camera artifact made from the ground truth with translation divided by `scale`, and
     keyframe inverse depths (times `scale`) from rendered depth, zero confidence on people and sky."""
     from vidcli.synth.generate import Synthesis
+    from vidcli.synth.groundtruth import inverse_depth_grid
 
     out_dir.mkdir()
     gt = read_camera(gt_dir / "camera.npz")
@@ -374,15 +375,8 @@ def ground_truth_camera_artifact(options, gt_dir, out_dir, scale: float, keyfram
              t_wc=(gt.t_wc - gt.t_wc[0]) @ gt.R_wc[0] / scale, timestamps=gt.timestamps, width=gt.width,
              height=gt.height, fps=gt.fps, static=False, keyframes=np.array(keyframes))
     synthesis = Synthesis(options)
-    rows, columns = options.height // CELL, options.width // CELL
-    ys, xs = np.mgrid[0:rows, 0:columns] * CELL + CELL // 2
-    inv_depth, confidence = [], []
-    for frame in keyframes:
-        rendered = synthesis.render(frame)
-        depth, scene = rendered.depth[ys, xs], rendered.body[ys, xs] < 0
-        inv_depth.append(np.where(scene & np.isfinite(depth), scale / depth, 0.0))
-        confidence.append((scene & np.isfinite(depth)).astype(float))
-    np.savez(out_dir / "depth.npz", keyframes=np.array(keyframes), inv_depth=np.array(inv_depth),
+    inv_depth, confidence = zip(*(inverse_depth_grid(synthesis.render(frame), CELL) for frame in keyframes))
+    np.savez(out_dir / "depth.npz", keyframes=np.array(keyframes), inv_depth=scale * np.array(inv_depth),
              confidence=np.array(confidence), K=np.diag([1 / CELL, 1 / CELL, 1.0]) @ gt.K)
     return Artifact(out_dir)
 

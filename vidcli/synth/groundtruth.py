@@ -28,6 +28,20 @@ _LEFT_HIP, _RIGHT_HIP = BLAZEPOSE_33.index("left_hip"), BLAZEPOSE_33.index("righ
 _FEET = {"left": ("left_heel", "left_foot_index"), "right": ("right_heel", "right_foot_index")}
 
 
+def inverse_depth_grid(frame: Frame, cell: int) -> tuple[np.ndarray, np.ndarray]:
+    """A rendered frame's exact inverse depths averaged over cells of `cell` x `cell` pixels (rows,
+    columns; trailing pixels that fill no cell are left out) and their confidence: 1 where the cell
+    shows only scene, 0 where it shows a person or sky (the camera stage's depth.npz grids)."""
+    rows, columns = frame.depth.shape[0] // cell, frame.depth.shape[1] // cell
+    depth = frame.depth[:rows * cell, :columns * cell]
+    scene = (frame.body[:rows * cell, :columns * cell] < 0) & np.isfinite(depth)
+    inverse = np.where(scene, 1.0 / np.where(scene, depth, 1.0), 0.0)
+    cells = (rows, cell, columns, cell)
+    count = scene.reshape(cells).sum((1, 3))
+    mean = inverse.reshape(cells).sum((1, 3)) / np.maximum(count, 1)
+    return mean, (count == cell * cell).astype(np.float32)
+
+
 class GroundTruth:
     """Collects per-frame ground truth while a `Synthesis` renders, then writes `OUT.mp4.gt/`."""
 
