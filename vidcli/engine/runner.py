@@ -102,11 +102,12 @@ def run_plans(plans: list[InputPlan], workspace: Workspace, options: RunOptions)
 
 
 def _build_until_settled(roots: list, options: RunOptions) -> bool:
-    """Run Luigi builds until nothing this run needs is still running in another worker.
+    """Run Luigi builds until nothing this run needs is left to another worker.
 
     With a central scheduler, Luigi's worker exits when the only tasks left are running in other
-    workers; this waits for those and builds again, so every process reports a finished plan.
-    Returns False if Luigi reported a failure or a scheduling error.
+    workers, or waiting for a worker that is between two tasks. This waits for running ones, and
+    builds again as long as a build (or the wait) leaves fewer tasks incomplete, so every process
+    reports a finished plan. Returns False if Luigi reported a failure or a scheduling error.
     """
     import luigi
     from luigi.execution_summary import LuigiStatusCode
@@ -114,6 +115,11 @@ def _build_until_settled(roots: list, options: RunOptions) -> bool:
 
     failed = (LuigiStatusCode.FAILED, LuigiStatusCode.FAILED_AND_SCHEDULING_FAILED, LuigiStatusCode.SCHEDULING_FAILED)
     tasks = _all_tasks(roots)
+
+    def incomplete() -> set[str]:
+        return {t.task_id for t in tasks if not t.complete()}
+
+    left = incomplete() if options.scheduler_host else set()  # only the central scheduler's rounds use it
     while True:
         result = luigi.build(roots, workers=options.workers, local_scheduler=options.scheduler_host is None,
                              scheduler_host=options.scheduler_host or "localhost",
@@ -121,12 +127,12 @@ def _build_until_settled(roots: list, options: RunOptions) -> bool:
         if options.scheduler_host is None or result.status in failed:
             return result.status not in failed
         scheduler = RemoteScheduler(f"http://{options.scheduler_host}:{options.scheduler_port}/")
-        waited = False
-        while running := {t.task_id for t in tasks if not t.complete()} & set(scheduler.task_list("RUNNING", "")):
+        before, left = left, incomplete()
+        while running := left & set(scheduler.task_list("RUNNING", "")):
             log.info("waiting for %d task(s) running in other workers", len(running))
             time.sleep(1.0)
-            waited = True
-        if not waited:
+            left = incomplete()
+        if not left or len(left) >= len(before):
             return True
 
 
