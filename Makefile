@@ -9,7 +9,7 @@ export ANNY_CACHE_DIR ?= $(CURDIR)/.cache/anny
 $(BIN)/vidcli: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,full]"
 	touch $@
 
 install: $(BIN)/vidcli

@@ -23,21 +23,16 @@ import argparse
 import importlib.util
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 MOTION = ROOT.parent / "shared" / "data" / "motion" / "jumping_jacks.bvh"
 HIPHOP = ROOT.parent / "shared" / "data" / "videos" / "hiphop_clip1.mp4"
 IMAGES = ROOT / "docs" / "images"
-VIDCLI = [sys.executable, "-c", "from vidcli.cli import main; from vidcli.commands.animate import animate; "
-          "main.add_command(animate); main()"]
 SIZE = (512, 768)
 REFERENCE_FRAME = 15  # arms out to the sides
 DRIVING_START = 30
@@ -78,23 +73,23 @@ def render_synthetic(workdir: Path, frames: int) -> tuple[Path, Path, np.ndarray
 
 
 def animate(reference: Path, driving: Path, workdir: Path) -> tuple[Path, dict]:
-    """Run the animate pipeline (embedded) through `vidcli run`, the animation stages afresh (they are
+    """Run the animate pipeline (embedded) through the engine, the animation stages afresh (they are
     what is measured); (generate artifact, stage seconds)."""
-    workflow = workdir / f"{driving.stem}.workflow.yaml"
-    workflow.write_text(yaml.safe_dump({
-        "pipeline": "animate", "inputs": [{"driving": str(driving), "ref": str(reference)}],
-        "config": {"generate": {"backend": "embedded"}}, "workspace": str(workdir / "work")}))
-    proc = subprocess.run(VIDCLI + ["--json", "run", str(workflow), "--force", "pose", "--force-downstream"],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"animate failed on {driving}:\n{proc.stderr}")
-    seconds, generate = {}, None
-    for result in json.loads(proc.stdout)["results"]:
-        artifact = Path(result["artifact"])
-        seconds[result["stage"]] = json.loads((artifact / "manifest.json").read_text())["seconds"]
-        if result["stage"] == "generate":
-            generate = artifact
-    return generate, seconds
+    from vidcli import console
+    from vidcli.engine import RunOptions, run
+    from vidcli.engine.pipeline import load_pipeline
+    from vidcli.engine.store import Workspace
+
+    console.setup(-1)
+    pipeline = load_pipeline("animate", {"generate": {"backend": "embedded"}})
+    report = run(pipeline, [{"driving": driving, "ref": reference}], Workspace(workdir / "work"),
+                 RunOptions(force=("pose",), force_downstream=True))
+    if report.exit_code != 0:
+        raise SystemExit(f"animate failed on {driving}: {[o.detail for o in report.outcomes if o.detail]}")
+    artifacts = {o.stage: Path(o.artifact) for o in report.outcomes}
+    seconds = {stage: json.loads((path / "manifest.json").read_text())["seconds"]
+               for stage, path in artifacts.items()}
+    return artifacts["generate"], seconds
 
 
 def read_video(path: Path) -> np.ndarray:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidcli.engine.stage import Artifact, Source, load_stage
+from vidcli.engine.stage import Artifact, Source, load_stage, planned_config
 from vidcli.evaluation import metrics
 from vidcli.io import masks as mask_files
 from vidcli.io.camera import read_camera
@@ -73,10 +73,11 @@ def perception(frames: Artifact, work: Path) -> tuple[Artifact, Artifact | None,
     try:
         track, masks, keypoints = load_stage("track"), load_stage("masks"), load_stage("keypoints")
         track_dir = stage_dir(work, "track")
-        track.run(track.Config(), {"frames": frames}, track_dir)
+        track.run(planned_config(track, {}), {"frames": frames}, track_dir)
         masks_dir, keypoints_dir = stage_dir(work, "masks"), stage_dir(work, "keypoints")
-        masks.run(masks.Config(), {"frames": frames, "track": Artifact(track_dir)}, masks_dir)
-        keypoints.run(keypoints.Config(), {"frames": frames, "track": Artifact(track_dir)}, keypoints_dir)
+        masks.run(planned_config(masks, {}), {"frames": frames, "track": Artifact(track_dir)}, masks_dir)
+        keypoints.run(planned_config(keypoints, {}), {"frames": frames, "track": Artifact(track_dir)},
+                      keypoints_dir)
         return Artifact(masks_dir), Artifact(keypoints_dir), "perception stages"
     except Exception as exc:  # the perception stages are optional here: report, and track without masks
         index = json.loads((frames.path / "index.json").read_text())
@@ -89,7 +90,8 @@ def run_camera(video: Path, work: Path, use_perception: bool, gt_dir: Path | Non
     """The camera stage on `video`: (run info, camera artifact, seconds, keypoints artifact, masks source)."""
     frames_dir = work / "frames"
     if not (frames_dir / "index.json").is_file():
-        frames_stage.run(frames_stage.Config(), {"video": Source(video, "benchmark")}, stage_dir(work, "frames"))
+        frames_stage.run(planned_config(frames_stage, {}), {"video": Source(video, "benchmark")},
+                         stage_dir(work, "frames"))
     frames = Artifact(frames_dir)
     if gt_dir is not None and not use_perception:
         masks, masks_source = ground_truth_masks(gt_dir, stage_dir(work, "masks")), "ground truth"
@@ -100,14 +102,14 @@ def run_camera(video: Path, work: Path, use_perception: bool, gt_dir: Path | Non
         masks, keypoints, masks_source = perception(frames, work)
     camera_dir = stage_dir(work, "camera")
     start = time.perf_counter()
-    info = camera_stage.run(camera_stage.Config(), {"frames": frames, "masks": masks}, camera_dir)
+    info = camera_stage.run(planned_config(camera_stage, {}), {"frames": frames, "masks": masks}, camera_dir)
     seconds = time.perf_counter() - start
     return info, Artifact(camera_dir), seconds, keypoints, masks_source
 
 
 def run_scale(camera: Artifact, keypoints: Artifact, work: Path) -> dict:
     scale_dir = stage_dir(work, "scale")
-    scale_stage.run(scale_stage.Config(), {"camera": camera, "keypoints": keypoints}, scale_dir)
+    scale_stage.run(planned_config(scale_stage, {}), {"camera": camera, "keypoints": keypoints}, scale_dir)
     return json.loads((scale_dir / "scale.json").read_text()) | {"camera": read_camera(scale_dir / "camera.npz")}
 
 

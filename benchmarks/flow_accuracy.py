@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vidcli.engine.stage import Artifact
+from vidcli.engine.stage import Artifact, planned_config
 from vidcli.io.flow import endpoint_error, pair_filename, read_flo, read_kitti_flow, resize_flow
 from vidcli.io.frames import write_frames
 from vidcli.models import registry
@@ -38,7 +38,7 @@ def stage_flow(images, work: Path, settings: dict) -> np.ndarray:
     frames = Artifact(write_frames(work / "frames", images, fps=10.0))
     out_dir = work / "flow"
     out_dir.mkdir()
-    flow_stage.run(flow_stage.Config(**settings), {"frames": frames}, out_dir)
+    flow_stage.run(planned_config(flow_stage, settings), {"frames": frames}, out_dir)
     index = json.loads((out_dir / "index.json").read_text())
     flow = read_flo(out_dir / "pairs" / pair_filename(0, 1))
     return resize_flow(flow, tuple(index["frame_size"]))
@@ -80,7 +80,7 @@ def pairs_per_second(settings: dict, pairs: int) -> float:
         out_dir = Path(work) / "flow"
         out_dir.mkdir()
         start = time.perf_counter()
-        flow_stage.run(flow_stage.Config(**{**settings, "max_size": 640}), {"frames": frames}, out_dir)
+        flow_stage.run(planned_config(flow_stage, {**settings, "max_size": 640}), {"frames": frames}, out_dir)
         return pairs / (time.perf_counter() - start)
 
 

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from vidcli.engine.stage import Source
+from vidcli.engine.stage import Source, planned_config
 from vidcli.io.video import ffmpeg_exe, probe
 from vidcli.stages import frames as frames_stage
 
@@ -61,7 +61,8 @@ def main() -> None:
         counts = {}
 
         def stage(run_dir: Path) -> None:
-            result = frames_stage.run(frames_stage.Config(), {"video": Source(clip, "benchmark")}, run_dir)
+            result = frames_stage.run(planned_config(frames_stage, {}), {"video": Source(clip, "benchmark")},
+                                      run_dir)
             counts["stage"] = result.counts["frames"]
 
         def ffmpeg(run_dir: Path, *quality: str) -> None:

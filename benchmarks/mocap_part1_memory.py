@@ -52,12 +52,12 @@ def make_clip(out: Path, source: Path | None, seconds: float) -> Path:
 
 def run_stage(name: str, work: Path, video: Path) -> None:
     """Run one stage on the artifacts of the stages before it (child process side)."""
-    from vidcli.engine.stage import Artifact, Source, load_stage
+    from vidcli.engine.stage import Artifact, Source, load_stage, planned_config
 
     stage = load_stage(name)
     inputs = {port: Source(video, "benchmark") if upstream == "video" else Artifact(work / upstream)
               for port, upstream in UPSTREAM[name].items()}
-    config = stage.resolve_config(stage.Config()) if hasattr(stage, "resolve_config") else stage.Config()
+    config = planned_config(stage, {})
     stage.run(config, inputs, work / name)
 
 

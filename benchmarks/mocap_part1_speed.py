@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from vidcli.engine.stage import Artifact, Source, load_stage
+from vidcli.engine.stage import Artifact, Source, load_stage, planned_config
 
 SHARED_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos" / "hiphop_clip1.mp4"
 STAGES = ("frames", "track", "masks", "keypoints", "camera", "scale")
@@ -63,7 +63,7 @@ def run_chain(video: Path, work: Path, profile: str | None) -> tuple[int, dict[s
         shutil.rmtree(out_dir, ignore_errors=True)
         out_dir.mkdir(parents=True)
         inputs = {port: artifacts[upstream] for port, upstream in UPSTREAM[name].items()}
-        config = stage.resolve_config(stage.Config()) if hasattr(stage, "resolve_config") else stage.Config()
+        config = planned_config(stage, {})
         profiler = cProfile.Profile() if name == profile else None
         wall, cpu = time.perf_counter(), cpu_seconds()
         if profiler:

@@ -5,33 +5,24 @@ Usage: python benchmarks/mocap_speed.py [--workdir DIR] [--duration S] [--size W
 The clip (default 10 s: long enough that loading the models, about 4 s, does not decide the figure;
 `--duration 4` shows it) is rendered once into WORKDIR (default ./vidcli-speed) and reused (the
 render is not timed); every run uses a fresh workspace, so every stage is timed. Stage times come
-from the manifests; the peak memory is the largest resident set of the `vidcli run` process (one
-Luigi worker runs the stages in-process), and its CPU time is reported beside the wall time.
+from the manifests; the engine runs in this process (one Luigi worker runs the stages in-process), so
+the peak memory is this process's largest resident set, and its CPU time is reported beside the wall
+time.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import yaml
-
 VIDCLI = [sys.executable, "-m", "vidcli"]
 TARGET_FPS = 6.0
-# Runs a command and prints, after its output, its peak resident memory (MiB) and CPU seconds: the
-# only child of this wrapper is the command, so the children's usage is the command's.
-_MEASURE = """
-import json, resource, subprocess, sys
-code = subprocess.run(sys.argv[1:]).returncode
-usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(); print(json.dumps([usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime]))
-sys.exit(code)
-"""
 
 
 def main() -> None:
@@ -40,32 +31,32 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--size", default="1280x720")
     args = parser.parse_args()
-    args.workdir = args.workdir.resolve()  # the workflow file names the clip by this path
+    args.workdir = args.workdir.resolve()
     clip = args.workdir / f"walk-{args.size}-{args.duration:g}s.mp4"
     if not clip.is_file():
         clip.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(VIDCLI + ["-q", "synth", str(clip), "--people", "1", "--camera", "handheld",
                                  "--size", args.size, "--duration", str(args.duration), "--fps", "30",
                                  "--seed", "7"], check=True)
+    from vidcli import console
+    from vidcli.engine import run
+    from vidcli.engine.pipeline import load_pipeline
+    from vidcli.engine.store import Workspace
+
     workspace = args.workdir / "work"
     shutil.rmtree(workspace, ignore_errors=True)
-    workflow = args.workdir / "speed.workflow.yaml"
-    workflow.write_text(yaml.safe_dump({"pipeline": "mocap", "inputs": [str(clip)],
-                                        "workspace": str(workspace)}))
-
+    console.setup(-1)
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _MEASURE, *VIDCLI, "--json", "run", str(workflow)],
-                          capture_output=True, text=True)
+    report = run(load_pipeline("mocap"), [{"video": clip}], Workspace(workspace))
     wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"the mocap pipeline failed:\n{proc.stderr}")
-    output, usage = proc.stdout.rsplit("\n", 2)[:2]
-    peak_mib, cpu = json.loads(usage)
-    results = json.loads(output)["results"]
-    frames = json.loads((Path(next(r["artifact"] for r in results if r["stage"] == "frames")) / "index.json")
-                        .read_text())["count"]
-    seconds = {r["stage"]: json.loads((Path(r["artifact"]) / "manifest.json").read_text())["seconds"]
-               for r in results}
+    if report.exit_code != 0:
+        raise SystemExit(f"the mocap pipeline failed: {[o.detail for o in report.outcomes if o.detail]}")
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak_mib, cpu = usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+    artifacts = {o.stage: Path(o.artifact) for o in report.outcomes}
+    frames = json.loads((artifacts["frames"] / "index.json").read_text())["count"]
+    seconds = {stage: json.loads((path / "manifest.json").read_text())["seconds"]
+               for stage, path in artifacts.items()}
 
     print(f"clip: {clip.name}, {frames} frames")
     print(f"{'stage':>10}  {'seconds':>8}  {'frames/s':>8}")
@@ -73,7 +64,7 @@ def main() -> None:
         print(f"{stage:>10}  {value:8.2f}  {frames / max(value, 1e-9):8.1f}")
     total = sum(seconds.values())
     print(f"{'stages':>10}  {total:8.2f}  {frames / total:8.1f}   (target >= {TARGET_FPS:g} frames/s)")
-    print(f"{'wall':>10}  {wall:8.2f}  {frames / wall:8.1f}   (with process start and scheduling)")
+    print(f"{'wall':>10}  {wall:8.2f}  {frames / wall:8.1f}   (with planning and scheduling)")
     print(f"{'cpu':>10}  {cpu:8.2f}  {frames / cpu:8.1f}   (CPU seconds: about the wall time when idle)")
     print(f"peak resident memory: {peak_mib:.0f} MiB")
 

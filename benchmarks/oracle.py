@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # the synthetic benchmark's helpers
 from synthetic import benchmark_arguments, mocap_runs, print_table  # noqa: E402
 
-from vidcli.engine.stage import load_stage  # noqa: E402
+from vidcli.engine.stage import load_stage, planned_config  # noqa: E402
 from vidcli.evaluation.report import STAGE_FILES, evaluate  # noqa: E402
 
 COLUMNS = [("pa_mpjpe_mm", "PA-MPJPE"), ("wa_mpjpe_mm", "WA-MPJPE"), ("w_mpjpe_mm", "W-MPJPE"),
@@ -35,9 +35,9 @@ def body_and_world(keypoints: Path, camera: Path, out: Path, world_settings: dic
     for directory in (body_dir, world_dir):
         directory.mkdir(parents=True)
     body, world = load_stage("body"), load_stage("world")
-    body.run(body.Config(), {"keypoints": SimpleNamespace(path=keypoints),
+    body.run(planned_config(body, {}), {"keypoints": SimpleNamespace(path=keypoints),
                              "camera": SimpleNamespace(path=camera)}, body_dir)
-    world.run(world.Config(**world_settings), {"body": SimpleNamespace(path=body_dir),
+    world.run(planned_config(world, world_settings), {"body": SimpleNamespace(path=body_dir),
                                                "scale": SimpleNamespace(path=camera),
                                                "keypoints": SimpleNamespace(path=keypoints)}, world_dir)
     return world_dir

@@ -31,7 +31,7 @@ from pycocotools import mask as mask_utils
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic import evaluate, render, run_pipeline  # noqa: E402  (the synthetic benchmark's helpers)
 
-from vidcli.engine.stage import Artifact  # noqa: E402
+from vidcli.engine.stage import Artifact, planned_config  # noqa: E402
 from vidcli.engine.store import complete_artifacts, read_manifest  # noqa: E402
 from vidcli.io import masks as mask_files  # noqa: E402
 from vidcli.io.frames import FrameSequence  # noqa: E402
@@ -77,7 +77,7 @@ def cpu_ms_per_frame(input_dir: Path) -> dict[str, float]:
             out_dir.mkdir()
             inputs = {"frames": frames} if stage == "track" else {"frames": frames, "track": track}
             start = _cpu_seconds()
-            module.run(module.Config(), inputs, out_dir)
+            module.run(planned_config(module, {}), inputs, out_dir)
             used[stage] = (_cpu_seconds() - start) / count * 1000
     return used
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 # the synthetic benchmark's helpers
 from synthetic import MOTION, benchmark_arguments, mocap_runs, print_table  # noqa: E402
 
-from vidcli.engine.stage import load_stage  # noqa: E402
+from vidcli.engine.stage import load_stage, planned_config  # noqa: E402
 from vidcli.evaluation.metrics import camera_errors  # noqa: E402
 from vidcli.evaluation.report import STAGE_FILES, evaluate  # noqa: E402
 from vidcli.io.camera import CAMERA_NPZ, DEPTH_NPZ, read_camera, write_camera  # noqa: E402
@@ -73,7 +73,7 @@ def camera_with_true_focal(artifacts: dict, truth: Path, out: Path) -> Path:
     stage = load_stage("camera")
     out.mkdir(parents=True)
     focal = float(read_camera(truth / CAMERA_NPZ).K[0, 0])
-    stage.run(stage.Config(focal=focal), {"frames": SimpleNamespace(path=artifacts["frames"]),
+    stage.run(planned_config(stage, {"focal": focal}), {"frames": SimpleNamespace(path=artifacts["frames"]),
                                           "masks": SimpleNamespace(path=artifacts["masks"])}, out)
     return out
 
@@ -82,7 +82,7 @@ def scale_error(keypoints: Path, camera: Path, truth: Path, out: Path) -> float:
     """The scale stage's signed scale error (%) on a keypoints folder and a camera folder."""
     stage = load_stage("scale")
     out.mkdir(parents=True)
-    stage.run(stage.Config(), {"keypoints": SimpleNamespace(path=keypoints),
+    stage.run(planned_config(stage, {}), {"keypoints": SimpleNamespace(path=keypoints),
                                "camera": SimpleNamespace(path=camera)}, out)
     run, gt = read_camera(out / CAMERA_NPZ), read_camera(truth / CAMERA_NPZ)
     return 100.0 * (1.0 / camera_errors(run.R_wc, run.t_wc, gt.R_wc, gt.t_wc).sim3_scale - 1.0)

@@ -49,20 +49,22 @@ def render(name: str, spec: dict, config: dict, workdir: Path) -> tuple[Path, fl
 
 
 def run_pipeline(pipeline: str, clip: Path, workdir: Path) -> tuple[Path, dict, dict]:
-    """Run the pipeline on a clip (cached stages are reused); (its workspace input directory,
-    seconds each stage took when it ran, from the manifests, and each stage's artifact folder)."""
-    workflow = workdir / f"{clip.stem}.workflow.yaml"
-    workflow.write_text(yaml.safe_dump({"pipeline": pipeline, "inputs": [str(clip)],
-                                        "workspace": str(workdir / "work")}))
-    proc = subprocess.run(VIDCLI + ["--json", "run", str(workflow)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"{pipeline} failed on {clip}:\n{proc.stderr}")
-    results = json.loads(proc.stdout)["results"]
-    input_dir = Path(results[0]["artifact"]).parent.parent
-    stages, artifacts = {}, {}
-    for r in results:
-        artifacts[r["stage"]] = Path(r["artifact"])
-        stages[r["stage"]] = json.loads((artifacts[r["stage"]] / "manifest.json").read_text())["seconds"]
+    """Run the pipeline on a clip through the engine (cached stages are reused); (its workspace input
+    directory, seconds each stage took when it ran, from the manifests, and each stage's artifact folder)."""
+    from vidcli import console
+    from vidcli.engine import run
+    from vidcli.engine.pipeline import load_pipeline
+    from vidcli.engine.store import Workspace
+
+    console.setup(-1)
+    report = run(load_pipeline(pipeline), [{"video": clip}], Workspace(workdir / "work"))
+    if report.exit_code != 0:
+        failed = [f"{o.stage}: {o.detail}" for o in report.outcomes if o.status != "ran" and o.detail]
+        raise SystemExit(f"{pipeline} failed on {clip}: {'; '.join(failed)}")
+    artifacts = {o.stage: Path(o.artifact) for o in report.outcomes}
+    input_dir = next(iter(artifacts.values())).parent.parent
+    stages = {stage: json.loads((path / "manifest.json").read_text())["seconds"]
+              for stage, path in artifacts.items()}
     return input_dir, stages, artifacts
 
 

@@ -1,71 +1,63 @@
 """Body model fits per person: shape per track, per-frame joint rotations and camera-frame pelvis.
 
-Each track's BlazePose keypoints (metric root-relative 3D landmarks and 2D keypoints, weighted by
-visibility under a robust loss) are fitted with the body model through the camera intrinsics
-(`vidcli.mocap.fitting`). The default model is Anny; SMPL and SMPL-X need the user's model files
+The `body` backend (`vidcli.backends`) estimates each track's body from its keypoints (the embedded
+one fits the body model to the metric root-relative 3D landmarks and 2D keypoints, weighted by
+visibility under a robust loss, through the camera intrinsics). The default model is Anny; SMPL and
+SMPL-X need the user's model files
 (`body_model_dir`). Writes `body.npz` (docs/formats.md) and `body.json` (model, shape labels,
 per-track summary).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from vidcli.engine.stage import RunInfo, setting
+from vidcli import backends
+from vidcli.body import BODY_MODELS, GENDERS
+from vidcli.engine.keys import sha256_of
+from vidcli.engine.stage import RunInfo
 from vidcli.errors import ConfigError, InputError
 from vidcli.mocap.options import FitOptions
-
-_DEFAULTS = FitOptions()
-_FIT_SETTINGS = ("sigma_px", "sigma_m", "occluded_3d", "feet_3d", "pose_prior", "shape_prior", "iterations")
+from vidcli.settings import setting
 
 VERSION = 3
 INPUTS = ("keypoints", "camera")
+COMPONENT = "body"
 
 
 @dataclass
-class Config:
-    body: str = setting("anny", "body model: anny | smpl | smplx (smpl and smplx need body_model_dir)")
-    body_model_dir: str = setting("",
-                                  "folder with your SMPL_<GENDER>.pkl/.npz or SMPLX_<GENDER>.npz/.pkl")
-    gender: str = setting("neutral", "SMPL / SMPL-X model gender: neutral | female | male")
-    sigma_px: float = setting(_DEFAULTS.sigma_px, "robust scale of the 2D keypoint residuals, pixels")
-    sigma_m: float = setting(_DEFAULTS.sigma_m, "robust scale of the 3D landmark residuals, metres")
-    occluded_3d: float = setting(_DEFAULTS.occluded_3d,
-                                 "weight of a 3D landmark whose visibility is 0 (1 at visibility 1)")
-    feet_3d: bool = setting(_DEFAULTS.feet_3d, "fit the heels and toes to the 3D landmarks as well as to the "
-                            "pixels (off: BlazePose's 3D feet point 25-30 degrees towards the camera in "
-                            "side views)")
-    pose_prior: float = setting(_DEFAULTS.pose_prior, "pull of the joint rotations towards the rest pose")
-    shape_prior: float = setting(_DEFAULTS.shape_prior, "pull of the shape towards the average body")
-    iterations: int = setting(_DEFAULTS.iterations, "L-BFGS iterations per solve (three solves per track)")
-    min_frames: int = setting(5, "tracks with fewer frames of at least 3 visible keypoints are not fitted")
+class Config(FitOptions):
+    backend: str = setting("auto", "body estimator; auto: a full backend whose checkpoints are installed, "
+                                   "else embedded", choices=backends.choices(COMPONENT))
+    body: str = setting("anny", "body model (smpl and smplx need body_model_dir)", choices=BODY_MODELS)
+    body_model_dir: str = setting("", "folder with your SMPL_<GENDER>.pkl/.npz or SMPLX_<GENDER>.npz/.pkl")
+    gender: str = setting("neutral", "SMPL / SMPL-X model gender", choices=GENDERS)
+    min_frames: int = setting(5, "tracks with fewer frames of at least 3 visible keypoints are not fitted",
+                              bounds="[1, 100000]")
+
+    def check(self) -> None:
+        if self.body == "anny" and (self.body_model_dir or self.gender != "neutral"):
+            raise ConfigError("body_model_dir and gender are for the smpl and smplx body models")
+        if self.body != "anny":
+            if importlib.util.find_spec("smplx") is None:
+                raise ConfigError(f"the {self.body} body model needs the smplx package: "
+                                  "pip install 'vidcli[smpl]'")
+            if not self.body_model_dir:
+                raise ConfigError(f"the {self.body} body model needs body_model_dir (your files' folder)")
+            from vidcli.body.smpl_model import find_model_file
+
+            find_model_file(self.body, self.body_model_dir, self.gender)
 
 
 def resolve_config(config: Config) -> Config:
-    """Check the settings; for SMPL / SMPL-X find the model file, so the key names an absolute folder."""
-    from vidcli.body import BODY_MODELS, GENDERS
-
-    if config.body not in BODY_MODELS:
-        raise ConfigError(f"body: body must be one of {', '.join(BODY_MODELS)}, got {config.body!r}")
-    if config.gender not in GENDERS:
-        raise ConfigError(f"body: gender must be one of {', '.join(GENDERS)}, got {config.gender!r}")
-    if min(config.sigma_px, config.sigma_m) <= 0 or not 0 <= config.occluded_3d <= 1:
-        raise ConfigError("body: sigma_px and sigma_m must be positive, occluded_3d within 0-1")
-    if min(config.pose_prior, config.shape_prior) < 0 or config.iterations < 1 or config.min_frames < 1:
-        raise ConfigError("body: priors must not be negative, iterations and min_frames at least 1")
-    if config.body == "anny":
-        if config.body_model_dir or config.gender != "neutral":
-            raise ConfigError("body: body_model_dir and gender are for the smpl and smplx body models")
-        return config
+    """An absolute body_model_dir, so the key names the files wherever the command ran."""
     if not config.body_model_dir:
-        raise ConfigError(f"body: the {config.body} body model needs body_model_dir (your files' folder)")
-    from vidcli.body.smpl_model import find_model_file
-
-    find_model_file(config.body, config.body_model_dir, config.gender)
+        return config
     return replace(config, body_model_dir=str(Path(config.body_model_dir).expanduser().resolve()))
 
 
@@ -86,16 +78,15 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     from vidcli.io.camera import CAMERA_NPZ, read_camera
     from vidcli.io.keypoints import KEYPOINTS_NPZ, read_keypoints
     from vidcli.io.motion import BODY_JSON, BODY_NPZ, BodyTable, write_body
-    from vidcli.mocap.fitting import fit_track, placeable
+    from vidcli.mocap.fitting import placeable
 
-    config = resolve_config(config)
     spec = body_spec(config)
     keypoints = read_keypoints(Path(inputs["keypoints"].path) / KEYPOINTS_NPZ)
     camera = read_camera(Path(inputs["camera"].path) / CAMERA_NPZ)
     if not len(keypoints):
-        raise InputError("body: the keypoints artifact has no detections")
+        raise InputError("the keypoints artifact has no detections")
     model = load_body_model(spec)
-    options = FitOptions(**{name: getattr(config, name) for name in _FIT_SETTINGS})
+    estimator = backends.get(COMPONENT, config.backend).build(config, model)
 
     fits, skipped = [], []
     track_ids = np.unique(keypoints.track_id)
@@ -109,12 +100,12 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
                          track_id, config.min_frames)
                 skipped.append(int(track_id))
             else:
-                fit = fit_track(model, keypoints.frame[rows], keypoints.keypoints2d[rows],
-                                keypoints.world3d[rows], camera.K, options)
+                fit = estimator.fit(keypoints.frame[rows], keypoints.keypoints2d[rows],
+                                    keypoints.world3d[rows], camera.K)
                 fits.append((int(track_id), fit))
             bar.advance()
     if not fits:
-        raise InputError(f"body: no track has {config.min_frames} frames with 3 visible keypoints")
+        raise InputError(f"no track has {config.min_frames} frames with 3 visible keypoints")
 
     def column(get):
         return np.concatenate([get(track_id, fit) for track_id, fit in fits])
@@ -135,7 +126,8 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
         "skipped_tracks": skipped,
     }
     (out_dir / BODY_JSON).write_text(json.dumps(summary, indent=1))
-    return RunInfo(model=spec.name, checksum=_file_checksum(spec.model_file),
+    checksum = sha256_of(Path(spec.model_file)) if spec.model_file else None  # Anny ships in its package
+    return RunInfo(backend=config.backend, model=spec.name, checksum=checksum,
                    counts={"tracks": len(fits), "frames": int(sum(len(f.frames) for _, f in fits)),
                            "skipped_tracks": len(skipped)})
 
@@ -144,15 +136,3 @@ def _mean(values: np.ndarray) -> float | None:
     finite = values[np.isfinite(values)]
     return round(float(finite.mean()), 4) if len(finite) else None
 
-
-def _file_checksum(path: str) -> str | None:
-    """sha256 of the body model file (None for Anny, which ships with its package)."""
-    import hashlib
-
-    if not path:
-        return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -17,69 +17,78 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vidcli import backends
+from vidcli.backends.dis import PRESETS
 from vidcli.console import log, progress
-from vidcli.engine.stage import RunInfo, setting
+from vidcli.engine.stage import RunInfo
 from vidcli.errors import ConfigError, InputError
 from vidcli.io import masks as mask_files
+from vidcli.settings import setting
 
 VERSION = 4
 INPUTS = ("frames", "masks")
+COMPONENT = "camera"
 
 # Relative inverse-depth uncertainty at which a depth cell's confidence is 1/2, and the residual
 # noise (grid pixels) assumed to turn the bundle adjustment's curvature into that uncertainty.
 DEPTH_CONFIDENCE_REL = 0.1
 RESIDUAL_NOISE_GRID_PX = 0.125
-MAX_DIS_FINEST_SCALE = 4  # DIS's coarsest levels: a 512-pixel image is 32 pixels wide at level 4
 
 
 @dataclass
 class Config:
-    focal: float = setting(0.0, "focal length in pixels (fx = fy); 0 = fx/fy if given, else calibrate")
-    fx: float = setting(0.0, "focal length along x in pixels; 0 = not given")
-    fy: float = setting(0.0, "focal length along y in pixels; 0 = fx")
-    cx: float = setting(0.0, "principal point x in pixels; 0 = the image centre")
-    cy: float = setting(0.0, "principal point y in pixels; 0 = the image centre")
+    backend: str = setting("auto", "camera solver; auto: a full backend whose checkpoints are installed, "
+                                   "else embedded", choices=backends.choices(COMPONENT))
+    focal: float = setting(0.0, "focal length in pixels (fx = fy); 0 = fx/fy if given, else calibrate",
+                           bounds="[0, 1e6]")
+    fx: float = setting(0.0, "focal length along x in pixels; 0 = not given", bounds="[0, 1e6]")
+    fy: float = setting(0.0, "focal length along y in pixels; 0 = fx", bounds="[0, 1e6]")
+    cx: float = setting(0.0, "principal point x in pixels; 0 = the image centre", bounds="[0, 1e5]")
+    cy: float = setting(0.0, "principal point y in pixels; 0 = the image centre", bounds="[0, 1e5]")
     calibrate: bool = setting(True, "without a given focal: pick the focal of lowest reprojection error "
                                     "from a sweep around max(width, height); false: use max(width, height)")
-    max_size: int = setting(512, "longest side, in pixels, of the images flow and tracking work on")
-    backend: str = setting("dis", "flow backend: auto | dis | raft; auto: RAFT when its checkpoint is "
-                                  "installed")
-    dis_preset: str = setting("fast", "DIS speed/quality preset: ultrafast | fast | medium (5 times slower)")
+    max_size: int = setting(512, "longest side, in pixels, of the images flow and tracking work on",
+                            bounds="[64, 4096]")
+    flow: str = setting("dis", "optical flow the embedded solver tracks with; auto: RAFT when its checkpoint "
+                               "is installed", choices=backends.choices("flow"))
+    dis_preset: str = setting("fast", "DIS speed/quality preset (medium: 5 times slower than fast)",
+                              choices=tuple(PRESETS))
     dis_finest_scale: int = setting(1, "finest pyramid level (0 = the working image) DIS refines its flow "
                                        "on, instead of the preset's (2 for fast, whose flow then falls a "
-                                       "few % short; 1 takes 1.3 times as long)")
+                                       "few % short; 1 takes 1.3 times as long); -1 = the preset's",
+                                    bounds="[-1, 4]")
     keyframe_flow: float = setting(2.5, "flow (75th percentile of the background) from the last keyframe "
-                                        "that starts a new one, in % of the image's longest side")
+                                        "that starts a new one, in % of the image's longest side",
+                                   bounds="(0, 100]")
     static_flow: float = setting(0.3, "a video whose background flow (75th percentile) from the first frame "
-                                      "stays below this (% of the longest side) is static")
-    radius: int = setting(2, "keyframes this close in keyframe order are linked by correspondences")
-    window: int = setting(6, "keyframes the local bundle adjustment moves while tracking")
-    iterations: int = setting(12, "Gauss-Newton iterations of each global bundle adjustment")
-    mask_dilation: int = setting(4, "pixels (working images) by which person masks grow before use")
-    device: str = setting("auto", "auto | cpu | cuda, for RAFT", significant=False)
+                                      "stays below this (% of the longest side) is static", bounds="[0, 100]")
+    radius: int = setting(2, "keyframes this close in keyframe order are linked by correspondences",
+                          bounds="[1, 100]")
+    window: int = setting(6, "keyframes the local bundle adjustment moves while tracking", bounds="[2, 1000]")
+    iterations: int = setting(12, "Gauss-Newton iterations of each global bundle adjustment",
+                              bounds="[1, 1000]")
+    mask_dilation: int = setting(4, "pixels (working images) by which person masks grow before use",
+                                 bounds="[0, 256]")
+    device: str = setting("auto", "where RAFT runs; auto: cuda when a GPU is visible", significant=False,
+                          choices=backends.DEVICES)
     static: bool = setting(False, "the camera is known not to move (a tripod): skip tracking, identity poses")
+
+    def check(self) -> None:
+        if self.focal and (self.fx or self.fy):
+            raise ConfigError("give either focal or fx/fy, not both")
+        if self.fy and not self.fx:
+            raise ConfigError("fy needs fx")
+        if self.keyframe_flow <= self.static_flow:
+            raise ConfigError("keyframe_flow must exceed static_flow")
 
 
 def resolve_config(config: Config) -> Config:
-    """Check the settings and make the flow backend concrete."""
-    from vidcli.models.flow import resolve_backend
+    flow = backends.resolve("flow", config.flow)[0]
+    return replace(config, flow=flow, device=backends.device(backends.get("flow", flow), config.device))
 
-    backend, device = resolve_backend("camera", config.backend, config.dis_preset, config.device)
-    if min(config.focal, config.fx, config.fy, config.cx, config.cy) < 0:
-        raise ConfigError("camera: focal, fx, fy, cx and cy must not be negative")
-    if config.focal and (config.fx or config.fy):
-        raise ConfigError("camera: give either focal or fx/fy, not both")
-    if config.fy and not config.fx:
-        raise ConfigError("camera: fy needs fx")
-    if not 0 <= config.dis_finest_scale <= MAX_DIS_FINEST_SCALE:
-        raise ConfigError(f"camera: dis_finest_scale must lie in [0, {MAX_DIS_FINEST_SCALE}]")
-    if config.max_size < 64 or config.radius < 1 or config.window < 2 or config.iterations < 1:
-        raise ConfigError("camera: max_size must be at least 64, radius at least 1, window at least 2, "
-                          "iterations at least 1")
-    if config.keyframe_flow <= config.static_flow or config.static_flow < 0 or config.mask_dilation < 0:
-        raise ConfigError("camera: keyframe_flow must exceed static_flow, both and mask_dilation not "
-                          "negative")
-    return replace(config, backend=backend, device=device)
+
+def resources(config: Config) -> dict[str, int]:
+    return {"gpu": 1} if config.device == "cuda" else {}
 
 
 def intrinsics(config: Config, width: int, height: int) -> tuple[np.ndarray, bool]:
@@ -91,20 +100,16 @@ def intrinsics(config: Config, width: int, height: int) -> tuple[np.ndarray, boo
 
 
 def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
-    from threadpoolctl import threadpool_limits
-
     from vidcli.io.camera import DEPTH_NPZ, CameraTrack, write_camera
     from vidcli.io.frames import FrameSequence
     from vidcli.io.video import scaled_size
-    from vidcli.models.flow import make_estimator
     from vidcli.slam.correspondence import CELL, grid_shape
-    from vidcli.slam.tracker import SlamSettings, static_result, track
+    from vidcli.slam.tracker import static_result
 
-    config = resolve_config(config)
     frames = FrameSequence(inputs["frames"].path)
     width, height = frames.size
     if len(frames) < 2:
-        raise InputError(f"camera: the video has {len(frames)} frame; tracking needs at least 2")
+        raise InputError(f"the video has {len(frames)} frame; tracking needs at least 2")
     people = _people_masks(Path(inputs["masks"].path) / mask_files.UNION_JSON, width, height)
     work_width, work_height = scaled_size(width, height, config.max_size)
     to_work = np.diag([work_width / width, work_height / height, 1.0])
@@ -119,19 +124,14 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
         mask = cv2.resize(mask, (work_width, work_height), interpolation=cv2.INTER_NEAREST)
         return rgb, cv2.dilate(mask, kernel) > 0
 
-    estimator = make_estimator(config.backend, config.dis_preset, config.device, config.dis_finest_scale)
-    percent = max(work_width, work_height) / 100.0
-    settings = SlamSettings(keyframe_flow=config.keyframe_flow * percent,
-                            static_flow=config.static_flow * percent,
-                            radius=config.radius, window=config.window, global_iterations=config.iterations)
-    # One BLAS thread: its matrices are small, and more threads only spin (on two busy cores, they
-    # doubled the CPU time and the wall time of the bundle adjustments).
+    solver = None
     if config.static:
         result = static_result(len(frames), to_work @ K, grid_shape(work_width, work_height))
     else:
-        with progress(f"camera ({estimator.name})", len(frames)) as bar, \
-                threadpool_limits(1, user_api="blas"):
-            result = track(read, len(frames), estimator, to_work @ K, settings, calibrate, bar.advance)
+        solver = backends.get(COMPONENT, config.backend).build(config)
+        with progress(f"camera ({config.backend})", len(frames)) as bar:
+            result = solver.solve(read, len(frames), (work_width, work_height), to_work @ K, calibrate,
+                                  bar.advance)
     K = np.linalg.inv(to_work) @ result.K
     poses_wc = np.linalg.inv(result.poses)
     if result.static and not config.static:
@@ -152,16 +152,17 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     counts = {"frames": len(frames), "keyframes": len(result.keyframes), "static": result.static,
               "rotation_only": result.rotation_only,
               "fx": round(float(K[0, 0]), 2), "fy": round(float(K[1, 1]), 2), "masked_frames": len(people)}
-    return RunInfo(backend=estimator.name, model=estimator.model, checksum=estimator.checksum, counts=counts)
+    return RunInfo(backend=config.backend, model=solver and solver.model, checksum=solver and solver.checksum,
+                   counts=counts)
 
 
 def _people_masks(path: Path, width: int, height: int) -> dict[int, list[dict]]:
     """Frame -> the COCO RLEs of its people, from a masks artifact's union file (decoded when read)."""
     if not path.is_file():
-        raise InputError(f"camera: {path} is missing; the masks input must be a masks artifact")
+        raise InputError(f"{path} is missing; the masks input must be a masks artifact")
     data = mask_files.read_masks(path)
     if (data["width"], data["height"]) != (width, height):
-        raise InputError(f"camera: masks are {data['width']}x{data['height']}, frames {width}x{height}")
+        raise InputError(f"masks are {data['width']}x{data['height']}, frames {width}x{height}")
     people: dict[int, list[dict]] = {}
     for entry in data["masks"]:
         people.setdefault(int(entry["frame"]), []).append(entry["rle"])

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vidcli.engine.stage import RunInfo, setting
+from vidcli.engine.stage import RunInfo
 from vidcli.errors import ConfigError
+from vidcli.settings import setting
 
 VERSION = 1
 INPUTS = ("frames", "world")
@@ -26,19 +27,21 @@ MESH_CHUNK = 64  # frames of body meshes posed at once for the video
 @dataclass
 class Config:
     formats: str = setting(",".join(FORMATS), f"comma-separated outputs among {', '.join(FORMATS)}")
-    video_size: int = setting(480, "longest side, in pixels, of each half of the overlay video")
+    video_size: int = setting(480, "longest side, in pixels, of each half of the overlay video",
+                              bounds="[64, 4096]")
+
+    def chosen(self) -> set[str]:
+        return {name.strip() for name in self.formats.split(",") if name.strip()}
+
+    def check(self) -> None:
+        if not self.chosen() or self.chosen() - set(FORMATS):
+            raise ConfigError(f"formats must be a comma-separated list of {', '.join(FORMATS)}, "
+                              f"got {self.formats!r}")
 
 
 def resolve_config(config: Config) -> Config:
-    """Check the formats and write them in canonical order (so the key does not depend on their order)."""
-    chosen = {name.strip() for name in config.formats.split(",") if name.strip()}
-    unknown = sorted(chosen - set(FORMATS))
-    if unknown or not chosen:
-        raise ConfigError(f"export: formats must be a comma-separated list of {', '.join(FORMATS)}, "
-                          f"got {config.formats!r}")
-    if config.video_size < 64:
-        raise ConfigError("export: video_size must be at least 64")
-    return replace(config, formats=",".join(name for name in FORMATS if name in chosen))
+    """The formats in canonical order, so that the key does not depend on their order."""
+    return replace(config, formats=",".join(name for name in FORMATS if name in config.chosen()))
 
 
 def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
@@ -50,7 +53,6 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     from vidcli.mocap.export import amass_arrays, bvh_motion, write_glb
     from vidcli.mocap.views import colour, trajectory_plot
 
-    config = resolve_config(config)
     formats = config.formats.split(",")
     world_dir = Path(inputs["world"].path)
     motion = read_motion(world_dir / MOTION_NPZ)

@@ -10,11 +10,11 @@ import cv2
 import numpy as np
 
 from vidcli.console import progress
-from vidcli.engine.stage import RunInfo, setting
-from vidcli.errors import ConfigError
+from vidcli.engine.stage import RunInfo
 from vidcli.io.flow import FLOW_INDEX_NAME, PAIRS_DIR, flow_to_rgb, pair_filename, read_flo
 from vidcli.io.frames import FrameSequence
 from vidcli.io.video import VideoWriter
+from vidcli.settings import setting
 
 VERSION = 1
 INPUTS = ("frames", "flow")
@@ -25,19 +25,12 @@ VIDEO_NAME = "flow.mp4"
 @dataclass
 class Config:
     max_flow: float = setting(
-        0.0, "flow length in frame pixels drawn fully saturated; 0 = the video's 99th percentile")
-    crf: int = setting(18, "H.264 constant rate factor, 0-51 (lower is better and bigger)")
-
-
-def resolve_config(config: Config) -> Config:
-    """Check the settings (at plan time, and again when run directly)."""
-    if config.max_flow < 0 or not 0 <= config.crf <= 51:
-        raise ConfigError("flow_video: max_flow must not be negative and crf must be 0-51")
-    return config
+        0.0, "flow length in frame pixels drawn fully saturated; 0 = the video's 99th percentile",
+        bounds="[0, 100000]")
+    crf: int = setting(18, "H.264 constant rate factor (lower is better and bigger)", bounds="[0, 51]")
 
 
 def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
-    config = resolve_config(config)
     frames = FrameSequence(inputs["frames"].path)
     flow_dir = Path(inputs["flow"].path)
     index = json.loads((flow_dir / FLOW_INDEX_NAME).read_text())

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidcli.console import progress
-from vidcli.engine.stage import RunInfo, setting
-from vidcli.errors import ConfigError, InputError
+from vidcli.engine.stage import RunInfo
+from vidcli.errors import InputError
 from vidcli.io.frames import INDEX_NAME, frame_filename
 from vidcli.io.video import constant_rate, decode_jpegs, probe, scaled_size
+from vidcli.settings import setting
 
 VERSION = 2
 INPUTS = ("video",)
@@ -20,22 +21,14 @@ INPUTS = ("video",)
 
 @dataclass
 class Config:
-    fps: float = setting(0.0, "output frame rate; 0 = the source's average rate")
-    max_size: int = setting(0, "longest side of the stored frames in pixels; 0 = the source size")
-    qscale: int = setting(2, "JPEG quantiser scale of ffmpeg's MJPEG encoder (its -q:v): 1 (best) to 31")
-
-
-def resolve_config(config: Config) -> Config:
-    """Check the settings (at plan time, and again when run directly)."""
-    if not 1 <= config.qscale <= 31:
-        raise ConfigError(f"frames: qscale must be 1-31, got {config.qscale}")
-    if config.fps < 0 or config.max_size < 0:
-        raise ConfigError("frames: fps and max_size must not be negative")
-    return config
+    fps: float = setting(0.0, "output frame rate; 0 = the source's average rate", bounds="[0, 240]")
+    max_size: int = setting(0, "longest side of the stored frames in pixels; 0 = the source size",
+                            bounds="[0, 8192]")
+    qscale: int = setting(2, "JPEG quantiser scale of ffmpeg's MJPEG encoder (its -q:v): 1 (best) to 31",
+                          bounds="[1, 31]")
 
 
 def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
-    config = resolve_config(config)
     source = inputs["video"]
     info = probe(source.path)
     fps = config.fps or info.fps

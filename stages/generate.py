@@ -1,15 +1,9 @@
 """Generate the animation: the reference person performing the retargeted motion, as an H.264 video.
 
-Backends:
-
-- `embedded` (CPU): the reference person becomes a mesh puppet over the inpainted background,
-  posed per frame by as-rigid-as-possible deformation pinned at the retargeted joints
-  (`vidcli.animate.puppet`).
-- `diffusion`: AnimateDiff with ControlNet-OpenPose on the retargeted skeletons and IP-Adapter on
-  the reference image, in overlapping windows (`vidcli.animate.diffusion`); needs its checkpoints
-  (`vidcli models download sd15 controlnet_openpose animatediff_motion_adapter ip_adapter_sd15`).
-
-`auto` picks diffusion when its checkpoints are installed and a GPU is visible, else embedded.
+The `animation` backend (`vidcli.backends`) makes the frames: `embedded` (CPU) poses a mesh puppet of
+the reference person; `diffusion` runs AnimateDiff with ControlNet-OpenPose and IP-Adapter and needs
+its checkpoints (`vidcli models download sd15 controlnet_openpose animatediff_motion_adapter
+ip_adapter_sd15`). `auto` picks diffusion when its checkpoints are installed and a GPU is visible.
 """
 
 from __future__ import annotations
@@ -20,76 +14,47 @@ from pathlib import Path
 
 import numpy as np
 
-from vidcli.console import log, progress
-from vidcli.engine.stage import RunInfo, setting
+from vidcli import backends
+from vidcli.animate.diffusion import DiffusionOptions
+from vidcli.console import progress
+from vidcli.engine.stage import RunInfo
 from vidcli.errors import ConfigError
+from vidcli.settings import setting
 
 VERSION = 1
 INPUTS = ("ref", "pose", "retarget")
-BACKENDS = ("auto", "embedded", "diffusion")
+COMPONENT = "animation"
 SIZE_MULTIPLE = 8
 
 
 @dataclass
-class Config:
-    backend: str = setting("auto", "auto | embedded | diffusion; auto: diffusion when its checkpoints are "
-                                   "installed and a GPU is visible, else embedded")
+class Config(DiffusionOptions):
+    backend: str = setting("auto", "animator; auto: diffusion when its checkpoints are installed and a GPU "
+                                   "is visible, else embedded", choices=backends.choices(COMPONENT))
     max_size: int = setting(768, "longest side of the video in pixels (sides rounded to multiples of 8); "
-                                 "0 = the reference image's size")
-    mesh_spacing: float = setting(8.0, "embedded: distance between mesh vertices, in output pixels")
-    arap_iterations: int = setting(3, "embedded: as-rigid-as-possible iterations per frame")
-    steps: int = setting(25, "diffusion: denoising steps")
-    guidance: float = setting(7.5, "diffusion: classifier-free guidance scale")
-    seed: int = setting(0, "diffusion: seed of the initial noise")
-    window: int = setting(24, "diffusion: frames generated together")
-    overlap: int = setting(4, "diffusion: frames shared by consecutive windows, blended linearly")
-    prompt: str = setting("a person, best quality, high detail", "diffusion: text prompt")
-    negative_prompt: str = setting("lowres, bad anatomy, bad hands, blurry, worst quality",
-                                   "diffusion: negative text prompt")
-    ip_adapter_scale: float = setting(0.8, "diffusion: weight of the reference image (IP-Adapter)")
-    controlnet_scale: float = setting(1.0, "diffusion: weight of the skeleton conditioning (ControlNet)")
-    reference_anchor: bool = setting(True, "diffusion: put the reference image as a pinned first frame into "
-                                           "every window")
-    dtype: str = setting("auto", "diffusion: auto | float16 | float32; auto: float16 on a GPU, float32 on "
-                                 "the CPU")
-    device: str = setting("auto", "diffusion: auto | cpu | cuda; auto: cuda when a GPU is visible",
-                          significant=False)
-    cpu_offload: bool = setting(False, "diffusion: keep models on the CPU until needed (less GPU memory)",
-                                significant=False)
+                                 "0 = the reference image's size", bounds="[0, 4096]")
+    mesh_spacing: float = setting(8.0, "embedded: distance between mesh vertices, in output pixels",
+                                  bounds="[2, 1000]")
+    arap_iterations: int = setting(3, "embedded: as-rigid-as-possible iterations per frame",
+                                   bounds="[1, 100]")
+
+    def check(self) -> None:
+        if self.max_size % SIZE_MULTIPLE:
+            raise ConfigError(f"max_size must be 0 or a multiple of {SIZE_MULTIPLE}, got {self.max_size}")
+        super().check()
 
 
 def resolve_config(config: Config) -> Config:
-    """Check the settings and make `auto` concrete, so the artifact key names the backend that runs."""
-    from vidcli.animate import diffusion
-    from vidcli.devices import visible_gpu_count
+    """The device and number type the animator runs with (the CPU and float32 for the embedded one)."""
+    device = backends.device(backends.get(COMPONENT, config.backend), config.device)
+    dtype = config.dtype if config.dtype != "auto" else ("float16" if device == "cuda" else "float32")
+    if dtype == "float16" and device == "cpu":
+        raise ConfigError("generate: float16 needs a GPU, and none is visible; use dtype float32")
+    return replace(config, device=device, dtype=dtype, cpu_offload=config.cpu_offload and device == "cuda")
 
-    if config.backend not in BACKENDS:
-        raise ConfigError(f"generate: backend must be one of {', '.join(BACKENDS)}, got {config.backend!r}")
-    if config.max_size < 0 or config.max_size % SIZE_MULTIPLE:
-        raise ConfigError(f"generate: max_size must be 0 or a positive multiple of {SIZE_MULTIPLE}, "
-                          f"got {config.max_size}")
-    if config.mesh_spacing < 2 or config.arap_iterations < 1:
-        raise ConfigError("generate: mesh_spacing must be at least 2 and arap_iterations at least 1")
-    if config.device not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"generate: device must be auto, cpu or cuda, got {config.device!r}")
-    if config.dtype not in diffusion.DTYPES:
-        raise ConfigError(f"generate: dtype must be one of {', '.join(diffusion.DTYPES)}, "
-                          f"got {config.dtype!r}")
-    backend = config.backend
-    if backend == "auto":
-        missing = diffusion.missing_checkpoints()
-        gpus = visible_gpu_count()
-        backend = "diffusion" if not missing and gpus else "embedded"
-        if backend == "embedded":
-            reason = f"checkpoints {', '.join(missing)} are not installed" if missing else "no GPU is visible"
-            log.info("generate: using the embedded backend (diffusion needs its checkpoints and a GPU: %s)",
-                     reason)
-    config = replace(config, backend=backend)
-    if backend == "diffusion":
-        device = config.device if config.device != "auto" else ("cuda" if visible_gpu_count() else "cpu")
-        config = replace(config, device=device, dtype=diffusion.resolve_dtype(config.dtype, device))
-        diffusion.check_settings(diffusion.Settings.from_config(config))
-    return config
+
+def resources(config: Config) -> dict[str, int]:
+    return {"gpu": 1} if config.device == "cuda" else {}
 
 
 def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
@@ -99,7 +64,6 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     from vidcli.animate.reference import matted, read_reference
     from vidcli.io.video import VideoWriter
 
-    config = resolve_config(config)
     reference = read_reference(Path(inputs["ref"].path))
     retargeting = files.read_retargeting(inputs["retarget"].path)
     size = output_size(reference.size, config.max_size)
@@ -109,25 +73,10 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     keypoints = retargeting.keypoints * np.append(scale, 1.0)
     frames = len(keypoints)
 
-    if config.backend == "embedded":
-        from vidcli.animate.puppet import Puppet
-
-        mask = cv2.imread(str(Path(inputs["pose"].path) / files.REFERENCE_MASK), cv2.IMREAD_GRAYSCALE)
-        mask = cv2.resize(mask, size, interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255
-        puppet = Puppet(rgb, mask, ref_keypoints, config.mesh_spacing, config.arap_iterations)
-        render = (puppet.render(puppet.pose(keypoints[t, :, :2]), retargeting.depth[t])
-                  for t in range(frames))
-        info = RunInfo(backend="embedded", counts={"frames": frames, "mesh_vertices": len(puppet.rest),
-                                                   "mesh_triangles": len(puppet.triangles)})
-    else:
-        from vidcli.animate import diffusion
-
-        settings = diffusion.Settings.from_config(config)
-        pipe, models = diffusion.load_pipeline(settings)
-        latents = diffusion.generate_latents(pipe, rgb, ref_keypoints, keypoints, settings,
-                                             diffusion.encode_prompts(pipe, settings))
-        render = diffusion.decode(pipe, latents)
-        info = RunInfo(backend="diffusion", model=models, counts={"frames": frames})
+    mask = cv2.imread(str(Path(inputs["pose"].path) / files.REFERENCE_MASK), cv2.IMREAD_GRAYSCALE)
+    mask = cv2.resize(mask, size, interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255
+    animator = backends.get(COMPONENT, config.backend).build(config)
+    render = animator.frames(rgb, mask, ref_keypoints, keypoints, retargeting.depth)
 
     with VideoWriter(out_dir / files.ANIMATION_MP4, retargeting.fps, size) as writer, \
             progress(f"generate ({config.backend})", frames) as bar:
@@ -137,7 +86,8 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     summary = {"backend": config.backend, "size": list(size), "fps": retargeting.fps, "frames": frames,
                "held_frames": np.flatnonzero(retargeting.held).tolist(), "config": asdict(config)}
     (out_dir / files.GENERATE_JSON).write_text(json.dumps(summary, indent=1))
-    return info
+    return RunInfo(backend=config.backend, model=animator.model, checksum=animator.checksum,
+                   counts=animator.counts())
 
 
 def output_size(ref_size: tuple[int, int], max_size: int) -> tuple[int, int]:

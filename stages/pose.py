@@ -16,11 +16,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vidcli.engine.stage import RunInfo, setting
+from vidcli.engine.stage import RunInfo
 from vidcli.errors import ConfigError, InputError
 from vidcli.io.frames import FrameSequence
 from vidcli.io.keypoints import KEYPOINTS_NPZ, read_keypoints
 from vidcli.io.tracks import read_tracks
+from vidcli.settings import setting
 
 VERSION = 1
 INPUTS = ("ref", "frames", "track", "keypoints")
@@ -30,22 +31,14 @@ MAIN_PERSON = -1
 @dataclass
 class Config:
     person: int = setting(MAIN_PERSON, "track id of the driving person; -1: the main person (the track whose "
-                                       "box heights summed over its frames are largest)")
-
-
-def resolve_config(config: Config) -> Config:
-    """Check the settings (at plan time, and again when run directly)."""
-    if config.person < MAIN_PERSON:
-        raise ConfigError(f"pose: person must be a track id (0 or more) or -1 for the main person, "
-                          f"got {config.person}")
-    return config
+                                       "box heights summed over its frames are largest)",
+                         bounds=f"[{MAIN_PERSON}, 1000000]")
 
 
 def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     from vidcli.animate import files, skeleton
     from vidcli.animate.reference import REFERENCE_MODEL, find_pose, read_reference
 
-    config = resolve_config(config)
     ref_path = Path(inputs["ref"].path)
     reference = read_reference(ref_path)
     ref_pose = find_pose(reference, ref_path.name)
@@ -84,7 +77,7 @@ def choose_person(track_id: np.ndarray, box: np.ndarray, person: int) -> int:
         raise InputError("the driving video shows no person (the track stage found nobody)")
     if person != MAIN_PERSON:
         if person not in ids:
-            raise ConfigError(f"pose: the driving video has no person {person}; its track ids: "
+            raise ConfigError(f"the driving video has no person {person}; its track ids: "
                               f"{', '.join(str(i) for i in ids)}")
         return person
     heights = np.array([np.sum(box[track_id == i, 3] - box[track_id == i, 1]) for i in ids])

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidcli.engine.stage import RunInfo, setting
-from vidcli.errors import ConfigError
+from vidcli.engine.stage import RunInfo
+from vidcli.settings import setting
 
 VERSION = 1
 INPUTS = ("pose",)
@@ -23,24 +23,16 @@ MISSING = ("hold", "interpolate")
 @dataclass
 class Config:
     anchor_frame: int = setting(0, "frame whose driving pose sets the scale and placement (the first "
-                                   "frame at or after it that shows the driving person)")
-    missing: str = setting("hold", "frames without the driving person: hold (the last pose) | interpolate")
-
-
-def resolve_config(config: Config) -> Config:
-    """Check the settings (at plan time, and again when run directly)."""
-    if config.anchor_frame < 0:
-        raise ConfigError(f"retarget: anchor_frame must not be negative, got {config.anchor_frame}")
-    if config.missing not in MISSING:
-        raise ConfigError(f"retarget: missing must be hold or interpolate, got {config.missing!r}")
-    return config
+                                   "frame at or after it that shows the driving person)",
+                            bounds="[0, 10000000]")
+    missing: str = setting("hold", "frames without the driving person: hold (the last pose) or interpolate",
+                           choices=MISSING)
 
 
 def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     from vidcli.animate import files
     from vidcli.animate.retarget import retarget
 
-    config = resolve_config(config)
     poses = files.read_poses(inputs["pose"].path)
     result = retarget(poses.keypoints, poses.present, poses.ref_keypoints, poses.depth, config.anchor_frame,
                       interpolate=config.missing == "interpolate")

@@ -12,77 +12,26 @@ by interpolation (rows marked `interpolated`); longer ones split a track into se
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from vidcli.engine.stage import RunInfo, setting
-from vidcli.errors import ConfigError, InputError
+from vidcli import backends
+from vidcli.engine.stage import RunInfo
+from vidcli.errors import InputError
 from vidcli.mocap.options import WorldOptions
-
-_DEFAULTS = WorldOptions()
+from vidcli.settings import setting
 
 VERSION = 6
 INPUTS = ("body", "scale", "keypoints")
+COMPONENT = "prior"
 
 
 @dataclass
-class Config:
-    max_gap: int = setting(_DEFAULTS.max_gap,
-                           "missing frames in a track that are interpolated; longer gaps split it")
-    contact_height: float = setting(_DEFAULTS.contact_height,
-                                    "a fitted heel or toe this close to the ground (m) and slow is in "
-                                    "contact; sole points this close to a person's lowest then are "
-                                    "ground candidates")
-    contact_speed: float = setting(_DEFAULTS.contact_speed,
-                                   "a heel or toe moving slower than this (m/s), in the fit or as its "
-                                   "keypoint moves against the world, is in contact")
-    ground_tilt_deg: float = setting(_DEFAULTS.ground_tilt_deg,
-                                     "prior scale of the ground's tilt from the bodies' mean up direction")
-    ground_spread: float = setting(_DEFAULTS.ground_spread,
-                                   "scatter (m) of the feet's low points about the ground")
-    sigma_px: float = setting(_DEFAULTS.sigma_px, "robust scale of the 2D keypoint residuals, pixels")
-    sigma_m: float = setting(_DEFAULTS.sigma_m, "robust scale of the 3D landmark residuals, metres")
-    occluded_3d: float = setting(_DEFAULTS.occluded_3d,
-                                 "weight of a 3D landmark of visibility 0 (1 at visibility 1)")
-    feet_3d: bool = setting(_DEFAULTS.feet_3d, "fit the heels and toes to the 3D landmarks as well as to the "
-                            "pixels (as the body stage)")
-    smooth: float = setting(_DEFAULTS.smooth, "weight of the acceleration terms")
-    root_accel_sigma: float = setting(_DEFAULTS.root_accel_sigma,
-                                      "pelvis acceleration (m/s^2) as costly as a landmark off by sigma")
-    limb_accel_sigma: float = setting(_DEFAULTS.limb_accel_sigma,
-                                      "the same for the joints relative to the pelvis")
-    skate_sigma: float = setting(_DEFAULTS.skate_sigma,
-                                 "slide along the ground per frame (m) of a heel or toe in contact "
-                                 "costing as much")
-    ground_sigma: float = setting(_DEFAULTS.ground_sigma,
-                                  "depth (m) of a heel or toe below the ground costing as much")
-    shape_consistency: float = setting(_DEFAULTS.shape_consistency,
-                                       "pull of the shape towards the body stage's")
-    pose_consistency: float = setting(_DEFAULTS.pose_consistency,
-                                      "pull of the joint rotations towards the body stage's")
-    iterations: int = setting(_DEFAULTS.iterations, "L-BFGS iterations of each of the two passes per segment")
-
-
-_WEIGHTS = ("smooth", "shape_consistency", "pose_consistency")
-
-
-def resolve_config(config: Config) -> Config:
-    """Check the settings: scales positive, weights not negative."""
-    if config.max_gap < 0 or config.iterations < 1:
-        raise ConfigError("world: max_gap must not be negative and iterations at least 1")
-    if not 0 <= config.occluded_3d <= 1:
-        raise ConfigError("world: occluded_3d must lie within 0-1")
-    scales = [f.name for f in fields(config) if isinstance(getattr(config, f.name), float)
-              and f.name not in _WEIGHTS + ("occluded_3d",)]
-    for name in scales:
-        if getattr(config, name) <= 0:
-            raise ConfigError(f"world: {name} must be positive")
-    for name in _WEIGHTS:
-        if getattr(config, name) < 0:
-            raise ConfigError(f"world: {name} must not be negative")
-    return config
+class Config(WorldOptions):
+    backend: str = setting("auto", "motion prior; auto: a full backend whose checkpoints are installed, else "
+                                   "embedded", choices=backends.choices(COMPONENT))
 
 
 def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
@@ -94,21 +43,20 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
                                   write_motion)
     from vidcli.mocap.world import SOLES, body_up, estimate_ground, optimise_segment, world_alignment
 
-    config = resolve_config(config)
-    options = WorldOptions(**{f.name: getattr(config, f.name) for f in fields(Config)})
     body_dir = Path(inputs["body"].path)
     body = read_body(body_dir / BODY_NPZ)
     spec = BodySpec(**json.loads((body_dir / BODY_JSON).read_text())["body_model"])
     camera = read_camera(Path(inputs["scale"].path) / CAMERA_NPZ)
     keypoints = read_keypoints(Path(inputs["keypoints"].path) / KEYPOINTS_NPZ)
     if body.frame.max() >= len(camera.R_wc):
-        raise InputError(f"world: the bodies reach frame {body.frame.max()}, "
+        raise InputError(f"the bodies reach frame {body.frame.max()}, "
                          f"the camera has {len(camera.R_wc)} frames")
     model = load_body_model(spec)
+    prior = backends.get(COMPONENT, config.backend).build(config, camera.fps)
 
     segments = _segments(body, keypoints, camera, config.max_gap, model)
     soles = [pose_numpy(model, model.shape(s.free), s.local, s.root)[2][:, SOLES] for s in segments]
-    ground = estimate_ground(soles, [body_up(s.local[:, 0]) for s in segments], camera.fps, options)
+    ground = estimate_ground(soles, [body_up(s.local[:, 0]) for s in segments], camera.fps, config)
     R_align, origin = world_alignment(ground, camera.R_wc[0], camera.t_wc[0])
     R_wc = R_align @ camera.R_wc
     t_wc = (camera.t_wc - origin) @ R_align.T
@@ -119,7 +67,7 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
             segment.root = (segment.root - origin) @ R_align.T
             frames = segment.frames
             results.append(optimise_segment(model, segment, R_wc[frames], t_wc[frames], camera.K, camera.fps,
-                                            options))
+                                            config, prior))
             bar.advance()
 
     table, tracks = _tables(model, segments, results, R_wc, t_wc)
@@ -135,9 +83,9 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
         "tracks": tracks,
     }
     (out_dir / WORLD_JSON).write_text(json.dumps(summary, indent=1))
-    return RunInfo(model=spec.name, counts={"tracks": len(tracks), "segments": len(results),
-                                            "frames": len(table["frame"]),
-                                            "interpolated": int(table["interpolated"].sum())})
+    return RunInfo(backend=config.backend, model=spec.name,
+                   counts={"tracks": len(tracks), "segments": len(results), "frames": len(table["frame"]),
+                           "interpolated": int(table["interpolated"].sum())})
 
 
 def _segments(body, keypoints, camera, max_gap: int, model) -> list:

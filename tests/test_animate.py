@@ -20,7 +20,8 @@ from conftest import FFMPEG, make_clip
 from vidcli.animate import arap, diffusion, files, skeleton
 from vidcli.animate.reference import find_pose, read_reference
 from vidcli.animate.retarget import limb_lengths, retarget
-from vidcli.engine.stage import Artifact, Source
+from vidcli import backends
+from vidcli.engine.stage import Artifact, Source, planned_config, resources
 from vidcli.errors import ConfigError, InputError
 from vidcli.io.frames import write_frames
 from vidcli.io.keypoints import KEYPOINTS_NPZ, Keypoints, write_keypoints
@@ -29,8 +30,7 @@ from vidcli.io.video import iter_frames
 from vidcli.models import registry
 from vidcli.stages import generate, pose, retarget as retarget_stage
 
-ANIMATE = [sys.executable, "-c", "from vidcli.cli import main; from vidcli.commands.animate import animate; "
-           "main.add_command(animate); main()"]
+VIDCLI = [sys.executable, "-m", "vidcli"]
 RIGHT_ARM = (14, 16, 18, 20, 22)  # BlazePose: right elbow, wrist and hand points
 RIGHT_SHOULDER = 12
 
@@ -227,7 +227,8 @@ def test_arap_reproduces_the_rest_shape_and_keeps_triangles_rigid_under_a_bend()
 
 def test_embedded_animation_of_a_real_reference_driven_from_a_wide_video(tmp_path, bus_person, bus_pose):
     driving = driving_inputs(tmp_path, bus_pose.blazepose, frames=6, size=(640, 120))  # 16:3 against 2:5
-    out = run_stages(tmp_path, bus_person, driving, generate.Config(backend="embedded", max_size=256))
+    config = planned_config(generate, {"backend": "embedded", "max_size": 256})
+    out = run_stages(tmp_path, bus_person, driving, config)
     assert out["info"]["generate"].backend == "embedded"
     video = np.array([f.rgb for f in iter_frames(out["generate"] / files.ANIMATION_MP4)])
     assert video.shape == (6, 256, 104, 3)
@@ -250,12 +251,13 @@ def test_embedded_animation_of_a_real_reference_driven_from_a_wide_video(tmp_pat
 
 def test_one_frame_driving_video_and_missing_frames(tmp_path, bus_person, bus_pose):
     one = driving_inputs(tmp_path / "one", bus_pose.blazepose, frames=1, size=(160, 120))
-    out = run_stages(tmp_path / "one", bus_person, one, generate.Config(backend="embedded", max_size=128))
+    small = planned_config(generate, {"backend": "embedded", "max_size": 128})
+    out = run_stages(tmp_path / "one", bus_person, one, small)
     assert len(list(iter_frames(out["generate"] / files.ANIMATION_MP4))) == 1
 
     gaps = driving_inputs(tmp_path / "gaps", bus_pose.blazepose, frames=5, size=(160, 120),
                           present=[False, True, True, False, True])
-    out = run_stages(tmp_path / "gaps", bus_person, gaps, generate.Config(backend="embedded", max_size=128),
+    out = run_stages(tmp_path / "gaps", bus_person, gaps, small,
                      retarget_stage.Config(missing="interpolate"))
     summary = json.loads((out["retarget"] / files.RETARGET_JSON).read_text())
     assert summary["held_frames"] == [0, 3] and summary["anchor"] == 1
@@ -298,22 +300,23 @@ def test_reference_without_a_person_and_driving_video_without_one(tmp_path, bus_
 
 
 def test_backend_auto_needs_checkpoints_and_a_gpu(monkeypatch):
-    monkeypatch.setattr(diffusion, "missing_checkpoints", lambda: ["sd15"])
+    monkeypatch.setattr("vidcli.models.registry.is_present", lambda name: name != "sd15")
     monkeypatch.setattr("vidcli.devices.visible_gpu_count", lambda: 1)
-    assert generate.resolve_config(generate.Config()).backend == "embedded"
-    monkeypatch.setattr(diffusion, "missing_checkpoints", lambda: [])
-    resolved = generate.resolve_config(generate.Config())
+    assert planned_config(generate, {}).backend == "embedded"
+    monkeypatch.setattr("vidcli.models.registry.is_present", lambda name: True)
+    resolved = planned_config(generate, {})
     assert (resolved.backend, resolved.device, resolved.dtype) == ("diffusion", "cuda", "float16")
+    assert resources(generate, resolved) == {"gpu": 1}
     monkeypatch.setattr("vidcli.devices.visible_gpu_count", lambda: 0)
-    assert generate.resolve_config(generate.Config()).backend == "embedded"
-    forced = generate.resolve_config(generate.Config(backend="diffusion"))
+    assert planned_config(generate, {}).backend == "embedded"
+    forced = planned_config(generate, {"backend": "diffusion"})
     assert (forced.device, forced.dtype) == ("cpu", "float32")
     with pytest.raises(ConfigError, match="float16 needs a GPU"):
-        generate.resolve_config(generate.Config(backend="diffusion", dtype="float16"))
+        planned_config(generate, {"backend": "diffusion", "dtype": "float16"})
     with pytest.raises(ConfigError, match="overlap"):
-        generate.resolve_config(generate.Config(backend="diffusion", window=8, overlap=5))
+        planned_config(generate, {"backend": "diffusion", "window": 8, "overlap": 5})
     with pytest.raises(ConfigError, match="multiple of 8"):
-        generate.resolve_config(generate.Config(max_size=100))
+        planned_config(generate, {"max_size": 100})
 
 
 # ----- the diffusion backend -----
@@ -392,13 +395,14 @@ def tiny_home(tmp_path_factory) -> Path:
 @pytest.fixture
 def tiny_registry(tiny_home, monkeypatch):
     monkeypatch.setenv("VIDCLI_HOME", str(tiny_home))
-    assert diffusion.missing_checkpoints() == []
+    assert backends.get("animation", "diffusion").missing(gpu=False) == []
 
 
 def test_diffusion_backend_end_to_end_through_the_stages(tmp_path, bus_person, bus_pose,
                                                          tiny_registry, one_thread):
     driving = driving_inputs(tmp_path, bus_pose.blazepose, frames=7, size=(320, 240))
-    config = generate.Config(backend="diffusion", device="cpu", max_size=64, steps=2, window=4, overlap=1)
+    config = planned_config(generate, {"backend": "diffusion", "device": "cpu", "max_size": 64, "steps": 2,
+                                       "window": 4, "overlap": 1})
     out = run_stages(tmp_path, bus_person, driving, config)
     info = out["info"]["generate"]
     assert info.backend == "diffusion" and "lllyasviel/control_v11p_sd15_openpose@main" in info.model
@@ -408,9 +412,8 @@ def test_diffusion_backend_end_to_end_through_the_stages(tmp_path, bus_person, b
 
 
 def test_diffusion_windows_blend_at_the_seams_and_the_seed_decides(tiny_registry, one_thread, monkeypatch):
-    config = generate.Config(backend="diffusion", device="cpu", steps=2, guidance=2.0, seed=5, window=6,
-                             overlap=2)
-    settings = diffusion.Settings.from_config(generate.resolve_config(config))
+    settings = planned_config(generate, {"backend": "diffusion", "device": "cpu", "steps": 2, "guidance": 2.0,
+                                         "seed": 5, "window": 6, "overlap": 2})
     pipe, _ = diffusion.load_pipeline(settings)
     prompts = diffusion.encode_prompts(pipe, settings)
     reference = (np.random.default_rng(0).random((32, 24, 3)) * 255).astype(np.uint8)
@@ -448,22 +451,48 @@ def test_diffusion_windows_blend_at_the_seams_and_the_seed_decides(tiny_registry
 # ----- the command -----
 
 
-def test_animate_command(tmp_path):
+def write_animate_inputs(folder: Path) -> tuple[Path, Path]:
+    """(reference image, driving video): a person from bus.jpg, and zidane.jpg with the camera panning."""
     zidane = cv2.resize(ultralytics_image("zidane.jpg"), (480, 270), interpolation=cv2.INTER_AREA)
-    frames = tmp_path / "frames"
+    frames = folder / "frames"
     frames.mkdir()
     for index in range(5):  # the camera pans a little
         cv2.imwrite(str(frames / f"{index}.png"), np.roll(zidane, 4 * index, axis=1))
-    driving = tmp_path / "driving.mp4"
+    driving = folder / "driving.mp4"
     subprocess.run([FFMPEG, "-v", "error", "-framerate", "5", "-i", str(frames / "%d.png"), "-c:v", "libx264",
                     "-pix_fmt", "yuv420p", str(driving)], check=True)
-    ref = tmp_path / "bus_person.png"
+    ref = folder / "bus_person.png"
     cv2.imwrite(str(ref), ultralytics_image("bus.jpg")[250:960, 20:300])
+    return ref, driving
+
+
+def test_two_embedded_animations_run_in_parallel(tmp_path):
+    """The CPU-only puppet holds no GPU slot, so two workers generate two animations at once. (Through the
+    command: Luigi forks its workers, which is safe only from a process that has not loaded the models.)"""
+    ref, driving = write_animate_inputs(tmp_path)
+    mirrored = tmp_path / "mirrored.png"
+    cv2.imwrite(str(mirrored), cv2.flip(cv2.imread(str(ref)), 1))
+    workflow = tmp_path / "two.yaml"
+    workflow.write_text(json.dumps({
+        "pipeline": "animate", "workers": 2, "workspace": str(tmp_path / "work"),
+        "inputs": [{"driving": str(driving), "ref": str(ref)}, {"driving": str(driving), "ref": str(mirrored)}],
+        "config": {"generate": {"backend": "embedded", "max_size": 512, "arap_iterations": 20}}}))
+    result = subprocess.run(VIDCLI + ["--json", "run", str(workflow)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    spans = [json.loads(open(f"{r['artifact']}/manifest.json").read()) for r in json.loads(result.stdout)["results"]
+             if r["stage"] == "generate"]
+    assert len(spans) == 2 and all(span["backend"]["name"] == "embedded" for span in spans)
+    first, second = sorted((span["started"], span["finished"]) for span in spans)
+    assert second[0] < first[1], f"generate ran one after the other: {first}, {second}"
+
+
+def test_animate_command(tmp_path):
+    ref, driving = write_animate_inputs(tmp_path)
     out = tmp_path / "animated.mp4"
     workspace = ["--workspace", str(tmp_path / "work")]
     arguments = ["--json", "animate", str(ref), str(driving), "-o", str(out), "--backend", "embedded",
                  "--size", "256"]
-    result = subprocess.run(ANIMATE + workspace + arguments,
+    result = subprocess.run(VIDCLI + workspace + arguments,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     statuses = {r["stage"]: r["status"] for r in json.loads(result.stdout)["results"]}
@@ -472,10 +501,10 @@ def test_animate_command(tmp_path):
 
     wall = tmp_path / "wall.png"
     cv2.imwrite(str(wall), np.full((300, 200, 3), 180, np.uint8))
-    bad = subprocess.run(ANIMATE + workspace + ["animate", str(wall), str(driving)], capture_output=True,
+    bad = subprocess.run(VIDCLI + workspace + ["animate", str(wall), str(driving)], capture_output=True,
                          text=True)
     assert bad.returncode == 3 and "no person found in the reference image" in bad.stderr
     nobody = make_clip(tmp_path / "pattern.mp4", seconds=0.5)
-    bad = subprocess.run(ANIMATE + workspace + ["animate", str(ref), str(nobody)], capture_output=True,
+    bad = subprocess.run(VIDCLI + workspace + ["animate", str(ref), str(nobody)], capture_output=True,
                          text=True)
     assert bad.returncode == 3 and "the driving video shows no person" in bad.stderr

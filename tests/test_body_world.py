@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import make_clip
-from vidcli.engine.stage import Artifact, Source, load_stage
+from vidcli.engine.stage import Artifact, Source, load_stage, planned_config
 from vidcli.errors import ConfigError
 from vidcli.evaluation import metrics
 from vidcli.io.camera import CameraTrack, write_camera
@@ -72,7 +72,7 @@ class Scene:
 def run_stage(name: str, inputs: dict[str, Path], out: Path, **settings) -> Path:
     module = load_stage(name)
     out.mkdir(parents=True)
-    module.run(module.Config(**settings), {port: Artifact(path) for port, path in inputs.items()}, out)
+    module.run(planned_config(module, settings), {port: Artifact(path) for port, path in inputs.items()}, out)
     return out
 
 
@@ -334,7 +334,7 @@ def test_smpl_model_files_load_and_fit(tmp_path):
     from vidcli.stages import body as body_stage
 
     _fake_smpl_file(tmp_path / "SMPL_NEUTRAL.npz")
-    config = body_stage.resolve_config(body_stage.Config(body="smpl", body_model_dir=str(tmp_path)))
+    config = planned_config(body_stage, {"body": "smpl", "body_model_dir": str(tmp_path)})
     spec = body_stage.body_spec(config)
     assert spec.model_file.endswith("SMPL_NEUTRAL.npz")
     model = load_body_model(spec)
@@ -369,20 +369,19 @@ def test_stage_settings_are_checked(tmp_path):
     from vidcli.stages import export as export_stage
     from vidcli.stages import world as world_stage
 
-    with pytest.raises(ConfigError, match="body must be one of"):
-        body_stage.resolve_config(body_stage.Config(body="star"))
+    with pytest.raises(ConfigError, match="body.body must be one of"):
+        planned_config(body_stage, {"body": "star"})
     with pytest.raises(ConfigError, match="needs body_model_dir"):
-        body_stage.resolve_config(body_stage.Config(body="smpl"))
+        planned_config(body_stage, {"body": "smpl"})
     with pytest.raises(ConfigError, match="SMPL_FEMALE"):
-        body_stage.resolve_config(body_stage.Config(body="smpl", body_model_dir=str(tmp_path),
-                                                    gender="female"))
+        planned_config(body_stage, {"body": "smpl", "body_model_dir": str(tmp_path), "gender": "female"})
     with pytest.raises(ConfigError, match="for the smpl and smplx"):
-        body_stage.resolve_config(body_stage.Config(body_model_dir=str(tmp_path)))
-    with pytest.raises(ConfigError, match="must be positive"):
-        world_stage.resolve_config(world_stage.Config(skate_sigma=0.0))
+        planned_config(body_stage, {"body_model_dir": str(tmp_path)})
+    with pytest.raises(ConfigError, match=r"world.skate_sigma must lie in \(0, 10\]"):
+        planned_config(world_stage, {"skate_sigma": 0.0})
     with pytest.raises(ConfigError, match="formats"):
-        export_stage.resolve_config(export_stage.Config(formats="bvh,fbx"))
-    assert export_stage.resolve_config(export_stage.Config(formats="glb, bvh")).formats == "bvh,glb"
+        planned_config(export_stage, {"formats": "bvh,fbx"})
+    assert planned_config(export_stage, {"formats": "glb, bvh"}).formats == "bvh,glb"
 
 
 def test_mocap_command_plans_the_chain(tmp_path, clip):

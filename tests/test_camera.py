@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from vidcli.engine.stage import Artifact, Source
+from vidcli.engine.stage import Artifact, Source, planned_config
 from vidcli.errors import ConfigError
 from vidcli.evaluation import metrics
 from vidcli.geometry import se3
@@ -295,7 +295,8 @@ def synth_clip(directory, camera: str, seconds: float, seed: int):
 
 def run_camera(frames, masks, out_dir, **settings):
     out_dir.mkdir()
-    info = camera_stage.run(camera_stage.Config(**settings), {"frames": frames, "masks": masks}, out_dir)
+    info = camera_stage.run(planned_config(camera_stage, settings), {"frames": frames, "masks": masks},
+                            out_dir)
     return info, read_camera(out_dir / "camera.npz")
 
 
@@ -345,7 +346,7 @@ def test_camera_stage_reports_a_static_camera(tmp_path, anny_body):
     keypoints_dir = tmp_path / "keypoints"
     keypoints_dir.mkdir()
     shutil.copy(tmp_path / "static.mp4.gt" / "keypoints.npz", keypoints_dir)
-    scale_stage.run(scale_stage.Config(), {"camera": Artifact(tmp_path / "camera"),
+    scale_stage.run(planned_config(scale_stage, {}), {"camera": Artifact(tmp_path / "camera"),
                                            "keypoints": Artifact(keypoints_dir)}, scale_dir)
     result = json.loads((scale_dir / "scale.json").read_text())
     assert (result["scale"], result["confidence"], result["samples"]) == (1.0, 0.0, 0)
@@ -353,11 +354,13 @@ def test_camera_stage_reports_a_static_camera(tmp_path, anny_body):
 
 def test_camera_settings_are_checked():
     with pytest.raises(ConfigError, match="either focal or fx"):
-        camera_stage.resolve_config(camera_stage.Config(backend="dis", focal=500.0, fx=500.0))
+        planned_config(camera_stage, {"focal": 500.0, "fx": 500.0})
     with pytest.raises(ConfigError, match="keyframe_flow"):
-        camera_stage.resolve_config(camera_stage.Config(backend="dis", keyframe_flow=0.1, static_flow=0.2))
-    with pytest.raises(ConfigError, match="dis_finest_scale"):
-        camera_stage.resolve_config(camera_stage.Config(backend="dis", dis_finest_scale=5))
+        planned_config(camera_stage, {"keyframe_flow": 0.1, "static_flow": 0.2})
+    with pytest.raises(ConfigError, match=r"camera.dis_finest_scale must lie in \[-1, 4\]"):
+        planned_config(camera_stage, {"dis_finest_scale": 5})
+    with pytest.raises(ConfigError, match="camera.focal must be a finite number"):
+        planned_config(camera_stage, {"focal": float("nan")})
     K, calibrate = camera_stage.intrinsics(camera_stage.Config(fx=400.0, cy=100.0), 640, 360)
     assert K.tolist() == [[400.0, 0.0, 320.0], [0.0, 400.0, 100.0], [0.0, 0.0, 1.0]] and not calibrate
     assert camera_stage.intrinsics(camera_stage.Config(), 640, 360)[1]
@@ -390,7 +393,8 @@ def test_scale_stage_recovers_a_known_scale(dolly, tmp_path):
     shutil.copy(gt_dir / "keypoints.npz", keypoints_dir)
     out_dir = tmp_path / "scale"
     out_dir.mkdir()
-    info = scale_stage.run(scale_stage.Config(), {"camera": camera, "keypoints": Artifact(keypoints_dir)},
+    keypoints = Artifact(keypoints_dir)
+    info = scale_stage.run(planned_config(scale_stage, {}), {"camera": camera, "keypoints": keypoints},
                            out_dir)
     result = json.loads((out_dir / "scale.json").read_text())
     assert result["scale"] == pytest.approx(known, rel=0.05), result
@@ -412,7 +416,8 @@ def test_scale_stage_without_people_falls_back(dolly, tmp_path):
              keypoints2d=empty, world3d=empty)
     out_dir = tmp_path / "scale"
     out_dir.mkdir()
-    scale_stage.run(scale_stage.Config(), {"camera": camera, "keypoints": Artifact(keypoints_dir)}, out_dir)
+    scale_stage.run(planned_config(scale_stage, {}), {"camera": camera, "keypoints": Artifact(keypoints_dir)},
+                    out_dir)
     result = json.loads((out_dir / "scale.json").read_text())
     assert (result["scale"], result["confidence"], result["samples"]) == (1.0, 0.0, 0)
     np.testing.assert_allclose(read_camera(out_dir / "camera.npz").t_wc,

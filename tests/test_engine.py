@@ -219,7 +219,7 @@ def test_clean_removes_leftovers_of_dead_processes(clip, workspace):
     ("pipeline: flow\ninputs: [a.mp4\n", "malformed YAML"),
     ("pipeline: flow\ninputs: [a.mp4]\nworkerz: 2\n", "unknown key 'workerz'"),
     ("pipeline: nosuch\ninputs: [a.mp4]\n", "unknown pipeline 'nosuch'"),
-    ("pipeline: flow\ninputs: [a.mp4]\nconfig: {flow: {max_size: big}}\n", "setting 'max_size' must be int"),
+    ("pipeline: flow\ninputs: [a.mp4]\nconfig: {flow: {max_size: big}}\n", "flow.max_size must be int"),
     ("pipeline: flow\ninputs: [a.mp4]\nconfig: {flow: {speed: 2}}\n", "unknown setting 'speed'"),
     ("pipeline: flow\n", "missing key 'inputs'"),
 ])

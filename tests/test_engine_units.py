@@ -8,6 +8,7 @@ import sys
 from vidcli.engine.keys import WHOLE_FILE_LIMIT, cached_content_hash, file_content_hash
 from vidcli.engine.pipeline import load_pipeline
 from vidcli.engine.plan import build_plan
+from vidcli.engine.stage import load_stage, planned_config, resources
 from vidcli.engine.store import Workspace
 from vidcli.engine.tasks import StageTask
 
@@ -48,16 +49,20 @@ def test_only_significant_settings_change_keys(tmp_path):
     assert changed["flow"] != base["flow"] and changed["flow_video"] != base["flow_video"]
 
 
-def test_gpu_resource_follows_the_device_setting(tmp_path):
+def test_stages_declare_their_resources_from_their_config(tmp_path, monkeypatch):
+    monkeypatch.setattr("vidcli.devices.visible_gpu_count", lambda: 1)
+    monkeypatch.setattr("vidcli.models.registry.is_present", lambda name: True)
     video = tmp_path / "a.mp4"
     video.write_bytes(b"content")
-    [plan] = build_plan(load_pipeline("flow"), [{"video": video}], Workspace(tmp_path / "w"))
-    node = plan.nodes["flow"].to_dict()
-    task = StageTask(artifact=plan.nodes["flow"].rel, workspace=str(tmp_path), node=node, run_id="r")
-    assert task.resources == {}  # DIS runs on the CPU
-    node["config"]["device"] = "cuda"
-    task = StageTask(artifact=plan.nodes["flow"].rel, workspace=str(tmp_path), node=node, run_id="r2")
-    assert task.resources == {"gpu": 1}
+    for backend, expected in (("dis", {}), ("raft", {"gpu": 1})):  # DIS never uses the GPU
+        pipeline = load_pipeline("flow", {"flow": {"backend": backend}})
+        [plan] = build_plan(pipeline, [{"video": video}], Workspace(tmp_path / "w"))
+        assert plan.nodes["flow"].config["device"] == ("cuda" if expected else "cpu")
+        node = plan.nodes["flow"].to_dict()
+        assert StageTask(artifact=plan.nodes["flow"].rel, workspace=str(tmp_path), node=node,
+                         run_id="r").resources == expected
+    animate = load_stage("generate")  # the CPU-only puppet holds no GPU slot where one is visible
+    assert resources(animate, planned_config(animate, {"backend": "embedded"})) == {}
 
 
 def test_planning_never_imports_torch(tmp_path):

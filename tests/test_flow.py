@@ -9,15 +9,17 @@ import numpy as np
 import pytest
 from conftest import SHARED_DATA
 
-from vidcli.engine.stage import Artifact
-from vidcli.errors import ConfigError, InputError, StageError
+from vidcli import backends
+from vidcli.backends.raft import CHECKPOINT as RAFT_CHECKPOINT
+from vidcli.engine.keys import sha256_of
+from vidcli.engine.stage import Artifact, planned_config
+from vidcli.errors import ConfigError, InputError
 from vidcli.io.flow import (
     endpoint_error, flow_to_rgb, pair_filename, read_flo, read_kitti_flow, resize_flow, write_flo,
 )
 from vidcli.io.frames import write_frames
 from vidcli.io.video import iter_frames, probe
 from vidcli.models import registry
-from vidcli.models.flow import RAFT_CHECKPOINT, make_estimator
 from vidcli.stages import flow as flow_stage
 from vidcli.stages import flow_video as flow_video_stage
 
@@ -47,7 +49,7 @@ def translated_frames(count: int = 3) -> list[np.ndarray]:
 
 def run_flow(frames, out_dir, **settings):
     out_dir.mkdir()
-    return flow_stage.run(flow_stage.Config(**settings), {"frames": frames}, out_dir)
+    return flow_stage.run(planned_config(flow_stage, settings), {"frames": frames}, out_dir)
 
 
 def test_flo_round_trip(tmp_path):
@@ -121,8 +123,10 @@ def test_a_finer_dis_level_follows_a_zoom_more_closely():
     truth = (zoom - 1) * (pixels - centre)
     inside = (slice(25, -25), slice(30, -30))
     errors = {}
-    for finest_scale in (None, 1):
-        estimator = make_estimator("dis", "fast", "cpu", finest_scale)
+    for finest_scale in (-1, 1):
+        config = planned_config(flow_stage, {"backend": "dis", "dis_preset": "fast",
+                                             "dis_finest_scale": finest_scale})
+        estimator = backends.get("flow", "dis").build(config)
         flow = estimator.flow(*(estimator.prepare(cv2.cvtColor(image, cv2.COLOR_GRAY2RGB))
                                 for image in (first, second)))
         errors[estimator.model] = endpoint_error(flow[inside], truth[inside])
@@ -165,7 +169,7 @@ def test_raft_backend_with_a_checkpoint(tmp_path, raft_checkpoint):
     frames = make_frames_artifact(tmp_path / "frames", [f[:100, :140] for f in translated_frames(3)])
     info = run_flow(frames, tmp_path / "flow", backend="auto", max_size=0)
     assert (info.backend, info.model, info.counts) == ("raft", "raft_large", {"pairs": 2})
-    assert info.checksum == registry.sha256_of(raft_checkpoint)
+    assert info.checksum == sha256_of(raft_checkpoint)
     for i in (0, 1):
         flow = read_flo(tmp_path / "flow" / "pairs" / pair_filename(i, i + 1))
         assert flow.shape == (100, 140, 2) and np.isfinite(flow).all()
@@ -176,7 +180,7 @@ def test_auto_falls_back_to_dis_and_raft_never_does(tmp_path, monkeypatch):
     monkeypatch.setenv("VIDCLI_HOME", str(tmp_path / "empty-home"))
     frames = make_frames_artifact(tmp_path / "frames", translated_frames(2))
     assert run_flow(frames, tmp_path / "auto").backend == "dis"
-    with pytest.raises(StageError, match="checkpoint raft_large is missing"):
+    with pytest.raises(ConfigError, match="needs checkpoint raft_large"):
         run_flow(frames, tmp_path / "raft", backend="raft")
 
 

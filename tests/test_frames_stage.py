@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import FFMPEG, make_clip
 
-from vidcli.engine.stage import Source
+from vidcli.engine.stage import Source, planned_config
 from vidcli.errors import ConfigError, InputError
 from vidcli.io.frames import FrameSequence
 from vidcli.io.video import iter_frames
@@ -18,7 +18,7 @@ from vidcli.stages import frames as frames_stage
 
 def run_frames(video, out_dir, **settings):
     out_dir.mkdir()
-    config = frames_stage.Config(**settings)
+    config = planned_config(frames_stage, settings)
     return frames_stage.run(config, {"video": Source(video, "sha256:test")}, out_dir)
 
 

@@ -13,9 +13,10 @@ import pytest
 from conftest import FFMPEG, make_clip
 
 from vidcli.engine.pipeline import load_pipeline
-from vidcli.engine.stage import Artifact, Source
+from vidcli.engine.stage import Artifact, Source, planned_config
 from vidcli.errors import ConfigError
 from vidcli.evaluation import metrics
+from vidcli.geometry.boxes import box_iou
 from vidcli.io import masks as mask_files
 from vidcli.io.keypoints import read_keypoints
 from vidcli.io.tracks import read_tracks
@@ -32,7 +33,7 @@ ASSETS = Path(importlib.util.find_spec("ultralytics").submodule_search_locations
 
 def run_stage(stage, inputs: dict, out_dir: Path, **settings):
     out_dir.mkdir()
-    return stage.run(stage.Config(**settings), inputs, out_dir)
+    return stage.run(planned_config(stage, settings), inputs, out_dir)
 
 
 def perceive(video: Path, work: Path, **track_settings) -> dict[str, Path]:
@@ -209,7 +210,7 @@ def test_track_finds_the_people_in_photos(tmp_path):
         dirs = perceive(still_clip(ASSETS / name, tmp_path / f"{name}.mp4"), tmp_path / name)
         tracks = read_tracks(dirs["track"])
         last = tracks.frame == tracks.frame.max()
-        iou = metrics.box_iou(np.array(people, float), tracks.box[last])
+        iou = box_iou(np.array(people, float), tracks.box[last])
         assert (iou.max(axis=1) >= 0.5).all(), (name, tracks.box[last])
         assert len(np.unique(tracks.track_id)) == 2
         keypoints = read_keypoints(dirs["keypoints"] / "keypoints.npz")
@@ -277,14 +278,14 @@ def test_embedded_masks_and_keypoints_need_the_embedded_track_artifact(tmp_path)
     write_tracks(tmp_path / "track", one_box)
     upstream = {"frames": frames, "track": Artifact(tmp_path / "track")}
     for stage, name in ((masks_stage, "masks"), (keypoints_stage, "keypoints")):
-        with pytest.raises(InputError, match="embedded track backend"):
+        with pytest.raises(InputError, match="silhouettes.json|landmarks.npz"):
             run_stage(stage, upstream, tmp_path / name)
 
 
 def test_track_settings_are_checked():
     for bad in ({"max_people": 0}, {"min_score": 1.5}, {"detect_size": 10}, {"lost_memory_s": -1.0}):
-        with pytest.raises(ConfigError, match="track:"):
-            track_stage.resolve_config(track_stage.Config(**bad))
+        with pytest.raises(ConfigError, match=f"track.{next(iter(bad))} must lie in"):
+            planned_config(track_stage, bad)
 
 
 def test_perception_pipeline():

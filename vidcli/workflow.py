@@ -36,8 +36,9 @@ class Workflow:
     outputs: Path | None = None
 
 
-def load_workflow(path: Path) -> Workflow:
-    """Read and validate a workflow file; every problem is a ConfigError naming the file."""
+def load_workflow(path: Path, assignments=()) -> Workflow:
+    """Read and validate a workflow file, then apply `--set` assignments; every problem is a ConfigError
+    naming the file."""
     where = str(path)
     try:
         data = yaml.safe_load(path.read_text())
@@ -60,7 +61,7 @@ def load_workflow(path: Path) -> Workflow:
     pipeline_ref = str(data["pipeline"])
     if pipeline_ref.endswith((".yaml", ".yml")):
         pipeline_ref = str(base / pipeline_ref)
-    pipeline = load_pipeline(pipeline_ref, config)
+    pipeline = load_pipeline(pipeline_ref, config, list(assignments))
     workers = data.get("workers")
     if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
         raise ConfigError(f"{where}: 'workers' must be a positive integer, got {workers!r}")

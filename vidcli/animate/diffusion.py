@@ -12,71 +12,57 @@ denoising step: the motion module then carries the reference's appearance into t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
 from vidcli.animate import skeleton
 from vidcli.errors import ConfigError, StageError
+from vidcli.settings import setting
 
 # Registry names of the checkpoints, by role.
 SD15 = "sd15"
 CONTROLNET = "controlnet_openpose"
 MOTION_ADAPTER = "animatediff_motion_adapter"
 IP_ADAPTER = "ip_adapter_sd15"
-CHECKPOINTS = (SD15, CONTROLNET, MOTION_ADAPTER, IP_ADAPTER)
 IP_ADAPTER_SUBFOLDER = "models"
 IP_ADAPTER_WEIGHTS = "ip-adapter_sd15.safetensors"
-DTYPES = ("auto", "float16", "float32")
 
 
 @dataclass
-class Settings:
-    """The diffusion settings of the generate stage (see its Config), dtype and device resolved."""
+class DiffusionOptions:
+    """The diffusion backend's settings (the generate stage's config extends them)."""
 
-    steps: int
-    guidance: float
-    seed: int
-    window: int
-    overlap: int
-    prompt: str
-    negative_prompt: str
-    ip_adapter_scale: float
-    controlnet_scale: float
-    reference_anchor: bool
-    dtype: str
-    device: str
-    cpu_offload: bool
+    steps: int = setting(25, "diffusion: denoising steps", bounds="[1, 1000]")
+    guidance: float = setting(7.5, "diffusion: classifier-free guidance scale", bounds="[0, 100]")
+    seed: int = setting(0, "diffusion: seed of the initial noise", bounds="[0, 4294967295]")
+    window: int = setting(24, "diffusion: frames generated together", bounds="[2, 256]")
+    overlap: int = setting(4, "diffusion: frames shared by consecutive windows, blended linearly (at most "
+                              "half a window)", bounds="[0, 128]")
+    prompt: str = setting("a person, best quality, high detail", "diffusion: text prompt")
+    negative_prompt: str = setting("lowres, bad anatomy, bad hands, blurry, worst quality",
+                                   "diffusion: negative text prompt")
+    ip_adapter_scale: float = setting(0.8, "diffusion: weight of the reference image (IP-Adapter)",
+                                      bounds="[0, 10]")
+    controlnet_scale: float = setting(1.0, "diffusion: weight of the skeleton conditioning (ControlNet)",
+                                      bounds="[0, 10]")
+    reference_anchor: bool = setting(True, "diffusion: put the reference image as a pinned first frame into "
+                                           "every window")
+    dtype: str = setting("auto", "diffusion: number type; auto: float16 on a GPU, float32 on the CPU",
+                         choices=("auto", "float16", "float32"))
+    device: str = setting("auto", "diffusion: where it runs; auto: cuda when a GPU is visible",
+                          significant=False, choices=("auto", "cpu", "cuda"))
+    cpu_offload: bool = setting(False, "diffusion: keep models on the CPU until needed (less GPU memory; "
+                                       "only with a GPU)", significant=False)
 
-    @classmethod
-    def from_config(cls, config) -> Settings:
-        """The diffusion settings of a generate stage Config."""
-        return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
-
-
-def missing_checkpoints() -> list[str]:
-    from vidcli.models import registry
-
-    return [name for name in CHECKPOINTS if not registry.is_present(name)]
-
-
-def resolve_dtype(dtype: str, device: str) -> str:
-    """float16 on a GPU and float32 on the CPU for `auto`; float16 on the CPU is refused."""
-    if dtype == "auto":
-        return "float16" if device == "cuda" else "float32"
-    if dtype == "float16" and device == "cpu":
-        raise ConfigError("generate: float16 needs a GPU (device cuda); use float32 on the CPU")
-    return dtype
-
-
-def check_settings(settings: Settings) -> None:
-    if settings.steps < 1 or settings.guidance < 0:
-        raise ConfigError("generate: steps must be at least 1 and guidance not negative")
-    if settings.window < 2 or not 0 <= settings.overlap <= settings.window // 2:
-        raise ConfigError(f"generate: window must be at least 2 and overlap within 0-window/2, got window "
-                          f"{settings.window}, overlap {settings.overlap}")
-    if settings.cpu_offload and settings.device != "cuda":
-        raise ConfigError("generate: cpu_offload only applies with device cuda")
+    def check(self) -> None:
+        if self.overlap > self.window // 2:
+            raise ConfigError(f"overlap must be at most half the window, got window {self.window}, "
+                              f"overlap {self.overlap}")
+        if self.dtype == "float16" and self.device == "cpu":
+            raise ConfigError("float16 needs a GPU (device cuda); use float32 on the CPU")
+        if self.cpu_offload and self.device == "cpu":
+            raise ConfigError("cpu_offload only applies with device cuda")
 
 
 def windows(frames: int, window: int, overlap: int) -> list[tuple[int, int]]:
@@ -104,15 +90,16 @@ def blend_weights(spans: list[tuple[int, int]], frames: int) -> np.ndarray:
     return weights / weights.sum(axis=0, keepdims=True)
 
 
-def load_pipeline(settings: Settings):
+def load_pipeline(options: DiffusionOptions):
     """The pipeline from the registry's checkpoints, on its device; and the models, for the manifest."""
     import torch
     from diffusers import AnimateDiffControlNetPipeline, ControlNetModel, DDIMScheduler, MotionAdapter
 
     from vidcli.models import registry
 
-    folders = {name: registry.checkpoint_path(name) for name in CHECKPOINTS}
-    dtype = getattr(torch, settings.dtype)
+    folders = {name: registry.checkpoint_path(name)
+               for name in (SD15, CONTROLNET, MOTION_ADAPTER, IP_ADAPTER)}
+    dtype = getattr(torch, options.dtype)
     controlnet = ControlNetModel.from_pretrained(folders[CONTROLNET], dtype=dtype, use_safetensors=True)
     adapter = MotionAdapter.from_pretrained(folders[MOTION_ADAPTER], dtype=dtype, use_safetensors=True)
     pipe = AnimateDiffControlNetPipeline.from_pretrained(
@@ -120,13 +107,13 @@ def load_pipeline(settings: Settings):
     # AnimateDiff's sampling schedule: DDIM over SD's linear betas, no sample clipping.
     pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config, beta_schedule="linear",
                                                clip_sample=False, timestep_spacing="linspace", steps_offset=1)
-    attach_ip_adapter(pipe, folders[IP_ADAPTER], settings.ip_adapter_scale)
-    if settings.cpu_offload:
-        pipe.enable_model_cpu_offload(device=settings.device)
+    attach_ip_adapter(pipe, folders[IP_ADAPTER], options.ip_adapter_scale)
+    if options.cpu_offload:
+        pipe.enable_model_cpu_offload(device=options.device)
     else:
-        pipe.to(settings.device)
+        pipe.to(options.device)
     pipe.set_progress_bar_config(disable=True)
-    models = "+".join(f"{registry.hub_repo(name)}@{registry.get(name).revision}" for name in CHECKPOINTS)
+    models = "+".join(f"{registry.hub_repo(name)}@{registry.get(name).revision}" for name in folders)
     return pipe, models
 
 
@@ -138,18 +125,18 @@ def attach_ip_adapter(pipe, folder, scale: float) -> None:
     pipe.set_ip_adapter_scale(scale)
 
 
-def encode_prompts(pipe, settings: Settings):
+def encode_prompts(pipe, options: DiffusionOptions):
     """(prompt, negative prompt) embeddings from the pipeline's text encoder."""
     import torch
 
     with torch.no_grad():
-        positive, negative = pipe.encode_prompt(settings.prompt, pipe._execution_device, 1, True,
-                                                settings.negative_prompt)
+        positive, negative = pipe.encode_prompt(options.prompt, pipe._execution_device, 1, True,
+                                                options.negative_prompt)
     return positive, negative
 
 
 def generate_latents(pipe, reference_rgb: np.ndarray, ref_keypoints: np.ndarray, keypoints: np.ndarray,
-                     settings: Settings, prompts):
+                     options: DiffusionOptions, prompts):
     """Blended latents (a tensor (1, C, F, h, w)) of the video: the reference (H, W, 3 uint8, at the output
     size) performing the skeletons `keypoints` (F, 18, 3, output pixels); `prompts` from `encode_prompts`."""
     import torch
@@ -159,13 +146,13 @@ def generate_latents(pipe, reference_rgb: np.ndarray, ref_keypoints: np.ndarray,
     if height % 8 or width % 8:
         raise StageError(f"diffusion: the frame size {width}x{height} is not a multiple of 8")
     frames = len(keypoints)
-    longest = settings.window + settings.reference_anchor
+    longest = options.window + options.reference_anchor
     most = pipe.unet.config.motion_max_seq_length
     if longest > most:
         raise StageError(f"diffusion: windows of {longest} frames (with the reference anchor) exceed the "
                          f"motion module's {most}")
     device = pipe._execution_device
-    do_guidance = settings.guidance > 1
+    do_guidance = options.guidance > 1
     reference_pose = Image.fromarray(skeleton.draw(ref_keypoints, (width, height)))
     with torch.no_grad():
         image_embeds = pipe.prepare_ip_adapter_image_embeds(
@@ -173,12 +160,12 @@ def generate_latents(pipe, reference_rgb: np.ndarray, ref_keypoints: np.ndarray,
 
     latent_shape = (1, pipe.unet.config.in_channels, 1, height // pipe.vae_scale_factor,
                     width // pipe.vae_scale_factor)
-    generator = torch.Generator("cpu").manual_seed(settings.seed)
+    generator = torch.Generator("cpu").manual_seed(options.seed)
     anchor_noise = torch.randn(latent_shape, generator=generator)
     noise = torch.cat([torch.randn(latent_shape, generator=generator) for _ in range(frames)], dim=2)
-    anchor_latent = _encode_image(pipe, reference_rgb) if settings.reference_anchor else None
+    anchor_latent = _encode_image(pipe, reference_rgb) if options.reference_anchor else None
 
-    spans = windows(frames, settings.window, settings.overlap)
+    spans = windows(frames, options.window, options.overlap)
     weights = torch.from_numpy(blend_weights(spans, frames)).float()
     blended = torch.zeros(latent_shape[:2] + (frames,) + latent_shape[3:])
     positive, negative = prompts
@@ -186,18 +173,18 @@ def generate_latents(pipe, reference_rgb: np.ndarray, ref_keypoints: np.ndarray,
         conditioning = [Image.fromarray(skeleton.draw(p, (width, height))) for p in keypoints[start:stop]]
         latents = noise[:, :, start:stop]
         callback = None
-        if settings.reference_anchor:
+        if options.reference_anchor:
             conditioning = [reference_pose] + conditioning
             latents = torch.cat([anchor_noise, latents], dim=2)
             callback = _AnchorCallback(anchor_latent, anchor_noise.to(device))
         with torch.no_grad():
             out = pipe(prompt_embeds=positive, negative_prompt_embeds=negative, num_frames=latents.shape[2],
-                       height=height, width=width, num_inference_steps=settings.steps,
-                       guidance_scale=settings.guidance, ip_adapter_image_embeds=image_embeds,
+                       height=height, width=width, num_inference_steps=options.steps,
+                       guidance_scale=options.guidance, ip_adapter_image_embeds=image_embeds,
                        conditioning_frames=conditioning, latents=latents.to(device, positive.dtype),
-                       controlnet_conditioning_scale=settings.controlnet_scale, output_type="latent",
+                       controlnet_conditioning_scale=options.controlnet_scale, output_type="latent",
                        callback_on_step_end=callback).frames
-        window_latents = out[:, :, 1:] if settings.reference_anchor else out
+        window_latents = out[:, :, 1:] if options.reference_anchor else out
         weight = weights[index, start:stop].view(1, 1, -1, 1, 1)
         blended[:, :, start:stop] += window_latents.float().cpu() * weight
     return blended

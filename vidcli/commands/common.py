@@ -26,9 +26,18 @@ class Globals:
     as_json: bool
 
 
+OVERRIDES = "vidcli.overrides"  # click context meta key: {stage: {field: value}} from dedicated options
+
+
+set_option = click.option(
+    "--set", "assignments", multiple=True, metavar="STAGE.FIELD=VALUE",
+    help="Change any stage setting (repeatable); `vidcli settings PIPELINE` lists them.")
+
+
 def run_options(func):
     """Options shared by every command that runs a pipeline."""
     options = [
+        set_option,
         click.option("--dry-run", is_flag=True, help="Show what would run and why; run nothing."),
         click.option("--force", "force", multiple=True, metavar="STAGE", help="Rerun STAGE even if cached."),
         click.option("--force-downstream", is_flag=True, help="With --force: also rerun every stage after it."),
@@ -42,57 +51,87 @@ def run_options(func):
     return func
 
 
-def given(**settings) -> dict:
-    """The settings a user gave on the command line (click leaves the others None)."""
-    return {name: value for name, value in settings.items() if value is not None}
+def setting_option(flag: str, *targets: str, **extra):
+    """A dedicated command-line option for stage settings ("stage.field"): its type, range, help and
+    default come from the setting's declaration. Several targets take one value each (`nargs`)."""
+    from vidcli.engine.stage import load_stage
+    from vidcli.settings import settings_of
+
+    infos = []
+    for target in targets:
+        stage, field = target.split(".")
+        infos.append((stage, settings_of(load_stage(stage).Config)[field]))
+    types = [_click_type(info) for _, info in infos]
+    docs = "; ".join(info.doc for _, info in infos)
+    defaults = " ".join(str(info.default) for _, info in infos)
+
+    def store(ctx, _param, value):
+        if value is not None and value != ():
+            values = value if len(infos) > 1 else (value,)
+            for (stage, info), item in zip(infos, values):
+                ctx.meta.setdefault(OVERRIDES, {}).setdefault(stage, {})[info.name] = item
+
+    kind = {"type": tuple(types)} if len(types) > 1 else {"type": types[0]}
+    if len(infos) == 1 and infos[0][1].type is bool:
+        kind = {"is_flag": True, "flag_value": not infos[0][1].default}
+    help_text = f"{docs[:1].upper()}{docs[1:]} [default: {defaults}]."
+    return click.option(flag, default=None, expose_value=False, callback=store, help=help_text, **kind,
+                        **extra)
+
+
+def _click_type(info):
+    if info.choices:
+        return click.Choice(list(info.choices))
+    if info.bounds and info.type in (int, float):
+        bounds = info.bounds
+        low = None if bounds.low == float("-inf") else info.type(bounds.low)
+        high = None if bounds.high == float("inf") else info.type(bounds.high)
+        if info.type is int:
+            return click.IntRange(low, high, min_open=bounds.low_open, max_open=bounds.high_open)
+        return click.FloatRange(low, high, min_open=bounds.low_open, max_open=bounds.high_open)
+    return info.type
+
+
+def command_pipeline(name: str, assignments=()):
+    """A built-in pipeline with the command's dedicated options, then `--set` assignments, applied."""
+    from vidcli.engine.pipeline import load_pipeline
+
+    return load_pipeline(name, click.get_current_context().meta.get(OVERRIDES, {}), list(assignments))
 
 
 def run_pipeline(g: Globals, pipeline, inputs, *, dry_run, force, force_downstream, workers, scheduler_host,
-                 scheduler_port, workspace: Path | None = None, outputs: Path | None = None,
-                 deliver: Callable[[dict[str, Path]], None] | None = None) -> None:
-    """Plan a pipeline over inputs, then show the plan or run it; exits with the report's code.
+                 scheduler_port, assignments=(), workspace: Path | None = None, outputs: Path | None = None,
+                 deliver: Callable[[dict[str, Path]], str | None] | None = None) -> None:
+    """Run a pipeline (a name: the built-in one with the command's options; or a loaded Pipeline) over
+    inputs, print the report and exit with its code.
 
-    After a run, `deliver` receives the final artifacts ({stage: directory}) of each input whose final
-    stages all completed, for a command to copy its result where the user asked.
+    `deliver` receives the final artifacts ({stage: directory}) of each input whose final stages all
+    completed, to put the result where the user asked; it may return a line for the user.
     """
-    from vidcli.engine.plan import build_plan, resolve_forced
-    from vidcli.engine.runner import RunOptions, dry_run as plan_only, run_plans
-    from vidcli.engine.store import Workspace, export_artifact, is_complete
+    from vidcli.engine import RunOptions, run
+    from vidcli.engine.store import Workspace
 
+    if isinstance(pipeline, str):
+        pipeline = command_pipeline(pipeline, assignments)
     root = g.workspace if (g.workspace_given or workspace is None) else workspace
-    ws = Workspace(root)
-    ws.ensure_writable()
-    plans = build_plan(pipeline, inputs, ws, resolve_forced(pipeline, list(force), force_downstream))
-    if dry_run:
-        report = plan_only(plans, ws)
-    else:
-        options = RunOptions(workers or 1, scheduler_host, scheduler_port)
-        report = run_plans(plans, ws, options)
-        if outputs:
-            for plan in plans:
-                if plan.error:
-                    continue
-                for stage in pipeline.final_stages:
-                    artifact = ws.root / plan.nodes[stage].rel
-                    if artifact.is_dir():
-                        export_artifact(artifact, outputs / plan.nodes[stage].input_dir / stage)
-        if deliver:
-            for plan in plans:
-                finals = {} if plan.error else {s: ws.root / plan.nodes[s].rel for s in pipeline.final_stages}
-                if finals and all(is_complete(path) for path in finals.values()):
-                    deliver(finals)
-    _print_report(g, report, ws, outputs)
+    options = RunOptions(dry_run, tuple(force), force_downstream, workers or 1, scheduler_host,
+                         scheduler_port, outputs)
+    report = run(pipeline, inputs, Workspace(root), options)
+    lines = [deliver(finals) for finals in report.finished.values()] if deliver else []
+    _print_report(g, report)
+    for line in lines:
+        if line and not g.as_json:
+            stdout.print(line, markup=False)
     sys.exit(report.exit_code)
 
 
-def _print_report(g: Globals, report, ws, outputs) -> None:
+def _print_report(g: Globals, report) -> None:
     for o in report.outcomes:
         if o.status in ("failed", "invalid input"):
             where = f"{Path(o.input).name}: {o.stage}" if o.stage else o.input
             console.console.print(f"[bold red]error:[/] {where}: {o.detail}")
     if g.as_json:
-        payload = report.to_json() | {"workspace": str(ws.root), "outputs": str(outputs) if outputs else None}
-        click.echo(json.dumps(payload, indent=2))
+        click.echo(json.dumps(report.to_json(), indent=2))
         return
     if g.verbosity < 0 and report.exit_code == 0:
         return
@@ -105,9 +144,10 @@ def _print_report(g: Globals, report, ws, outputs) -> None:
         colour = colours.get(o.status, "")
         status = f"[{colour}]{o.status}[/]" if colour else o.status
         detail = o.detail if o.seconds is None else (o.detail or f"{o.seconds:.1f} s")
-        artifact = str(Path(o.artifact).relative_to(ws.root)) if o.artifact else ""
+        artifact = str(Path(o.artifact).relative_to(report.workspace)) if o.artifact else ""
         table.add_row(Path(o.input).name, o.stage or "-", status, detail, artifact)
     stdout.print(table)
-    stdout.print(f"workspace: {ws.root}" + (f"   outputs: {outputs}" if outputs else ""))
+    outputs = f"   outputs: {report.outputs}" if report.outputs else ""
+    stdout.print(f"workspace: {report.workspace}{outputs}")
     if report.interrupted:
         stdout.print("[red]interrupted[/]: finished artifacts are kept; rerun to continue")

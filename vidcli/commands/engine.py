@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from vidcli.commands.common import CONTEXT, Globals, run_options, run_pipeline, stdout
+from vidcli.commands.common import CONTEXT, Globals, run_options, run_pipeline, set_option, stdout
 from vidcli.console import console
 
 
@@ -20,29 +20,29 @@ def _workflow_arg(func):
 @_workflow_arg
 @run_options
 @click.pass_obj
-def run(g: Globals, workflow, dry_run, force, force_downstream, workers, scheduler_host, scheduler_port):
+def run(g: Globals, workflow, assignments, workers, **run):
     """Run a workflow file: one pipeline over folders or lists of videos, as one Luigi build.
 
     A bad input fails alone; the others complete, and the summary and exit code say which.
     """
     from vidcli.workflow import load_workflow
 
-    wf = load_workflow(workflow)
-    run_pipeline(g, wf.pipeline, wf.inputs, dry_run=dry_run, force=force, force_downstream=force_downstream,
-                 workers=workers or wf.workers, scheduler_host=scheduler_host, scheduler_port=scheduler_port,
-                 workspace=wf.workspace, outputs=wf.outputs)
+    wf = load_workflow(workflow, assignments)
+    run_pipeline(g, wf.pipeline, wf.inputs, workers=workers or wf.workers, workspace=wf.workspace,
+                 outputs=wf.outputs, **run)
 
 
 @click.command(context_settings=CONTEXT, epilog="Example: vidcli plan examples/batch.yaml --force flow")
 @_workflow_arg
 @click.option("--force", "force", multiple=True, metavar="STAGE", help="Plan STAGE as forced.")
 @click.option("--force-downstream", is_flag=True, help="With --force: also every stage after it.")
+@set_option
 @click.pass_obj
-def plan(g: Globals, workflow, force, force_downstream):
+def plan(g: Globals, workflow, force, force_downstream, assignments):
     """Show, per input and stage, "up to date" or "would run" with the reason; run nothing."""
     from vidcli.workflow import load_workflow
 
-    wf = load_workflow(workflow)
+    wf = load_workflow(workflow, assignments)
     run_pipeline(g, wf.pipeline, wf.inputs, dry_run=True, force=force, force_downstream=force_downstream,
                  workers=None, scheduler_host=None, scheduler_port=8082, workspace=wf.workspace)
 

@@ -9,28 +9,29 @@ import time
 from vidcli import __version__
 from vidcli.console import log
 from vidcli.engine.plan import Node
-from vidcli.engine.stage import Artifact, RunInfo, load_stage, make_config
+from vidcli.engine.stage import Artifact, RunInfo, load_stage
 from vidcli.engine.store import (
-    HOST, MANIFEST, Workspace, elapsed_since, is_complete, key_lock, new_temp_dir, now_iso,
-    package_versions, publish, read_manifest, stale_leftovers, write_json_durably,
+    HOST, MANIFEST, Workspace, elapsed_since, is_done, key_lock, new_temp_dir, now_iso, package_versions,
+    publish, stale_leftovers, write_json_durably,
 )
 
 
 def execute(node: Node, workspace: Workspace, run_id: str) -> bool:
-    """Produce the node's artifact unless it exists (or is being forced); True if this call made it."""
-    final = workspace.root / node.rel
+    """Produce the node's artifact unless it is done; True if this call made it. The node's config was
+    checked and resolved when the plan was made, so it is used as it is."""
+    final = workspace.artifact(node)
     stage_dir = final.parent
     stage_dir.mkdir(parents=True, exist_ok=True)
     def waiting():
         log.info("%s: waiting for another process computing %s", node.stage, node.rel)
 
     with key_lock(stage_dir, node.key, on_wait=waiting):
-        if is_complete(final) and not (node.force and not _made_by(final, run_id)):
+        if is_done(final, node.force, run_id):
             return False
         for leftover in stale_leftovers(stage_dir, node.key):
             shutil.rmtree(leftover, ignore_errors=True)
         module = load_stage(node.stage)
-        config = make_config(module, node.config, f"stage {node.stage}")
+        config = module.Config(**node.config)
         inputs = {port: Artifact(workspace.root / up.rel) for port, up in node.upstream.items()}
         inputs.update(node.sources)
         tmp = new_temp_dir(stage_dir, node.key)
@@ -55,7 +56,3 @@ def execute(node: Node, workspace: Workspace, run_id: str) -> bool:
                 shutil.rmtree(tmp, ignore_errors=True)
     return True
 
-
-def _made_by(artifact, run_id: str) -> bool:
-    """Whether this run already produced the artifact (a forced node runs once per run)."""
-    return read_manifest(artifact).get("run_id") == run_id

@@ -19,6 +19,15 @@ CHUNK = 1 << 20
 SAMPLED_CHUNKS = 64
 
 
+def sha256_of(path: Path) -> str:
+    """The full sha256 hex digest of a file, as model authors publish them."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def file_content_hash(path: Path) -> str:
     """blake2b-128 hex digest of the file's content (sampled beyond WHOLE_FILE_LIMIT)."""
     size = path.stat().st_size

@@ -21,7 +21,8 @@ from typing import Any
 
 import yaml
 
-from vidcli.engine.stage import load_stage, make_config
+from vidcli import settings
+from vidcli.engine.stage import load_stage
 from vidcli.errors import ConfigError
 
 
@@ -66,8 +67,10 @@ def builtin_pipelines() -> dict[str, str]:
     return found
 
 
-def load_pipeline(name_or_path: str, overrides: dict[str, dict] | None = None) -> Pipeline:
-    """Load a built-in pipeline by name, or a pipeline file by path, applying per-stage overrides."""
+def load_pipeline(name_or_path: str, overrides: dict[str, dict] | None = None,
+                  assignments: list[str] = ()) -> Pipeline:
+    """Load a built-in pipeline by name, or a pipeline file by path, applying per-stage overrides (typed
+    values) and then `--set` assignments ("STAGE.FIELD=VALUE" texts, parsed by the field's type)."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml"):
         if not path.is_file():
@@ -84,10 +87,10 @@ def load_pipeline(name_or_path: str, overrides: dict[str, dict] | None = None) -
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"pipeline {name}: malformed YAML: {yaml_problem(exc)}") from None
-    return _build(name, data, overrides or {})
+    return _build(name, data, overrides or {}, assignments)
 
 
-def _build(name: str, data: Any, overrides: dict[str, dict]) -> Pipeline:
+def _build(name: str, data: Any, overrides: dict[str, dict], assignments: list[str]) -> Pipeline:
     where = f"pipeline {name}"
     if not isinstance(data, dict) or not isinstance(data.get("stages"), dict) or not data["stages"]:
         raise ConfigError(f"{where}: needs a 'stages' mapping")
@@ -95,6 +98,7 @@ def _build(name: str, data: Any, overrides: dict[str, dict]) -> Pipeline:
     unknown = set(overrides) - set(data["stages"])
     if unknown:
         raise ConfigError(f"{where} has no stage {sorted(unknown)[0]!r}; stages: {', '.join(data['stages'])}")
+    texts = _parse_assignments(assignments, where, data["stages"])
     specs: dict[str, StageSpec] = {}
     for stage_name, entry in data["stages"].items():
         entry = entry or {}
@@ -103,8 +107,8 @@ def _build(name: str, data: Any, overrides: dict[str, dict]) -> Pipeline:
         for port, target in binding.items():
             if target not in sources and target not in data["stages"]:
                 raise ConfigError(f"{where}: stage {stage_name!r} input {port!r} is bound to unknown {target!r}")
-        settings = {**entry.get("config", {}), **overrides.get(stage_name, {})}
-        config = make_config(module, settings, f"{where}, stage {stage_name}")
+        values = {**(entry.get("config") or {}), **overrides.get(stage_name, {})}
+        config = settings.build(module.Config, values, stage_name, texts.get(stage_name))
         specs[stage_name] = StageSpec(stage_name, module, binding, config)
     graph = {n: [t for t in s.inputs.values() if t in specs] for n, s in specs.items()}
     try:
@@ -112,6 +116,21 @@ def _build(name: str, data: Any, overrides: dict[str, dict]) -> Pipeline:
     except graphlib.CycleError as exc:
         raise ConfigError(f"{where}: stages depend on each other in a cycle: {exc.args[1]}") from None
     return Pipeline(name, data.get("description", ""), list(sources), {n: specs[n] for n in order})
+
+
+def _parse_assignments(assignments: list[str], where: str, stages) -> dict[str, dict[str, str]]:
+    """{stage: {field: text}} of "STAGE.FIELD=VALUE" assignments (`--set`)."""
+    texts: dict[str, dict[str, str]] = {}
+    for assignment in assignments:
+        target, equals, text = assignment.partition("=")
+        stage, dot, name = target.strip().partition(".")
+        if not (equals and dot and stage and name):
+            raise ConfigError(f"--set {assignment!r}: write STAGE.FIELD=VALUE, e.g. world.smooth=0.5")
+        if stage not in stages:
+            raise ConfigError(f"--set {assignment!r}: {where} has no stage {stage!r}; "
+                              f"stages: {', '.join(stages)}")
+        texts.setdefault(stage, {})[name.strip()] = text.strip()
+    return texts
 
 
 def yaml_problem(exc: yaml.YAMLError) -> str:

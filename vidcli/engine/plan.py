@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vidcli import backends
 from vidcli.engine.keys import artifact_key, cached_content_hash
 from vidcli.engine.pipeline import Pipeline
-from vidcli.engine.stage import Source, config_dict, significant_config
+from vidcli.engine.stage import Source, config_dict, resolve, resources
+from vidcli.settings import significant_values
 from vidcli.engine.store import Workspace, complete_artifacts, input_dir_name, is_complete, read_manifest
 from vidcli.errors import ConfigError, InputError
 
@@ -29,6 +31,7 @@ class Node:
     sources: dict[str, Source]
     key: str
     force: bool = False
+    resources: dict[str, int] = field(default_factory=dict)  # Luigi resources its run holds
 
     @property
     def rel(self) -> str:
@@ -45,6 +48,7 @@ class Node:
         return {
             "input_dir": self.input_dir, "stage": self.stage, "version": self.version,
             "config": self.config, "significant": self.significant, "key": self.key, "force": self.force,
+            "resources": self.resources,
             "upstream": {port: node.to_dict() for port, node in self.upstream.items()},
             "sources": {port: {"path": str(s.path), "content_hash": s.content_hash} for port, s in self.sources.items()},
         }
@@ -54,7 +58,7 @@ class Node:
         return cls(
             input_dir=data["input_dir"], stage=data["stage"], version=data["version"],
             config=dict(data["config"]), significant=dict(data["significant"]), key=data["key"],
-            force=data["force"],
+            force=data["force"], resources=dict(data["resources"]),
             upstream={port: cls.from_dict(up) for port, up in data["upstream"].items()},
             sources={port: Source(Path(s["path"]), s["content_hash"]) for port, s in data["sources"].items()},
         )
@@ -66,8 +70,14 @@ class InputPlan:
 
     label: str
     sources: dict[str, Path]
+    final_stages: list[str]
     nodes: dict[str, Node] = field(default_factory=dict)
     error: InputError | None = None
+
+    @property
+    def finals(self) -> list[Node]:
+        """The nodes of the pipeline's final stages: what the input's run is for."""
+        return [] if self.error else [self.nodes[stage] for stage in self.final_stages]
 
 
 def resolve_forced(pipeline: Pipeline, force: list[str], force_downstream: bool) -> set[str]:
@@ -82,15 +92,15 @@ def build_plan(pipeline: Pipeline, inputs: list[dict[str, Path]], workspace: Wor
                forced: set[str] = frozenset()) -> list[InputPlan]:
     """Nodes for every input; inputs that are missing or unreadable carry an InputError instead.
 
-    A stage may define `resolve_config(config) -> config` to turn automatic choices (such as
-    `backend="auto"`) into concrete ones, so that the key names what will really run.
+    Automatic choices (`backend: auto`, devices) are made concrete here, once, so that the key names
+    what will really run; backends that read what their upstream backends do not record are refused.
     """
-    resolved = {name: getattr(spec.module, "resolve_config", lambda c: c)(spec.config)
-                for name, spec in pipeline.stages.items()}
+    resolved = {name: resolve(spec.module, spec.config) for name, spec in pipeline.stages.items()}
+    _check_backends(pipeline, resolved)
     plans = []
     for sources in inputs:
         first = next(iter(sources.values()))
-        plan = InputPlan(label=str(first), sources=sources)
+        plan = InputPlan(label=str(first), sources=sources, final_stages=pipeline.final_stages)
         plans.append(plan)
         try:
             hashed = {name: Source(path, _content_hash(path, workspace)) for name, path in sources.items()}
@@ -102,11 +112,25 @@ def build_plan(pipeline: Pipeline, inputs: list[dict[str, Path]], workspace: Wor
             upstream = {p: plan.nodes[t] for p, t in spec.inputs.items() if t in plan.nodes}
             stage_sources = {p: hashed[t] for p, t in spec.inputs.items() if t in hashed}
             config = resolved[name]
-            node = Node(input_dir, name, spec.module.VERSION, config_dict(config), significant_config(config),
-                        upstream, stage_sources, key="", force=name in forced)
+            node = Node(input_dir, name, spec.module.VERSION, config_dict(config), significant_values(config),
+                        upstream, stage_sources, key="", force=name in forced,
+                        resources=resources(spec.module, config))
             node.key = artifact_key(name, node.version, node.significant, node.upstream_ids)
             plan.nodes[name] = node
     return plans
+
+
+def _check_backends(pipeline: Pipeline, resolved: dict) -> None:
+    def backend_of(stage: str):
+        component = getattr(pipeline.stages[stage].module, "COMPONENT", None)
+        return backends.get(component, resolved[stage].backend) if component else None
+
+    for name, spec in pipeline.stages.items():
+        backend = backend_of(name)
+        if backend:
+            upstream = {port: backend_of(target) if target in pipeline.stages else None
+                        for port, target in spec.inputs.items()}
+            backends.check_compatible(name, backend, upstream)
 
 
 def _content_hash(path: Path, workspace: Workspace) -> str:

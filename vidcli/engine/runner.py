@@ -13,12 +13,14 @@ import shutil
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from vidcli import console
 from vidcli.console import log
 from vidcli.devices import visible_gpu_count
-from vidcli.engine.plan import UP_TO_DATE, InputPlan, node_status
-from vidcli.engine.store import Workspace, is_complete, read_manifest
+from vidcli.engine.pipeline import Pipeline
+from vidcli.engine.plan import UP_TO_DATE, InputPlan, build_plan, node_status, resolve_forced
+from vidcli.engine.store import Workspace, export_artifact, export_path, is_complete, read_manifest
 from vidcli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_STAGE_FAILED, EXIT_USAGE
 
 RAN, FAILED, SKIPPED, INVALID_INPUT = "ran", "failed", "skipped", "invalid input"
@@ -42,17 +44,53 @@ class Report:
     outcomes: list[Outcome] = field(default_factory=list)
     exit_code: int = EXIT_OK
     interrupted: bool = False
+    workspace: Path | None = None
+    outputs: Path | None = None
+    # per input whose final stages all finished: {stage: its artifact, or its copy under `outputs`}
+    finished: dict[str, dict[str, Path]] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {"run_id": self.run_id, "exit_code": self.exit_code, "interrupted": self.interrupted,
-                "results": [asdict(o) for o in self.outcomes]}
+                "workspace": str(self.workspace) if self.workspace else None,
+                "outputs": str(self.outputs) if self.outputs else None,
+                "results": [asdict(o) for o in self.outcomes],
+                "finished": {label: {stage: str(path) for stage, path in finals.items()}
+                             for label, finals in self.finished.items()}}
 
 
 @dataclass
 class RunOptions:
+    """How to run a plan; the fields are those of every pipeline command's options."""
+
+    dry_run: bool = False
+    force: tuple[str, ...] = ()
+    force_downstream: bool = False
     workers: int = 1
     scheduler_host: str | None = None
     scheduler_port: int = 8082
+    outputs: Path | None = None  # copy each input's final artifacts to OUTPUTS/<input>/<stage>/
+
+
+def run(pipeline: Pipeline, inputs: list[dict[str, Path]], workspace: Workspace,
+        options: RunOptions = RunOptions()) -> Report:
+    """Plan a pipeline over inputs, then run it (or only say what would run), copy the final artifacts
+    to the outputs folder, and report per input and stage. What commands and benchmarks call."""
+    workspace.ensure_writable()
+    plans = build_plan(pipeline, inputs, workspace,
+                       resolve_forced(pipeline, list(options.force), options.force_downstream))
+    report = dry_run(plans, workspace) if options.dry_run else run_plans(plans, workspace, options)
+    report.workspace, report.outputs = workspace.root, options.outputs
+    if options.dry_run:
+        return report
+    for plan in plans:
+        finals = {node.stage: workspace.artifact(node) for node in plan.finals}
+        if finals and all(is_complete(path) for path in finals.values()):
+            if options.outputs:
+                for node in plan.finals:
+                    finals[node.stage] = export_path(options.outputs, node)
+                    export_artifact(workspace.artifact(node), finals[node.stage])
+            report.finished[plan.label] = finals
+    return report
 
 
 def new_run_id() -> str:
@@ -68,7 +106,8 @@ def dry_run(plans: list[InputPlan], workspace: Workspace) -> Report:
             continue
         for node in plan.nodes.values():
             state, reason = node_status(node, workspace)
-            report.outcomes.append(Outcome(plan.label, node.stage, state, reason, str(workspace.root / node.rel)))
+            artifact = str(workspace.artifact(node))
+            report.outcomes.append(Outcome(plan.label, node.stage, state, reason, artifact))
     report.exit_code = EXIT_BAD_INPUT if any(p.error for p in plans) else EXIT_OK
     return report
 
@@ -82,7 +121,7 @@ def run_plans(plans: list[InputPlan], workspace: Workspace, options: RunOptions)
     roots = []
     for plan in plans:
         for node in plan.nodes.values():
-            if node.force or node.stage in _final_stages(plan):
+            if node.force or node.stage in plan.final_stages:
                 roots.append(StageTask(artifact=node.rel, workspace=str(workspace.root), node=node.to_dict(),
                                        run_id=run_id))
     _configure_luigi()
@@ -147,11 +186,6 @@ def _all_tasks(roots: list) -> list:
     return list(seen.values())
 
 
-def _final_stages(plan: InputPlan) -> set[str]:
-    used = {up.stage for node in plan.nodes.values() for up in node.upstream.values()}
-    return set(plan.nodes) - used
-
-
 def _configure_luigi() -> None:
     import luigi.configuration
 
@@ -175,7 +209,7 @@ def _collect(plans: list[InputPlan], workspace: Workspace, run_id: str) -> list[
             outcomes.append(Outcome(plan.label, None, INVALID_INPUT, str(plan.error)))
             continue
         for node in plan.nodes.values():
-            path = workspace.root / node.rel
+            path = workspace.artifact(node)
             failure = read_failure(workspace, run_id, node.rel)
             if failure:
                 outcomes.append(Outcome(plan.label, node.stage, FAILED, failure["message"], str(path),

@@ -4,8 +4,15 @@ A stage is a module under `vidcli.stages` that defines:
 
 - `VERSION`: int, bumped when the stage's output changes meaning;
 - `INPUTS`: tuple of port names it reads (a source such as "video", or an upstream stage such as "frames");
-- `Config`: a dataclass whose fields are declared with `setting()`; defaults are the preset;
-- `run(config, inputs, out_dir) -> RunInfo | None`: a plain function that writes files into `out_dir`.
+- `Config`: a dataclass whose fields are declared with `vidcli.settings.setting()`; defaults are the preset;
+- `run(config, inputs, out_dir) -> RunInfo | None`: a plain function that writes files into `out_dir`;
+  it trusts its config, which the plan checked and resolved (`planned_config`).
+
+and may define:
+
+- `COMPONENT`: the backend component (`vidcli.backends`) whose `backend` setting the config carries;
+- `resolve_config(config) -> config`: automatic choices made concrete at plan time (never checks);
+- `resources(config) -> dict`: the Luigi resources a run holds, e.g. {"gpu": 1}.
 
 `inputs` maps each port to a `Source` (an input file) or an `Artifact` (a finished upstream stage).
 Heavy imports (torch, mediapipe) belong inside `run`, so that planning stays fast and CUDA is
@@ -22,16 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vidcli import backends, settings
 from vidcli.errors import ConfigError
-
-
-def setting(default: Any, doc: str, significant: bool = True):
-    """A documented config field; `significant=False` marks fields that do not change the result."""
-    return field(default=default, metadata={"doc": doc, "significant": significant})
-
-
-def is_significant(f: dataclasses.Field) -> bool:
-    return f.metadata.get("significant", True)
 
 
 @dataclass
@@ -83,28 +82,26 @@ def load_stage(name: str) -> types.ModuleType:
     return module
 
 
-def make_config(module: types.ModuleType, overrides: dict[str, Any], where: str):
-    """Build a stage Config from overrides, checking names and types; `where` names the source."""
-    fields = {f.name: f for f in dataclasses.fields(module.Config)}
-    unknown = sorted(set(overrides) - set(fields))
-    if unknown:
-        raise ConfigError(f"{where}: unknown setting {unknown[0]!r}; known: {', '.join(fields)}")
-    base = module.Config()
-    values = {}
-    for name, value in overrides.items():
-        expected = type(getattr(base, name))
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if getattr(base, name) is not None and not isinstance(value, expected):
-            raise ConfigError(
-                f"{where}: setting {name!r} must be {expected.__name__}, got {type(value).__name__} {value!r}"
-            )
-        values[name] = value
-    return dataclasses.replace(base, **values)
+def planned_config(module: types.ModuleType, values: dict[str, Any], where: str | None = None,
+                   text: dict[str, str] | None = None):
+    """The config a plan runs a stage with: built from `values` (and command-line `text`), checked, and
+    its automatic choices made concrete (see `resolve`)."""
+    return resolve(module, settings.build(module.Config, values, where or module.__name__.rsplit(".", 1)[-1],
+                                          text))
 
 
-def significant_config(config) -> dict[str, Any]:
-    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if is_significant(f)}
+def resolve(module: types.ModuleType, config):
+    """Make a checked config's automatic choices concrete: the `backend` of a stage with a `COMPONENT`
+    from the backend table, then whatever the stage's own `resolve_config` decides (a device, say)."""
+    component = getattr(module, "COMPONENT", None)
+    if component:
+        config = dataclasses.replace(config, backend=backends.resolve(component, config.backend)[0])
+    return getattr(module, "resolve_config", lambda c: c)(config)
+
+
+def resources(module: types.ModuleType, config) -> dict[str, int]:
+    """The Luigi resources a run of the stage holds, as the stage declares them from its config."""
+    return dict(getattr(module, "resources", lambda c: {})(config))
 
 
 def config_dict(config) -> dict[str, Any]:

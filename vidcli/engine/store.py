@@ -61,6 +61,10 @@ class Workspace:
             reason = exc.strerror or str(exc)
             raise ConfigError(f"workspace {self.root} is not writable: {reason}") from None
 
+    def artifact(self, node) -> Path:
+        """Where a plan node's artifact lives: `<workspace>/<input>/<stage>/<key>`."""
+        return self.root / node.rel
+
     def input_dirs(self) -> list[Path]:
         if not self.root.is_dir():
             return []
@@ -78,6 +82,16 @@ def is_complete(artifact: Path) -> bool:
 
 def read_manifest(artifact: Path) -> dict:
     return json.loads((artifact / MANIFEST).read_text())
+
+
+def is_done(artifact: Path, force: bool, run_id: str) -> bool:
+    """The completion rule: the manifest exists and, for a forced node, this run wrote it."""
+    return is_complete(artifact) and (not force or read_manifest(artifact).get("run_id") == run_id)
+
+
+def export_path(outputs: Path, node) -> Path:
+    """Where `-o OUTPUTS` puts a plan node's artifact: `OUTPUTS/<input>/<stage>`."""
+    return Path(outputs) / node.input_dir / node.stage
 
 
 def complete_artifacts(stage_dir: Path) -> list[Path]:

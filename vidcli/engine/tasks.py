@@ -16,7 +16,7 @@ import luigi
 
 from vidcli.engine.executor import execute
 from vidcli.engine.plan import Node
-from vidcli.engine.store import Workspace, is_complete, read_manifest
+from vidcli.engine.store import Workspace, is_done
 from vidcli.errors import VidcliError
 
 
@@ -28,8 +28,7 @@ class StageTask(luigi.Task):
 
     @property
     def resources(self):
-        device = str(self.node["config"].get("device", "cpu"))
-        return {} if device == "cpu" else {"gpu": 1}
+        return dict(self.node["resources"])
 
     def requires(self):
         return {
@@ -39,11 +38,7 @@ class StageTask(luigi.Task):
         }
 
     def complete(self):
-        """The manifest exists; for a forced node, one this run wrote."""
-        path = Path(self.workspace) / self.artifact
-        if not is_complete(path):
-            return False
-        return not self.node["force"] or read_manifest(path).get("run_id") == self.run_id
+        return is_done(Path(self.workspace) / self.artifact, self.node["force"], self.run_id)
 
     def run(self):
         workspace = Workspace(Path(self.workspace))

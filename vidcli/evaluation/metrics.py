@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from vidcli.geometry.boxes import box_iou
+
 MM = 1000.0
 HIP_JOINTS = (1, 2)  # SMPL-24 left and right hip: their midpoint is the root for root-relative joints
 ROOT_JOINT = 0  # SMPL-24 pelvis: the trajectory that RTE scores
@@ -258,17 +260,6 @@ class Boxes:
 
     def in_frame(self, frame: int) -> np.ndarray:
         return np.flatnonzero(self.frame == frame)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix (N, M) of boxes a (N, 4) and b (M, 4)."""
-    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(bottom_right - top_left, 0, None).prod(-1)
-    area_a = np.clip(a[:, 2:] - a[:, :2], 0, None).prod(-1)
-    area_b = np.clip(b[:, 2:] - b[:, :2], 0, None).prod(-1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
 def match_tracks(gt: Boxes, pred: Boxes) -> dict[int, int]:

@@ -52,3 +52,11 @@ def read_tracks(directory: Path) -> Tracks:
     data = load_npz(Path(directory) / TRACKS_NPZ, ("frame", "track_id", "box", "score"))
     return Tracks(data["frame"].astype(int), data["track_id"].astype(int),
                   data["box"].astype(float).reshape(-1, 4), data["score"].astype(float))
+
+
+def check_rows(frame, track_id, tracks: Tracks, path: Path) -> None:
+    """Refuse a file recorded row for row with `tracks` whose rows are not those of the tracks."""
+    from vidcli.errors import InputError
+
+    if not (np.array_equal(frame, tracks.frame) and np.array_equal(track_id, tracks.track_id)):
+        raise InputError(f"the rows of {path} do not match the tracks")

@@ -23,6 +23,7 @@ from vidcli.mocap.options import FitOptions
 from vidcli.mocap.objectives import (HIP_LANDMARKS, Observations, PoseParameters, landmark3d_term, minimise,
                                      project, reprojection_term, rotation_prior)
 
+ANNEALING = (4.0, 1.0)  # the first solve's robust scales are multiplied by each in turn, one solve each
 _TORSO = [BLAZEPOSE_33.index(n) for n in ("left_shoulder", "right_shoulder", "left_hip", "right_hip")]
 # (joint, landmark at the joint, landmark its segment points to), parents before children.
 _SEGMENTS = [
@@ -72,16 +73,15 @@ def fit_track(model: BodyModel, frames: np.ndarray, keypoints2d: np.ndarray, wor
     def energy(params: PoseParameters, scale: float, with_2d: bool):
         local_now = params.local()
         landmarks = params.pose(model, local_now)[2]
-        data = options.weight_3d * landmark3d_term(landmarks, obs, scale * options.sigma_m).sum()
+        data = landmark3d_term(landmarks, obs, scale * options.sigma_m).sum()
         if with_2d:
-            reprojection = reprojection_term(landmarks, obs, K_t, scale * options.sigma_px)
-            data = data + options.weight_2d * reprojection.sum()
+            data = data + reprojection_term(landmarks, obs, K_t, scale * options.sigma_px).sum()
         prior = options.pose_prior * rotation_prior(local_now, joint_prior)
         shape = options.shape_prior * ((params.free / free_scale) ** 2).sum()
         return data * scale**2 + prior + shape
 
     params = PoseParameters(local, np.zeros((len(frames), 3)), free)
-    for scale in options.annealing:
+    for scale in ANNEALING:
         minimise([params.delta, params.free], lambda: energy(params, scale, False), options.iterations)
     with torch.no_grad():
         local, free = params.local().numpy(), params.free.numpy().copy()

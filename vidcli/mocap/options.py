@@ -1,47 +1,64 @@
-"""Settings of the body fit and the world optimisation, with their defaults (the stages' presets).
+"""Settings of the body fit and the world optimisation: declared once here, with their docs and bounds,
+and used as they are by the body and world stages (whose configs extend them) and by the solvers.
 
-Kept free of heavy imports: the stage modules read the defaults at plan time.
+Kept free of heavy imports: the stage modules read them at plan time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-
-@dataclass
-class FitOptions:
-    """Scales and weights of the body-fit energy (`vidcli.mocap.fitting`)."""
-
-    sigma_px: float = 8.0
-    sigma_m: float = 0.05
-    weight_2d: float = 1.0
-    weight_3d: float = 1.0
-    occluded_3d: float = 0.25
-    feet_3d: bool = False
-    pose_prior: float = 0.5
-    shape_prior: float = 10.0
-    iterations: int = 50
-    annealing: tuple[float, ...] = (4.0, 1.0)  # robust scales are multiplied by each in turn, one solve each
+from vidcli.settings import setting
 
 
 @dataclass
-class WorldOptions:
-    """Settings of the world optimisation (`vidcli.mocap.world`; the world stage documents each)."""
+class KeypointTerms:
+    """How the keypoints enter an energy: robust scales and weights shared by the fit and the world stage."""
 
-    max_gap: int = 15
-    contact_height: float = 0.08
-    contact_speed: float = 0.6
-    ground_tilt_deg: float = 5.0
-    ground_spread: float = 0.05
-    sigma_px: float = 8.0
-    sigma_m: float = 0.05
-    occluded_3d: float = 0.25
-    feet_3d: bool = False
-    smooth: float = 1.0
-    root_accel_sigma: float = 10.0
-    limb_accel_sigma: float = 50.0
-    skate_sigma: float = 0.005
-    ground_sigma: float = 0.01
-    shape_consistency: float = 10.0
-    pose_consistency: float = 1.0
-    iterations: int = 80
+    sigma_px: float = setting(8.0, "robust scale of the 2D keypoint residuals, pixels", bounds="(0, 1000]")
+    sigma_m: float = setting(0.05, "robust scale of the 3D landmark residuals, metres", bounds="(0, 10]")
+    occluded_3d: float = setting(0.25, "weight of a 3D landmark whose visibility is 0 (1 at visibility 1)",
+                                 bounds="[0, 1]")
+    feet_3d: bool = setting(False, "fit the heels and toes to the 3D landmarks as well as to the pixels "
+                                   "(off: BlazePose's 3D feet point 25-30 degrees towards the camera in side "
+                                   "views)")
+
+
+@dataclass
+class FitOptions(KeypointTerms):
+    """The body-fit energy (`vidcli.mocap.fitting`)."""
+
+    pose_prior: float = setting(0.5, "pull of the joint rotations towards the rest pose", bounds="[0, 1e6]")
+    shape_prior: float = setting(10.0, "pull of the shape towards the average body", bounds="[0, 1e6]")
+    iterations: int = setting(50, "L-BFGS iterations per solve (three solves per track)", bounds="[1, 10000]")
+
+
+@dataclass
+class WorldOptions(KeypointTerms):
+    """The world optimisation (`vidcli.mocap.world`)."""
+
+    max_gap: int = setting(15, "missing frames in a track that are interpolated; longer gaps split it",
+                           bounds="[0, 100000]")
+    contact_height: float = setting(0.08, "a fitted heel or toe this close to the ground (m) and slow is "
+                                          "in contact; sole points this close to a person's lowest then are "
+                                          "ground candidates", bounds="(0, 10]")
+    contact_speed: float = setting(0.6, "a heel or toe moving slower than this (m/s), in the fit or as its "
+                                        "keypoint moves against the world, is in contact", bounds="(0, 100]")
+    ground_tilt_deg: float = setting(5.0, "prior scale of the ground's tilt from the bodies' mean up "
+                                          "direction", bounds="(0, 90]")
+    ground_spread: float = setting(0.05, "scatter (m) of the feet's low points about the ground",
+                                   bounds="(0, 10]")
+    smooth: float = setting(1.0, "weight of the motion prior's terms", bounds="[0, 1e6]")
+    root_accel_sigma: float = setting(10.0, "pelvis acceleration (m/s^2) as costly as a landmark off by "
+                                            "sigma", bounds="(0, 1e6]")
+    limb_accel_sigma: float = setting(50.0, "the same for the joints relative to the pelvis",
+                                      bounds="(0, 1e6]")
+    skate_sigma: float = setting(0.005, "slide along the ground per frame (m) of a heel or toe in contact "
+                                        "costing as much", bounds="(0, 10]")
+    ground_sigma: float = setting(0.01, "depth (m) of a heel or toe below the ground costing as much",
+                                  bounds="(0, 10]")
+    shape_consistency: float = setting(10.0, "pull of the shape towards the body stage's", bounds="[0, 1e6]")
+    pose_consistency: float = setting(1.0, "pull of the joint rotations towards the body stage's",
+                                      bounds="[0, 1e6]")
+    iterations: int = setting(80, "L-BFGS iterations of each of the two passes per segment",
+                              bounds="[1, 10000]")

@@ -10,10 +10,10 @@ are composed with that trajectory, then:
 2. **Contacts**: a heel or toe is planted where its keypoint moves in the image as a point fixed in the
    world would (slower than `contact_speed`, with the camera's motion taken out), or where the fitted
    landmark is near the ground and slow; a foot is in contact when its heel or toe is.
-3. **Optimisation** per gap-free segment of a track (HuMoR/WHAM-style, no learned priors): root
-   trajectory, joint rotations and shape, with 2D reprojection through the moving camera, 3D landmark
-   agreement, smoothness (accelerations of the pelvis, and of the joints relative to it, which real
-   motion makes much larger), heels and toes kept from sliding along the ground while in contact, no
+3. **Optimisation** per gap-free segment of a track (HuMoR/WHAM-style): root trajectory, joint
+   rotations and shape, with 2D reprojection through the moving camera, 3D landmark agreement, a
+   motion prior (a backend; the embedded one penalises the accelerations of the pelvis and of the
+   joints relative to it), heels and toes kept from sliding along the ground while in contact, no
    ground penetration, and consistency with the body stage's shape and poses.
 """
 
@@ -28,8 +28,8 @@ from scipy.optimize import least_squares
 from scipy.spatial.transform import Rotation, Slerp
 
 from vidcli.body.models import BodyModel, pose_numpy
-from vidcli.mocap.objectives import (SOLES, Observations, PoseParameters, acceleration_term,
-                                     landmark3d_term, minimise, reprojection_term)
+from vidcli.mocap.objectives import (SOLES, Observations, PoseParameters, landmark3d_term, minimise,
+                                     reprojection_term)
 from vidcli.mocap.options import WorldOptions
 
 GROUND_QUANTILE = 0.1
@@ -206,8 +206,9 @@ class SegmentResult:
 
 
 def optimise_segment(model: BodyModel, segment: Segment, R_wc: np.ndarray, t_wc: np.ndarray, K: np.ndarray,
-                     fps: float, options: WorldOptions) -> SegmentResult:
-    """Optimise one segment in the world frame; `R_wc` (F, 3, 3), `t_wc` (F, 3): the camera at its frames.
+                     fps: float, options: WorldOptions, prior) -> SegmentResult:
+    """Optimise one segment in the world frame; `R_wc` (F, 3, 3), `t_wc` (F, 3): the camera at its frames;
+    `prior` a motion prior (`vidcli.backends.protocols.MotionPrior`).
 
     Two passes: without the contact terms (which smooths the per-frame fits), then, with the contacts
     detected on that result, with them.
@@ -221,7 +222,6 @@ def optimise_segment(model: BodyModel, segment: Segment, R_wc: np.ndarray, t_wc:
     K_t = torch.from_numpy(np.asarray(K, float))
     frames = len(segment.frames)
     consecutive = torch.ones(frames - 1, dtype=torch.bool)
-    root_sigma, limb_sigma = options.root_accel_sigma / fps**2, options.limb_accel_sigma / fps**2
     free_body = torch.from_numpy(segment.free)
     free_scale = torch.from_numpy(model.free_scale)
     params = PoseParameters(segment.local, segment.root, segment.free)
@@ -234,9 +234,7 @@ def optimise_segment(model: BodyModel, segment: Segment, R_wc: np.ndarray, t_wc:
         return {
             "reprojection": reprojection_term(cam, obs, K_t, options.sigma_px).sum(),
             "landmarks_3d": landmark3d_term(cam, obs, options.sigma_m).sum(),
-            "smoothness": options.smooth * (
-                acceleration_term(params.root, consecutive, root_sigma)
-                + acceleration_term(joints - joints[:, :1], consecutive, limb_sigma)),
+            "prior": prior.energy(params.root, joints, consecutive),
             "skating": ((contact[1:] & contact[:-1]) * slide).sum() / options.skate_sigma**2,
             "penetration": (torch.relu(-soles[..., 1]) ** 2).sum() / options.ground_sigma**2,
             "shape": options.shape_consistency * frames * (((params.free - free_body) / free_scale)**2).sum(),

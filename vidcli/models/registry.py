@@ -10,7 +10,6 @@ Users may place files or folders there by hand. Checkpoints load with
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import urllib.error
@@ -18,6 +17,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidcli.engine.keys import sha256_of
 from vidcli.errors import ConfigError, StageError
 
 
@@ -121,14 +121,6 @@ def checkpoint_path(name: str) -> Path:
     return path
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify(name: str) -> tuple[bool, str]:
     """(ok, detail) for a present checkpoint: its sha256 against the published one, if any."""
     entry, path = get(name), checkpoint_path(name)
@@ -177,7 +169,11 @@ def download(name: str, progress=None) -> Path:
 
 def _download_hub(entry: Checkpoint, path: Path) -> Path:
     """Fetch a hub checkpoint's files into a temporary folder, renamed to `path` when complete."""
-    import huggingface_hub
+    try:
+        import huggingface_hub
+    except ImportError:
+        raise StageError(f"downloading {entry.name} needs huggingface_hub: "
+                         "pip install 'vidcli[diffusion]'") from None
 
     tmp = path.with_name(f".{path.name}.part-{os.getpid()}")
     try:

@@ -49,9 +49,9 @@ from functools import partial
 import cv2
 import numpy as np
 
-from vidcli.evaluation.metrics import box_iou
+from vidcli.geometry.boxes import box_iou
 from vidcli.perception.blazepose import (
-    DETECTOR_MODEL, LANDMARK_MODEL, Landmarks, PoseDetector, PoseLandmarker, Roi,
+    Landmarks, PoseDetector, PoseLandmarker, Roi,
 )
 
 TILES_PER_SEARCH = 2
@@ -149,10 +149,6 @@ def _theil_sen(frames: np.ndarray, values: np.ndarray, at: float) -> np.ndarray:
 
 class BlazePoseFinder:
     """The embedded person detector: call `find` on the frames of one video, in order."""
-
-    name = "embedded"
-    model = f"{DETECTOR_MODEL}+{LANDMARK_MODEL}"
-    checksum = None
 
     def __init__(self, max_people: int, min_score: float, detect_every: int, detect_size: int,
                  max_hidden: int):

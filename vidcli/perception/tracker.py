@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from vidcli.evaluation.metrics import box_iou
+from vidcli.geometry.boxes import box_iou
 
 _INFEASIBLE = 1e6
 _HISTOGRAM_BINS = (8, 4, 4)  # hue, saturation, value

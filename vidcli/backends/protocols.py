@@ -1,0 +1,96 @@
+"""What a backend of each component provides. Every backend is built as `Class(config, ...)` from its
+stage's config (and the arguments named below), and has `model` and `checksum` for the manifest
+(None where nothing but code is used); its name is its row's in the table (`vidcli.backends`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterator, Protocol
+
+import numpy as np
+
+
+class Described(Protocol):
+    model: str | None
+    checksum: str | None
+
+
+class PersonTracker(Described, Protocol):
+    """component "track", built as `Class(config)`."""
+
+    def track(self, frames, out_dir: Path, advance: Callable[[], None]):
+        """The `vidcli.io.tracks.Tracks` of a `FrameSequence`: rows sorted by frame, ids 1, 2, ... in order
+        of first appearance; whatever the backend `provides` is written into `out_dir`."""
+
+
+class Segmenter(Described, Protocol):
+    """component "masks", built as `Class(config, frames, tracks, track_dir)`."""
+
+    def masks(self, frame: int, rows: np.ndarray) -> list[np.ndarray]:
+        """The (H, W) bool mask of each given row of the track table, all in `frame`."""
+
+
+class PoseEstimator(Described, Protocol):
+    """component "keypoints", built as `Class(config, frames, tracks, track_dir)`."""
+
+    layout: str  # the keypoint layout, e.g. "blazepose33" (docs/formats.md)
+
+    def keypoints(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(len(rows), K, 3) pixel keypoints with visibility and (len(rows), K, 3) metric, root-relative
+        3D points in camera axes (NaN where the estimator gives none) of the given rows of the track table."""
+
+
+class FlowEstimator(Described, Protocol):
+    """component "flow", built as `Class(config)` from a config with `dis_preset`, `device` and, where
+    the stage has it, `dis_finest_scale`."""
+
+    def prepare(self, rgb: np.ndarray):
+        """The image in the estimator's own form, computed once per frame."""
+
+    def flow(self, first, second) -> np.ndarray:
+        """(H, W, 2) flow (u, v in pixels) from one prepared image to another."""
+
+
+class CameraSolver(Described, Protocol):
+    """component "camera", built as `Class(config)`."""
+
+    def solve(self, read: Callable[[int], tuple[np.ndarray, np.ndarray | None]], count: int,
+              size: tuple[int, int], K: np.ndarray, calibrate: bool, advance: Callable[[], None]):
+        """The `vidcli.slam.tracker.SlamResult` of `count` frames; `read(i)` gives frame i's working RGB
+        image (`size` = width, height) and people mask (or None), `K` the working intrinsics (a starting
+        point when `calibrate`)."""
+
+
+class ScaleEstimator(Described, Protocol):
+    """component "scale", built as `Class(config)`."""
+
+    def samples(self, camera, depth: dict, keypoints) -> list[float]:
+        """Independent estimates of the metric scale of a moving camera's trajectory (metres per unit)."""
+
+
+class BodyEstimator(Described, Protocol):
+    """component "body", built as `Class(config, body_model)` with the loaded body model
+    (`vidcli.body.models.BodyModel`)."""
+
+    def fit(self, frames: np.ndarray, keypoints2d: np.ndarray, world3d: np.ndarray, K: np.ndarray):
+        """The `vidcli.mocap.fitting.TrackFit` of one track's rows (sorted by frame)."""
+
+
+class MotionPrior(Described, Protocol):
+    """component "prior", built as `Class(config, fps)`: a term of the world optimisation."""
+
+    def energy(self, root, joints, consecutive):
+        """A torch scalar: how implausible the (F, 3) pelvis path and (F, J, 3) joints are;
+        `consecutive` (F - 1,) marks frame pairs that follow each other."""
+
+
+class Animator(Described, Protocol):
+    """component "animation", built as `Class(config)`."""
+
+    def frames(self, rgb: np.ndarray, mask: np.ndarray, ref_keypoints: np.ndarray, keypoints: np.ndarray,
+               depth: np.ndarray) -> Iterator[np.ndarray]:
+        """The video's RGB frames: the reference image `rgb` (with its person `mask`, float 0-1, and
+        OpenPose-18 `ref_keypoints`) moved to each frame's `keypoints`; `depth` orders limbs per frame."""
+
+    def counts(self) -> dict:
+        """What the manifest reports of the last `frames` call."""
