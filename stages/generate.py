@@ -49,7 +49,7 @@ def resolve_config(config: Config) -> Config:
     device = backends.device(backends.get(COMPONENT, config.backend), config.device)
     dtype = config.dtype if config.dtype != "auto" else ("float16" if device == "cuda" else "float32")
     if dtype == "float16" and device == "cpu":
-        raise ConfigError("generate: float16 needs a GPU, and none is visible; use dtype float32")
+        raise ConfigError("float16 needs a GPU, and none is visible; use dtype float32")
     return replace(config, device=device, dtype=dtype, cpu_offload=config.cpu_offload and device == "cuda")
 
 

@@ -96,7 +96,10 @@ def resolve(module: types.ModuleType, config):
     component = getattr(module, "COMPONENT", None)
     if component:
         config = dataclasses.replace(config, backend=backends.resolve(component, config.backend)[0])
-    return getattr(module, "resolve_config", lambda c: c)(config)
+    try:
+        return getattr(module, "resolve_config", lambda c: c)(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{module.__name__.rsplit('.', 1)[-1]}: {exc}") from None
 
 
 def resources(module: types.ModuleType, config) -> dict[str, int]:
