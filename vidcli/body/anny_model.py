@@ -1,20 +1,25 @@
 """The Anny body model (cmu_mb rig) posed and shaped in vidcli's world frame.
 
 Anny works in a z-up frame facing -y; vidcli's world is y-up facing +z (left is +x in both), so
-`ANNY_TO_WORLD` maps one to the other. Anny builds a cache the first time a model is made (minutes);
-it lives in `$ANNY_CACHE_DIR` (anny's own variable, default ~/.cache/anny). `load_body()` makes the
-model once per process.
+`ANNY_TO_WORLD` maps one to the other. Anny builds a cache the first time a model is made (about
+775 MB, about 3 minutes on 2 CPU cores); it lives with vidcli's other model files in `$VIDCLI_HOME/anny`
+(default ~/.cache/vidcli/anny), or in `$ANNY_CACHE_DIR` (anny's own variable) when that is set. A
+message on stderr says when the build starts. `load_body()` makes the model once per process.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
 from vidcli.body.skeletons import JointMap, blazepose_map, smpl_map
+from vidcli.console import log
+from vidcli.models.registry import home
 
 ANNY_TO_WORLD = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 _CHUNK = 64  # frames per model evaluation
@@ -49,6 +54,27 @@ class RestBody:
         return float(np.ptp(self.vertices[:, 1]))
 
 
+def anny_cache_dir() -> Path:
+    """Where Anny keeps the model data it builds: `$ANNY_CACHE_DIR` if set, else `$VIDCLI_HOME/anny`."""
+    chosen = os.environ.get("ANNY_CACHE_DIR")
+    return Path(chosen).expanduser() if chosen else home() / "anny"
+
+
+def anny_cache_is_built(cache_dir: Path) -> bool:
+    """Whether `cache_dir` holds the model data of the installed anny's data version (anny keys its
+    files by a hash of the build arguments; vidcli builds one model, so any such file is ours)."""
+    from anny.models.model_data import CURRENT_DATA_VERSION
+
+    return any((cache_dir / f"v{CURRENT_DATA_VERSION}").glob("build_compact_model_data_*.safetensors"))
+
+
+def announce_anny_build(cache_dir: Path) -> None:
+    """Say, before anny goes quiet for minutes, what it is building and where."""
+    if not anny_cache_is_built(cache_dir):
+        log.info("building the Anny body model's cache in %s, once: about 775 MB, about 3 minutes on 2 CPU "
+                 "cores (set ANNY_CACHE_DIR or VIDCLI_HOME to put it elsewhere)", cache_dir)
+
+
 class AnnyBody:
     """Anny with the cmu_mb rig (31 bones named as the CMU MotionBuilder BVH skeleton)."""
 
@@ -58,7 +84,11 @@ class AnnyBody:
         warp.config.log_level = logging.WARNING  # anny skins with NVIDIA Warp: keep its banner off the console
         import anny
         import torch
+        from anny.paths import set_anny_cache_path
 
+        cache_dir = anny_cache_dir()
+        set_anny_cache_path(cache_dir)
+        announce_anny_build(cache_dir)
         self._torch = torch
         self.model = anny.Anny(rig="cmu_mb")
         self.bone_names: list[str] = list(self.model.bone_labels)
@@ -106,5 +136,5 @@ class AnnyBody:
 
 @functools.lru_cache(maxsize=1)
 def load_body() -> AnnyBody:
-    """The process-wide Anny body model (built once; the first build fills anny's cache)."""
+    """The process-wide Anny body model (made once; the first one ever fills anny's cache)."""
     return AnnyBody()
