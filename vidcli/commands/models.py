@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from vidcli.body.anny_model import anny_cache_dir
 from vidcli.commands.common import CONTEXT, Globals, stdout
 from vidcli.errors import StageError
 from vidcli.models import registry
@@ -41,6 +42,7 @@ def list_(g: Globals):
     console = _table_console()
     console.print(table)
     console.print(f"folder: {registry.checkpoint_dir()}")
+    console.print(f"Anny body model data (built on first use): {anny_cache_dir()}")
 
 
 def _human_size(size: int | None) -> str:
