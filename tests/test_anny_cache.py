@@ -1,4 +1,5 @@
-"""Where Anny's built model data goes ($VIDCLI_HOME/anny unless ANNY_CACHE_DIR) and the notice before a build."""
+"""Where Anny's built model data goes ($VIDCLI_HOME/anny unless ANNY_CACHE_DIR is set) and the notice
+before a build."""
 
 from __future__ import annotations
 

@@ -105,7 +105,8 @@ def _audio_only(tmp_path):
 
 def _text_ffmpeg_draws(tmp_path):
     """A text file long enough for ffmpeg's `tty` reader to take it for ANSI art, 640x400 at 25 fps."""
-    path = _write_bytes(tmp_path / "notes.txt", b"Videos to 3D human motion, every stage cached on disk.\n" * 40)
+    line = b"Videos to 3D human motion, every stage cached on disk.\n"
+    path = _write_bytes(tmp_path / "notes.txt", line * 40)
     assert "Input #0, tty" in ffmpeg_report(path)
     return path
 
@@ -119,8 +120,8 @@ def _still_image(tmp_path):
 def _cover_picture_only(tmp_path):
     """Audio with an album cover: its only video stream is an attached picture."""
     path = tmp_path / "song.m4a"
-    ffmpeg("-f", "lavfi", "-i", "sine=duration=0.5", "-i", str(_still_image(tmp_path)), "-map", "0", "-map", "1",
-           "-c:v", "png", "-disposition:v", "attached_pic", str(path))
+    ffmpeg("-f", "lavfi", "-i", "sine=duration=0.5", "-i", str(_still_image(tmp_path)),
+           "-map", "0", "-map", "1", "-c:v", "png", "-disposition:v", "attached_pic", str(path))
     return path
 
 

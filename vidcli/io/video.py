@@ -124,7 +124,8 @@ def probe(path) -> VideoInfo:
     codec = description.split()[0].strip(",")
     demuxer = _DEMUXER.search(text).group(1)
     if demuxer in _TEXT_DEMUXERS:
-        raise InputError(f"{path}: is not a video but text, which ffmpeg's '{demuxer}' reader draws as frames")
+        raise InputError(f"{path}: is not a video but text, which ffmpeg's '{demuxer}' reader draws as "
+                         "frames")
     if demuxer == "image2" or demuxer.endswith("_pipe"):
         raise InputError(f"{path}: is a still image ({codec}), not a video")
     if codec == "none":

@@ -42,7 +42,8 @@ CHECKPOINTS = {c.name: c for c in [
         "raft_large", "https://download.pytorch.org/models/raft_large_C_T_SKHT_V2-ff5fadd5.pth",
         "raft_large_C_T_SKHT_V2-ff5fadd5.pth", "ff5fadd5", 20_129_000, "BSD-3-Clause", "flow",
         "RAFT (Teed & Deng 2020), torchvision weights trained on Chairs+Things+Sintel+KITTI+HD1K+Things (V2); "
-        "torchvision publishes the first 8 hex digits of the sha256 in the file name and the size (20.129 MB)",
+        "torchvision publishes the first 8 hex digits of the sha256 in the file name, and its size "
+        "(20.129 MB)",
     ),
     Checkpoint(
         "sd15", _HUB + "stable-diffusion-v1-5/stable-diffusion-v1-5", "stable-diffusion-v1-5", None, None,
