@@ -1,15 +1,17 @@
-"""Where Anny's built model data goes ($VIDCLI_HOME/anny unless ANNY_CACHE_DIR is set) and the notice
-before a build."""
+"""Where Anny's built model data goes ($VIDCLI_HOME/anny unless ANNY_CACHE_DIR is set), the notice
+before a build, and one build at a time. anny.Anny is replaced by a recorder: a real build takes minutes."""
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+import threading
+import time
 
 import pytest
 
 from vidcli.body import anny_model
 from vidcli.console import log
+from vidcli.engine.store import key_lock
 
 
 @pytest.fixture
@@ -18,6 +20,32 @@ def notices(caplog, monkeypatch):
     monkeypatch.setattr(log, "propagate", True)
     caplog.set_level(logging.INFO, logger=log.name)
     return caplog
+
+
+@pytest.fixture
+def builds(monkeypatch, notices):
+    """Calls of anny.Anny: anny's cache folder then, and the log messages said before."""
+    import anny
+    from anny.paths import get_anny_cache_path, set_anny_cache_path
+
+    calls = []
+
+    def record(**kwargs):
+        calls.append((get_anny_cache_path(), [r.getMessage() for r in notices.records]))
+        return kwargs
+
+    monkeypatch.setattr(anny, "Anny", record)
+    previous = get_anny_cache_path()
+    yield calls
+    set_anny_cache_path(previous)
+
+
+def _mark_built(cache_dir, version_offset: int = 0) -> None:
+    from anny.models.model_data import CURRENT_DATA_VERSION
+
+    built = cache_dir / f"v{CURRENT_DATA_VERSION + version_offset}" / "build_compact_model_data_0123.safetensors"
+    built.parent.mkdir(parents=True)
+    built.touch()
 
 
 def test_cache_dir_is_under_vidcli_home_unless_anny_cache_dir_is_set(tmp_path, monkeypatch):
@@ -31,45 +59,34 @@ def test_cache_dir_is_under_vidcli_home_unless_anny_cache_dir_is_set(tmp_path, m
     assert anny_model.anny_cache_dir() == tmp_path / "shared-anny"
 
 
-def test_notice_only_while_the_cache_is_not_built(tmp_path, notices):
-    from anny.models.model_data import CURRENT_DATA_VERSION
-
-    anny_model.announce_anny_build(tmp_path)
-    [notice] = [r.getMessage() for r in notices.records]
-    assert str(tmp_path) in notice and "775 MB" in notice and "3 minutes" in notice
-    old = tmp_path / f"v{CURRENT_DATA_VERSION - 1}" / "build_compact_model_data_0123.safetensors"
-    old.parent.mkdir()
-    old.touch()
-    notices.clear()
-    anny_model.announce_anny_build(tmp_path)  # another data version's files: anny builds anew
-    assert len(notices.records) == 1
-    built = tmp_path / f"v{CURRENT_DATA_VERSION}" / "build_compact_model_data_0123.safetensors"
-    built.parent.mkdir()
-    built.touch()
-    notices.clear()
-    anny_model.announce_anny_build(tmp_path)
-    assert notices.records == []
-
-
-def test_body_points_anny_at_the_cache_and_announces_before_building(tmp_path, monkeypatch, notices):
-    import anny
-    from anny.paths import get_anny_cache_path, set_anny_cache_path
-
+def test_the_body_model_builds_into_vidcli_home_saying_so_first(tmp_path, monkeypatch, builds):
     monkeypatch.delenv("ANNY_CACHE_DIR", raising=False)
     monkeypatch.setenv("VIDCLI_HOME", str(tmp_path))
-    seen = []
+    with pytest.raises(AttributeError):  # the recorder is no model: the body stops right after making it
+        anny_model.AnnyBody()
+    [(cache_dir, said)] = builds
+    assert cache_dir == tmp_path / "anny"
+    [notice] = said
+    assert str(tmp_path / "anny") in notice and "775 MB" in notice and "3 minutes" in notice
 
-    def stop_before_building(**kwargs):
-        seen.append((get_anny_cache_path(), [r.getMessage() for r in notices.records]))
-        raise RuntimeError("stop here: the real build takes minutes")
 
-    monkeypatch.setattr(anny, "Anny", stop_before_building)
-    previous = get_anny_cache_path()
-    try:
-        with pytest.raises(RuntimeError, match="stop here"):
-            anny_model.AnnyBody()
-    finally:
-        set_anny_cache_path(previous)
-    [(cache_dir, messages)] = seen
-    assert Path(cache_dir) == tmp_path / "anny"
-    assert len(messages) == 1 and str(tmp_path / "anny") in messages[0]
+def test_notice_only_while_the_cache_is_not_built(tmp_path, builds):
+    _mark_built(tmp_path, version_offset=-1)  # another anny data version: anny builds anew
+    anny_model.make_anny(tmp_path)
+    _mark_built(tmp_path)
+    anny_model.make_anny(tmp_path)
+    assert [len(said) for _, said in builds] == [1, 1]  # the second call said nothing more
+
+
+def test_a_second_process_waits_for_the_build_then_loads(tmp_path, builds, notices):
+    with key_lock(tmp_path, "build"):  # as a process building the cache holds it
+        waiting = threading.Thread(target=anny_model.make_anny, args=(tmp_path,))
+        waiting.start()
+        deadline = time.monotonic() + 30
+        while not any("waiting" in r.getMessage() for r in notices.records) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert builds == []  # nothing made while the other build runs
+        _mark_built(tmp_path)
+    waiting.join(timeout=30)
+    [(_, said)] = builds
+    assert len(said) == 1 and said[0].startswith("waiting for another process")  # and no build notice

@@ -4,7 +4,8 @@ Anny works in a z-up frame facing -y; vidcli's world is y-up facing +z (left is 
 `ANNY_TO_WORLD` maps one to the other. Anny builds a cache the first time a model is made (about
 775 MB, about 3 minutes on 2 CPU cores); it lives with vidcli's other model files in `$VIDCLI_HOME/anny`
 (default ~/.cache/vidcli/anny), or in `$ANNY_CACHE_DIR` (anny's own variable) when that is set. A
-message on stderr says when the build starts. `load_body()` makes the model once per process.
+message on stderr says when the build starts; concurrent processes build it once. `load_body()` makes
+the model once per process.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 from vidcli.body.skeletons import JointMap, blazepose_map, smpl_map
 from vidcli.console import log
+from vidcli.engine.store import key_lock
 from vidcli.models.registry import home
 
 ANNY_TO_WORLD = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
@@ -68,11 +70,24 @@ def anny_cache_is_built(cache_dir: Path) -> bool:
     return any((cache_dir / f"v{CURRENT_DATA_VERSION}").glob("build_compact_model_data_*.safetensors"))
 
 
-def announce_anny_build(cache_dir: Path) -> None:
-    """Say, before anny goes quiet for minutes, what it is building and where."""
-    if not anny_cache_is_built(cache_dir):
-        log.info("building the Anny body model's cache in %s, once: about 775 MB, about 3 minutes on 2 CPU "
-                 "cores (set ANNY_CACHE_DIR or VIDCLI_HOME to put it elsewhere)", cache_dir)
+def make_anny(cache_dir: Path):
+    """Anny's cmu_mb model, its data loaded from `cache_dir` or built into it. One process at a time
+    builds (the others wait for it, then load), and says first what it builds, before anny goes quiet
+    for minutes."""
+    import anny
+    from anny.paths import set_anny_cache_path
+
+    set_anny_cache_path(cache_dir)
+    if anny_cache_is_built(cache_dir):
+        return anny.Anny(rig="cmu_mb")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    waiting = functools.partial(log.info, "waiting for another process building the Anny body model's "
+                                "cache in %s", cache_dir)
+    with key_lock(cache_dir, "build", on_wait=waiting):
+        if not anny_cache_is_built(cache_dir):
+            log.info("building the Anny body model's cache in %s, once: about 775 MB, about 3 minutes on "
+                     "2 CPU cores (set ANNY_CACHE_DIR or VIDCLI_HOME to put it elsewhere)", cache_dir)
+        return anny.Anny(rig="cmu_mb")
 
 
 class AnnyBody:
@@ -82,15 +97,10 @@ class AnnyBody:
         import warp
 
         warp.config.log_level = logging.WARNING  # anny skins with NVIDIA Warp: keep its banner off the console
-        import anny
         import torch
-        from anny.paths import set_anny_cache_path
 
-        cache_dir = anny_cache_dir()
-        set_anny_cache_path(cache_dir)
-        announce_anny_build(cache_dir)
         self._torch = torch
-        self.model = anny.Anny(rig="cmu_mb")
+        self.model = make_anny(anny_cache_dir())
         self.bone_names: list[str] = list(self.model.bone_labels)
         self.parents: list[int] = [int(p) for p in self.model.bone_parents]
         self.faces = self.model.get_triangular_faces().numpy().astype(np.int32)
