@@ -21,14 +21,13 @@ from vidcli.settings import setting
 VERSION = 1
 INPUTS = ("frames", "world")
 FORMATS = ("npz", "bvh", "glb", "video", "plot")
-MESH_CHUNK = 64  # frames of body meshes posed at once for the video
 
 
 @dataclass
 class Config:
     formats: str = setting(",".join(FORMATS), f"comma-separated outputs among {', '.join(FORMATS)}")
-    video_size: int = setting(480, "longest side, in pixels, of each half of the overlay video",
-                              bounds="[64, 4096]")
+    video_size: int = setting(1280, "longest side, in pixels, of each half of the overlay video at most (the "
+                                    "frames' own size when smaller)", bounds="[64, 4096]")
 
     def chosen(self) -> set[str]:
         return {name.strip() for name in self.formats.split(",") if name.strip()}
@@ -51,7 +50,7 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     from vidcli.io.frames import FrameSequence
     from vidcli.io.motion import MOTION_NPZ, WORLD_JSON, read_motion
     from vidcli.mocap.export import amass_arrays, bvh_motion, write_glb
-    from vidcli.mocap.views import colour, trajectory_plot
+    from vidcli.mocap.views import overlay_video, track_colours, trajectory_plot
 
     formats = config.formats.split(",")
     world_dir = Path(inputs["world"].path)
@@ -72,6 +71,8 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
             stem = f"person{track_id}" if len(numbers) == 1 else f"person{track_id}-{number + 1}"
             segments.append((track_id, index, stem, r))
 
+    frames = FrameSequence(inputs["frames"].path)
+    colours = track_colours(frames, camera, motion, track_ids)
     files = []
     for _track_id, index, stem, r in segments:
         shape, local, root = motion.shape[r[0]], motion.rotations[r], motion.root_world[r]
@@ -81,58 +82,17 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
         if "bvh" in formats:
             bvh.write(bvh_motion(model, shape, local, root, fps), out_dir / f"{stem}.bvh")
         if "glb" in formats:
-            write_glb(out_dir / f"{stem}.glb", model, shape, local, root, fps, colour(index))
+            write_glb(out_dir / f"{stem}.glb", model, shape, local, root, fps, colours[index])
         files.append(stem)
     if "video" in formats:
-        _overlay_video(out_dir / "overlay.mp4", FrameSequence(inputs["frames"].path), camera, model, motion,
-                       segments, config.video_size)
+        overlay_video(out_dir / "overlay.mp4", frames, camera, model, motion, segments, colours,
+                      config.video_size)
     if "plot" in formats:
         trajectory_plot(out_dir / "trajectory.png",
-                        {t: motion.root_world[motion.track_id == t] for t in track_ids}, camera.t_wc)
+                        {t: motion.root_world[motion.track_id == t] for t in track_ids}, camera.t_wc, colours)
     summary = _summary(model, spec, motion, world, camera, segments, formats)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     return RunInfo(model=spec.name, counts={"people": len(track_ids), "files": len(files)})
-
-
-def _overlay_video(path: Path, frames, camera, model, motion, segments, video_size: int) -> None:
-    """Bodies over each frame (left) beside the world view (right)."""
-    from vidcli.console import progress
-    from vidcli.io.video import VideoWriter, scaled_size
-    from vidcli.mocap.views import OVERLAY_ALPHA, Mesh, WorldView, colour, draw_bodies
-    from vidcli.render.camera import Camera
-
-    width, height = scaled_size(*frames.size, video_size)
-    scale = np.diag([width / frames.size[0], height / frames.size[1], 1.0])
-    K = scale @ camera.K
-    view = WorldView(motion.root_world, camera.t_wc, camera.R_wc[0][:, 2], width, height)
-    cache: dict[tuple[int, int], np.ndarray] = {}
-
-    def meshes_at(frame: int) -> list:
-        out = []
-        for position, (_, index, _, r) in enumerate(segments):
-            offset = frame - motion.frame[r[0]]
-            if not 0 <= offset < len(r):
-                continue
-            chunk = offset // MESH_CHUNK
-            if (position, chunk) not in cache:
-                for key in [key for key in cache if key[0] == position]:
-                    del cache[key]
-                rows = r[chunk * MESH_CHUNK:(chunk + 1) * MESH_CHUNK]
-                cache[position, chunk] = model.mesh(motion.shape[r[0]], motion.rotations[rows],
-                                                    motion.root_world[rows])
-            out.append(Mesh(cache[position, chunk][offset % MESH_CHUNK], model.faces, colour(index)))
-        return out
-
-    writer = VideoWriter(path, frames.fps, (2 * width, height))
-    with writer, progress("export video", len(frames)) as bar:
-        for frame in range(len(frames)):
-            meshes = meshes_at(frame)
-            image = frames.read_resized(frame, (width, height))
-            shot = Camera(K, camera.R_wc[frame], camera.t_wc[frame], width, height)
-            left = draw_bodies(image, shot, meshes, OVERLAY_ALPHA)
-            right = view.render(meshes, camera.R_wc[frame], camera.t_wc[frame])
-            writer.write(np.concatenate([left, right], axis=1))
-            bar.advance()
 
 
 def _summary(model, spec, motion, world: dict, camera, segments, formats: list[str]) -> dict:

@@ -46,10 +46,14 @@ def vidcli(*args: str, workspace: Path | None = None, check: bool = False, **kwa
     return result
 
 
+# Anny's built cache (minutes to make) under .cache/anny unless ANNY_CACHE_DIR is set, for every test and
+# the vidcli processes they start, so that tests giving VIDCLI_HOME a temporary folder never rebuild it.
+os.environ.setdefault("ANNY_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".cache" / "anny"))
+
+
 @pytest.fixture(scope="session")
 def anny_body():
-    """One Anny body model for the whole session (its cache under .cache/anny unless ANNY_CACHE_DIR is set)."""
-    os.environ.setdefault("ANNY_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".cache" / "anny"))
+    """One Anny body model for the whole session."""
     from vidcli.body.anny_model import load_body
 
     return load_body()

@@ -225,6 +225,9 @@ def test_export_stage_writes_every_format(two_people, tmp_path):
     people = [f"person{t}.{ext}" for t in scene.track_ids for ext in ("bvh", "glb", "npz")]
     assert names == sorted(people + ["overlay.mp4", "summary.json", "trajectory.png"])
     assert probe(out / "overlay.mp4").width == 2 * 160
+    full = run_stage("export", {"frames": frames, "world": world}, tmp_path / "full", formats="video")
+    overlay = probe(full / "overlay.mp4")
+    assert (overlay.width, overlay.height) == (2 * SIZE[0], SIZE[1])  # by default the frames' own size
     summary = json.loads((out / "summary.json").read_text())
     assert sorted(summary["people"]) == [str(t) for t in scene.track_ids]
     assert 1.3 < summary["people"]["1"]["height_m"] < 2.1

@@ -33,3 +33,14 @@ def test_workspace_from_environment(clip, tmp_path, monkeypatch):
     monkeypatch.setenv("VIDCLI_WORKSPACE", str(tmp_path / "from-env"))
     vidcli("-q", "frames", str(clip), check=True)
     assert list((tmp_path / "from-env").glob("clip-*/frames/*/manifest.json"))
+
+
+def test_a_text_file_given_as_video_is_invalid_input(tmp_path):
+    """ffmpeg draws a long enough .txt file as 25 fps frames; vidcli must not run a pipeline on that."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Videos to 3D human motion, every stage cached on disk.\n" * 40)
+    proc = vidcli("flow", str(notes), workspace=tmp_path / "work")
+    assert proc.returncode == 3
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and last.endswith(f"{notes}: is not a video but text, which ffmpeg's 'tty' "
+                                                         "reader draws as frames")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import http.server
 import threading
 from dataclasses import replace
@@ -88,6 +89,28 @@ def test_models_cli(home):
     assert where.stdout.strip() == str(home / "checkpoints" / "raft_large_C_T_SKHT_V2-ff5fadd5.pth")
     missing = vidcli("models", "verify", "raft_large")
     assert missing.returncode == 1 and "vidcli models download raft_large" in missing.stderr
+
+
+def test_models_list_sizes_and_unsplit_urls_when_piped(home):
+    """Sizes on disk for present checkpoints, else the published one; piped rows keep URLs whole."""
+    raft = registry.local_path("raft_large")
+    raft.parent.mkdir(parents=True)
+    raft.write_bytes(b"\0" * 3_000_000)
+    hub = registry.local_path("controlnet_openpose")
+    (hub / "weights").mkdir(parents=True)
+    (hub / "config.json").write_bytes(b"\0" * 1_000_000)
+    (hub / "weights" / "part.safetensors").write_bytes(b"\0" * 1_600_000)
+    listed = vidcli("models", "list", check=True).stdout.splitlines()
+    rows = {line.split()[0]: line.split() for line in listed[1:-2]}
+    assert set(rows) == set(registry.CHECKPOINTS)
+    assert rows["raft_large"][3:6] == ["3", "MB", "yes"]
+    assert rows["controlnet_openpose"][3:6] == ["3", "MB", "yes"]  # 2.6 MB of files in the folder
+    assert rows["sd15"][3:5] == ["?", "no"]
+    assert all(rows[c.name][-1] == c.url for c in registry.CHECKPOINTS.values())
+    assert listed[-2:] == [f"folder: {home / 'checkpoints'}",
+                           f"Anny body model data (built on first use): {os.environ['ANNY_CACHE_DIR']}"]
+    raft.unlink()
+    assert "20 MB" in vidcli("models", "list", check=True).stdout  # torchvision's published size
 
 
 def test_hub_checkpoint_download_into_a_folder(home, monkeypatch):

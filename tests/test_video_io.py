@@ -103,6 +103,28 @@ def _audio_only(tmp_path):
     return path
 
 
+def _text_ffmpeg_draws(tmp_path):
+    """A text file long enough for ffmpeg's `tty` reader to take it for ANSI art, 640x400 at 25 fps."""
+    line = b"Videos to 3D human motion, every stage cached on disk.\n"
+    path = _write_bytes(tmp_path / "notes.txt", line * 40)
+    assert "Input #0, tty" in ffmpeg_report(path)
+    return path
+
+
+def _still_image(tmp_path):
+    path = tmp_path / "photo.png"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48", "-frames:v", "1", str(path))
+    return path
+
+
+def _cover_picture_only(tmp_path):
+    """Audio with an album cover: its only video stream is an attached picture."""
+    path = tmp_path / "song.m4a"
+    ffmpeg("-f", "lavfi", "-i", "sine=duration=0.5", "-i", str(_still_image(tmp_path)),
+           "-map", "0", "-map", "1", "-c:v", "png", "-disposition:v", "attached_pic", str(path))
+    return path
+
+
 def _unknown_codec(tmp_path, clip):
     return _write_bytes(tmp_path / "zzzz.mp4", clip.read_bytes().replace(b"avc1", b"zzzz"))
 
@@ -128,6 +150,9 @@ BAD_INPUTS = {
                      "not a video"),
     "text file": (lambda tmp_path, clip: _write_bytes(tmp_path / "notes.txt", b"hello\n" * 50),
                   "not a video"),
+    "text drawn as frames": (lambda tmp_path, clip: _text_ffmpeg_draws(tmp_path), "is not a video but text"),
+    "still image": (lambda tmp_path, clip: _still_image(tmp_path), r"is a still image \(png\), not a video"),
+    "cover picture only": (lambda tmp_path, clip: _cover_picture_only(tmp_path), "only a cover picture"),
     "truncated mp4": (lambda tmp_path, clip: _write_bytes(tmp_path / "cut.mp4", clip.read_bytes()[:4000]),
                       "truncated"),
     "audio only": (lambda tmp_path, clip: _audio_only(tmp_path), "no video stream"),

@@ -117,6 +117,47 @@ def axis_rotation(axis: int, angles) -> np.ndarray:
     return out
 
 
+def continuous_euler(rotations: np.ndarray, order: str) -> np.ndarray:
+    """Euler angles in degrees (F, ..., 3) of rotations (F, ..., 3, 3) for rotation channels listed in
+    `order` ("ZYX": R = Rz Ry Rx), chosen to stay continuous along the frames (axis 0).
+
+    A rotation has two Euler triples, (a, b, c) and (a + 180, 180 - b, c + 180), each angle also up to
+    multiples of 360, and at b = ±90 (gimbal lock) a whole line of them, (a + t, b, c ± t). Each frame
+    takes the triple nearest the previous frame's (the first frame the one with |b| <= 90), so a
+    smoothly turning joint gives smoothly changing channels, without the 180° or 360° flips between
+    frames that animation software would interpolate through.
+    """
+    import warnings
+
+    from scipy.spatial.transform import Rotation
+
+    rotations = np.asarray(rotations, dtype=float)
+    with warnings.catch_warnings():  # at gimbal lock scipy sets c to 0; the line of triples is handled below
+        warnings.filterwarnings("ignore", message="Gimbal lock detected")
+        principal = Rotation.from_matrix(rotations.reshape(-1, 3, 3)).as_euler(order.upper(), degrees=True)
+    principal = principal.reshape(rotations.shape[:-2] + (3,))
+    flipped = principal + np.array([180.0, 0.0, 180.0])
+    flipped[..., 1] = 180.0 - principal[..., 1]
+    # At b = ±90 the rotation depends on a - k c only, k = ±1 by the sign of b and the axes' cyclic order.
+    parity = -1.0 if order.upper() in ("XYZ", "YZX", "ZXY") else 1.0
+    locked = np.abs(np.abs(principal[..., 1]) - 90.0) < 1e-6
+    lock_sign = parity * np.sign(principal[..., 1])
+    out = np.empty_like(principal)
+    out[0] = principal[0]
+    for frame in range(1, len(principal)):
+        previous = out[frame - 1]
+        candidates = np.stack([principal[frame], flipped[frame]])
+        k = lock_sign[frame]
+        slide = ((previous[..., 0] - candidates[..., 0]) + k * (previous[..., 2] - candidates[..., 2])) / 2
+        slide = np.where(locked[frame], slide, 0.0)
+        candidates[..., 0] += slide
+        candidates[..., 2] += k * slide
+        candidates += 360.0 * np.round((previous - candidates) / 360.0)
+        distance = ((candidates - previous) ** 2).sum(axis=-1)
+        out[frame] = np.where((distance[0] <= distance[1])[..., None], candidates[0], candidates[1])
+    return out
+
+
 def parse(path) -> Motion:
     """Read a BVH file (any channel order, CRLF or LF line endings); 3ds Max names are renamed."""
     path = Path(path)

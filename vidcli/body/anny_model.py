@@ -1,20 +1,27 @@
 """The Anny body model (cmu_mb rig) posed and shaped in vidcli's world frame.
 
 Anny works in a z-up frame facing -y; vidcli's world is y-up facing +z (left is +x in both), so
-`ANNY_TO_WORLD` maps one to the other. Anny builds a cache the first time a model is made (minutes);
-it lives in `$ANNY_CACHE_DIR` (anny's own variable, default ~/.cache/anny). `load_body()` makes the
-model once per process.
+`ANNY_TO_WORLD` maps one to the other. Anny builds a cache the first time a model is made (about
+775 MB, about 3 minutes on 2 CPU cores); it lives with vidcli's other model files in `$VIDCLI_HOME/anny`
+(default ~/.cache/vidcli/anny), or in `$ANNY_CACHE_DIR` (anny's own variable) when that is set. A
+message on stderr says when the build starts; concurrent processes build it once. `load_body()` makes
+the model once per process.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
 from vidcli.body.skeletons import JointMap, blazepose_map, smpl_map
+from vidcli.console import log
+from vidcli.engine.store import key_lock
+from vidcli.models.registry import home
 
 ANNY_TO_WORLD = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 _CHUNK = 64  # frames per model evaluation
@@ -49,6 +56,40 @@ class RestBody:
         return float(np.ptp(self.vertices[:, 1]))
 
 
+def anny_cache_dir() -> Path:
+    """Where Anny keeps the model data it builds: `$ANNY_CACHE_DIR` if set, else `$VIDCLI_HOME/anny`."""
+    chosen = os.environ.get("ANNY_CACHE_DIR")
+    return Path(chosen).expanduser() if chosen else home() / "anny"
+
+
+def anny_cache_is_built(cache_dir: Path) -> bool:
+    """Whether `cache_dir` holds the model data of the installed anny's data version (anny keys its
+    files by a hash of the build arguments; vidcli builds one model, so any such file is ours)."""
+    from anny.models.model_data import CURRENT_DATA_VERSION
+
+    return any((cache_dir / f"v{CURRENT_DATA_VERSION}").glob("build_compact_model_data_*.safetensors"))
+
+
+def make_anny(cache_dir: Path):
+    """Anny's cmu_mb model, its data loaded from `cache_dir` or built into it. One process at a time
+    builds (the others wait for it, then load), and says first what it builds, before anny goes quiet
+    for minutes."""
+    import anny
+    from anny.paths import set_anny_cache_path
+
+    set_anny_cache_path(cache_dir)
+    if anny_cache_is_built(cache_dir):
+        return anny.Anny(rig="cmu_mb")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    waiting = functools.partial(log.info, "waiting for another process building the Anny body model's "
+                                "cache in %s", cache_dir)
+    with key_lock(cache_dir, "build", on_wait=waiting):
+        if not anny_cache_is_built(cache_dir):
+            log.info("building the Anny body model's cache in %s, once: about 775 MB, about 3 minutes on "
+                     "2 CPU cores (set ANNY_CACHE_DIR or VIDCLI_HOME to put it elsewhere)", cache_dir)
+        return anny.Anny(rig="cmu_mb")
+
+
 class AnnyBody:
     """Anny with the cmu_mb rig (31 bones named as the CMU MotionBuilder BVH skeleton)."""
 
@@ -56,11 +97,10 @@ class AnnyBody:
         import warp
 
         warp.config.log_level = logging.WARNING  # anny skins with NVIDIA Warp: keep its banner off the console
-        import anny
         import torch
 
         self._torch = torch
-        self.model = anny.Anny(rig="cmu_mb")
+        self.model = make_anny(anny_cache_dir())
         self.bone_names: list[str] = list(self.model.bone_labels)
         self.parents: list[int] = [int(p) for p in self.model.bone_parents]
         self.faces = self.model.get_triangular_faces().numpy().astype(np.int32)
@@ -106,5 +146,5 @@ class AnnyBody:
 
 @functools.lru_cache(maxsize=1)
 def load_body() -> AnnyBody:
-    """The process-wide Anny body model (built once; the first build fills anny's cache)."""
+    """The process-wide Anny body model (made once; the first one ever fills anny's cache)."""
     return AnnyBody()

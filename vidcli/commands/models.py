@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
+from rich.console import Console
 from rich.table import Table
 
+from vidcli.body.anny_model import anny_cache_dir
 from vidcli.commands.common import CONTEXT, Globals, stdout
 from vidcli.errors import StageError
 from vidcli.models import registry
@@ -22,8 +25,9 @@ def models():
 def list_(g: Globals):
     """Every known checkpoint: stage, licence, size, source URL and whether it is present."""
     rows = [
-        {"name": c.name, "stage": c.stage, "license": c.license, "size": c.size, "url": c.url,
-         "present": registry.is_present(c.name), "path": str(registry.local_path(c.name))}
+        {"name": c.name, "stage": c.stage, "license": c.license, "size": c.size,
+         "size_on_disk": registry.size_on_disk(c.name), "url": c.url, "present": registry.is_present(c.name),
+         "path": str(registry.local_path(c.name))}
         for c in registry.CHECKPOINTS.values()
     ]
     if g.as_json:
@@ -31,12 +35,27 @@ def list_(g: Globals):
         return
     table = Table(box=None)
     for column in ("name", "stage", "license", "size", "present", "url"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", justify="right" if column == "size" else "left")
     for r in rows:
-        size = f"{r['size'] / 1e6:.0f} MB" if r["size"] else "?"
-        table.add_row(r["name"], r["stage"], r["license"], size, "yes" if r["present"] else "no", r["url"])
-    stdout.print(table)
-    stdout.print(f"folder: {registry.checkpoint_dir()}")
+        table.add_row(r["name"], r["stage"], r["license"], _human_size(r["size_on_disk"] or r["size"]),
+                      "yes" if r["present"] else "no", r["url"])
+    console = _table_console()
+    console.print(table)
+    console.print(f"folder: {registry.checkpoint_dir()}")
+    console.print(f"Anny body model data (built on first use): {anny_cache_dir()}")
+
+
+def _human_size(size: int | None) -> str:
+    """Bytes as MB or GB; '?' where the size is neither published nor on disk."""
+    if size is None:
+        return "?"
+    return f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.0f} MB"
+
+
+def _table_console() -> Console:
+    """stdout for the table: folded to a terminal's width, but piped as wide as the rows are, so that
+    URLs and paths reach scripts whole (rich would fold them to 80 columns)."""
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 10_000)
 
 
 def _names_arg(required: bool):

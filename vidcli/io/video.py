@@ -36,6 +36,11 @@ _OPEN_FAILURES = (
     ("Invalid data found when processing input", "is not a video file ffmpeg can read (invalid data)"),
 )
 
+# ffmpeg's readers that draw text files (ANSI art, binary text) as video frames: such "videos" are
+# never footage. Single images come through `image2` or a `<codec>_pipe` reader.
+_TEXT_DEMUXERS = {"tty", "bintext", "xbin", "adf", "idf"}
+_DEMUXER = re.compile(r"^Input #0, (.+?), from ", re.MULTILINE)
+_VIDEO_STREAM = re.compile(r"Stream #\d+:\d+\S*: Video: (.*)")
 _LOG_PREFIX = re.compile(r"^(\[[^\]]*\]\s*)+")
 _HEADER_LINE = re.compile(r"^(Input|Output) #|^Stream |^Press \[q\]|^Conversion failed!$")
 _ERROR_WORDS = re.compile(r"error|invalid|corrupt|not found|denied|no decoder|unknown", re.IGNORECASE)
@@ -106,15 +111,23 @@ def probe(path) -> VideoInfo:
         stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace",
     )
     text = result.stderr
-    stream = re.search(r"Stream #\d+:\d+\S*: Video: (.*)", text)
+    stream = next((s for s in _VIDEO_STREAM.finditer(text) if "(attached pic)" not in s.group(1)), None)
     if stream is None:
         if "Input #0" in text:
+            if "(attached pic)" in text:
+                raise InputError(f"{path}: has no video stream, only a cover picture")
             if "Stream #" in text:
                 raise InputError(f"{path}: has no video stream (audio or data only)")
             raise InputError(f"{path}: has no video frames (the file holds no streams)")
         raise InputError(f"{path}: {_open_failure(text.splitlines())}")
     description = stream.group(1)
     codec = description.split()[0].strip(",")
+    demuxer = _DEMUXER.search(text).group(1)
+    if demuxer in _TEXT_DEMUXERS:
+        raise InputError(f"{path}: is not a video but text, which ffmpeg's '{demuxer}' reader draws as "
+                         "frames")
+    if demuxer == "image2" or demuxer.endswith("_pipe"):
+        raise InputError(f"{path}: is a still image ({codec}), not a video")
     if codec == "none":
         tag = re.search(r"\((\S{4}) / 0x", description)
         named = f" '{tag.group(1)}'" if tag else ""

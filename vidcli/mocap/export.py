@@ -9,7 +9,8 @@ centimetres) on the SMPL-24 skeleton, rotations relative to the body model's res
   translation (pelvis minus the shaped rest pelvis). Anny adds `shape` and `shape_labels` (phenotype
   and skeleton adjustments, see `vidcli.body.models.AnnyModel`), and `trans` is the pelvis position.
 - `.bvh`: the 24 joints with offsets of the fitted rest skeleton, root position and ZYX rotation
-  channels (R = Rz Ry Rx), every joint's rotation relative to the rest pose.
+  channels (R = Rz Ry Rx), every joint's rotation relative to the rest pose; the angles are continuous
+  from frame to frame (`vidcli.bvh.continuous_euler`), so they may leave ±180°.
 - `.glb`: the rest mesh skinned (4 weights per vertex) to a 24-joint skeleton whose node rotations and
   root translation are animated; the body model's corrective shapes are not included.
 """
@@ -64,9 +65,7 @@ def bvh_motion(model: BodyModel, shape: np.ndarray, local: np.ndarray, root: np.
                  for i, p in enumerate(parents)]
     rotation = ["Zrotation", "Yrotation", "Xrotation"]
     channels = [["Xposition", "Yposition", "Zposition", *rotation]] + [rotation] * (len(order) - 1)
-    ordered = local[:, order]
-    angles = Rotation.from_matrix(ordered.reshape(-1, 3, 3)).as_euler("ZYX", degrees=True)
-    angles = angles.reshape(len(local), -1)
+    angles = bvh.continuous_euler(local[:, order], "ZYX").reshape(len(local), -1)
     values = np.concatenate([np.asarray(root, float) * BVH_UNITS_PER_M, angles], axis=1)
     return bvh.Motion([SMPL_24[j] for j in order], parents, offsets, channels, end_sites, values, 1.0 / fps)
 

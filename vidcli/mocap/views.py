@@ -1,13 +1,16 @@
 """Pictures of the world motion: bodies over the video frames, a 3D world view, a top-down plot.
 
 Bodies are the body model's meshes, rasterized with `vidcli.render.raster` and Lambert-shaded in one
-colour per track. The world view looks at the people from above and behind the first camera: a 1 m
-ground grid, the camera's path and its current position, the bodies.
+colour per track, picked to stand out from what the track's person looks like in the video (their
+clothes, the wall behind them). The world view looks at the people from above and behind the first
+camera, as close as their whole motion allows: a dark 1 m ground grid, the camera's path and its
+current position, the bodies.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -16,16 +19,58 @@ from vidcli.render.camera import Camera, look_at
 from vidcli.render.raster import rasterize
 from vidcli.render.scene import AMBIENT, LIGHT
 
-PALETTE = [(230, 80, 60), (60, 130, 230), (80, 190, 90), (240, 180, 40), (170, 90, 210), (60, 200, 200),
-           (240, 120, 180), (140, 140, 140)]
-OVERLAY_ALPHA = 0.65
-_BACKGROUND_TOP, _BACKGROUND_BOTTOM = np.array([235, 238, 242.0]), np.array([200, 205, 212.0])
-_GRID_COLOUR, _PATH_COLOUR = (150, 155, 165), (30, 30, 30)
+# Vivid colours that tracks are given from, each far from the others.
+CANDIDATE_COLOURS = [(255, 50, 200), (0, 225, 255), (255, 225, 0), (70, 255, 70), (255, 120, 0),
+                     (150, 90, 255), (0, 120, 255), (255, 40, 60), (0, 200, 140), (200, 255, 120)]
+OVERLAY_ALPHA = 0.7
+_BACKGROUND_TOP, _BACKGROUND_BOTTOM = np.array([38, 42, 50.0]), np.array([72, 78, 90.0])
+_GRID_COLOUR, _PATH_COLOUR = (110, 116, 128), (235, 235, 235)
+_BODY_BOX = ((-0.5, 0.0, -0.5), (0.5, 1.9, 0.5))  # around a pelvis path: a body's reach, feet to head (m)
+_VIEW_PITCH_DEG = 25.0  # the world view looks down this much
+_VIEW_FILL = 0.85  # fraction of the world view's width and height that the people's motion may take
+MESH_CHUNK = 64  # frames of body meshes posed at once for the overlay video
 
 
-def colour(index: int) -> tuple[int, int, int]:
-    """The colour of the index-th track (by sorted track id)."""
-    return PALETTE[index % len(PALETTE)]
+def around_person(image: np.ndarray, camera: Camera, joints: np.ndarray, samples: int = 24) -> np.ndarray:
+    """RGB pixels (M, 3) on a `samples` x `samples` grid over the person whose world `joints` (J, 3) are
+    given: their box in the image, widened by a quarter each side to take in what is behind them."""
+    cam = camera.to_camera(joints)
+    if (cam[:, 2] <= 0.1).any():
+        return np.empty((0, 3), np.uint8)
+    pixels = camera.project(cam)
+    low, high = pixels.min(axis=0), pixels.max(axis=0)
+    margin = 0.25 * (high - low)
+    low, high = np.maximum(low - margin, 0), np.minimum(high + margin, [camera.width - 1, camera.height - 1])
+    if (high <= low).any():
+        return np.empty((0, 3), np.uint8)
+    xs, ys = (np.linspace(low[i], high[i], samples).astype(int) for i in (0, 1))
+    return image[ys[:, None], xs[None, :]].reshape(-1, 3)
+
+
+def contrasting_colours(pixels_per_track: list[np.ndarray]) -> list[tuple[int, int, int]]:
+    """One of `CANDIDATE_COLOURS` per track, in order: the one whose distance (`_lab`) to the track's
+    `around_person` pixels is largest for the nearest quarter of them (so neither a shirt nor a wall
+    of that colour hides the body), and no nearer to an earlier track's colour than that."""
+    candidates = _lab(np.array(CANDIDATE_COLOURS))
+    chosen: list[int] = []
+    for pixels in pixels_per_track:
+        if len(pixels):
+            distances = np.linalg.norm(_lab(pixels)[:, None] - candidates[None], axis=2)
+            score = np.percentile(distances, 25, axis=0)
+        else:
+            score = np.full(len(candidates), 100.0)
+        if chosen:
+            apart = np.linalg.norm(candidates[:, None] - candidates[chosen][None], axis=2).min(axis=1)
+            score = np.minimum(score, apart)
+        chosen.append(int(np.argmax(score)))
+    return [CANDIDATE_COLOURS[i] for i in chosen]
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    """CIELAB (N, 3) of RGB colours (N, 3) in 0-255, lightness halved: a body blended over the frame
+    stands out by its hue more than by its brightness (orange over a dark brick wall does not)."""
+    scaled = (np.asarray(rgb, np.float32) / 255).reshape(-1, 1, 3)
+    return cv2.cvtColor(scaled, cv2.COLOR_RGB2LAB).reshape(-1, 3) * np.float32([0.5, 1, 1])
 
 
 @dataclass
@@ -57,23 +102,31 @@ def draw_bodies(image: np.ndarray, camera: Camera, meshes: list[Mesh], alpha: fl
 
 
 class WorldView:
-    """A fixed virtual camera behind and above the first camera, looking at the people (`roots`, the
-    pelvis positions they pass) from there; the camera path and a ground grid around them."""
+    """A fixed virtual camera behind and above the first camera, looking down at the people (`roots`,
+    the pelvis positions they pass) from as near as fits all of their motion in the picture; the
+    camera path and a ground grid around them."""
 
     def __init__(self, roots: np.ndarray, camera_centres: np.ndarray, camera_forward: np.ndarray,
                  width: int, height: int):
-        target = np.array([roots[:, 0].mean(), 0.9, roots[:, 2].mean()])
+        low, high = roots.min(axis=0) + _BODY_BOX[0], roots.max(axis=0) + _BODY_BOX[1]
+        low[1], high[1] = _BODY_BOX[0][1], _BODY_BOX[1][1]
+        target = (low + high) / 2
         start = camera_centres[0]
         towards = np.array([target[0] - start[0], 0.0, target[2] - start[2]])
-        distance = float(np.linalg.norm(towards))
-        if distance < 1e-6:
+        if np.linalg.norm(towards) < 1e-6:
             towards = np.array([camera_forward[0], 0.0, camera_forward[2]])
         towards /= np.linalg.norm(towards)
-        reach = distance + float(np.ptp(roots[:, [0, 2]], axis=0).max())
-        eye = np.array([start[0], 0.5 * reach + 2.0, start[2]]) - towards * (0.4 * reach + 2.0)
+        pitch = np.radians(_VIEW_PITCH_DEG)
+        backwards = -towards * np.cos(pitch) + np.array([0.0, np.sin(pitch), 0.0])
         f = 0.8 * width
+        R_wc = look_at(target + backwards, target)
+        corners = np.array([[x, y, z] for x in (low[0], high[0]) for y in (low[1], high[1])
+                            for z in (low[2], high[2])])
+        distance = _fitting_distance((corners - target) @ R_wc, f, _VIEW_FILL * width / 2,
+                                     _VIEW_FILL * height / 2)
+        eye = target + distance * backwards
         K = np.array([[f, 0.0, width / 2], [0.0, f, height / 2], [0.0, 0.0, 1.0]])
-        self.camera = Camera(K, look_at(eye, target), eye, width, height)
+        self.camera = Camera(K, R_wc, eye, width, height)
         points = np.concatenate([roots, camera_centres])
         low, high = np.floor(points.min(axis=0)) - 3, np.ceil(points.max(axis=0)) + 3
         grid = [np.array([[x, 0.0, low[2]], [x, 0.0, high[2]]]) for x in np.arange(low[0], high[0] + 1)]
@@ -111,8 +164,74 @@ class WorldView:
                          cv2.LINE_AA)
 
 
-def trajectory_plot(path, tracks: dict[int, np.ndarray], camera_centres: np.ndarray) -> None:
-    """A top-down (x, z) PNG of each track's pelvis path (coloured, start marked) and the camera path."""
+def _fitting_distance(offsets: np.ndarray, f: float, half_width: float, half_height: float) -> float:
+    """How far back along its axis a camera of focal `f` must stand for points at camera-axis `offsets`
+    (N, 3) from its target to project within `half_width` x `half_height` pixels of the image centre."""
+    x, y, z = np.abs(offsets[:, 0]), np.abs(offsets[:, 1]), offsets[:, 2]
+    return float(max((f * x / half_width - z).max(), (f * y / half_height - z).max(), (0.5 - z).max()))
+
+
+def track_colours(frames, camera, motion, track_ids: list[int], looks: int = 6) -> list[tuple[int, int, int]]:
+    """A colour per track (in `track_ids` order) that stands out from the track's person and surroundings
+    in `looks` frames spread over the track."""
+    width, height = frames.size
+    pixels = []
+    for track_id in track_ids:
+        rows = np.flatnonzero(motion.track_id == track_id)
+        seen = []
+        for row in rows[np.linspace(0, len(rows) - 1, min(looks, len(rows))).astype(int)]:
+            frame = int(motion.frame[row])
+            shot = Camera(camera.K, camera.R_wc[frame], camera.t_wc[frame], width, height)
+            seen.append(around_person(frames.read(frame), shot, motion.joints_world[row]))
+        pixels.append(np.concatenate(seen))
+    return contrasting_colours(pixels)
+
+
+def overlay_video(path: Path, frames, camera, model, motion, segments, colours, video_size: int) -> None:
+    """Bodies over each frame (left) beside the world view (right), each half the frames' size or at most
+    `video_size` on its longest side. `segments`: (track id, track index, file stem, motion rows) per
+    gap-free piece of a track; `colours` by track index."""
+    from vidcli.console import progress
+    from vidcli.io.video import VideoWriter, scaled_size
+
+    width, height = scaled_size(*frames.size, video_size)
+    scale = np.diag([width / frames.size[0], height / frames.size[1], 1.0])
+    K = scale @ camera.K
+    view = WorldView(motion.root_world, camera.t_wc, camera.R_wc[0][:, 2], width, height)
+    cache: dict[tuple[int, int], np.ndarray] = {}
+
+    def meshes_at(frame: int) -> list:
+        out = []
+        for position, (_, index, _, r) in enumerate(segments):
+            offset = frame - motion.frame[r[0]]
+            if not 0 <= offset < len(r):
+                continue
+            chunk = offset // MESH_CHUNK
+            if (position, chunk) not in cache:
+                for key in [key for key in cache if key[0] == position]:
+                    del cache[key]
+                rows = r[chunk * MESH_CHUNK:(chunk + 1) * MESH_CHUNK]
+                cache[position, chunk] = model.mesh(motion.shape[r[0]], motion.rotations[rows],
+                                                    motion.root_world[rows])
+            out.append(Mesh(cache[position, chunk][offset % MESH_CHUNK], model.faces, colours[index]))
+        return out
+
+    writer = VideoWriter(path, frames.fps, (2 * width, height))
+    with writer, progress("export video", len(frames)) as bar:
+        for frame in range(len(frames)):
+            meshes = meshes_at(frame)
+            image = frames.read_resized(frame, (width, height))
+            shot = Camera(K, camera.R_wc[frame], camera.t_wc[frame], width, height)
+            left = draw_bodies(image, shot, meshes, OVERLAY_ALPHA)
+            right = view.render(meshes, camera.R_wc[frame], camera.t_wc[frame])
+            writer.write(np.concatenate([left, right], axis=1))
+            bar.advance()
+
+
+def trajectory_plot(path, tracks: dict[int, np.ndarray], camera_centres: np.ndarray,
+                    colours: list[tuple[int, int, int]]) -> None:
+    """A top-down (x, z) PNG of each track's pelvis path (in `colours`, by sorted track id; start
+    marked) and the camera path."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -122,7 +241,7 @@ def trajectory_plot(path, tracks: dict[int, np.ndarray], camera_centres: np.ndar
     axes.plot(camera_centres[:, 0], camera_centres[:, 2], "k--", linewidth=1, label="camera")
     axes.plot(camera_centres[:1, 0], camera_centres[:1, 2], "k^")
     for index, (track_id, roots) in enumerate(sorted(tracks.items())):
-        rgb = np.array(colour(index)) / 255
+        rgb = np.array(colours[index]) / 255
         axes.plot(roots[:, 0], roots[:, 2], ".", color=rgb, markersize=2, label=f"person {track_id}")
         axes.plot(roots[:1, 0], roots[:1, 2], "o", color=rgb)
     axes.set_xlabel("x (m)")
