@@ -2,7 +2,6 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-export ANNY_CACHE_DIR ?= $(CURDIR)/.cache/anny
 
 .PHONY: demo test install clean-venv
 

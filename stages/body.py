@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -39,8 +40,15 @@ class Config(FitOptions):
     gender: str = setting("neutral", "SMPL / SMPL-X model gender", choices=GENDERS)
     min_frames: int = setting(5, "tracks with fewer frames of at least 3 visible keypoints are not fitted",
                               bounds="[1, 100000]")
+    tracks: str = setting("", "ids of the people to process, comma-separated (`vidcli tracks` lists them); "
+                              "empty = everyone")
+
+    def chosen_tracks(self) -> list[int]:
+        return [int(item) for item in self.tracks.split(",") if item.strip()]
 
     def check(self) -> None:
+        if not re.fullmatch(r"(\s*\d+\s*(,\s*\d+\s*)*)?", self.tracks):
+            raise ConfigError(f"tracks must be track ids separated by commas, got {self.tracks!r}")
         if self.body == "anny" and (self.body_model_dir or self.gender != "neutral"):
             raise ConfigError("body_model_dir and gender are for the smpl and smplx body models")
         if self.body != "anny":
@@ -90,6 +98,12 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
 
     fits, skipped = [], []
     track_ids = np.unique(keypoints.track_id)
+    if config.tracks:
+        unknown = sorted(set(config.chosen_tracks()) - set(track_ids.tolist()))
+        if unknown:
+            raise ConfigError(f"the video has no track {unknown[0]}; its track ids: "
+                              f"{', '.join(str(i) for i in track_ids)}")
+        track_ids = np.array(sorted(set(config.chosen_tracks())))
     with progress(f"body ({spec.name})", len(track_ids)) as bar:
         for track_id in track_ids:
             rows = np.flatnonzero(keypoints.track_id == track_id)

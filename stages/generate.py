@@ -38,11 +38,6 @@ class Config(DiffusionOptions):
     arap_iterations: int = setting(3, "embedded: as-rigid-as-possible iterations per frame",
                                    bounds="[1, 100]")
 
-    def check(self) -> None:
-        if self.max_size % SIZE_MULTIPLE:
-            raise ConfigError(f"max_size must be 0 or a multiple of {SIZE_MULTIPLE}, got {self.max_size}")
-        super().check()
-
 
 def resolve_config(config: Config) -> Config:
     """The device and number type the animator runs with (the CPU and float32 for the embedded one)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from vidcli import backends
 from vidcli.console import log, progress
 from vidcli.engine.stage import RunInfo
+from vidcli.errors import InputError
 from vidcli.io.frames import FrameSequence
 from vidcli.io.tracks import write_tracks
 from vidcli.settings import setting
@@ -36,6 +37,8 @@ class Config:
     min_hits: int = setting(3, "detections that confirm a track; tracks with fewer are dropped",
                             bounds="[1, 1000]")
     appearance: bool = setting(True, "also match people by the colours they wear (helps after occlusions)")
+    require_people: bool = setting(False, "nobody found is a bad input (exit 3), so that the stages after "
+                                          "this one do not run on an empty video")
 
 
 def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
@@ -44,6 +47,8 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     with progress(f"track ({config.backend})", len(frames)) as bar:
         tracks = tracker.track(frames, out_dir, bar.advance)
     if not len(tracks):
+        if config.require_people:
+            raise InputError(f"nobody found in the video's {len(frames)} frames")
         log.info("track: no person found in %d frames; the tracks are empty", len(frames))
     write_tracks(out_dir, tracks)
     counts = {"frames": len(frames), "tracks": len(set(tracks.track_id.tolist())), "detections": len(tracks)}

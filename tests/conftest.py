@@ -10,6 +10,8 @@ from pathlib import Path
 import imageio_ffmpeg
 import pytest
 
+from vidcli.body.anny_model import anny_cache_dir
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 
@@ -46,9 +48,9 @@ def vidcli(*args: str, workspace: Path | None = None, check: bool = False, **kwa
     return result
 
 
-# Anny's built cache (minutes to make) under .cache/anny unless ANNY_CACHE_DIR is set, for every test and
-# the vidcli processes they start, so that tests giving VIDCLI_HOME a temporary folder never rebuild it.
-os.environ.setdefault("ANNY_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".cache" / "anny"))
+# Anny's built data (minutes to make): the user's one cache (`$VIDCLI_HOME/anny`, or ANNY_CACHE_DIR), fixed
+# here for the whole session so that tests pointing VIDCLI_HOME at a temporary folder do not rebuild it.
+os.environ.setdefault("ANNY_CACHE_DIR", str(anny_cache_dir()))
 
 
 @pytest.fixture(scope="session")

@@ -54,6 +54,13 @@ def bus_pose(bus_person):
     return find_pose(read_reference(bus_person), bus_person.name)
 
 
+def test_a_reference_with_its_legs_cut_off_is_refused(tmp_path):
+    upper = tmp_path / "upper_body.png"
+    cv2.imwrite(str(upper), ultralytics_image("bus.jpg")[250:620, 20:300])
+    with pytest.raises(InputError, match="upper_body.png: the reference shows only part of the person"):
+        find_pose(read_reference(upper), upper.name)
+
+
 @pytest.fixture
 def one_thread():
     """Tiny models run fastest on one thread (and do not fight over shared cores)."""
@@ -315,8 +322,7 @@ def test_backend_auto_needs_checkpoints_and_a_gpu(monkeypatch):
         planned_config(generate, {"backend": "diffusion", "dtype": "float16"})
     with pytest.raises(ConfigError, match="overlap"):
         planned_config(generate, {"backend": "diffusion", "window": 8, "overlap": 5})
-    with pytest.raises(ConfigError, match="multiple of 8"):
-        planned_config(generate, {"max_size": 100})
+    assert generate.output_size((1000, 500), planned_config(generate, {"max_size": 500}).max_size) == (496, 248)
 
 
 # ----- the diffusion backend -----
@@ -499,6 +505,17 @@ def test_animate_command(tmp_path):
     assert statuses == dict.fromkeys(["frames", "track", "keypoints", "pose", "retarget", "generate"], "ran")
     assert [f.rgb.shape for f in iter_frames(out)] == [(256, 104, 3)] * 5
 
+    swapped = subprocess.run(VIDCLI + workspace + ["animate", str(driving), str(ref)], capture_output=True,
+                             text=True)
+    assert swapped.returncode == 3 and "did you swap REF and POSE?" in swapped.stderr
+    assert not list((tmp_path / "work").glob("bus_person-*"))  # refused before any stage ran
+    missing = subprocess.run(VIDCLI + workspace + ["animate", str(tmp_path / "me.png"), str(driving)],
+                             capture_output=True, text=True)
+    assert missing.returncode == 3 and f"REF (the reference image) {tmp_path / 'me.png'}: no such" in missing.stderr
+    plain = subprocess.run(VIDCLI + workspace + ["animate", str(ref), str(driving), "--backend", "embedded",
+                                                 "--size", "256"], capture_output=True, text=True)
+    assert plain.returncode == 0 and "animation: " in plain.stdout  # says where the video is
+
     wall = tmp_path / "wall.png"
     cv2.imwrite(str(wall), np.full((300, 200, 3), 180, np.uint8))
     bad = subprocess.run(VIDCLI + workspace + ["animate", str(wall), str(driving)], capture_output=True,
@@ -507,4 +524,4 @@ def test_animate_command(tmp_path):
     nobody = make_clip(tmp_path / "pattern.mp4", seconds=0.5)
     bad = subprocess.run(VIDCLI + workspace + ["animate", str(ref), str(nobody)], capture_output=True,
                          text=True)
-    assert bad.returncode == 3 and "the driving video shows no person" in bad.stderr
+    assert bad.returncode == 3 and "nobody found in the video's" in bad.stderr

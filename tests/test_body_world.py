@@ -211,6 +211,20 @@ def test_two_people_share_one_world_frame(two_people):
         assert abs(np.quantile(soles, 0.1)) < 0.04
 
 
+def test_body_fits_only_the_chosen_tracks(two_people, tmp_path):
+    scene, _ = two_people
+    gt = tmp_path / "gt"
+    scene.write(gt)
+    chosen = scene.track_ids[1]
+    body = run_stage("body", {"keypoints": gt, "camera": gt}, tmp_path / "body", iterations=5,
+                     tracks=str(chosen))
+    assert np.unique(read_body(body / "body.npz").track_id).tolist() == [chosen]
+    with pytest.raises(ConfigError, match=f"no track 99; its track ids: {', '.join(map(str, scene.track_ids))}"):
+        run_stage("body", {"keypoints": gt, "camera": gt}, tmp_path / "other", tracks=f"{chosen},99")
+    with pytest.raises(ConfigError, match="track ids separated by commas"):
+        planned_config(load_stage("body"), {"tracks": "one"})
+
+
 def test_export_stage_writes_every_format(two_people, tmp_path):
     from vidcli.io.video import probe
 

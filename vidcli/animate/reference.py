@@ -19,6 +19,9 @@ from vidcli.animate import skeleton
 from vidcli.errors import InputError
 
 REFERENCE_MODEL = "mediapipe-0.10.14/pose_landmark_full"
+LEGS_BLAZEPOSE = (23, 24, 25, 26, 27, 28)  # hips, knees, ankles
+LEG_VISIBILITY = 0.3  # below it, BlazePose guesses: cropped legs come out at 0.1-0.2
+RELIABLE_VISIBILITY = 0.5
 _MATTE_GREY = 128
 _OPAQUE = 0.999
 
@@ -89,9 +92,27 @@ def find_pose(reference: ReferenceImage, name: str) -> ReferencePose:
     keypoints = skeleton.from_blazepose(blazepose)
     if not skeleton.visible(keypoints)[[2, 5]].all():
         raise InputError(f"{name}: no person found in the reference image (no shoulders visible)")
+    _check_whole_body(blazepose, width, height, name)
     world = np.array([(p.x, p.y, p.z) for p in result.pose_world_landmarks.landmark])
     if reference.alpha is not None:
         mask = reference.alpha
     else:
         mask = np.asarray(result.segmentation_mask, np.float32)
     return ReferencePose(keypoints, blazepose, skeleton.depth_from_blazepose(world), mask)
+
+
+def _check_whole_body(blazepose: np.ndarray, width: int, height: int, name: str) -> None:
+    """Refuse a reference whose legs are cut off or hidden (the puppet would tear where BlazePose
+    guesses them), and warn about the other keypoints it is unsure of."""
+    from vidcli.console import log
+
+    legs = blazepose[list(LEGS_BLAZEPOSE)]
+    inside = (legs[:, 0] >= 0) & (legs[:, 0] < width) & (legs[:, 1] >= 0) & (legs[:, 1] < height)
+    if not (inside & (legs[:, 2] >= LEG_VISIBILITY)).all():
+        raise InputError(f"{name}: the reference shows only part of the person (hips, knees and ankles must be "
+                         "inside the image and visible); use a full-body picture")
+    unsure = [label for label, point in zip(skeleton.NAMES, skeleton.from_blazepose(blazepose))
+              if point[2] < RELIABLE_VISIBILITY]
+    if unsure:
+        log.warning("%s: the reference's %s are unreliable (visibility below %.1f): the animation may tear "
+                    "there", name, ", ".join(unsure), RELIABLE_VISIBILITY)

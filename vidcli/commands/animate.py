@@ -31,10 +31,37 @@ def animate(g: Globals, ref, pose, output, **run):
         raise ConfigError(f"{output}: the output must be an .mp4 file")
     if output is not None and not output.resolve().parent.is_dir():
         raise ConfigError(f"{output.parent}: no such directory for the output")
+    _check_inputs(ref, pose)
 
-    def deliver(artifacts: dict[str, Path]) -> None:
+    def deliver(artifacts: dict[str, Path]) -> str:
+        animation = artifacts["generate"] / ANIMATION_MP4
+        if output is None:
+            return f"animation: {animation}"
         partial = output.with_name(f".{output.name}.partial")
-        shutil.copyfile(artifacts["generate"] / ANIMATION_MP4, partial)
+        shutil.copyfile(animation, partial)
         os.replace(partial, output)
+        return f"animation: {output}"
 
-    run_pipeline(g, "animate", [{"driving": pose, "ref": ref}], deliver=deliver if output else None, **run)
+    run_pipeline(g, "animate", [{"driving": pose, "ref": ref}], deliver=deliver, **run)
+
+
+def _check_inputs(ref: Path, pose: Path) -> None:
+    """REF must be an image and POSE a video, checked before any stage runs (swapped, they would fail
+    three stages in)."""
+    from vidcli.animate.reference import read_reference
+    from vidcli.errors import InputError
+    from vidcli.io.video import probe
+
+    try:
+        read_reference(ref)
+    except InputError as exc:
+        try:
+            probe(ref)
+        except InputError:
+            raise InputError(f"REF (the reference image) {exc}") from None
+        raise InputError(f"REF {ref} is a video, and REF must be an image: did you swap REF and POSE? "
+                         "Usage: vidcli animate REF.png POSE.mp4") from None
+    try:
+        probe(pose)
+    except InputError as exc:
+        raise InputError(f"POSE (the driving video) {exc}") from None

@@ -53,7 +53,8 @@ def run_options(func):
 
 def setting_option(flag: str, *targets: str, **extra):
     """A dedicated command-line option for stage settings ("stage.field"): its type, range, help and
-    default come from the setting's declaration. Several targets take one value each (`nargs`)."""
+    default come from the setting's declaration. Several targets take one value each; a `multiple`
+    option fills a comma-separated text setting; `extra` may narrow the click type."""
     from vidcli.engine.stage import load_stage
     from vidcli.settings import settings_of
 
@@ -66,17 +67,21 @@ def setting_option(flag: str, *targets: str, **extra):
     defaults = " ".join(str(info.default) for _, info in infos)
 
     def store(ctx, _param, value):
-        if value is not None and value != ():
-            values = value if len(infos) > 1 else (value,)
-            for (stage, info), item in zip(infos, values):
-                ctx.meta.setdefault(OVERRIDES, {}).setdefault(stage, {})[info.name] = item
+        if value is None or value == ():
+            return
+        if extra.get("multiple"):  # a repeated option fills one comma-separated text setting
+            value = ",".join(str(item) for item in value)
+        values = value if len(infos) > 1 else (value,)
+        for (stage, info), item in zip(infos, values):
+            ctx.meta.setdefault(OVERRIDES, {}).setdefault(stage, {})[info.name] = item
 
     kind = {"type": tuple(types)} if len(types) > 1 else {"type": types[0]}
     if len(infos) == 1 and infos[0][1].type is bool:
         kind = {"is_flag": True, "flag_value": not infos[0][1].default}
-    help_text = f"{docs[:1].upper()}{docs[1:]} [default: {defaults}]."
-    return click.option(flag, default=None, expose_value=False, callback=store, help=help_text, **kind,
-                        **extra)
+    repeat = " Repeatable." if extra.get("multiple") else ""
+    help_text = f"{docs[:1].upper()}{docs[1:]} [default: {defaults}].{repeat}"
+    return click.option(flag, default=None, expose_value=False, callback=store, help=help_text,
+                        **{**kind, **extra})
 
 
 def _click_type(info):
@@ -129,6 +134,8 @@ def _print_report(g: Globals, report) -> None:
     for o in report.outcomes:
         if o.status in ("failed", "invalid input"):
             where = f"{Path(o.input).name}: {o.stage}" if o.stage else o.input
+            if o.traceback and g.verbosity >= 1:
+                console.console.print(o.traceback, markup=False)
             console.console.print(f"[bold red]error:[/] {where}: {o.detail}")
     if g.as_json:
         click.echo(json.dumps(report.to_json(), indent=2))

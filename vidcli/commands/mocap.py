@@ -11,9 +11,11 @@ from vidcli.commands.common import CONTEXT, Globals, run_options, run_pipeline, 
 
 @click.command(context_settings=CONTEXT,
                epilog="Example: vidcli mocap dance.mp4 --people 2 -o results/   "
-                      "(SMPL: --body smpl --body-model-dir ~/models/smpl)")
+                      "(one person: vidcli tracks dance.mp4, then --track ID; "
+                      "SMPL: --body smpl --body-model-dir ~/models/smpl)")
 @click.argument("videos", nargs=-1, required=True, type=click.Path(path_type=Path))
 @setting_option("--people", "track.max_people")
+@setting_option("--track", "body.tracks", multiple=True, type=click.IntRange(0), metavar="ID")
 @setting_option("--body", "body.body")
 @setting_option("--body-model-dir", "body.body_model_dir", metavar="DIR")
 @setting_option("--gender", "body.gender")

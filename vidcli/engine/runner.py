@@ -36,6 +36,7 @@ class Outcome:
     artifact: str | None = None
     seconds: float | None = None
     error_kind: str | None = None  # "input", "config" or "stage" for failures
+    traceback: str | None = None  # of a failure, for -v
 
 
 @dataclass
@@ -213,7 +214,7 @@ def _collect(plans: list[InputPlan], workspace: Workspace, run_id: str) -> list[
             failure = read_failure(workspace, run_id, node.rel)
             if failure:
                 outcomes.append(Outcome(plan.label, node.stage, FAILED, failure["message"], str(path),
-                                        error_kind=failure["kind"]))
+                                        error_kind=failure["kind"], traceback=failure.get("traceback")))
                 continue
             manifest = read_manifest(path) if is_complete(path) else {}
             if manifest.get("run_id") == run_id:
