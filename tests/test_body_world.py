@@ -219,7 +219,8 @@ def test_body_fits_only_the_chosen_tracks(two_people, tmp_path):
     body = run_stage("body", {"keypoints": gt, "camera": gt}, tmp_path / "body", iterations=5,
                      tracks=str(chosen))
     assert np.unique(read_body(body / "body.npz").track_id).tolist() == [chosen]
-    with pytest.raises(ConfigError, match=f"no track 99; its track ids: {', '.join(map(str, scene.track_ids))}"):
+    known = ", ".join(map(str, scene.track_ids))
+    with pytest.raises(ConfigError, match=f"no track 99; its track ids: {known}"):
         run_stage("body", {"keypoints": gt, "camera": gt}, tmp_path / "other", tracks=f"{chosen},99")
     with pytest.raises(ConfigError, match="track ids separated by commas"):
         planned_config(load_stage("body"), {"tracks": "one"})

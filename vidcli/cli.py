@@ -53,7 +53,8 @@ def main(ctx, workspace, verbose, quiet, as_json):
 
 
 def _register() -> None:
-    from vidcli.commands import animate, engine, evaluate, flow, frames, mocap, models, settings, synth, tracks
+    from vidcli.commands import (animate, engine, evaluate, flow, frames, mocap, models, settings, synth,
+                                 tracks)
 
     commands = (engine.run, engine.plan, engine.clean, models.models, settings.settings_command,
                 frames.frames, flow.flow, tracks.tracks, mocap.mocap, animate.animate, synth.synth,

@@ -109,8 +109,8 @@ def _check_whole_body(blazepose: np.ndarray, width: int, height: int, name: str)
     legs = blazepose[list(LEGS_BLAZEPOSE)]
     inside = (legs[:, 0] >= 0) & (legs[:, 0] < width) & (legs[:, 1] >= 0) & (legs[:, 1] < height)
     if not (inside & (legs[:, 2] >= LEG_VISIBILITY)).all():
-        raise InputError(f"{name}: the reference shows only part of the person (hips, knees and ankles must be "
-                         "inside the image and visible); use a full-body picture")
+        raise InputError(f"{name}: the reference shows only part of the person (hips, knees and ankles "
+                         "must be inside the image and visible); use a full-body picture")
     unsure = [label for label, point in zip(skeleton.NAMES, skeleton.from_blazepose(blazepose))
               if point[2] < RELIABLE_VISIBILITY]
     if unsure:

@@ -291,7 +291,8 @@ def summary_table(report: dict) -> Table:
             table.add_row(stage, STATUS_TEXT[entry["status"]], "", "", "", end_section=True)
             continue
         for index, (key, label, unit, target) in enumerate(rows):
-            table.add_row(stage if index == 0 else "", label, _format(entry["metrics"].get(key)), unit, target,
+            value = _format(entry["metrics"].get(key))
+            table.add_row(stage if index == 0 else "", label, value, unit, target,
                           end_section=index == len(rows) - 1)
     return table
 
