@@ -482,12 +482,13 @@ def test_two_embedded_animations_run_in_parallel(tmp_path):
     workflow = tmp_path / "two.yaml"
     workflow.write_text(json.dumps({
         "pipeline": "animate", "workers": 2, "workspace": str(tmp_path / "work"),
-        "inputs": [{"driving": str(driving), "ref": str(ref)}, {"driving": str(driving), "ref": str(mirrored)}],
+        "inputs": [{"driving": str(driving), "ref": str(ref)},
+                   {"driving": str(driving), "ref": str(mirrored)}],
         "config": {"generate": {"backend": "embedded", "max_size": 512, "arap_iterations": 20}}}))
     result = subprocess.run(VIDCLI + ["--json", "run", str(workflow)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    spans = [json.loads(open(f"{r['artifact']}/manifest.json").read()) for r in json.loads(result.stdout)["results"]
-             if r["stage"] == "generate"]
+    results = json.loads(result.stdout)["results"]
+    spans = [json.loads(open(f"{r['artifact']}/manifest.json").read()) for r in results if r["stage"] == "generate"]
     assert len(spans) == 2 and all(span["backend"]["name"] == "embedded" for span in spans)
     first, second = sorted((span["started"], span["finished"]) for span in spans)
     assert second[0] < first[1], f"generate ran one after the other: {first}, {second}"

@@ -1,4 +1,4 @@
-"""`vidcli tracks`: the people found, their ids and spans, and a contact sheet; nobody found is a bad input."""
+"""`vidcli tracks`: the people found, their ids, spans and contact sheet; nobody found is a bad input."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ def test_tracks_lists_the_people_with_a_contact_sheet(tmp_path):
     for index in range(6):
         cv2.imwrite(str(tmp_path / f"{index}.png"), np.roll(image, 3 * index, axis=1))
     video = tmp_path / "two.mp4"
-    subprocess.run([FFMPEG, "-v", "error", "-framerate", "5", "-i", str(tmp_path / "%d.png"), "-c:v", "libx264",
-                    "-pix_fmt", "yuv420p", str(video)], check=True)
+    subprocess.run([FFMPEG, "-v", "error", "-framerate", "5", "-i", str(tmp_path / "%d.png"), "-c:v",
+                    "libx264", "-pix_fmt", "yuv420p", str(video)], check=True)
     result = vidcli("tracks", str(video), workspace=tmp_path / "work", check=True)
     lines = [line for line in result.stdout.splitlines() if line.startswith("track ")]
     assert len(lines) == 2 and lines[0].startswith("track 1: frames 0-5 (0.00-1.00 s, 6 detections)")
@@ -35,7 +35,8 @@ def test_mocap_stops_after_track_when_nobody_is_there(tmp_path):
     clip = make_clip(tmp_path / "pattern.mp4", seconds=0.5)
     result = vidcli("--json", "mocap", str(clip), workspace=tmp_path / "work")
     assert result.returncode == 3
-    assert result.stderr.strip().splitlines()[-1] == "error: pattern.mp4: track: nobody found in the video's 5 frames"
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line == "error: pattern.mp4: track: nobody found in the video's 5 frames"
     statuses = {r["stage"]: r["status"] for r in json.loads(result.stdout)["results"]}
     assert statuses["frames"] == "ran" and statuses["track"] == "failed"
     assert {statuses[s] for s in ("masks", "camera", "body", "export")} == {"skipped"}
