@@ -6,11 +6,15 @@ people of the masks artifact, dense bundle adjustment of keyframe poses and 1/8-
 depths (local while tracking, global at the end), motion-only poses for the other frames. Without
 given intrinsics, the focal length is the one of lowest reprojection cost over a sweep around
 max(width, height). A camera that only turns (no parallax) is solved for rotations only; one that
-does not move is reported static, with identity poses. The world frame is the first frame's camera.
+does not move is reported static, with identity poses. So is one whose motion cannot be observed:
+a background (people masked) with too few textured cells, as a plain studio backdrop, shows
+neither parallax nor rotation; frames like that get no flow. The world frame is the first camera
+of a textured frame.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -22,7 +26,7 @@ from vidcli.engine.stage import RunInfo, setting
 from vidcli.errors import ConfigError, InputError
 from vidcli.io import masks as mask_files
 
-VERSION = 4
+VERSION = 5
 INPUTS = ("frames", "masks")
 
 # Relative inverse-depth uncertainty at which a depth cell's confidence is 1/2, and the residual
@@ -54,6 +58,11 @@ class Config:
                                       "stays below this (% of the longest side) is static")
     radius: int = setting(2, "keyframes this close in keyframe order are linked by correspondences")
     window: int = setting(6, "keyframes the local bundle adjustment moves while tracking")
+    max_keyframe_rate: float = setting(10.0, "keyframes per second of video at most (bounds the time and "
+                                             "memory of a shaky or untrackable video)")
+    min_textured: float = setting(5.0, "share (%) of a frame's cells whose background (people masked) must "
+                                       "be textured to measure the camera by; a video without such frames "
+                                       "(a plain backdrop) has an unobservable camera, reported static")
     iterations: int = setting(12, "Gauss-Newton iterations of each global bundle adjustment")
     mask_dilation: int = setting(4, "pixels (working images) by which person masks grow before use")
     device: str = setting("auto", "auto | cpu | cuda, for RAFT", significant=False)
@@ -79,6 +88,8 @@ def resolve_config(config: Config) -> Config:
     if config.keyframe_flow <= config.static_flow or config.static_flow < 0 or config.mask_dilation < 0:
         raise ConfigError("camera: keyframe_flow must exceed static_flow, both and mask_dilation not "
                           "negative")
+    if config.max_keyframe_rate <= 0 or not 0 <= config.min_textured <= 100:
+        raise ConfigError("camera: max_keyframe_rate must be positive and min_textured lie in [0, 100]")
     return replace(config, backend=backend, device=device)
 
 
@@ -123,7 +134,9 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     percent = max(work_width, work_height) / 100.0
     settings = SlamSettings(keyframe_flow=config.keyframe_flow * percent,
                             static_flow=config.static_flow * percent,
-                            radius=config.radius, window=config.window, global_iterations=config.iterations)
+                            radius=config.radius, window=config.window, global_iterations=config.iterations,
+                            min_keyframe_gap=max(1, math.ceil(frames.fps / config.max_keyframe_rate - 1e-9)),
+                            min_textured_share=config.min_textured / 100)
     # One BLAS thread: its matrices are small, and more threads only spin (on two busy cores, they
     # doubled the CPU time and the wall time of the bundle adjustments).
     if config.static:
@@ -134,9 +147,16 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
             result = track(read, len(frames), estimator, to_work @ K, settings, calibrate, bar.advance)
     K = np.linalg.inv(to_work) @ result.K
     poses_wc = np.linalg.inv(result.poses)
-    if result.static and not config.static:
+    if not result.observable:
+        log.warning("camera: no frame shows %g%% of textured background cells (a plain backdrop?): the "
+                    "camera's motion cannot be measured; reported static (--static-camera says so up front)",
+                    config.min_textured)
+    elif result.static and not config.static:
         log.info("camera: the background moves less than %.2f%% of the image: static camera",
                  config.static_flow)
+    elif result.textured_frames < len(frames) and not config.static:
+        log.info("camera: %d of %d frames show less than %g%% of textured background cells: their poses "
+                 "are interpolated", len(frames) - result.textured_frames, len(frames), config.min_textured)
     timestamps = np.asarray(frames.timestamps)
     write_camera(out_dir, CameraTrack(K, poses_wc[:, :3, :3], poses_wc[:, :3, 3], timestamps,
                                       width, height, frames.fps, result.static, result.keyframes))
@@ -150,7 +170,8 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
              confidence=confidence.reshape(-1, rows, columns).astype(np.float32),
              K=np.diag([1.0 / CELL, 1.0 / CELL, 1.0]) @ result.K)
     counts = {"frames": len(frames), "keyframes": len(result.keyframes), "static": result.static,
-              "rotation_only": result.rotation_only,
+              "rotation_only": result.rotation_only, "motion": result.motion,
+              "textured_frames": None if config.static else result.textured_frames,
               "fx": round(float(K[0, 0]), 2), "fy": round(float(K[1, 1]), 2), "masked_frames": len(people)}
     return RunInfo(backend=estimator.name, model=estimator.model, checksum=estimator.checksum, counts=counts)
 
