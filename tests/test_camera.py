@@ -287,10 +287,10 @@ class CountingFlow:
 PAN_FOCAL = 100.0  # working pixels
 
 
-def panning_frames(count: int, step: float, textured_from: int = 0):
-    """`read` for a camera on a tripod turning `step` radians to the right per frame, seeing a
-    random texture far away: 128x96 working images; frames before `textured_from` show a uniform
-    grey with sensor noise instead."""
+def panning_frames(count: int, step: float, textured_from: int = 0, moving_from: int = 0):
+    """`read` for a camera on a tripod turning `step` radians to the right per frame from frame
+    `moving_from` on, seeing a random texture far away: 128x96 working images; frames before
+    `textured_from` show a uniform grey with sensor noise instead."""
     rng = np.random.default_rng(3)
     canvas = cv2.GaussianBlur(rng.uniform(0, 255, (200, 700)).astype(np.float32), (0, 0), 1.5)
     canvas = cv2.normalize(canvas, None, 0, 255, cv2.NORM_MINMAX)
@@ -300,7 +300,7 @@ def panning_frames(count: int, step: float, textured_from: int = 0):
         if index < textured_from:
             grey = np.clip(128 + np.random.default_rng(index).normal(0, 2, (96, 128)), 0, 255)
         else:
-            turn = se3.so3_exp(np.array([0.0, step * index, 0.0]))  # world <- camera
+            turn = se3.so3_exp(np.array([0.0, step * max(index - moving_from, 0), 0.0]))  # world <- camera
             to_canvas = canvas_K @ turn @ np.linalg.inv(pan_K())
             grey = cv2.warpPerspective(canvas, to_canvas, (128, 96), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
         return np.repeat(grey.astype(np.uint8)[..., None], 3, axis=2), None
@@ -358,6 +358,26 @@ def test_untextured_frames_before_the_first_textured_one_hold_its_pose():
     assert result.keyframes[0] == first and result.textured_frames == count - first and result.observable
     np.testing.assert_allclose(result.poses[:first + 1], np.broadcast_to(np.eye(4), (first + 1, 4, 4)), atol=1e-9)
     np.testing.assert_allclose(yaw_steps(result.poses[first:]), -0.015, rtol=0.1)
+
+
+def test_a_still_camera_is_compared_only_every_few_frames():
+    count = 4 * tracker.STILL_STRIDE
+    flow = CountingFlow()
+    result = tracker.track(panning_frames(count, 0.0), count, flow, pan_K(), SlamSettings(), calibrate=False)
+    assert result.motion == "static" and result.textured_frames == count
+    assert flow.calls == 2 * (count // tracker.STILL_STRIDE)  # forwards and backwards, one frame in STILL_STRIDE
+
+
+def test_frames_skipped_while_still_are_tracked_once_the_camera_moves():
+    count, still = 20, 2 * tracker.STILL_STRIDE
+    settings = SlamSettings(keyframe_flow=1.0, static_flow=0.3)
+    graph = tracker.build_graph(panning_frames(count, 0.015, moving_from=still), count, CountingFlow(), settings)
+    assert graph.keyframes[0] == 0 and len(graph.keyframes) > 2
+    assert all(graph.tracked[frame][2].astype(float).mean() > 0.5 for frame in range(1, still))
+    result = tracker.track(panning_frames(count, 0.015, moving_from=still), count, CountingFlow(), pan_K(), settings,
+                           calibrate=False)
+    np.testing.assert_allclose(yaw_steps(result.poses)[:still - 1], 0.0, atol=2e-3)
+    np.testing.assert_allclose(yaw_steps(result.poses)[still:], -0.015, rtol=0.1)
 
 
 def test_keyframes_without_correspondences_do_not_stop_the_reconstruction():

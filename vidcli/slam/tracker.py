@@ -55,6 +55,7 @@ FRAME_CHUNK = 64  # frames whose poses are refined together (bounds the memory t
 # Keyframes that one global bundle adjustment moves at once; a longer video is adjusted in windows
 # overlapping by half (its dense normal equations grow with the square of the keyframes).
 GLOBAL_WINDOW = 48
+STILL_STRIDE = 5  # while the camera keeps still, frames compared with the first keyframe (1 in this many)
 
 
 @dataclass
@@ -217,14 +218,36 @@ class _Keyframe:
 def build_graph(read, count: int, estimator, settings: SlamSettings, advance=lambda: None) -> FrameGraph:
     """Keyframes and correspondences of a video (see the module docstring). The first keyframe is
     the first frame with a textured background (the frames before it are held at its pose); a video
-    without one has no keyframe. A video whose motion never reaches the keyframe threshold but
-    exceeds the static one gets its most moved frame as second keyframe; a static one keeps a single
-    keyframe. Only the last radius + 1 keyframes' images are kept while reading."""
+    without one has no keyframe. While the camera keeps still, only every STILL_STRIDE-th frame is
+    compared with the first keyframe; the frames between are read only if the camera turns out to
+    move. A video whose motion never reaches the keyframe threshold but exceeds the static one gets
+    its most moved frame as second keyframe; a static one keeps a single keyframe. Only the last
+    radius + 1 keyframes' images (and the first's) are kept while reading."""
     rgb, _ = read(0)
     graph = FrameGraph(rgb.shape[1], rgb.shape[0], motion=np.zeros(count), textured=np.zeros(count))
     recent: list[_Keyframe] = []  # the last radius + 1 keyframes
     before_first: list[int] = []  # frames before the first keyframe
-    for frame in range(count):
+    skipped: list[int] = []  # frames left unread while the camera kept still
+    still = True  # no frame has moved static_flow from the first keyframe (which is then the only one)
+    frame = 0
+    while frame < count:
+        probe = min(frame + STILL_STRIDE, count) - 1
+        if still and recent:
+            rgb, mask = read(probe)
+            share = textured_share(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), mask, TEXTURED_CELL)
+            if share >= settings.min_textured_share:
+                *_, coords, weight, motion = _compare(graph, recent[0], estimator, rgb, mask)
+                if motion < settings.static_flow:
+                    graph.textured[frame:probe + 1], graph.motion[probe] = share, motion
+                    for between in range(frame, probe):
+                        graph.hold(between, 0)
+                        advance()
+                    skipped += range(frame, probe)
+                    graph.track(probe, 0, coords, weight)
+                    advance()
+                    frame = probe + 1
+                    continue
+            still = False
         rgb, mask = read(frame)
         grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         graph.textured[frame] = textured_share(grey, mask, TEXTURED_CELL)
@@ -235,22 +258,21 @@ def build_graph(read, count: int, estimator, settings: SlamSettings, advance=lam
                 before_first.append(frame)
         elif not recent:
             recent.append(_add_keyframe(graph, frame, estimator.prepare(rgb), mask, texture_weight(grey)))
+            first = recent[0]
             for earlier in before_first:
                 graph.hold(earlier, 0)
         else:
-            prepared = estimator.prepare(rgb)
-            key = recent[-1]
-            forward, backward = estimator.flow(key.prepared, prepared), estimator.flow(prepared, key.prepared)
-            coords, weight = correspondences(forward, backward, key.mask, mask, key.texture)
-            graph.motion[frame] = _motion(graph.pixels, coords, weight)
+            prepared, flows, coords, weight, graph.motion[frame] = _compare(graph, recent[-1], estimator, rgb, mask)
+            still &= graph.motion[frame] < settings.static_flow
             if (graph.motion[frame] <= settings.keyframe_flow
                     or frame - graph.keyframes[-1] < settings.min_keyframe_gap):
                 graph.track(frame, len(graph.keyframes) - 1, coords, weight)
             else:
                 recent.append(_add_keyframe(graph, frame, prepared, mask, texture_weight(grey)))
-                _link(graph, recent, estimator, settings.radius, (forward, backward))
+                _link(graph, recent, estimator, settings.radius, flows)
                 del recent[:-settings.radius - 1]
         advance()
+        frame += 1
     if len(graph.keyframes) == 1 and graph.motion.max() >= settings.static_flow:
         frame = int(np.argmax(graph.motion))
         del graph.tracked[frame]
@@ -258,7 +280,23 @@ def build_graph(read, count: int, estimator, settings: SlamSettings, advance=lam
         texture = texture_weight(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
         recent.append(_add_keyframe(graph, frame, estimator.prepare(rgb), mask, texture))
         _link(graph, recent, estimator, 1)
+    if len(graph.keyframes) > 1:  # the camera moved after all: the frames skipped while still, in full
+        for frame in skipped:
+            rgb, mask = read(frame)
+            graph.textured[frame] = textured_share(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), mask, TEXTURED_CELL)
+            if graph.textured[frame] >= settings.min_textured_share:
+                *_, coords, weight, graph.motion[frame] = _compare(graph, first, estimator, rgb, mask)
+                graph.track(frame, 0, coords, weight)
     return graph
+
+
+def _compare(graph: FrameGraph, key: _Keyframe, estimator, rgb: np.ndarray, mask: np.ndarray | None):
+    """A frame against a keyframe: (the frame prepared for flow, the flows both ways, where the
+    keyframe's cells land in the frame and their weights, the image motion)."""
+    prepared = estimator.prepare(rgb)
+    forward, backward = estimator.flow(key.prepared, prepared), estimator.flow(prepared, key.prepared)
+    coords, weight = correspondences(forward, backward, key.mask, mask, key.texture)
+    return prepared, (forward, backward), coords, weight, _motion(graph.pixels, coords, weight)
 
 
 def _add_keyframe(graph: FrameGraph, frame: int, prepared, mask, texture) -> _Keyframe:
