@@ -305,8 +305,8 @@ def test_scene_options_through_the_cli(tmp_path, anny_body):
 
     clip = tmp_path / "studio.mp4"
     vidcli("-q", "synth", str(clip), "--people", "1", "--camera", "static", "--duration", "0.4", "--size",
-           "160x96", "--fps", "10", "--scene", "plain", "--noise", "2", "--shadow", "--crf", "28", "--loop", "0.2",
-           check=True)
+           "160x96", "--fps", "10", "--scene", "plain", "--noise", "2", "--shadow", "--crf", "28",
+           "--loop", "0.2", check=True)
     assert clip.is_file() and (tmp_path / "studio.mp4.gt" / "motion.npz").is_file()
     bad = vidcli("-q", "synth", str(tmp_path / "b.mp4"), "--scene", "forest")
     assert bad.returncode != 0 and "'forest' is not one of 'textured', 'plain', 'room'" in bad.stderr

@@ -6,12 +6,12 @@ within `radius` of each other are linked both ways by dense correspondences (the
 every other frame keeps its correspondences from the keyframe before it. A frame whose background
 (people masked) has too few textured cells shows nothing the camera's motion could be measured by:
 it gets no flow and its pose is interpolated; a video without such frames has an unobservable
-camera, reported static. The back end (`reconstruct`) then adds the keyframes
-in order, as DROID-SLAM's tracker does: two-view geometry for the first ones (candidate poses
-from the essential matrix and the dominant plane's homography; the one a third keyframe fits best
-is kept), motion-only refinement and triangulation for each later one followed by a local bundle
-adjustment of the newest keyframes, and a global bundle adjustment at the end (in overlapping
-windows of keyframes, so that a long video costs time and memory in proportion to its length). Since the
+camera, reported static. The back end (`reconstruct`) then adds the keyframes in order, as
+DROID-SLAM's tracker does: two-view geometry for the first ones (candidate poses from the essential
+matrix and the dominant plane's homography; the one a third keyframe fits best is kept),
+motion-only refinement and triangulation for each later one followed by a local bundle adjustment
+of the newest keyframes, and a global bundle adjustment at the end (in overlapping windows of
+keyframes, so that a long video costs time and memory in proportion to its length). Since the
 correspondences do not depend on the intrinsics, `calibrate_focal` can rebuild the first keyframes
 for a sweep of focal lengths and keep the one of lowest reprojection cost. A video whose keyframes
 show no parallax once their rotation is taken out is reconstructed with rotations only (a panning
@@ -262,7 +262,8 @@ def build_graph(read, count: int, estimator, settings: SlamSettings, advance=lam
             for earlier in before_first:
                 graph.hold(earlier, 0)
         else:
-            prepared, flows, coords, weight, graph.motion[frame] = _compare(graph, recent[-1], estimator, rgb, mask)
+            prepared, flows, coords, weight, motion = _compare(graph, recent[-1], estimator, rgb, mask)
+            graph.motion[frame] = motion
             still &= graph.motion[frame] < settings.static_flow
             if (graph.motion[frame] <= settings.keyframe_flow
                     or frame - graph.keyframes[-1] < settings.min_keyframe_gap):
