@@ -113,8 +113,9 @@ def _shadows(camera: Camera, depth: np.ndarray, bodies: list[Body]) -> np.ndarra
     factor = np.ones(depth.shape, np.float32)
     ground = np.isfinite(depth)
     points = camera.t_wc + camera.pixel_rays()[ground] * depth[ground, None]
-    ground[ground] = np.abs(points[:, 1]) < 1e-6
-    floor = points[np.abs(points[:, 1]) < 1e-6][:, [0, 2]]
+    on_floor = np.abs(points[:, 1]) < 1e-6
+    ground[ground] = on_floor
+    floor = points[on_floor][:, [0, 2]]
     light = np.ones(len(floor))
     for body in bodies:
         footprint = body.vertices[:, [0, 2]]
