@@ -429,11 +429,12 @@ def union_masks_artifact(gt_dir, out_dir) -> Artifact:
     return Artifact(out_dir)
 
 
-def synth_clip(directory, camera: str, seconds: float, seed: int):
-    """A 320x180 synthetic clip with one person: (options, video, ground-truth folder, frames, masks)."""
+def synth_clip(directory, camera: str, seconds: float, seed: int, **scene):
+    """A 320x180 synthetic clip with one person, `scene` options of SynthOptions (scene, noise, ...):
+    (options, video, ground-truth folder, frames, masks)."""
     from vidcli.synth.generate import SynthOptions, synthesize
 
-    options = SynthOptions(duration=seconds, width=320, height=180, seed=seed, people=1, camera=camera)
+    options = SynthOptions(duration=seconds, width=320, height=180, seed=seed, people=1, camera=camera, **scene)
     video = directory / f"{camera}.mp4"
     gt_dir = synthesize(video, options)
     frames_dir = directory / "frames"
@@ -500,6 +501,19 @@ def test_camera_stage_reports_a_static_camera(tmp_path, anny_body):
     assert (result["scale"], result["confidence"], result["samples"]) == (1.0, 0.0, 0)
 
 
+def test_camera_stage_reports_a_plain_studio_backdrop_unobservable(tmp_path, anny_body, caplog):
+    """A panning camera before a plain backdrop: nothing shows the turn, so the camera is reported
+    static with its motion unobservable, in the counts and in one log line."""
+    _, _, _, frames, masks = synth_clip(tmp_path, "pan", 1.0, seed=3, scene="plain", noise=2.0, shadow=True,
+                                        crf=28)
+    with caplog.at_level("INFO", logger="vidcli"):
+        info, camera = run_camera(frames, masks, tmp_path / "camera")
+    assert camera.static and info.counts["motion"] == "unobservable" and info.counts["textured_frames"] == 0
+    np.testing.assert_allclose(camera.t_wc, 0.0)
+    notes = [r.getMessage() for r in caplog.records if r.getMessage().startswith("camera:")]
+    assert len(notes) == 1 and "cannot be measured" in notes[0]
+
+
 def test_camera_settings_are_checked():
     with pytest.raises(ConfigError, match="either focal or fx"):
         camera_stage.resolve_config(camera_stage.Config(backend="dis", focal=500.0, fx=500.0))
@@ -507,6 +521,10 @@ def test_camera_settings_are_checked():
         camera_stage.resolve_config(camera_stage.Config(backend="dis", keyframe_flow=0.1, static_flow=0.2))
     with pytest.raises(ConfigError, match="dis_finest_scale"):
         camera_stage.resolve_config(camera_stage.Config(backend="dis", dis_finest_scale=5))
+    with pytest.raises(ConfigError, match="max_keyframe_rate"):
+        camera_stage.resolve_config(camera_stage.Config(backend="dis", max_keyframe_rate=0.0))
+    with pytest.raises(ConfigError, match="min_textured"):
+        camera_stage.resolve_config(camera_stage.Config(backend="dis", min_textured=120.0))
     K, calibrate = camera_stage.intrinsics(camera_stage.Config(fx=400.0, cy=100.0), 640, 360)
     assert K.tolist() == [[400.0, 0.0, 320.0], [0.0, 400.0, 100.0], [0.0, 0.0, 1.0]] and not calibrate
     assert camera_stage.intrinsics(camera_stage.Config(), 640, 360)[1]
