@@ -19,11 +19,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vidcli.backends.raft import CHECKPOINT as RAFT_CHECKPOINT
 from vidcli.engine.stage import Artifact, planned_config
 from vidcli.io.flow import endpoint_error, pair_filename, read_flo, read_kitti_flow, resize_flow
 from vidcli.io.frames import write_frames
 from vidcli.models import registry
-from vidcli.models.flow import RAFT_CHECKPOINT
 from vidcli.stages import flow as flow_stage
 
 FLOW_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "flow"

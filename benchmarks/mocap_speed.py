@@ -1,13 +1,16 @@
 """Speed and memory of the mocap pipeline: frames per second of each stage and of the whole chain, and
 the peak resident memory, on a synthetic 720p clip of one walking person.
 
-Usage: python benchmarks/mocap_speed.py [--workdir DIR] [--duration S] [--size WxH]
+Usage: python benchmarks/mocap_speed.py [--workdir DIR] [--duration S] [--size WxH] [--camera PATH]
+    [--scene SCENE] [--loop S] [--noise SIGMA]
 The clip (default 10 s: long enough that loading the models, about 4 s, does not decide the figure;
 `--duration 4` shows it) is rendered once into WORKDIR (default ./vidcli-speed) and reused (the
-render is not timed); every run uses a fresh workspace, so every stage is timed. Stage times come
-from the manifests; the engine runs in this process (one Luigi worker runs the stages in-process), so
-the peak memory is this process's largest resident set, and its CPU time is reported beside the wall
-time.
+render is not timed). The minute-long clips of docs/mocap.md: `--duration 60 --loop 6` with
+`--camera static --scene plain --noise 2` (a walker going back and forth before a plain studio
+backdrop) or the default handheld camera in the textured scene. Every run uses a fresh workspace, so
+every stage is timed. Stage times come from the manifests; the engine runs in this process (one Luigi
+worker runs the stages in-process), so the peak memory is this process's largest resident set, and
+its CPU time is reported beside the wall time.
 """
 
 from __future__ import annotations
@@ -30,14 +33,22 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("vidcli-speed"))
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--size", default="1280x720")
+    parser.add_argument("--camera", default="handheld", help="vidcli synth's camera path")
+    parser.add_argument("--scene", default="textured", help="vidcli synth's scene")
+    parser.add_argument("--loop", type=float, default=0.0, help="vidcli synth's --loop (seconds)")
+    parser.add_argument("--noise", type=float, default=0.0, help="vidcli synth's sensor noise")
     args = parser.parse_args()
     args.workdir = args.workdir.resolve()
-    clip = args.workdir / f"walk-{args.size}-{args.duration:g}s.mp4"
+    clip = args.workdir / (f"walk-{args.size}-{args.duration:g}s.mp4" if args.scene == "textured" and
+                           args.camera == "handheld" and not args.loop and not args.noise else
+                           f"{args.scene}-{args.camera}-{args.size}-{args.duration:g}s-loop{args.loop:g}"
+                           f"-noise{args.noise:g}.mp4")
     if not clip.is_file():
         clip.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(VIDCLI + ["-q", "synth", str(clip), "--people", "1", "--camera", "handheld",
+        subprocess.run(VIDCLI + ["-q", "synth", str(clip), "--people", "1", "--camera", args.camera,
                                  "--size", args.size, "--duration", str(args.duration), "--fps", "30",
-                                 "--seed", "7"], check=True)
+                                 "--seed", "7", "--scene", args.scene, "--loop", str(args.loop),
+                                 "--noise", str(args.noise)], check=True)
     from vidcli import console
     from vidcli.engine import run
     from vidcli.engine.pipeline import load_pipeline
@@ -55,8 +66,8 @@ def main() -> None:
     peak_mib, cpu = usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
     artifacts = {o.stage: Path(o.artifact) for o in report.outcomes}
     frames = json.loads((artifacts["frames"] / "index.json").read_text())["count"]
-    seconds = {stage: json.loads((path / "manifest.json").read_text())["seconds"]
-               for stage, path in artifacts.items()}
+    manifests = {stage: json.loads((path / "manifest.json").read_text()) for stage, path in artifacts.items()}
+    seconds = {stage: manifest["seconds"] for stage, manifest in manifests.items()}
 
     print(f"clip: {clip.name}, {frames} frames")
     print(f"{'stage':>10}  {'seconds':>8}  {'frames/s':>8}")
@@ -67,6 +78,10 @@ def main() -> None:
     print(f"{'wall':>10}  {wall:8.2f}  {frames / wall:8.1f}   (with planning and scheduling)")
     print(f"{'cpu':>10}  {cpu:8.2f}  {frames / cpu:8.1f}   (CPU seconds: about the wall time when idle)")
     print(f"peak resident memory: {peak_mib:.0f} MiB")
+    camera = manifests["camera"]["counts"]
+    print(f"camera: {camera['motion']}, {camera['keyframes']} keyframes, {camera['textured_frames']} of "
+          f"{frames} frames with a textured background; {seconds['camera'] / seconds['track']:.2f} times "
+          f"the track stage's time")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import yaml
 
 MOTION = Path(__file__).resolve().parents[2] / "shared" / "data" / "motion"
 VIDCLI = [sys.executable, "-m", "vidcli"]
+SCENE_OPTIONS = ("scene", "noise", "loop", "crf")  # `vidcli synth` options a clip may set (and shadow: true)
 # (stage, metric key, column title) printed for each clip; a missing stage prints "-".
 COLUMNS = [
     ("camera", "ate_pct", "ATE %"), ("scale", "scale_error_pct", "scale err %"),
@@ -38,6 +39,8 @@ def render(name: str, spec: dict, config: dict, workdir: Path) -> tuple[Path, fl
     args = ["--people", str(spec["people"]), "--camera", spec["camera"], "--duration", str(spec["duration"]),
             "--size", config["size"], "--fps", str(config["fps"]), "--seed", str(spec["seed"])]
     args += [a for path in bvh for a in ("--bvh", path)]
+    args += [a for key in SCENE_OPTIONS if key in spec for a in (f"--{key}", str(spec[key]))]
+    args += ["--shadow"] if spec.get("shadow") else []
     stamp = clip.with_suffix(".args.json")
     if clip.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == args:
         return clip, 0.0
@@ -119,6 +122,13 @@ def mocap_runs(args: argparse.Namespace, config: dict, clips: list[tuple[str, di
         yield name, spec, artifacts, Path(f"{clip}.gt")
 
 
+def camera_motion(artifacts: dict) -> str:
+    """What the camera stage made of the camera (its manifest's `motion` count), or "-"."""
+    if "camera" not in artifacts:
+        return "-"
+    return json.loads((artifacts["camera"] / "manifest.json").read_text())["counts"].get("motion", "-")
+
+
 def print_table(header: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
     for row in [header] + rows:
@@ -130,14 +140,14 @@ def main() -> None:
     rows = []
     for name, spec in clips:
         clip, synth_s = render(name, spec, config, args.workdir)
-        input_dir, stages, _ = run_pipeline(config["pipeline"], clip, args.workdir)
+        input_dir, stages, artifacts = run_pipeline(config["pipeline"], clip, args.workdir)
         report = evaluate(input_dir, clip)
         frames = int(spec["duration"] * config["fps"])
-        rows.append([name, f"{synth_s:.1f}", f"{frames / sum(stages.values()):.1f}"]
+        rows.append([name, f"{synth_s:.1f}", f"{frames / sum(stages.values()):.1f}", camera_motion(artifacts)]
                     + [cell(report, s, k) for s, k, _ in COLUMNS])
         print(f"{name}: stage seconds {json.dumps(stages)}", file=sys.stderr)
     print(f"pipeline: {config['pipeline']}   ('-': the stage is not in the pipeline or has no ground truth)")
-    print_table(["clip", "synth s", "stages fps"] + [title for _, _, title in COLUMNS], rows)
+    print_table(["clip", "synth s", "stages fps", "camera"] + [title for _, _, title in COLUMNS], rows)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,10 @@ people of the masks artifact, dense bundle adjustment of keyframe poses and 1/8-
 depths (local while tracking, global at the end), motion-only poses for the other frames. Without
 given intrinsics, the focal length is the one of lowest reprojection cost over a sweep around
 max(width, height). A camera that only turns (no parallax) is solved for rotations only; one that
-does not move is reported static, with identity poses. The world frame is the first frame's camera.
+does not move is reported static, with identity poses. So is one whose motion cannot be observed:
+a background (people masked) with too few textured cells, as a plain studio backdrop, shows
+neither parallax nor rotation; frames like that get no flow. The world frame is the first camera
+of a textured frame.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from vidcli.errors import ConfigError, InputError
 from vidcli.io import masks as mask_files
 from vidcli.settings import setting
 
-VERSION = 4
+VERSION = 5
 INPUTS = ("frames", "masks")
 COMPONENT = "camera"
 
@@ -65,6 +68,12 @@ class Config:
     radius: int = setting(2, "keyframes this close in keyframe order are linked by correspondences",
                           bounds="[1, 100]")
     window: int = setting(6, "keyframes the local bundle adjustment moves while tracking", bounds="[2, 1000]")
+    max_keyframe_rate: float = setting(10.0, "keyframes per second of video at most (bounds the time and "
+                                             "memory of a shaky or untrackable video)", bounds="(0, 240]")
+    min_textured: float = setting(5.0, "share (%) of a frame's cells whose background (people masked) must "
+                                       "be textured to measure the camera by; a video without such frames "
+                                       "(a plain backdrop) has an unobservable camera, reported static",
+                                  bounds="[0, 100]")
     iterations: int = setting(12, "Gauss-Newton iterations of each global bundle adjustment",
                               bounds="[1, 1000]")
     mask_dilation: int = setting(4, "pixels (working images) by which person masks grow before use",
@@ -130,13 +139,20 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     else:
         solver = backends.get(COMPONENT, config.backend).build(config)
         with progress(f"camera ({config.backend})", len(frames)) as bar:
-            result = solver.solve(read, len(frames), (work_width, work_height), to_work @ K, calibrate,
-                                  bar.advance)
+            result = solver.solve(read, len(frames), (work_width, work_height), frames.fps, to_work @ K,
+                                  calibrate, bar.advance)
     K = np.linalg.inv(to_work) @ result.K
     poses_wc = np.linalg.inv(result.poses)
-    if result.static and not config.static:
+    if not result.observable:
+        log.warning("camera: no frame shows %g%% of textured background cells (a plain backdrop?): the "
+                    "camera's motion cannot be measured; reported static (--static-camera says so up front)",
+                    config.min_textured)
+    elif result.static and not config.static:
         log.info("camera: the background moves less than %.2f%% of the image: static camera",
                  config.static_flow)
+    elif result.textured_frames < len(frames) and not config.static:
+        log.info("camera: %d of %d frames show less than %g%% of textured background cells: their poses "
+                 "are interpolated", len(frames) - result.textured_frames, len(frames), config.min_textured)
     timestamps = np.asarray(frames.timestamps)
     write_camera(out_dir, CameraTrack(K, poses_wc[:, :3, :3], poses_wc[:, :3, 3], timestamps,
                                       width, height, frames.fps, result.static, result.keyframes))
@@ -150,7 +166,8 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
              confidence=confidence.reshape(-1, rows, columns).astype(np.float32),
              K=np.diag([1.0 / CELL, 1.0 / CELL, 1.0]) @ result.K)
     counts = {"frames": len(frames), "keyframes": len(result.keyframes), "static": result.static,
-              "rotation_only": result.rotation_only,
+              "rotation_only": result.rotation_only, "motion": result.motion,
+              "textured_frames": None if config.static else result.textured_frames,
               "fx": round(float(K[0, 0]), 2), "fy": round(float(K[1, 1]), 2), "masked_frames": len(people)}
     return RunInfo(backend=config.backend, model=solver and solver.model, checksum=solver and solver.checksum,
                    counts=counts)

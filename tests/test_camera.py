@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import cv2
 import numpy as np
 import pytest
 
@@ -146,7 +147,7 @@ def forward_motion_graph(count: int = 8) -> FrameGraph:
         for j in range(max(0, i - 2), min(count, i + 3)):
             if i != j:
                 coords = project(transform(poses[j] @ se3.inverse(poses[i]), rays, inv_depth), GRID_K)
-                graph.edges.append((i, j, coords.astype(np.float32), np.ones(len(rays), np.float32)))
+                graph.link(i, j, coords, np.ones(len(rays)))
     return graph
 
 
@@ -179,7 +180,7 @@ def floor_graph(count: int = 6):
             if i != j:
                 T_ji = se3.inverse(world_from_camera[j]) @ world_from_camera[i]
                 coords = project(transform(T_ji, rays, inv_depth), GRID_K)
-                graph.edges.append((i, j, coords.astype(np.float32), np.ones(len(rays), np.float32)))
+                graph.link(i, j, coords, np.ones(len(rays)))
     poses = se3.inverse(world_from_camera) @ world_from_camera[0]
     return graph, poses, turns[0].T @ np.array([0.0, 1.0, 0.0])
 
@@ -211,10 +212,10 @@ def test_cells_without_parallax_start_at_the_typical_depth():
     by the first translation's arbitrary length."""
     graph, poses, _ = floor_graph()
     sky = grid_rays()[:, 1] < -0.2
-    for e, (i, j, coords, weight) in enumerate(graph.edges):
+    for (i, j), (coords, weight) in list(graph.edges.items()):
         T_ji = poses[j] @ se3.inverse(poses[i])
         behind = project(transform(T_ji, grid_rays(), np.full(len(sky), -0.3)), GRID_K)
-        graph.edges[e] = (i, j, np.where(sky[:, None], behind, coords).astype(np.float32), weight * ~sky)
+        graph.link(i, j, np.where(sky[:, None], behind, coords), weight * ~sky)
     scene = reconstruct(graph, np.diag([CELL, CELL, 1.0]) @ GRID_K, SlamSettings(), len(poses))
     typical = np.median(scene.inv_depth[0][~sky])
     np.testing.assert_allclose(scene.inv_depth[0][sky], typical, rtol=0.5)
@@ -264,6 +265,156 @@ def test_people_masks_zero_the_confidence_of_their_flow():
                                atol=1e-5)
 
 
+# ----- the frame graph's edge cases -----
+
+
+class CountingFlow:
+    """DIS flow that counts how often it is asked for a flow field."""
+
+    def __init__(self):
+        from types import SimpleNamespace
+
+        from vidcli.backends.dis import DisFlow
+
+        self.dis, self.calls = DisFlow(SimpleNamespace(dis_preset="fast", dis_finest_scale=1)), 0
+
+    def prepare(self, rgb):
+        return self.dis.prepare(rgb)
+
+    def flow(self, a, b):
+        self.calls += 1
+        return self.dis.flow(a, b)
+
+
+PAN_FOCAL = 100.0  # working pixels
+
+
+def panning_frames(count: int, step: float, textured_from: int = 0, moving_from: int = 0):
+    """`read` for a camera on a tripod turning `step` radians to the right per frame from frame
+    `moving_from` on, seeing a random texture far away: 128x96 working images; frames before
+    `textured_from` show a uniform grey with sensor noise instead."""
+    rng = np.random.default_rng(3)
+    canvas = cv2.GaussianBlur(rng.uniform(0, 255, (200, 700)).astype(np.float32), (0, 0), 1.5)
+    canvas = cv2.normalize(canvas, None, 0, 255, cv2.NORM_MINMAX)
+    canvas_K = np.array([[PAN_FOCAL, 0.0, 350.0], [0.0, PAN_FOCAL, 100.0], [0.0, 0.0, 1.0]])
+
+    def read(index: int):
+        if index < textured_from:
+            grey = np.clip(128 + np.random.default_rng(index).normal(0, 2, (96, 128)), 0, 255)
+        else:
+            turn = se3.so3_exp(np.array([0.0, step * max(index - moving_from, 0), 0.0]))  # world <- camera
+            to_canvas = canvas_K @ turn @ np.linalg.inv(pan_K())
+            grey = cv2.warpPerspective(canvas, to_canvas, (128, 96),
+                                       flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+        return np.repeat(grey.astype(np.uint8)[..., None], 3, axis=2), None
+
+    return read
+
+
+def pan_K() -> np.ndarray:
+    return np.array([[PAN_FOCAL, 0.0, 64.0], [0.0, PAN_FOCAL, 48.0], [0.0, 0.0, 1.0]])
+
+
+def yaw_steps(poses: np.ndarray) -> np.ndarray:
+    """Turn (radians) about the camera's y axis from each frame to the next."""
+    relative = poses[1:, :3, :3] @ np.swapaxes(poses[:-1, :3, :3], 1, 2)
+    return np.arctan2(relative[:, 0, 2], relative[:, 0, 0])
+
+
+def test_every_frame_a_keyframe():
+    """A camera that moves past the keyframe threshold in every frame: all frames are keyframes, no
+    frame is left to track, and every frame's turn is still found."""
+    count, step = 10, 0.015
+    settings = SlamSettings(keyframe_flow=1.0, static_flow=0.3)
+    result = tracker.track(panning_frames(count, step), count, CountingFlow(), pan_K(), settings,
+                           calibrate=False)
+    np.testing.assert_array_equal(result.keyframes, np.arange(count))
+    assert result.motion == "rotation" and result.textured_frames == count
+    np.testing.assert_allclose(yaw_steps(result.poses), -step, rtol=0.1)
+
+
+def test_keyframes_per_second_are_capped():
+    count, step = 12, 0.015
+    settings = SlamSettings(keyframe_flow=1.0, static_flow=0.3, min_keyframe_gap=3)
+    result = tracker.track(panning_frames(count, step), count, CountingFlow(), pan_K(), settings,
+                           calibrate=False)
+    np.testing.assert_array_equal(result.keyframes, np.arange(0, count, 3))
+    np.testing.assert_allclose(yaw_steps(result.poses), -step, rtol=0.1)
+
+
+def test_untextured_frames_get_no_flow_and_an_unobservable_camera():
+    """Frames of a uniform grey with sensor noise (a plain backdrop) give no textured cells: no flow
+    is computed, and the camera is reported static because its motion cannot be observed."""
+    count = 8
+    flow = CountingFlow()
+    result = tracker.track(panning_frames(count, 0.04, textured_from=count), count, flow, pan_K(),
+                           SlamSettings(), calibrate=False)
+    assert flow.calls == 0 and result.textured_frames == 0
+    assert result.static and not result.observable and result.motion == "unobservable"
+    np.testing.assert_array_equal(result.poses, np.broadcast_to(np.eye(4), (count, 4, 4)))
+    assert len(result.keyframes) == 1 and result.inv_depth.shape == (1, 12 * 16)
+
+
+def test_untextured_frames_before_the_first_textured_one_hold_its_pose():
+    count, first = 10, 3
+    settings = SlamSettings(keyframe_flow=1.0, static_flow=0.3)
+    result = tracker.track(panning_frames(count, 0.015, textured_from=first), count, CountingFlow(), pan_K(),
+                           settings, calibrate=False)
+    assert result.keyframes[0] == first and result.textured_frames == count - first and result.observable
+    np.testing.assert_allclose(result.poses[:first + 1], np.broadcast_to(np.eye(4), (first + 1, 4, 4)),
+                               atol=1e-9)
+    np.testing.assert_allclose(yaw_steps(result.poses[first:]), -0.015, rtol=0.1)
+
+
+def test_a_still_camera_is_compared_only_every_few_frames():
+    count = 4 * tracker.STILL_STRIDE
+    flow = CountingFlow()
+    result = tracker.track(panning_frames(count, 0.0), count, flow, pan_K(), SlamSettings(), calibrate=False)
+    assert result.motion == "static" and result.textured_frames == count
+    assert flow.calls == 2 * (count // tracker.STILL_STRIDE)  # both ways, one frame in STILL_STRIDE
+
+
+def test_frames_skipped_while_still_are_tracked_once_the_camera_moves():
+    count, still = 20, 2 * tracker.STILL_STRIDE
+    settings = SlamSettings(keyframe_flow=1.0, static_flow=0.3)
+    read = panning_frames(count, 0.015, moving_from=still)
+    graph = tracker.build_graph(read, count, CountingFlow(), settings)
+    assert graph.keyframes[0] == 0 and len(graph.keyframes) > 2
+    assert all(graph.tracked[frame][2].astype(float).mean() > 0.5 for frame in range(1, still))
+    result = tracker.track(read, count, CountingFlow(), pan_K(), settings, calibrate=False)
+    np.testing.assert_allclose(yaw_steps(result.poses)[:still - 1], 0.0, atol=2e-3)
+    np.testing.assert_allclose(yaw_steps(result.poses)[still:], -0.015, rtol=0.1)
+
+
+def test_keyframes_without_correspondences_do_not_stop_the_reconstruction():
+    """Keyframes whose edges carry no weight (their flow was lost) keep their starting poses, and the
+    frames tracked against them are interpolated."""
+    graph, poses, _ = floor_graph()
+    lost = 3
+    for (i, j), (coords, weight) in list(graph.edges.items()):
+        if lost in (i, j):
+            graph.link(i, j, coords, np.zeros_like(weight))
+    for frame in range(graph.keyframes[lost] + 1, graph.keyframes[lost] + 5):
+        graph.hold(frame, lost)
+    K = np.diag([CELL, CELL, 1.0]) @ GRID_K
+    scene = reconstruct(graph, K, SlamSettings(), len(poses))
+    frames = tracker.frame_poses(graph, scene, K, SlamSettings(), graph.keyframes[-1] + 1)
+    assert np.isfinite(scene.poses).all() and np.isfinite(frames).all()
+    kept = np.arange(len(poses)) != lost
+    np.testing.assert_allclose(scene.poses[kept, :3, :3], poses[kept, :3, :3], atol=1e-4)
+
+
+def test_long_videos_are_adjusted_window_by_window(monkeypatch):
+    """With windows of 4 keyframes, the global adjustment of 8 finds the same solution as at once."""
+    graph = forward_motion_graph()
+    K = np.diag([CELL, CELL, 1.0]) @ GRID_K
+    whole = reconstruct(graph, K, SlamSettings(), len(graph.keyframes))
+    monkeypatch.setattr(tracker, "GLOBAL_WINDOW", 4)
+    windowed = reconstruct(graph, K, SlamSettings(), len(graph.keyframes))
+    np.testing.assert_allclose(windowed.poses, whole.poses, atol=1e-4)
+    assert windowed.cost < 1e-6 and (windowed.information > 0).all()
+
+
 # ----- stages on synthetic clips -----
 
 
@@ -280,11 +431,12 @@ def union_masks_artifact(gt_dir, out_dir) -> Artifact:
     return Artifact(out_dir)
 
 
-def synth_clip(directory, camera: str, seconds: float, seed: int):
-    """A 320x180 synthetic clip with one person: (options, video, ground-truth folder, frames, masks)."""
+def synth_clip(directory, camera: str, seconds: float, seed: int, **scene):
+    """A 320x180 synthetic clip with one person, `scene` options of SynthOptions (scene, noise, ...):
+    (options, video, ground-truth folder, frames, masks)."""
     from vidcli.synth.generate import SynthOptions, synthesize
 
-    options = SynthOptions(duration=seconds, width=320, height=180, seed=seed, people=1, camera=camera)
+    options = SynthOptions(duration=seconds, width=320, height=180, seed=seed, people=1, camera=camera, **scene)
     video = directory / f"{camera}.mp4"
     gt_dir = synthesize(video, options)
     frames_dir = directory / "frames"
@@ -352,6 +504,19 @@ def test_camera_stage_reports_a_static_camera(tmp_path, anny_body):
     assert (result["scale"], result["confidence"], result["samples"]) == (1.0, 0.0, 0)
 
 
+def test_camera_stage_reports_a_plain_studio_backdrop_unobservable(tmp_path, anny_body, caplog):
+    """A panning camera before a plain backdrop: nothing shows the turn, so the camera is reported
+    static with its motion unobservable, in the counts and in one log line."""
+    _, _, _, frames, masks = synth_clip(tmp_path, "pan", 1.0, seed=3, scene="plain", noise=2.0, shadow=True,
+                                        crf=28)
+    with caplog.at_level("INFO", logger="vidcli"):
+        info, camera = run_camera(frames, masks, tmp_path / "camera")
+    assert camera.static and info.counts["motion"] == "unobservable" and info.counts["textured_frames"] == 0
+    np.testing.assert_allclose(camera.t_wc, 0.0)
+    notes = [r.getMessage() for r in caplog.records if r.getMessage().startswith("camera:")]
+    assert len(notes) == 1 and "cannot be measured" in notes[0]
+
+
 def test_camera_settings_are_checked():
     with pytest.raises(ConfigError, match="either focal or fx"):
         planned_config(camera_stage, {"focal": 500.0, "fx": 500.0})
@@ -361,6 +526,10 @@ def test_camera_settings_are_checked():
         planned_config(camera_stage, {"dis_finest_scale": 5})
     with pytest.raises(ConfigError, match="camera.focal must be a finite number"):
         planned_config(camera_stage, {"focal": float("nan")})
+    with pytest.raises(ConfigError, match="max_keyframe_rate"):
+        planned_config(camera_stage, {"max_keyframe_rate": 0.0})
+    with pytest.raises(ConfigError, match="min_textured"):
+        planned_config(camera_stage, {"min_textured": 120.0})
     K, calibrate = camera_stage.intrinsics(camera_stage.Config(fx=400.0, cy=100.0), 640, 360)
     assert K.tolist() == [[400.0, 0.0, 320.0], [0.0, 400.0, 100.0], [0.0, 0.0, 1.0]] and not calibrate
     assert camera_stage.intrinsics(camera_stage.Config(), 640, 360)[1]

@@ -254,3 +254,59 @@ def test_short_clips_loop_without_a_jump():
     assert np.allclose(np.diff(hips[:, 0]), 0.01)  # the root keeps walking across the seams
     played, _ = _resample(rotations[:100], root[:100], clip_fps=30, frames=90, fps=30)
     assert np.array_equal(played, rotations[:90])  # long enough: played as it is
+
+
+def test_a_plain_studio_backdrop_is_uniform_but_noisy_with_a_soft_shadow(anny_body):
+    """The plain scene: every background pixel of one surface has one colour up to the sensor noise
+    (fresh in each frame), and the soft shadow darkens the floor under the person, not far away."""
+    from vidcli.synth.generate import Synthesis
+
+    clean = Synthesis(_options(people=1, camera="static", scene="plain"))
+    frame = clean.render(0)
+    background = frame.body < 0
+    floor = background & (np.arange(frame.rgb.shape[0])[:, None] > 0.75 * frame.rgb.shape[0])
+    assert floor.any() and np.ptp(frame.rgb[floor], axis=0).max() <= 1
+    noisy = Synthesis(_options(people=1, camera="static", scene="plain", noise=3.0))
+    first, second = noisy.render(0).rgb.astype(float), noisy.render(1).rgb.astype(float)
+    assert 2.5 < np.std(first[floor] - frame.rgb[floor]) < 3.5
+    assert not np.array_equal(first[floor], second[floor])
+
+    shaded = Synthesis(_options(people=1, camera="static", scene="plain", shadow=True)).render(0)
+    camera = clean.camera(0)
+    ground = camera.t_wc + camera.pixel_rays() * frame.depth[..., None]
+    feet = clean.people[0].vertices[0][:, [0, 2]].mean(axis=0)
+    distance = np.linalg.norm(ground[..., [0, 2]] - feet, axis=-1)
+    on_floor = background & (np.abs(ground[..., 1]) < 1e-6)
+    near, far = on_floor & (distance < 0.3), on_floor & (distance > 3.0)
+    assert near.any() and far.any()
+    darker = frame.rgb.astype(float).sum(-1) - shaded.rgb.astype(float).sum(-1)
+    assert darker[near].mean() > 20 and np.abs(darker[far]).max() <= 3
+
+
+def test_long_clips_loop_motion_and_camera_back_and_forth(anny_body):
+    """With `loop`, people and camera are computed for one pass and played forwards and backwards:
+    the ground truth has a row for every frame, and the frames mirror around each turn."""
+    from vidcli.synth.generate import Synthesis, ping_pong
+    from vidcli.synth.groundtruth import GroundTruth
+
+    np.testing.assert_array_equal(ping_pong(9, 4), [0, 1, 2, 3, 2, 1, 0, 1, 2])
+    options = _options(people=1, camera="pan", duration=1.0, loop=0.4, scene="room")
+    synthesis = Synthesis(options)
+    assert options.frames == 10 and len(synthesis.people[0].vertices) == options.loop_frames == 4
+    np.testing.assert_array_equal(synthesis.R_wc[2], synthesis.R_wc[4])
+    np.testing.assert_array_equal(synthesis.render(1).rgb, synthesis.render(5).rgb)
+    truth = GroundTruth(synthesis)
+    assert len(truth.smpl[0]) == options.frames
+    np.testing.assert_array_equal(truth.blazepose[0][7], truth.blazepose[0][1])
+
+
+def test_scene_options_through_the_cli(tmp_path, anny_body):
+    from conftest import vidcli
+
+    clip = tmp_path / "studio.mp4"
+    vidcli("-q", "synth", str(clip), "--people", "1", "--camera", "static", "--duration", "0.4", "--size",
+           "160x96", "--fps", "10", "--scene", "plain", "--noise", "2", "--shadow", "--crf", "28",
+           "--loop", "0.2", check=True)
+    assert clip.is_file() and (tmp_path / "studio.mp4.gt" / "motion.npz").is_file()
+    bad = vidcli("-q", "synth", str(tmp_path / "b.mp4"), "--scene", "forest")
+    assert bad.returncode != 0 and "'forest' is not one of 'textured', 'plain', 'room'" in bad.stderr

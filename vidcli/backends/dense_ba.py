@@ -6,6 +6,8 @@ depths (`vidcli.slam.tracker`)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from vidcli import backends
@@ -20,7 +22,8 @@ class DenseBundleAdjustment:
         self.model = self.flow.model
         self.checksum = self.flow.checksum
 
-    def solve(self, read, count: int, size: tuple[int, int], K: np.ndarray, calibrate: bool, advance):
+    def solve(self, read, count: int, size: tuple[int, int], fps: float, K: np.ndarray, calibrate: bool,
+              advance):
         from threadpoolctl import threadpool_limits
 
         from vidcli.slam.tracker import SlamSettings, track
@@ -29,7 +32,9 @@ class DenseBundleAdjustment:
         percent = max(size) / 100.0
         settings = SlamSettings(keyframe_flow=config.keyframe_flow * percent,
                                 static_flow=config.static_flow * percent, radius=config.radius,
-                                window=config.window, global_iterations=config.iterations)
+                                window=config.window, global_iterations=config.iterations,
+                                min_keyframe_gap=max(1, math.ceil(fps / config.max_keyframe_rate - 1e-9)),
+                                min_textured_share=config.min_textured / 100)
         # One BLAS thread: its matrices are small, and more threads only spin (on two busy cores, they
         # doubled the CPU time and the wall time of the bundle adjustments).
         with threadpool_limits(1, user_api="blas"):

@@ -55,10 +55,10 @@ class CameraSolver(Described, Protocol):
     """component "camera", built as `Class(config)`."""
 
     def solve(self, read: Callable[[int], tuple[np.ndarray, np.ndarray | None]], count: int,
-              size: tuple[int, int], K: np.ndarray, calibrate: bool, advance: Callable[[], None]):
-        """The `vidcli.slam.tracker.SlamResult` of `count` frames; `read(i)` gives frame i's working RGB
-        image (`size` = width, height) and people mask (or None), `K` the working intrinsics (a starting
-        point when `calibrate`)."""
+              size: tuple[int, int], fps: float, K: np.ndarray, calibrate: bool, advance: Callable[[], None]):
+        """The `vidcli.slam.tracker.SlamResult` of `count` frames at `fps`; `read(i)` gives frame i's
+        working RGB image (`size` = width, height) and people mask (or None), `K` the working intrinsics
+        (a starting point when `calibrate`)."""
 
 
 class ScaleEstimator(Described, Protocol):

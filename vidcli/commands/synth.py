@@ -10,9 +10,12 @@ import click
 from vidcli.commands.common import CONTEXT
 from vidcli.errors import ConfigError, InputError
 from vidcli.synth.camera_paths import CAMERA_PATHS
+from vidcli.synth.scene import SCENES
 
 _EPILOG = ("Example: vidcli synth walk.mp4 --people 2 --camera handheld --duration 4 --size 640x360 "
-           "--bvh 02_01.bvh --seed 7   (writes walk.mp4 and walk.mp4.gt/)")
+           "--bvh 02_01.bvh --seed 7   (writes walk.mp4 and walk.mp4.gt/); a chroma-key studio: "
+           "vidcli synth studio.mp4 --people 1 --camera static --scene plain --noise 2 --shadow --crf 28; "
+           "a minute of a looping dance: --duration 60 --loop 6 --bvh 05_06.bvh")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -33,11 +36,23 @@ def _size(text: str) -> tuple[int, int]:
 @click.option("--size", default="640x360", show_default=True, help="Frame size WIDTHxHEIGHT.")
 @click.option("--fps", type=click.FloatRange(min=1), default=30.0, show_default=True, help="Frame rate.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for scene, people and camera shake.")
+@click.option("--scene", type=click.Choice(SCENES), default="textured", show_default=True,
+              help="textured: paving, bricks, crates; plain: a one-colour studio backdrop (chroma key); "
+                   "room: pale walls and floor with a few edges.")
+@click.option("--noise", type=click.FloatRange(0, 50), default=0.0, show_default=True,
+              help="Sensor noise: standard deviation in 0-255 levels, new in every frame.")
+@click.option("--shadow", is_flag=True, help="Soft shadows on the ground under the people.")
+@click.option("--loop", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Seconds after which motion and camera path play backwards, then forwards again "
+                   "(a long clip at the memory of one loop); 0: no loop.")
+@click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True,
+              help="H.264 quality: 18 near lossless, 28 as a phone camera compresses.")
 @click.option("--height", type=click.FloatRange(0, 1), default=None, help="Anny height (0-1) for everyone.")
 @click.option("--weight", type=click.FloatRange(0, 1), default=None, help="Anny weight (0-1) for everyone.")
 @click.option("--age", type=click.FloatRange(0, 1), default=None, help="Anny age (0 baby, 1/3 ~25 years, 1 old).")
 @click.option("--gender", type=click.FloatRange(0, 1), default=None, help="Anny gender (0 female, 1 male).")
-def synth(output, clips, people, camera, duration, size, fps, seed, height, weight, age, gender):
+def synth(output, clips, people, camera, duration, size, fps, seed, scene, noise, shadow, loop, crf, height,
+          weight, age, gender):
     """Render OUTPUT (H.264 mp4) of 1-3 Anny people walking through a textured scene under a moving
     camera, and write the exact ground truth to OUTPUT.gt/ (camera, tracks, keypoints, masks,
     motion, people; see docs/formats.md)."""
@@ -55,7 +70,8 @@ def synth(output, clips, people, camera, duration, size, fps, seed, height, weig
     overrides = {k: v for k, v in (("height", height), ("weight", weight), ("age", age), ("gender", gender))
                  if v is not None}
     options = SynthOptions(duration=duration, width=width, height=height_px, fps=fps, seed=seed, people=people,
-                           camera=camera, bvh=list(clips), phenotype=overrides)
+                           camera=camera, bvh=list(clips), phenotype=overrides, scene=scene, noise=noise,
+                           shadow=shadow, loop=loop, crf=crf)
     with progress("rendering", total=options.frames) as bar:
         gt_dir = synthesize(output, options, progress=bar)
     log.info("wrote %s (%d frames) and %s", output, options.frames, gt_dir)

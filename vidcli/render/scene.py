@@ -17,6 +17,8 @@ from vidcli.render.raster import rasterize
 
 LIGHT = np.array([0.35, 0.85, 0.4]) / np.linalg.norm([0.35, 0.85, 0.4])
 AMBIENT = 0.45
+SHADOW_DARKNESS = 0.45  # share of the ground's light a shadow takes at its centre
+SHADOW_MIN_SPREAD_M = 0.15
 SKY_TOP, SKY_HORIZON = np.array([110, 150, 205.0]), np.array([200, 215, 230.0])
 
 
@@ -57,6 +59,7 @@ class Box:
 class Scene:
     ground: Texture
     boxes: list[Box] = field(default_factory=list)
+    soft_shadows: bool = False  # a blurred dark patch on the ground under each body
 
 
 @dataclass
@@ -78,9 +81,13 @@ class Frame:
     body: np.ndarray
 
 
-def render(camera: Camera, scene: Scene, bodies: list[Body]) -> Frame:
-    """Render `bodies` in `scene` as seen by `camera`."""
-    colour, depth = _raycast(camera, scene)
+def render(camera: Camera, scene: Scene, bodies: list[Body],
+           background: tuple[np.ndarray, np.ndarray] | None = None) -> Frame:
+    """Render `bodies` in `scene` as seen by `camera`; `background` is `raycast(camera, scene)` when
+    already known (a static camera sees the same scene in every frame)."""
+    colour, depth = (background[0].copy(), background[1]) if background else raycast(camera, scene)
+    if scene.soft_shadows and bodies:
+        colour *= _shadows(camera, depth, bodies)[..., None]
     body_index = np.full(depth.shape, -1)
     if bodies:
         offsets = np.cumsum([0] + [len(b.vertices) for b in bodies])
@@ -100,11 +107,30 @@ def render(camera: Camera, scene: Scene, bodies: list[Body]) -> Frame:
     return Frame(np.clip(colour, 0, 255).astype(np.uint8), depth, body_index)
 
 
+def _shadows(camera: Camera, depth: np.ndarray, bodies: list[Body]) -> np.ndarray:
+    """Light factor (H, W) of the ground: under each body a Gaussian patch as wide as the body's
+    horizontal spread (the soft shadow of a diffuse studio light); 1 elsewhere."""
+    factor = np.ones(depth.shape, np.float32)
+    ground = np.isfinite(depth)
+    points = camera.t_wc + camera.pixel_rays()[ground] * depth[ground, None]
+    on_floor = np.abs(points[:, 1]) < 1e-6
+    ground[ground] = on_floor
+    floor = points[on_floor][:, [0, 2]]
+    light = np.ones(len(floor))
+    for body in bodies:
+        footprint = body.vertices[:, [0, 2]]
+        spread = max(float(footprint.std(axis=0).max()), SHADOW_MIN_SPREAD_M)
+        distance2 = ((floor - footprint.mean(axis=0)) ** 2).sum(-1)
+        light *= 1 - SHADOW_DARKNESS * np.exp(-0.5 * distance2 / spread**2)
+    factor[ground] = light
+    return factor
+
+
 def _lambert(normals: np.ndarray) -> np.ndarray:
     return AMBIENT + (1 - AMBIENT) * np.clip(normals @ LIGHT, 0, None)
 
 
-def _raycast(camera: Camera, scene: Scene) -> tuple[np.ndarray, np.ndarray]:
+def raycast(camera: Camera, scene: Scene) -> tuple[np.ndarray, np.ndarray]:
     """Colour (H, W, 3) float and depth (H, W) of the static scene (sky at infinite depth)."""
     rays = camera.pixel_rays().reshape(-1, 3)
     origin = camera.t_wc

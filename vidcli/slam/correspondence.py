@@ -59,6 +59,23 @@ def texture_weight(grey: np.ndarray) -> np.ndarray:
     return energy / (energy + TEXTURE_SCALE)
 
 
+def textured_share(grey: np.ndarray, mask: np.ndarray | None, threshold: float) -> float:
+    """Share of the grid's cells whose background (pixels off `mask`) is textured in two directions:
+    the smaller eigenvalue of the cell's mean gradient structure tensor, people's pixels counting as
+    flat, reaches `threshold` times TEXTURE_SCALE. A uniform wall, or the one straight edge where a
+    studio's floor meets its backdrop, gives no such cells: flow there says nothing about the
+    camera's motion along the edge."""
+    image = grey.astype(np.float32)
+    gx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3) / 8.0
+    gy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+    if mask is not None:
+        gx[mask], gy[mask] = 0.0, 0.0
+    rows, columns = grid_shape(grey.shape[1], grey.shape[0])
+    xx, yy, xy = (_cell_means(product, rows, columns) for product in (gx * gx, gy * gy, gx * gy))
+    smaller = 0.5 * (xx + yy) - np.sqrt(0.25 * (xx - yy) ** 2 + xy**2)
+    return float((smaller >= threshold * TEXTURE_SCALE).mean())
+
+
 def correspondences(forward: np.ndarray, backward: np.ndarray, source_mask: np.ndarray | None,
                     target_mask: np.ndarray | None, source_texture: np.ndarray):
     """Where each grid cell of the source image lands in the target: (coords (P, 2) grid pixels,

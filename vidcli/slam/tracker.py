@@ -1,13 +1,17 @@
 """Monocular camera tracking in the manner of DROID-SLAM, with optical flow in place of its network.
 
 The front end (`build_graph`) reads the frames once: a frame whose flow from the last keyframe
-exceeds a threshold becomes a keyframe, keyframes within `radius` of each other are linked
-both ways by dense correspondences (the frame graph), and every other frame keeps its
-correspondences from the keyframe before it. The back end (`reconstruct`) then adds the keyframes
-in order, as DROID-SLAM's tracker does: two-view geometry for the first ones (candidate poses
-from the essential matrix and the dominant plane's homography; the one a third keyframe fits best
-is kept), motion-only refinement and triangulation for each later one followed by a local bundle
-adjustment of the newest keyframes, and a global bundle adjustment at the end. Since the
+exceeds a threshold becomes a keyframe (at most one every `min_keyframe_gap` frames), keyframes
+within `radius` of each other are linked both ways by dense correspondences (the frame graph), and
+every other frame keeps its correspondences from the keyframe before it. A frame whose background
+(people masked) has too few textured cells shows nothing the camera's motion could be measured by:
+it gets no flow and its pose is interpolated; a video without such frames has an unobservable
+camera, reported static. The back end (`reconstruct`) then adds the keyframes in order, as
+DROID-SLAM's tracker does: two-view geometry for the first ones (candidate poses from the essential
+matrix and the dominant plane's homography; the one a third keyframe fits best is kept),
+motion-only refinement and triangulation for each later one followed by a local bundle adjustment
+of the newest keyframes, and a global bundle adjustment at the end (in overlapping windows of
+keyframes, so that a long video costs time and memory in proportion to its length). Since the
 correspondences do not depend on the intrinsics, `calibrate_focal` can rebuild the first keyframes
 for a sweep of focal lengths and keep the one of lowest reprojection cost. A video whose keyframes
 show no parallax once their rotation is taken out is reconstructed with rotations only (a panning
@@ -28,9 +32,14 @@ from vidcli.geometry import se3
 from vidcli.geometry.ba import Edges, bundle_adjust, refine_poses, reprojection_cost
 from vidcli.geometry.projection import pixel_rays, project
 from vidcli.geometry.twoview import essential_pose, homography_poses, rotation_between, triangulate
-from vidcli.slam.correspondence import CELL, correspondences, grid_intrinsics, grid_pixels, texture_weight
+from vidcli.slam.correspondence import (CELL, correspondences, grid_intrinsics, grid_pixels, texture_weight,
+                                        textured_share)
 
 RELIABLE_WEIGHT = 0.25  # cells at least this confident count for motion statistics and initialisation
+# A cell is textured when its mean squared gradient in its weakest direction reaches this share of
+# TEXTURE_SCALE: 2.5, five times what sensor noise of 2 levels gives; a plain studio backdrop (noise
+# 2-4, H.264) had 0-0.3% of such cells, the textured synthetic scene 47%, a pale room 0.3-3.4%.
+TEXTURED_CELL = 0.1
 MIN_RELIABLE_SHARE = 0.02  # below this share of reliable cells, the flow is treated as lost
 # Image motion is this percentile of the cells' flow (DROID-SLAM takes the mean): a high percentile
 # also sees forward motion, whose flow is small around the focus of expansion, and ignores a few
@@ -43,6 +52,10 @@ FOCAL_FACTORS = np.geomspace(0.5, 2.0, 33)
 CALIBRATION_KEYFRAMES = 16  # keyframes (the first ones) the focal sweep reconstructs
 CALIBRATION_ITERATIONS = 5  # per focal of the sweep, each starting from its neighbour's solution
 FRAME_CHUNK = 64  # frames whose poses are refined together (bounds the memory that a long video needs)
+# Keyframes that one global bundle adjustment moves at once; a longer video is adjusted in windows
+# overlapping by half (its dense normal equations grow with the square of the keyframes).
+GLOBAL_WINDOW = 48
+STILL_STRIDE = 5  # while the camera keeps still, frames compared with the first keyframe (1 in this many)
 
 
 @dataclass
@@ -56,6 +69,10 @@ class SlamSettings:
     local_iterations: int = 3
     global_iterations: int = 12
     huber: float = 0.125  # Huber threshold, grid pixels (1 working pixel)
+    min_keyframe_gap: int = 1  # frames from one keyframe to the next, at least
+    # share of a frame's grid cells whose background (people masked) must be textured for the
+    # camera's motion to be measured from it
+    min_textured_share: float = 0.05
 
 
 @dataclass
@@ -65,12 +82,14 @@ class FrameGraph:
     width: int  # working image size
     height: int
     keyframes: list[int] = field(default_factory=list)  # frame indices
-    # (source, target, coords, weight): where each cell of the source keyframe lands in the target
-    edges: list[tuple[int, int, np.ndarray, np.ndarray]] = field(default_factory=list)
+    # (source, target) -> (coords, weight): where each cell of the source keyframe lands in the target
+    edges: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     # frame -> (keyframe, offsets, weight), see `track`: float16, as a long video has many such frames
     tracked: dict[int, tuple[int, np.ndarray, np.ndarray]] = field(default_factory=dict)
     # image motion from the reference keyframe
     motion: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # share of each frame's grid cells whose background is textured (see `textured_share`)
+    textured: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def pixels(self) -> np.ndarray:
@@ -80,19 +99,31 @@ class FrameGraph:
     def grid(self) -> tuple[int, int]:
         return self.height // CELL, self.width // CELL
 
+    def link(self, source: int, target: int, coords: np.ndarray, weight: np.ndarray) -> None:
+        """Keep the edge from keyframe `source` to keyframe `target` (indices in `keyframes`)."""
+        self.edges[source, target] = (coords.astype(np.float32), weight.astype(np.float32))
+
     def edge_arrays(self, count: int, first_free: int = 0) -> Edges:
-        """The edges among the first `count` keyframes that touch a keyframe from `first_free` on."""
-        edges = [e for e in self.edges if first_free <= max(e[0], e[1]) < count]
-        return Edges(np.array([e[0] for e in edges]), np.array([e[1] for e in edges]),
-                     np.stack([e[2] for e in edges]), np.stack([e[3] for e in edges]))
+        """The edges among the first `count` keyframes that touch a keyframe from `first_free` on
+        (none: empty arrays)."""
+        pairs = [pair for pair in self.edges if first_free <= max(pair) < count]
+        cells = len(self.pixels)
+        return Edges(np.array([s for s, _ in pairs], int), np.array([t for _, t in pairs], int),
+                     np.stack([self.edges[p][0] for p in pairs]) if pairs else np.zeros((0, cells, 2)),
+                     np.stack([self.edges[p][1] for p in pairs]) if pairs else np.zeros((0, cells)))
 
     def edge(self, source: int, target: int) -> tuple[np.ndarray, np.ndarray]:
-        return next((c, w) for s, t, c, w in self.edges if (s, t) == (source, target))
+        return self.edges[source, target]
 
     def track(self, frame: int, keyframe: int, coords: np.ndarray, weight: np.ndarray) -> None:
         """Keep where the cells of keyframe `keyframe` (its index in `keyframes`) land in `frame`: their
         offsets in grid pixels and weights, as float16 (errors below 1/100 working pixel)."""
         self.tracked[frame] = (keyframe, (coords - self.pixels).astype(np.float16), weight.astype(np.float16))
+
+    def hold(self, frame: int, keyframe: int) -> None:
+        """Track `frame` without correspondences: its pose is interpolated between its keyframe
+        (its index in `keyframes`) and the next."""
+        self.track(frame, keyframe, self.pixels, np.zeros(len(self.pixels)))
 
     def tracked_correspondences(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(keyframes (M,), coords (M, P, 2), weights (M, P)) of tracked frames."""
@@ -120,13 +151,24 @@ class SlamResult:
     grid: tuple[int, int]  # (rows, columns)
     rotation_only: bool = False
     focal_costs: list[tuple[float, float]] = field(default_factory=list)  # (focal, cost) of the sweep
+    observable: bool = True  # False: no frame showed enough texture to measure the camera's motion
+    textured_frames: int = 0  # frames whose background had enough textured cells
+
+    @property
+    def motion(self) -> str:
+        """One word for what the camera did: unobservable, static, rotation (on a tripod) or moving."""
+        if not self.observable:
+            return "unobservable"
+        return "static" if self.static else "rotation" if self.rotation_only else "moving"
 
 
-def static_result(count: int, K: np.ndarray, grid: tuple[int, int]) -> SlamResult:
-    """A camera that does not move: identity poses and one keyframe without depth."""
+def static_result(count: int, K: np.ndarray, grid: tuple[int, int], observable: bool = True,
+                  textured_frames: int = 0) -> SlamResult:
+    """A camera that does not move (or whose motion cannot be observed): identity poses and one
+    keyframe without depth."""
     cells = grid[0] * grid[1]
     return SlamResult(np.repeat(np.eye(4)[None], count, axis=0), K, True, np.array([0]), np.zeros((1, cells)),
-                      np.zeros((1, cells)), grid)
+                      np.zeros((1, cells)), grid, observable=observable, textured_frames=textured_frames)
 
 
 def track(read: Callable[[int], tuple[np.ndarray, np.ndarray | None]], count: int, estimator, K: np.ndarray,
@@ -134,8 +176,10 @@ def track(read: Callable[[int], tuple[np.ndarray, np.ndarray | None]], count: in
     """Camera poses of `count` frames; `read(i)` gives frame i's working RGB image and people mask
     (or None), `K` the working images' intrinsics (a starting point when `calibrate`)."""
     graph = build_graph(read, count, estimator, settings, advance)
-    if len(graph.keyframes) == 1:
-        return static_result(count, K, graph.grid)
+    textured_frames = int((graph.textured >= settings.min_textured_share).sum())
+    if len(graph.keyframes) < 2:
+        return static_result(count, K, graph.grid, observable=len(graph.keyframes) == 1,
+                             textured_frames=textured_frames)
     rotation_only = parallax(graph, K) < settings.parallax
     focal_costs, start = [], None
     if calibrate:
@@ -143,7 +187,7 @@ def track(read: Callable[[int], tuple[np.ndarray, np.ndarray | None]], count: in
     scene = reconstruct(graph, K, settings, len(graph.keyframes), rotation_only, start)
     poses = frame_poses(graph, scene, K, settings, count, rotation_only)
     return SlamResult(poses, K, False, np.array(graph.keyframes), scene.inv_depth, scene.information,
-                      graph.grid, rotation_only, focal_costs)
+                      graph.grid, rotation_only, focal_costs, textured_frames=textured_frames)
 
 
 def parallax(graph: FrameGraph, K: np.ndarray) -> float:
@@ -152,7 +196,7 @@ def parallax(graph: FrameGraph, K: np.ndarray) -> float:
     K_grid = grid_intrinsics(K)
     rays = pixel_rays(graph.pixels, K_grid)
     residuals = []
-    for source, target, coords, weight in graph.edges:
+    for (source, target), (coords, weight) in graph.edges.items():
         good = weight > RELIABLE_WEIGHT
         if target != source + 1 or good.sum() < 8:
             continue
@@ -172,40 +216,93 @@ class _Keyframe:
 
 
 def build_graph(read, count: int, estimator, settings: SlamSettings, advance=lambda: None) -> FrameGraph:
-    """Keyframes and correspondences of a video (see the module docstring). A video whose motion
-    never reaches the keyframe threshold but exceeds the static one gets its most moved frame as
-    second keyframe; a static one keeps a single keyframe."""
-    rgb, mask = read(0)
-    graph = FrameGraph(rgb.shape[1], rgb.shape[0], motion=np.zeros(count))
-    recent = [_add_keyframe(graph, 0, estimator, rgb, mask)]  # the last radius + 1 keyframes
-    advance()
-    for frame in range(1, count):
+    """Keyframes and correspondences of a video (see the module docstring). The first keyframe is
+    the first frame with a textured background (the frames before it are held at its pose); a video
+    without one has no keyframe. While the camera keeps still, only every STILL_STRIDE-th frame is
+    compared with the first keyframe; the frames between are read only if the camera turns out to
+    move. A video whose motion never reaches the keyframe threshold but exceeds the static one gets
+    its most moved frame as second keyframe; a static one keeps a single keyframe. Only the last
+    radius + 1 keyframes' images (and the first's) are kept while reading."""
+    rgb, _ = read(0)
+    graph = FrameGraph(rgb.shape[1], rgb.shape[0], motion=np.zeros(count), textured=np.zeros(count))
+    recent: list[_Keyframe] = []  # the last radius + 1 keyframes
+    before_first: list[int] = []  # frames before the first keyframe
+    skipped: list[int] = []  # frames left unread while the camera kept still
+    still = True  # no frame has moved static_flow from the first keyframe (which is then the only one)
+    frame = 0
+    while frame < count:
+        probe = min(frame + STILL_STRIDE, count) - 1
+        if still and recent:
+            rgb, mask = read(probe)
+            share = textured_share(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), mask, TEXTURED_CELL)
+            if share >= settings.min_textured_share:
+                *_, coords, weight, motion = _compare(graph, recent[0], estimator, rgb, mask)
+                if motion < settings.static_flow:
+                    graph.textured[frame:probe + 1], graph.motion[probe] = share, motion
+                    for between in range(frame, probe):
+                        graph.hold(between, 0)
+                        advance()
+                    skipped += range(frame, probe)
+                    graph.track(probe, 0, coords, weight)
+                    advance()
+                    frame = probe + 1
+                    continue
+            still = False
         rgb, mask = read(frame)
-        prepared = estimator.prepare(rgb)
-        key = recent[-1]
-        forward, backward = estimator.flow(key.prepared, prepared), estimator.flow(prepared, key.prepared)
-        coords, weight = correspondences(forward, backward, key.mask, mask, key.texture)
-        graph.motion[frame] = _motion(graph.pixels, coords, weight)
-        if graph.motion[frame] <= settings.keyframe_flow:
-            graph.track(frame, len(graph.keyframes) - 1, coords, weight)
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        graph.textured[frame] = textured_share(grey, mask, TEXTURED_CELL)
+        if graph.textured[frame] < settings.min_textured_share:
+            if recent:
+                graph.hold(frame, len(graph.keyframes) - 1)
+            else:
+                before_first.append(frame)
+        elif not recent:
+            recent.append(_add_keyframe(graph, frame, estimator.prepare(rgb), mask, texture_weight(grey)))
+            first = recent[0]
+            for earlier in before_first:
+                graph.hold(earlier, 0)
         else:
-            recent.append(_add_keyframe(graph, frame, estimator, rgb, mask, prepared))
-            _link(graph, recent, estimator, settings.radius, (forward, backward))
-            del recent[:-settings.radius - 1]
+            prepared, flows, coords, weight, motion = _compare(graph, recent[-1], estimator, rgb, mask)
+            graph.motion[frame] = motion
+            still &= graph.motion[frame] < settings.static_flow
+            if (graph.motion[frame] <= settings.keyframe_flow
+                    or frame - graph.keyframes[-1] < settings.min_keyframe_gap):
+                graph.track(frame, len(graph.keyframes) - 1, coords, weight)
+            else:
+                recent.append(_add_keyframe(graph, frame, prepared, mask, texture_weight(grey)))
+                _link(graph, recent, estimator, settings.radius, flows)
+                del recent[:-settings.radius - 1]
         advance()
+        frame += 1
     if len(graph.keyframes) == 1 and graph.motion.max() >= settings.static_flow:
         frame = int(np.argmax(graph.motion))
         del graph.tracked[frame]
         rgb, mask = read(frame)
-        recent.append(_add_keyframe(graph, frame, estimator, rgb, mask))
+        texture = texture_weight(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+        recent.append(_add_keyframe(graph, frame, estimator.prepare(rgb), mask, texture))
         _link(graph, recent, estimator, 1)
+    if len(graph.keyframes) > 1:  # the camera moved after all: the frames skipped while still, in full
+        for frame in skipped:
+            rgb, mask = read(frame)
+            graph.textured[frame] = textured_share(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), mask, TEXTURED_CELL)
+            if graph.textured[frame] >= settings.min_textured_share:
+                *_, coords, weight, graph.motion[frame] = _compare(graph, first, estimator, rgb, mask)
+                graph.track(frame, 0, coords, weight)
     return graph
 
 
-def _add_keyframe(graph: FrameGraph, frame: int, estimator, rgb, mask, prepared=None) -> _Keyframe:
+def _compare(graph: FrameGraph, key: _Keyframe, estimator, rgb: np.ndarray, mask: np.ndarray | None):
+    """A frame against a keyframe: (the frame prepared for flow, the flows both ways, where the
+    keyframe's cells land in the frame and their weights, the image motion)."""
+    prepared = estimator.prepare(rgb)
+    forward, backward = estimator.flow(key.prepared, prepared), estimator.flow(prepared, key.prepared)
+    coords, weight = correspondences(forward, backward, key.mask, mask, key.texture)
+    return prepared, (forward, backward), coords, weight, _motion(graph.pixels, coords, weight)
+
+
+def _add_keyframe(graph: FrameGraph, frame: int, prepared, mask, texture) -> _Keyframe:
     graph.keyframes.append(frame)
-    texture = texture_weight(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
-    return _Keyframe(estimator.prepare(rgb) if prepared is None else prepared, mask, texture)
+    return _Keyframe(prepared, mask, texture)
 
 
 def _motion(pixels: np.ndarray, coords: np.ndarray, weight: np.ndarray) -> float:
@@ -229,10 +326,8 @@ def _link(graph: FrameGraph, recent: list[_Keyframe], estimator, radius: int, ne
         else:
             forward = estimator.flow(old.prepared, new.prepared)
             backward = estimator.flow(new.prepared, old.prepared)
-        graph.edges.append((slot - back, slot,
-                            *correspondences(forward, backward, old.mask, new.mask, old.texture)))
-        graph.edges.append((slot, slot - back,
-                            *correspondences(backward, forward, new.mask, old.mask, new.texture)))
+        graph.link(slot - back, slot, *correspondences(forward, backward, old.mask, new.mask, old.texture))
+        graph.link(slot, slot - back, *correspondences(backward, forward, new.mask, old.mask, new.texture))
 
 
 # ----- back end -----
@@ -248,6 +343,7 @@ class _Builder:
         self.rays = pixel_rays(graph.pixels, self.K)
         self.poses: list[np.ndarray] = []
         self.depths: list[np.ndarray] = []
+        self.information: dict[int, np.ndarray] = {}  # keyframe -> depth curvature when last moved
 
     def rotation_fit(self, source: int, target: int) -> tuple[np.ndarray, float]:
         """The rotation that best explains the edge's flow, and the flow it leaves unexplained
@@ -344,19 +440,25 @@ class _Builder:
                           self.settings.parallax / self.focal)
         return np.where(np.isfinite(rho), rho, typical)
 
-    def adjust(self, count: int, fixed: np.ndarray, iterations: int, first_free: int = 0) -> None:
+    def adjust(self, count: int, fixed: np.ndarray, iterations: int, first_free: int = 0) -> float:
         """Bundle adjustment of the first `count` keyframes, over the edges that touch a keyframe
         from `first_free` on; it only involves the keyframes of those edges (so that its cost does not
-        grow with the video)."""
+        grow with the video). Returns its cost (0 without edges: keyframes that nothing links stay)."""
         edges = self.graph.edge_arrays(count, first_free)
+        if not len(edges.source):
+            return 0.0
         involved = np.unique(np.concatenate([edges.source, edges.target]))
         local = Edges(np.searchsorted(involved, edges.source), np.searchsorted(involved, edges.target),
                       edges.coords, edges.weight)
         solution = bundle_adjust(np.stack([self.poses[k] for k in involved]),
                                  np.stack([self.depths[k] for k in involved]), self.rays, self.K, local,
                                  fixed[involved], iterations, self.settings.huber, self.rotation_only)
-        for slot, pose, depth in zip(involved, solution.poses, solution.inv_depth):
+        for slot, pose, depth, information in zip(involved, solution.poses, solution.inv_depth,
+                                                  solution.information):
             self.poses[slot], self.depths[slot] = pose, depth
+            if slot >= first_free:  # all of its edges took part
+                self.information[slot] = information
+        return solution.cost
 
 
 def reconstruct(graph: FrameGraph, K: np.ndarray, settings: SlamSettings, count: int,
@@ -378,13 +480,24 @@ def adjust_globally(graph: FrameGraph, K: np.ndarray, settings: SlamSettings, po
                     inv_depth: np.ndarray, rotation_only: bool = False,
                     iterations: int = 0) -> Reconstruction:
     """Bundle adjustment of the first len(poses) keyframes over all their edges, the first one fixed,
-    for `iterations` (0: the settings' global iterations)."""
+    for `iterations` (0: the settings' global iterations): at once up to GLOBAL_WINDOW keyframes,
+    beyond that window by window, each window moving its keyframes against the fixed ones before it."""
     count = len(poses)
-    K_grid = grid_intrinsics(K)
-    solution = bundle_adjust(poses, inv_depth, pixel_rays(graph.pixels, K_grid), K_grid,
-                             graph.edge_arrays(count), np.arange(count) == 0,
-                             iterations or settings.global_iterations, settings.huber, rotation_only)
-    return Reconstruction(solution.poses, solution.inv_depth, solution.information, solution.cost)
+    builder = _Builder(graph, K, settings, rotation_only)
+    builder.poses, builder.depths = list(poses), list(inv_depth)
+    first = 0
+    while True:
+        last = min(first + GLOBAL_WINDOW, count)
+        cost = builder.adjust(last, np.arange(last) < max(first, 1), iterations or settings.global_iterations,
+                              first)
+        if last == count:
+            break
+        first += GLOBAL_WINDOW // 2
+    if first:  # windowed: the cost over every edge
+        cost = reprojection_cost(np.stack(builder.poses), np.stack(builder.depths), builder.rays, builder.K,
+                                 graph.edge_arrays(count), settings.huber)
+    information = np.stack([builder.information.get(k, np.zeros(len(builder.rays))) for k in range(count)])
+    return Reconstruction(np.stack(builder.poses), np.stack(builder.depths), information, cost)
 
 
 def calibrate_focal(graph: FrameGraph, K: np.ndarray, settings: SlamSettings, rotation_only: bool = False):
@@ -443,7 +556,8 @@ def frame_poses(graph: FrameGraph, scene: Reconstruction, K: np.ndarray, setting
     K_grid = grid_intrinsics(K)
     rays = pixel_rays(graph.pixels, K_grid)
     tracked = np.array(sorted(graph.tracked), int)
-    for frames in np.array_split(tracked, np.arange(FRAME_CHUNK, len(tracked), FRAME_CHUNK)):
+    for start in range(0, len(tracked), FRAME_CHUNK):
+        frames = tracked[start:start + FRAME_CHUNK]
         refs, coords, weight = graph.tracked_correspondences(frames)
         following = np.minimum(refs + 1, len(keyframes) - 1)
         span = np.maximum(keyframes[following] - keyframes[refs], 1)

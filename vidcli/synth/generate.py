@@ -10,7 +10,7 @@ import numpy as np
 
 from vidcli.body.anny_model import load_body
 from vidcli.render.camera import Camera, intrinsics
-from vidcli.render.scene import Body, Frame, render
+from vidcli.render.scene import Body, Frame, raycast, render
 from vidcli.synth.camera_paths import camera_path
 from vidcli.synth.groundtruth import GroundTruth
 from vidcli.synth.people import make_people
@@ -30,31 +30,69 @@ class SynthOptions:
     camera: str = "orbit"
     bvh: list[Path] = field(default_factory=list)
     phenotype: dict[str, float] = field(default_factory=dict)  # overrides for every person
+    scene: str = "textured"  # see vidcli.synth.scene.SCENES
+    noise: float = 0.0  # sensor noise: standard deviation in 0-255 levels, fresh in every frame
+    shadow: bool = False  # soft shadows under the people
+    loop: float = 0.0  # seconds after which motion and camera play backwards, then forwards again; 0: never
+    crf: int = 18  # H.264 quality of the video (higher: smaller file, more compression artefacts)
 
     @property
     def frames(self) -> int:
         return max(1, int(round(self.duration * self.fps)))
 
+    @property
+    def loop_frames(self) -> int:
+        """Frames of motion and camera path computed: those of one pass of the loop, or all."""
+        return min(self.frames, max(2, int(round(self.loop * self.fps)))) if self.loop else self.frames
+
+
+def ping_pong(frames: int, period: int) -> np.ndarray:
+    """Index into `period` computed frames of each of `frames` video frames, played forwards and
+    backwards in turn (no jump where the direction turns)."""
+    if period < 2:
+        return np.zeros(frames, int)
+    phase = np.arange(frames) % (2 * period - 2)
+    return np.where(phase < period, phase, 2 * period - 2 - phase)
+
 
 class Synthesis:
-    """A seeded synthetic sequence: scene, people and camera path; frames render on demand."""
+    """A seeded synthetic sequence: scene, people and camera path; frames render on demand.
+
+    People and camera path are computed for `options.loop_frames` frames; `source_frames` maps
+    each video frame to one of them (so a long looping clip costs the memory of one loop)."""
 
     def __init__(self, options: SynthOptions):
         self.options = options
         self.body = load_body()
         rng = np.random.default_rng(options.seed)
-        self.scene = build_scene(rng)
-        self.people = make_people(self.body, options.people, options.bvh, options.frames, options.fps, rng,
+        self.scene = build_scene(rng, options.scene)
+        self.scene.soft_shadows = options.shadow
+        computed = options.loop_frames
+        self.source_frames = ping_pong(options.frames, computed)
+        self.people = make_people(self.body, options.people, options.bvh, computed, options.fps, rng,
                                   options.phenotype)
         self.K = intrinsics(options.width, options.height, HORIZONTAL_FOV_DEG)
-        self.R_wc, self.t_wc = camera_path(options.camera, options.frames, options.fps, rng)
+        R_wc, t_wc = camera_path(options.camera, computed, options.fps, rng)
+        self.R_wc, self.t_wc = R_wc[self.source_frames], t_wc[self.source_frames]
+        self._background = (None, None)  # (camera pose, raycast) of the last frame
 
     def camera(self, frame: int) -> Camera:
         return Camera(self.K, self.R_wc[frame], self.t_wc[frame], self.options.width, self.options.height)
 
     def render(self, frame: int) -> Frame:
-        bodies = [Body(p.vertices[frame], self.body.faces, p.face_colours) for p in self.people]
-        return render(self.camera(frame), self.scene, bodies)
+        source = self.source_frames[frame]
+        bodies = [Body(p.vertices[source], self.body.faces, p.face_colours) for p in self.people]
+        camera = self.camera(frame)
+        pose = np.concatenate([camera.R_wc.ravel(), camera.t_wc])
+        if self._background[0] is None or not np.array_equal(self._background[0], pose):
+            self._background = (pose, raycast(camera, self.scene))
+        rendered = render(camera, self.scene, bodies, self._background[1])
+        if not self.options.noise:
+            return rendered
+        noise = np.random.default_rng([self.options.seed, frame]).normal(0.0, self.options.noise,
+                                                                         rendered.rgb.shape)
+        rgb = np.clip(rendered.rgb + noise, 0, 255).astype(np.uint8)
+        return Frame(rgb, rendered.depth, rendered.body)
 
 
 def synthesize(out: Path, options: SynthOptions, progress=None) -> Path:
@@ -70,7 +108,7 @@ def synthesize(out: Path, options: SynthOptions, progress=None) -> Path:
     gt_dir = out.with_name(out.name + ".gt")
     partial = out.with_name(f".{gt_dir.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
-    with VideoWriter(out, options.fps, (options.width, options.height)) as writer:
+    with VideoWriter(out, options.fps, (options.width, options.height), crf=options.crf) as writer:
         for index in range(options.frames):
             frame = synthesis.render(index)
             writer.write(frame.rgb)

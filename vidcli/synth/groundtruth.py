@@ -48,8 +48,9 @@ class GroundTruth:
     def __init__(self, synthesis):
         self.synthesis = synthesis
         body = synthesis.body
-        self.smpl = [body.smpl.positions(p.heads, p.vertices) for p in synthesis.people]
-        self.blazepose = [body.blazepose.positions(p.heads, p.vertices) for p in synthesis.people]
+        source = synthesis.source_frames
+        self.smpl = [body.smpl.positions(p.heads, p.vertices)[source] for p in synthesis.people]
+        self.blazepose = [body.blazepose.positions(p.heads, p.vertices)[source] for p in synthesis.people]
         self.contact = [foot_contact(points, synthesis.options.fps) for points in self.blazepose]
         self.rows: list[dict] = []
 

@@ -1,5 +1,8 @@
-"""The static synthetic scene: a paved ground, brick walls and crates with detailed procedural
-textures (many corners and blobs at several scales, so camera trackers find features)."""
+"""The static synthetic scenes. `textured`: a paved ground, brick walls and crates with detailed
+procedural textures (many corners and blobs at several scales, so camera trackers find features).
+`plain`: a chroma-key studio, floor and backdrop of one uniform colour (nothing for a camera
+tracker to hold on to but the floor's edge). `room`: a low-texture room, pale walls and floor with
+faint shading, skirting boards and a door frame (a few edges, few corners)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,27 @@ import numpy as np
 from vidcli.render.scene import Box, Scene, Texture
 
 
-def build_scene(rng: np.random.Generator) -> Scene:
+SCENES = ("textured", "plain", "room")
+# The plain backdrop spans the view of every camera path (pans and orbits included), floor to above
+# the top of the image, so neither its edges nor the sky are seen.
+_BACKDROP_LO, _BACKDROP_HI = np.array([-30.0, 0.0, 8.0]), np.array([30.0, 14.0, 8.4])
+CHROMA_COLOURS = [(40, 75, 170), (50, 150, 70)]  # studio blue and green, before shading
+
+
+def build_scene(rng: np.random.Generator, kind: str = "textured") -> Scene:
+    """The scene `kind` (see SCENES) around the walking area, with `soft_shadows` left off."""
+    if kind == "plain":
+        colour = CHROMA_COLOURS[int(rng.integers(len(CHROMA_COLOURS)))]
+        flat = Texture(np.full((4, 4, 3), colour, np.uint8), texel_m=1.0)
+        return Scene(flat, [Box(_BACKDROP_LO, _BACKDROP_HI, flat)])
+    if kind == "room":
+        return _room(rng)
+    if kind != "textured":
+        raise ValueError(f"unknown scene {kind!r}; choose from {', '.join(SCENES)}")
+    return _textured(rng)
+
+
+def _textured(rng: np.random.Generator) -> Scene:
     """Ground, a back and a side wall, and a few crates placed around the walking area."""
     ground = Texture(_paving(rng), texel_m=0.01)
     bricks = Texture(_bricks(rng), texel_m=0.004)
@@ -26,6 +49,35 @@ def build_scene(rng: np.random.Generator) -> Scene:
         lo[1] = 0.0
         boxes.append(Box(lo, lo + size, Texture(_crate(rng), texel_m=0.005)))
     return Scene(ground, boxes)
+
+
+def _room(rng: np.random.Generator) -> Scene:
+    """Pale painted walls (back, left, right) and a pale floor, each with faint large-scale shading,
+    skirting boards along the walls and a door frame in the back wall."""
+    paint = np.array([215, 210, 195]) * rng.uniform(0.9, 1.0)
+    floor = np.array([185, 170, 150]) * rng.uniform(0.9, 1.0)
+    walls = Texture(_faint(rng, paint), texel_m=0.02)
+    skirting = Texture(np.full((4, 4, 3), paint * 0.75, np.uint8), texel_m=1.0)
+    frame = Texture(np.full((4, 4, 3), paint * 0.6, np.uint8), texel_m=1.0)
+    boxes = [
+        Box(np.array([-12.0, 0.0, 8.0]), np.array([12.0, 6.0, 8.4]), walls),
+        Box(np.array([-12.4, 0.0, -12.0]), np.array([-12.0, 6.0, 8.4]), walls),
+        Box(np.array([12.0, 0.0, -12.0]), np.array([12.4, 6.0, 8.4]), walls),
+        Box(np.array([-12.0, 0.0, 7.9]), np.array([12.0, 0.12, 8.0]), skirting),
+        Box(np.array([-12.0, 0.0, -12.0]), np.array([-11.9, 0.12, 8.0]), skirting),
+        Box(np.array([11.9, 0.0, -12.0]), np.array([12.0, 0.12, 8.0]), skirting),
+    ]
+    door = rng.uniform(-4.0, 2.0)
+    for lo, hi in (((door, 0.0), (door + 0.1, 2.1)), ((door + 1.0, 0.0), (door + 1.1, 2.1)),
+                   ((door, 2.1), (door + 1.1, 2.2))):
+        boxes.append(Box(np.array([lo[0], lo[1], 7.95]), np.array([hi[0], hi[1], 8.0]), frame))
+    return Scene(Texture(_faint(rng, floor), texel_m=0.02), boxes)
+
+
+def _faint(rng: np.random.Generator, colour: np.ndarray, size: int = 256) -> np.ndarray:
+    """A surface of `colour` whose brightness varies by about 2% over metres (no edges, no corners)."""
+    shading = 1 + 0.02 * _noise(rng, size, scales=(2, 4), weights=(1.0, 0.5))
+    return np.clip(shading[..., None] * colour, 0, 255).astype(np.uint8)
 
 
 def _noise(rng: np.random.Generator, size: int, scales=(4, 16, 64, 256), weights=(1.0, 0.6, 0.35, 0.2)) -> np.ndarray:
