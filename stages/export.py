@@ -16,9 +16,10 @@ import numpy as np
 
 from vidcli.engine.stage import RunInfo
 from vidcli.errors import ConfigError
+from vidcli.mocap.rigs import RIGS
 from vidcli.settings import setting
 
-VERSION = 1
+VERSION = 2
 INPUTS = ("frames", "world")
 FORMATS = ("npz", "bvh", "glb", "video", "plot")
 
@@ -28,6 +29,8 @@ class Config:
     formats: str = setting(",".join(FORMATS), f"comma-separated outputs among {', '.join(FORMATS)}")
     video_size: int = setting(1280, "longest side, in pixels, of each half of the overlay video at most (the "
                                     "frames' own size when smaller)", bounds="[64, 4096]")
+    rig: str = setting("smpl", "skeleton of the BVH and glTF files: smpl, anny (Anny's bone names), mixamo "
+                               "(Mixamo's, T-pose) or ue5 (the UE5 Mannequin's, T-pose)", choices=RIGS)
 
     def chosen(self) -> set[str]:
         return {name.strip() for name in self.formats.split(",") if name.strip()}
@@ -80,9 +83,9 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
             arrays = amass_arrays(model, spec, shape, local, root, motion.frame[r], fps)
             np.savez(out_dir / f"{stem}.npz", **arrays)
         if "bvh" in formats:
-            bvh.write(bvh_motion(model, shape, local, root, fps), out_dir / f"{stem}.bvh")
+            bvh.write(bvh_motion(model, shape, local, root, fps, config.rig), out_dir / f"{stem}.bvh")
         if "glb" in formats:
-            write_glb(out_dir / f"{stem}.glb", model, shape, local, root, fps, colours[index])
+            write_glb(out_dir / f"{stem}.glb", model, shape, local, root, fps, colours[index], config.rig)
         files.append(stem)
     if "video" in formats:
         overlay_video(out_dir / "overlay.mp4", frames, camera, model, motion, segments, colours,
@@ -90,12 +93,12 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     if "plot" in formats:
         trajectory_plot(out_dir / "trajectory.png",
                         {t: motion.root_world[motion.track_id == t] for t in track_ids}, camera.t_wc, colours)
-    summary = _summary(model, spec, motion, world, camera, segments, formats)
+    summary = _summary(model, spec, motion, world, camera, segments, formats, config.rig)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     return RunInfo(model=spec.name, counts={"people": len(track_ids), "files": len(files)})
 
 
-def _summary(model, spec, motion, world: dict, camera, segments, formats: list[str]) -> dict:
+def _summary(model, spec, motion, world: dict, camera, segments, formats: list[str], rig: str) -> dict:
     people: dict[str, dict] = {}
     for track_id, _, stem, r in segments:
         root = motion.root_world[r]
@@ -116,7 +119,7 @@ def _summary(model, spec, motion, world: dict, camera, segments, formats: list[s
         "body_model": spec.as_dict(), "shape_labels": list(model.shape_labels), "fps": camera.fps,
         "frames": int(len(camera.t_wc)),
         "camera_path_m": round(float(np.linalg.norm(np.diff(camera.t_wc, axis=0), axis=1).sum()), 3),
-        "ground": world["ground"], "people": people,
+        "ground": world["ground"], "rig": rig, "people": people,
         "files": [name for name, kind in (("overlay.mp4", "video"), ("trajectory.png", "plot"))
                   if kind in formats],
     }
