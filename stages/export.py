@@ -1,6 +1,6 @@
 """Motion capture results to share: per person `.npz` (AMASS-style), `.bvh` and `.glb`; per video an
-overlay video (bodies over the frames beside a world view), a top-down trajectory plot and
-`summary.json`.
+overlay video (bodies over the frames beside a world view), a top-down trajectory plot, `index.html`
+(a page playing the video beside the 3D scene) and `summary.json`.
 
 One file per person and gap-free segment: `person<id>.<ext>`, or `person<id>-<k>.<ext>` (k from 1)
 when the world stage split the person's track. File contents: `vidcli.mocap.export`.
@@ -21,7 +21,7 @@ from vidcli.settings import setting
 
 VERSION = 2
 INPUTS = ("frames", "world")
-FORMATS = ("npz", "bvh", "glb", "video", "plot")
+FORMATS = ("npz", "bvh", "glb", "video", "plot", "page")
 
 
 @dataclass
@@ -39,6 +39,8 @@ class Config:
         if not self.chosen() or self.chosen() - set(FORMATS):
             raise ConfigError(f"formats must be a comma-separated list of {', '.join(FORMATS)}, "
                               f"got {self.formats!r}")
+        if "page" in self.chosen() and "glb" not in self.chosen():
+            raise ConfigError("formats: the page shows the .glb bodies, so \"page\" needs \"glb\" too")
 
 
 def resolve_config(config: Config) -> Config:
@@ -53,6 +55,7 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     from vidcli.io.frames import FrameSequence
     from vidcli.io.motion import MOTION_NPZ, WORLD_JSON, read_motion
     from vidcli.mocap.export import amass_arrays, bvh_motion, write_glb
+    from vidcli.mocap.results_page import PAGE_NAME, write_results_page
     from vidcli.mocap.views import overlay_video, track_colours, trajectory_plot
 
     formats = config.formats.split(",")
@@ -93,6 +96,14 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     if "plot" in formats:
         trajectory_plot(out_dir / "trajectory.png",
                         {t: motion.root_world[motion.track_id == t] for t in track_ids}, camera.t_wc, colours)
+    if "page" in formats:
+        people = [{"track": track_id, "first": motion.frame[r[0]], "last": motion.frame[r[-1]],
+                   "colour": colours[index], "root": motion.root_world[r], "glb": out_dir / f"{stem}.glb",
+                   "files": [f"{stem}.{ext}" for ext in ("bvh", "glb", "npz") if ext in formats]}
+                  for track_id, index, stem, r in segments]
+        who = f"{len(track_ids)} {'person' if len(track_ids) == 1 else 'people'}"
+        write_results_page(out_dir / PAGE_NAME, f"vidcli mocap: {who}, rig {config.rig}", camera, people,
+                           "overlay.mp4" if "video" in formats else None)
     summary = _summary(model, spec, motion, world, camera, segments, formats, config.rig)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     return RunInfo(model=spec.name, counts={"people": len(track_ids), "files": len(files)})
@@ -120,6 +131,6 @@ def _summary(model, spec, motion, world: dict, camera, segments, formats: list[s
         "frames": int(len(camera.t_wc)),
         "camera_path_m": round(float(np.linalg.norm(np.diff(camera.t_wc, axis=0), axis=1).sum()), 3),
         "ground": world["ground"], "rig": rig, "people": people,
-        "files": [name for name, kind in (("overlay.mp4", "video"), ("trajectory.png", "plot"))
-                  if kind in formats],
+        "files": [name for name, kind in (("overlay.mp4", "video"), ("trajectory.png", "plot"),
+                                          ("index.html", "page")) if kind in formats],
     }

@@ -223,7 +223,7 @@ def test_export_stage_writes_every_format(two_people, tmp_path):
     out = run_stage("export", {"frames": frames, "world": world}, tmp_path / "export", video_size=160)
     names = sorted(path.name for path in out.iterdir())
     people = [f"person{t}.{ext}" for t in scene.track_ids for ext in ("bvh", "glb", "npz")]
-    assert names == sorted(people + ["overlay.mp4", "summary.json", "trajectory.png"])
+    assert names == sorted(people + ["index.html", "overlay.mp4", "summary.json", "trajectory.png"])
     assert probe(out / "overlay.mp4").width == 2 * 160
     full = run_stage("export", {"frames": frames, "world": world}, tmp_path / "full", formats="video")
     overlay = probe(full / "overlay.mp4")

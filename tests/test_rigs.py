@@ -113,7 +113,8 @@ def _skinned(path, frame: int) -> tuple[list[str], np.ndarray, np.ndarray]:
     for channel in animation.channels:
         sampler, node = animation.samplers[channel.sampler], channel.target.node
         if channel.target.path == "rotation":
-            local[node] = (Rotation.from_quat(read(sampler.output, np.float32, 4)[frame]).as_matrix(), local[node][1])
+            turn = Rotation.from_quat(read(sampler.output, np.float32, 4)[frame]).as_matrix()
+            local[node] = (turn, local[node][1])
         else:
             local[node] = (local[node][0], read(sampler.output, np.float32, 3)[frame].astype(float))
     parents = {child: i for i, node in enumerate(nodes) for child in node.children}

@@ -55,7 +55,8 @@ def amass_arrays(model: BodyModel, spec: BodySpec, shape: np.ndarray, local: np.
                   "betas": np.asarray(shape, float), "gender": np.array(spec.gender)}
 
 
-def rigged(model: BodyModel, shape: np.ndarray, local: np.ndarray, root: np.ndarray, rig: str) -> RiggedMotion:
+def rigged(model: BodyModel, shape: np.ndarray, local: np.ndarray, root: np.ndarray,
+           rig: str) -> RiggedMotion:
     """One segment on one of the rigs of `vidcli.mocap.rigs`."""
     vertices, _ = model.rest_mesh(shape)
     return retarget(get_rig(rig), rest_joints(model, shape), float(vertices[:, 1].min()), local, root)

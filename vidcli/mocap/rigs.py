@@ -87,7 +87,8 @@ _MIXAMO = {name: f"mixamorig:{bone}" for name, bone in {
 
 def _ue5() -> tuple[Bone, ...]:
     bones = [Bone("root", None), Bone("pelvis", "root", "pelvis"), Bone("spine_01", "pelvis", "spine1"),
-             Bone("spine_02", "spine_01"), Bone("spine_03", "spine_02", "spine2"), Bone("spine_04", "spine_03"),
+             Bone("spine_02", "spine_01"), Bone("spine_03", "spine_02", "spine2"),
+             Bone("spine_04", "spine_03"),
              Bone("spine_05", "spine_04", "spine3"), Bone("neck_01", "spine_05", "neck"),
              Bone("neck_02", "neck_01"), Bone("head", "neck_02", "head")]
     for side, s in (("left", "l"), ("right", "r")):
@@ -97,8 +98,10 @@ def _ue5() -> tuple[Bone, ...]:
                   Bone(f"hand_{s}", f"lowerarm_{s}", f"{side}_wrist"),
                   Bone(f"middle_metacarpal_{s}", f"hand_{s}", fraction=0.1),
                   Bone(f"middle_01_{s}", f"middle_metacarpal_{s}", f"{side}_hand"),
-                  Bone(f"thigh_{s}", "pelvis", f"{side}_hip"), Bone(f"calf_{s}", f"thigh_{s}", f"{side}_knee"),
-                  Bone(f"foot_{s}", f"calf_{s}", f"{side}_ankle"), Bone(f"ball_{s}", f"foot_{s}", f"{side}_foot")]
+                  Bone(f"thigh_{s}", "pelvis", f"{side}_hip"),
+                  Bone(f"calf_{s}", f"thigh_{s}", f"{side}_knee"),
+                  Bone(f"foot_{s}", f"calf_{s}", f"{side}_ankle"),
+                  Bone(f"ball_{s}", f"foot_{s}", f"{side}_foot")]
     return tuple(bones)
 
 
