@@ -385,6 +385,10 @@ def test_stage_settings_are_checked(tmp_path):
     with pytest.raises(ConfigError, match="formats"):
         planned_config(export_stage, {"formats": "bvh,fbx"})
     assert planned_config(export_stage, {"formats": "glb, bvh"}).formats == "bvh,glb"
+    with pytest.raises(ConfigError, match='"page" needs "glb"'):
+        planned_config(export_stage, {"formats": "page,video"})
+    with pytest.raises(ConfigError, match="export.rig must be one of"):
+        planned_config(export_stage, {"rig": "biped"})
 
 
 def test_mocap_command_plans_the_chain(tmp_path, clip):
