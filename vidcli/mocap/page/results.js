@@ -49,9 +49,18 @@
   const xs = points.map((p) => p[0]), zs = points.map((p) => p[2]);
   const [minX, maxX, minZ, maxZ] = [Math.min(...xs), Math.max(...xs), Math.min(...zs), Math.max(...zs)];
   const gridSize = 2 * Math.ceil(Math.max(maxX - minX, maxZ - minZ) / 2 + 2);
-  const grid = new THREE.GridHelper(gridSize, gridSize, 0x8a8a8a, 0x4a4a4a);
-  grid.position.set(Math.round((minX + maxX) / 2), 0, Math.round((minZ + maxZ) / 2));
-  scene.add(grid);
+  // Drawn as 1 m pieces: a line that passes behind the video camera can be dropped whole by the renderer.
+  const gridPoints = [];
+  const x0 = Math.round((minX + maxX) / 2) - gridSize / 2;
+  const z0 = Math.round((minZ + maxZ) / 2) - gridSize / 2;
+  for (let i = 0; i <= gridSize; i++) {
+    for (let k = 0; k < gridSize; k++) {
+      gridPoints.push(new THREE.Vector3(x0 + i, 0, z0 + k), new THREE.Vector3(x0 + i, 0, z0 + k + 1));
+      gridPoints.push(new THREE.Vector3(x0 + k, 0, z0 + i), new THREE.Vector3(x0 + k + 1, 0, z0 + i));
+    }
+  }
+  scene.add(new THREE.LineSegments(new THREE.BufferGeometry().setFromPoints(gridPoints),
+    new THREE.LineBasicMaterial({ color: 0x5a5a5a })));
 
   // Camera path and the camera's frustum (0.3 m deep) at the current frame.
   const pathPoints = data.camera.t_wc.map((p) => new THREE.Vector3(...p));
