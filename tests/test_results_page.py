@@ -226,6 +226,15 @@ def test_page_plays_in_chromium_and_draws_the_body_where_the_overlay_does(result
     assert state["slider"] == frame and state["time"] == pytest.approx((frame + 0.5) / FPS)
     assert state["ready"] >= 2 and state["error"] is None  # the overlay decodes and shows that frame
     scene, shown = (_screenshot(browser, element) for element in ("scene", "video-pane"))
+
+    # Playing moves the video, the slider and the scene together; pausing stops all three.
+    browser.evaluate("vidcliPage.setFrame(0).then(() => vidcliPage.play())")
+    time.sleep(0.6)
+    played = browser.evaluate("(() => { vidcliPage.pause(); const v = document.querySelector('video'); "
+                              "return {frame: vidcliPage.frame, slider: Number(document.getElementById('slider')"
+                              ".value), video: Math.floor(v.currentTime * %d), paused: v.paused}; })()" % FPS)
+    assert played["paused"] and 0 < played["frame"] == played["slider"]
+    assert played["video"] == played["frame"]
     assert not browser.errors(), browser.errors()
     if "VIDCLI_PAGE_SHOT" in os.environ:  # to look at it
         full = browser.send("Page.captureScreenshot", session=True, format="png")

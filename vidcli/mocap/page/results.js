@@ -187,9 +187,13 @@
     requestAnimationFrame(tick);
   }
   function pause() {
+    const wasPlaying = playing;
     playing = false;
     playButton.textContent = 'Play';
-    if (video) video.pause();
+    if (video) {
+      video.pause();
+      if (wasPlaying) showFrame(Math.floor(video.currentTime * data.fps));  // where the video stopped
+    }
   }
 
   // Shows a frame in both panes; resolves once the video has seeked to it.
