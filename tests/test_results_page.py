@@ -231,7 +231,8 @@ def test_page_plays_in_chromium_and_draws_the_body_where_the_overlay_does(result
     browser.evaluate("vidcliPage.setFrame(0).then(() => vidcliPage.play())")
     time.sleep(0.6)
     played = browser.evaluate(
-        "(() => { vidcliPage.pause(); const v = document.querySelector('video'); return {frame: vidcliPage.frame, "
+        "(() => { vidcliPage.pause(); const v = document.querySelector('video'); "
+        "return {frame: vidcliPage.frame, "
         f"slider: Number(document.getElementById('slider').value), video: Math.floor(v.currentTime * {FPS}), "
         "paused: v.paused}; })()")
     assert played["paused"] and 0 < played["frame"] == played["slider"]
