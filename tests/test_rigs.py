@@ -16,10 +16,9 @@ from vidcli.mocap.rigs import RIGS, get_rig
 FPS = 30.0
 
 
-@pytest.fixture(scope="module")
-def motion(anny_body):
-    """A body turning and bending every joint, walking off, and its SMPL-24 joints in the world (metres)."""
-    model = load_body_model(BodySpec())
+def turning_motion(model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An adult's shape, local rotations (6, 24, 3, 3) turning and bending every joint, and pelvis positions
+    walking off (also benchmarks/rigs_in_blender.py's motion)."""
     rng = np.random.default_rng(4)
     frames = 6
     turns = rng.normal(0, 0.4, (24, 3)) * np.linspace(0, 1, frames)[:, None, None]
@@ -28,6 +27,14 @@ def motion(anny_body):
     root = np.stack([np.linspace(0, 1, frames), 0.9 + 0.05 * np.sin(np.arange(frames)), np.zeros(frames)], 1)
     shape = np.zeros(len(model.shape_labels))
     shape[:len(model.phenotype_labels)] = 0.5  # an adult of middle height and weight
+    return shape, local, root
+
+
+@pytest.fixture(scope="module")
+def motion(anny_body):
+    """The turning body and its SMPL-24 joints in the world (metres)."""
+    model = load_body_model(BodySpec())
+    shape, local, root = turning_motion(model)
     return model, shape, local, root, pose_numpy(model, shape, local, root)[1]
 
 
