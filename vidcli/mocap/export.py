@@ -28,7 +28,7 @@ from vidcli import bvh
 from vidcli.body.kinematics import matrix_to_axis_angle
 from vidcli.body.models import BodyModel, BodySpec, pose_numpy
 from vidcli.body.skeletons import SMPL_24
-from vidcli.mocap.rigs import RiggedMotion, get_rig, retarget
+from vidcli.mocap.rigs import get_rig, retarget
 
 BVH_UNITS_PER_M = 100.0
 _SMPLX_POSES = 165
@@ -55,18 +55,13 @@ def amass_arrays(model: BodyModel, spec: BodySpec, shape: np.ndarray, local: np.
                   "betas": np.asarray(shape, float), "gender": np.array(spec.gender)}
 
 
-def rigged(model: BodyModel, shape: np.ndarray, local: np.ndarray, root: np.ndarray,
-           rig: str) -> RiggedMotion:
-    """One segment on one of the rigs of `vidcli.mocap.rigs`."""
-    vertices, _ = model.rest_mesh(shape)
-    return retarget(get_rig(rig), rest_joints(model, shape), float(vertices[:, 1].min()), local, root)
-
-
 def bvh_motion(model: BodyModel, shape: np.ndarray, local: np.ndarray, root: np.ndarray, fps: float,
                rig: str = "smpl") -> bvh.Motion:
     """One segment as a BVH motion on `rig`, in centimetres; joints in depth-first order (the order of a
     BVH file's hierarchy and channels)."""
-    motion = rigged(model, shape, local, root, rig)
+    chosen = get_rig(rig)
+    floor = float(model.rest_mesh(shape)[0][:, 1].min()) if chosen.floor_root else 0.0
+    motion = retarget(chosen, rest_joints(model, shape), floor, local, root)
     parents_in_rig = motion.rig.parents
     order = _depth_first(parents_in_rig, 0)
     parents = [order.index(parents_in_rig[b]) if parents_in_rig[b] >= 0 else -1 for b in order]
@@ -93,11 +88,12 @@ def write_glb(path: Path, model: BodyModel, shape: np.ndarray, local: np.ndarray
     import pygltflib as gl
 
     vertices, weights = model.rest_mesh(shape)
-    motion = rigged(model, shape, local, root, rig)
+    skeleton = get_rig(rig), rest_joints(model, shape), float(vertices[:, 1].min())
+    motion = retarget(*skeleton, local, root)
     bones, parents = motion.rig.names, motion.rig.parents
     # The mesh is in the body's rest pose: the rig's pose for identity SMPL rotations binds it.
-    bind_rotations, bind_heads = rigged(model, shape, np.eye(3)[None, None].repeat(len(SMPL_24), 1),
-                                        np.zeros((1, 3)), rig).world()
+    identity = np.eye(3)[None, None].repeat(len(SMPL_24), 1)
+    bind_rotations, bind_heads = retarget(*skeleton, identity, np.zeros((1, 3))).world()
     bind = np.tile(np.eye(4), (len(bones), 1, 1))
     bind[:, :3, :3], bind[:, :3, 3] = bind_rotations[0], bind_heads[0]
     inverse_bind = np.linalg.inv(bind)

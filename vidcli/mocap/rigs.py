@@ -60,6 +60,11 @@ class Rig:
     def parents(self) -> list[int]:
         return [self.names.index(bone.parent) if bone.parent else -1 for bone in self.bones]
 
+    @property
+    def floor_root(self) -> bool:
+        """Whether the first bone is a root on the floor (placed by the rest soles' height)."""
+        return self.bones[0].joint is None
+
     def bone_of(self, joint: int) -> int:
         """The index of the bone whose head is SMPL-24 joint `joint`."""
         return next(i for i, bone in enumerate(self.bones) if bone.joint == SMPL_24[joint])
@@ -151,7 +156,8 @@ class RiggedMotion:
 def retarget(rig: Rig, rest_joints: np.ndarray, floor: float, local: np.ndarray,
              root: np.ndarray) -> RiggedMotion:
     """SMPL-24 motion (local rotations (F, 24, 3, 3) relative to the rest skeleton `rest_joints` (24, 3),
-    pelvis at the origin; pelvis positions `root` (F, 3)) on `rig`; `floor` is the rest soles' height."""
+    pelvis at the origin; pelvis positions `root` (F, 3)) on `rig`; `floor` is the rest soles' height
+    (used by a rig with a floor root only)."""
     rest_joints = np.asarray(rest_joints, float)
     posed_rest = _t_posed(rest_joints) if rig.t_pose else rest_joints
     correction = _corrections(rest_joints, posed_rest)
