@@ -87,11 +87,21 @@
   }
 
   // Views: an orbiting camera, or the video's camera (its intrinsics as the projection).
+  // The orbit starts behind the video camera's first place, looking down 25 degrees at the people.
   const orbitCamera = new THREE.PerspectiveCamera(45, aspect, 0.05, 500);
-  const centre = new THREE.Vector3(...data.people.length ? data.people[0].root[0] : data.camera.t_wc[0]);
-  orbitCamera.position.copy(centre).add(new THREE.Vector3(2.5, 2.5, 5.0));
+  const roots = data.people.flatMap((person) => person.root);
+  const centre = new THREE.Vector3();
+  for (const root of roots.length ? roots : [data.camera.t_wc[0]]) centre.add(new THREE.Vector3(...root));
+  centre.divideScalar(Math.max(roots.length, 1)).setY(0.9);
+  const back = new THREE.Vector3(...data.camera.t_wc[0]).sub(centre).setY(0);
+  const distance = Math.max(4, 1.6 * back.length());
+  if (back.length() < 1e-3) back.set(0, 0, -1);
+  const tilt = 25 * Math.PI / 180;
+  orbitCamera.position.copy(centre).addScaledVector(back.normalize(), distance * Math.cos(tilt))
+    .add(new THREE.Vector3(0, distance * Math.sin(tilt), 0));
   const controls = new THREE.OrbitControls(orbitCamera, canvas);
-  controls.target.copy(centre).setY(0.9);
+  controls.target.copy(centre);
+  controls.update();
   controls.addEventListener('change', () => render());
   const videoCamera = new THREE.PerspectiveCamera();
   videoCamera.matrixAutoUpdate = false;
