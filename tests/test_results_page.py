@@ -85,7 +85,7 @@ def result(tmp_path_factory):
     out = root / "export"
     out.mkdir()
     inputs = {"frames": Artifact(frames), "world": Artifact(_world(root / "world"))}
-    export.run(planned_config(export, {"rig": "mixamo"}), inputs, out)
+    export.run(planned_config(export, {"rig": "mixamo", "formats": "glb,video,page"}), inputs, out)
     return out, frames
 
 
