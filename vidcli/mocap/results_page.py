@@ -1,10 +1,10 @@
 """`index.html` of a mocap result folder: the input video beside the 3D scene, in one file.
 
 The page (`page/results.html`, `page/results.js`) carries three.js r147 (`page/three/`, from the npm
-package `three@0.147.0`, MIT licence: the last release with classic-script builds, which a page opened
-from disk may load without a server or browser flags) and its data: the camera (intrinsics, a pose per
-frame), and per person segment its frame span, colour, files and `.glb` (base64). The video is a
-relative link to the overlay next to it.
+package `three@0.147.0`, MIT licence, see its README: the last release with classic-script builds,
+which a page opened from disk may load without a server or browser flags) and its data: the camera
+(intrinsics, a pose per frame), and per person segment its frame span, colour, files and `.glb`
+(base64). The video is a relative link to the overlay next to it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 
 PAGE_NAME = "index.html"
 _FILES = Path(__file__).with_name("page")
-_THREE = ("three.min.js", "GLTFLoader.js", "OrbitControls.js")
+_THREE = ("three.min.js", "GLTFLoader.min.js", "OrbitControls.min.js")
 
 
 def write_results_page(path: Path, title: str, camera, people: list[dict], video: str | None,
