@@ -99,7 +99,7 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     if "page" in formats:
         people = [{"track": track_id, "first": motion.frame[r[0]], "last": motion.frame[r[-1]],
                    "colour": colours[index], "root": motion.root_world[r], "glb": out_dir / f"{stem}.glb",
-                   "files": [f"{stem}.{ext}" for ext in ("bvh", "glb", "npz") if ext in formats]}
+                   "files": _person_files(stem, formats)}
                   for track_id, index, stem, r in segments]
         who = f"{len(track_ids)} {'person' if len(track_ids) == 1 else 'people'}"
         write_results_page(out_dir / PAGE_NAME, f"vidcli mocap: {who}, rig {config.rig}", camera, people,
@@ -107,6 +107,10 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     summary = _summary(model, spec, motion, world, camera, segments, formats, config.rig)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     return RunInfo(model=spec.name, counts={"people": len(track_ids), "files": len(files)})
+
+
+def _person_files(stem: str, formats: list[str]) -> list[str]:
+    return [f"{stem}.{ext}" for ext in ("npz", "bvh", "glb") if ext in formats]
 
 
 def _summary(model, spec, motion, world: dict, camera, segments, formats: list[str], rig: str) -> dict:
@@ -124,7 +128,7 @@ def _summary(model, spec, motion, world: dict, camera, segments, formats: list[s
             "distance_m": round(float(step.sum()), 3),
             "mean_speed_mps": round(float(step.sum() / max(len(r) - 1, 1) * camera.fps), 3),
             "contact_fraction": motion.contact[r].mean(axis=0).round(3).tolist(),
-            "files": [f"{stem}.{ext}" for ext in ("npz", "bvh", "glb") if ext in formats],
+            "files": _person_files(stem, formats),
         })
     return {
         "body_model": spec.as_dict(), "shape_labels": list(model.shape_labels), "fps": camera.fps,
