@@ -398,10 +398,14 @@ def test_mocap_command_plans_the_chain(tmp_path, clip):
     _fake_smpl_file(tmp_path / "SMPL_MALE.npz")
     options = Globals(tmp_path / "ws", True, 0, True)
     arguments = [str(clip), "--dry-run", "--people", "2", "--body", "smpl", "--body-model-dir", str(tmp_path),
-                 "--gender", "male", "--exports", "bvh"]
+                 "--gender", "male", "--exports", "bvh", "--rig", "ue5"]
     result = CliRunner().invoke(mocap, arguments, obj=options)
     assert result.exit_code == 0, result.output
     stages = ("frames", "track", "masks", "keypoints", "camera", "scale", "body", "world", "export")
     assert all(f'"stage": "{stage}"' in result.output for stage in stages)
+    default_rig = CliRunner().invoke(mocap, arguments[:-2], obj=options)
+    paths = [{row["stage"]: row["artifact"] for row in json.loads(run.output)["results"]}
+             for run in (result, default_rig)]
+    assert [stage for stage in stages if paths[0][stage] != paths[1][stage]] == ["export"]  # --rig: only it
     bad = CliRunner().invoke(mocap, [str(clip), "--dry-run", "--body", "smpl"], obj=options)
     assert isinstance(bad.exception, ConfigError) and "needs body_model_dir" in str(bad.exception)
