@@ -238,7 +238,7 @@ def test_export_stage_writes_every_format(two_people, tmp_path):
     out = run_stage("export", {"frames": frames, "world": world}, tmp_path / "export", video_size=160)
     names = sorted(path.name for path in out.iterdir())
     people = [f"person{t}.{ext}" for t in scene.track_ids for ext in ("bvh", "glb", "npz")]
-    assert names == sorted(people + ["overlay.mp4", "summary.json", "trajectory.png"])
+    assert names == sorted(people + ["index.html", "overlay.mp4", "summary.json", "trajectory.png"])
     assert probe(out / "overlay.mp4").width == 2 * 160
     full = run_stage("export", {"frames": frames, "world": world}, tmp_path / "full", formats="video")
     overlay = probe(full / "overlay.mp4")
@@ -400,6 +400,10 @@ def test_stage_settings_are_checked(tmp_path):
     with pytest.raises(ConfigError, match="formats"):
         planned_config(export_stage, {"formats": "bvh,fbx"})
     assert planned_config(export_stage, {"formats": "glb, bvh"}).formats == "bvh,glb"
+    with pytest.raises(ConfigError, match='"page" needs "glb"'):
+        planned_config(export_stage, {"formats": "page,video"})
+    with pytest.raises(ConfigError, match="export.rig must be one of"):
+        planned_config(export_stage, {"rig": "biped"})
 
 
 def test_mocap_command_plans_the_chain(tmp_path, clip):
@@ -409,10 +413,14 @@ def test_mocap_command_plans_the_chain(tmp_path, clip):
     _fake_smpl_file(tmp_path / "SMPL_MALE.npz")
     options = Globals(tmp_path / "ws", True, 0, True)
     arguments = [str(clip), "--dry-run", "--people", "2", "--body", "smpl", "--body-model-dir", str(tmp_path),
-                 "--gender", "male", "--exports", "bvh"]
+                 "--gender", "male", "--exports", "bvh", "--rig", "ue5"]
     result = CliRunner().invoke(mocap, arguments, obj=options)
     assert result.exit_code == 0, result.output
     stages = ("frames", "track", "masks", "keypoints", "camera", "scale", "body", "world", "export")
     assert all(f'"stage": "{stage}"' in result.output for stage in stages)
+    default_rig = CliRunner().invoke(mocap, arguments[:-2], obj=options)
+    paths = [{row["stage"]: row["artifact"] for row in json.loads(run.output)["results"]}
+             for run in (result, default_rig)]
+    assert [stage for stage in stages if paths[0][stage] != paths[1][stage]] == ["export"]  # --rig: only it
     bad = CliRunner().invoke(mocap, [str(clip), "--dry-run", "--body", "smpl"], obj=options)
     assert isinstance(bad.exception, ConfigError) and "needs body_model_dir" in str(bad.exception)

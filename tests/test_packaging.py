@@ -16,3 +16,13 @@ def test_every_package_is_listed_in_pyproject():
     assert config["package-dir"] == {"vidcli": "vidcli", "vidcli.stages": "stages", "vidcli.workflows": "workflows"}
     assert {"vidcli.stages", "vidcli.workflows"} <= listed
     assert not any(name.split(".")[0] != "vidcli" for name in listed), "no generic top-level names"
+
+
+def test_results_page_files_are_package_data():
+    from fnmatch import fnmatch
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    page = ROOT / "vidcli" / "mocap" / "page"
+    files = [p.relative_to(ROOT / "vidcli" / "mocap").as_posix() for p in page.rglob("*") if p.is_file()]
+    assert {"page/results.html", "page/results.js", "page/three/three.min.js", "page/three/LICENSE"} <= set(files)
+    assert all(any(fnmatch(name, pattern) for pattern in patterns["vidcli.mocap"]) for name in files)

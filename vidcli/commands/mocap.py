@@ -12,7 +12,7 @@ from vidcli.commands.common import CONTEXT, Globals, run_options, run_pipeline, 
 @click.command(context_settings=CONTEXT,
                epilog="Example: vidcli mocap dance.mp4 --people 2 -o results/   "
                       "(one person: vidcli tracks dance.mp4, then --track ID; "
-                      "SMPL: --body smpl --body-model-dir ~/models/smpl)")
+                      "SMPL: --body smpl --body-model-dir ~/models/smpl; for Mixamo characters: --rig mixamo)")
 @click.argument("videos", nargs=-1, required=True, type=click.Path(path_type=Path))
 @setting_option("--people", "track.max_people")
 @setting_option("--track", "body.tracks", multiple=True, type=click.IntRange(0), metavar="ID")
@@ -20,6 +20,7 @@ from vidcli.commands.common import CONTEXT, Globals, run_options, run_pipeline, 
 @setting_option("--body-model-dir", "body.body_model_dir", metavar="DIR")
 @setting_option("--gender", "body.gender")
 @setting_option("--exports", "export.formats", metavar="LIST")
+@setting_option("--rig", "export.rig")
 @setting_option("--focal", "camera.focal")
 @setting_option("--principal-point", "camera.cx", "camera.cy", metavar="CX CY")
 @setting_option("--static-camera", "camera.static")

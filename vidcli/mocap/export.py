@@ -1,18 +1,20 @@
 """Per-person motion files: AMASS-style `.npz`, BVH and an animated, skinned glTF binary (`.glb`).
 
 All three carry one gap-free segment of a person in the world frame (y up, metres; the BVH in
-centimetres) on the SMPL-24 skeleton, rotations relative to the body model's rest pose:
+centimetres), rotations relative to a rest pose; the `.npz` on the SMPL-24 skeleton, the `.bvh` and
+`.glb` on the rig chosen with `export.rig` (`vidcli.mocap.rigs`: SMPL-24, Anny's bone names, Mixamo or
+the UE5 Mannequin):
 
 - `.npz`: `poses` (F, 72 for SMPL and Anny; F, 165 for SMPL-X, AMASS's layout with jaw, eyes and
   hands at zero) axis-angle local rotations, root first; `trans` (F, 3); `mocap_framerate`; `frames`
   (video frame numbers); `body_model`. SMPL / SMPL-X add `betas` and `gender`, and `trans` is SMPL's
   translation (pelvis minus the shaped rest pelvis). Anny adds `shape` and `shape_labels` (phenotype
   and skeleton adjustments, see `vidcli.body.models.AnnyModel`), and `trans` is the pelvis position.
-- `.bvh`: the 24 joints with offsets of the fitted rest skeleton, root position and ZYX rotation
-  channels (R = Rz Ry Rx), every joint's rotation relative to the rest pose; the angles are continuous
-  from frame to frame (`vidcli.bvh.continuous_euler`), so they may leave ±180°.
-- `.glb`: the rest mesh skinned (4 weights per vertex) to a 24-joint skeleton whose node rotations and
-  root translation are animated; the body model's corrective shapes are not included.
+- `.bvh`: the rig's bones with offsets of the fitted skeleton in the rig's rest pose, root position and
+  ZYX rotation channels (R = Rz Ry Rx), every joint's rotation relative to the rest pose; the angles
+  are continuous from frame to frame (`vidcli.bvh.continuous_euler`), so they may leave ±180°.
+- `.glb`: the rest mesh skinned (4 weights per vertex) to the rig, whose node rotations and root
+  translation are animated; the body model's corrective shapes are not included.
 """
 
 from __future__ import annotations
@@ -25,10 +27,10 @@ from scipy.spatial.transform import Rotation
 from vidcli import bvh
 from vidcli.body.kinematics import matrix_to_axis_angle
 from vidcli.body.models import BodyModel, BodySpec, pose_numpy
-from vidcli.body.skeletons import SMPL_24, SMPL_24_PARENTS
+from vidcli.body.skeletons import SMPL_24
+from vidcli.mocap.rigs import get_rig, retarget
 
 BVH_UNITS_PER_M = 100.0
-_LEAVES = [j for j in range(len(SMPL_24)) if j not in SMPL_24_PARENTS]
 _SMPLX_POSES = 165
 
 
@@ -53,42 +55,54 @@ def amass_arrays(model: BodyModel, spec: BodySpec, shape: np.ndarray, local: np.
                   "betas": np.asarray(shape, float), "gender": np.array(spec.gender)}
 
 
-def bvh_motion(model: BodyModel, shape: np.ndarray, local: np.ndarray, root: np.ndarray,
-               fps: float) -> bvh.Motion:
-    """One segment as a BVH motion on the SMPL-24 skeleton, in centimetres; joints in depth-first order
-    (the order of a BVH file's hierarchy and channels)."""
-    order = _depth_first(0)
-    joints = rest_joints(model, shape)[order] * BVH_UNITS_PER_M
-    parents = [order.index(SMPL_24_PARENTS[j]) if SMPL_24_PARENTS[j] >= 0 else -1 for j in order]
-    offsets = np.array([joints[i] - (joints[p] if p >= 0 else joints[i]) for i, p in enumerate(parents)])
-    end_sites = [0.5 * (joints[i] - joints[p]) if order[i] in _LEAVES else None
+def bvh_motion(model: BodyModel, shape: np.ndarray, local: np.ndarray, root: np.ndarray, fps: float,
+               rig: str = "smpl") -> bvh.Motion:
+    """One segment as a BVH motion on `rig`, in centimetres; joints in depth-first order (the order of a
+    BVH file's hierarchy and channels)."""
+    chosen = get_rig(rig)
+    floor = float(model.rest_mesh(shape)[0][:, 1].min()) if chosen.floor_root else 0.0
+    motion = retarget(chosen, rest_joints(model, shape), floor, local, root)
+    parents_in_rig = motion.rig.parents
+    order = _depth_first(parents_in_rig, 0)
+    parents = [order.index(parents_in_rig[b]) if parents_in_rig[b] >= 0 else -1 for b in order]
+    heads = motion.rest[order] * BVH_UNITS_PER_M
+    offsets = motion.offsets[order] * BVH_UNITS_PER_M
+    end_sites = [0.5 * (heads[i] - heads[p]) if p >= 0 and i not in parents else None
                  for i, p in enumerate(parents)]
     rotation = ["Zrotation", "Yrotation", "Xrotation"]
     channels = [["Xposition", "Yposition", "Zposition", *rotation]] + [rotation] * (len(order) - 1)
-    angles = bvh.continuous_euler(local[:, order], "ZYX").reshape(len(local), -1)
-    values = np.concatenate([np.asarray(root, float) * BVH_UNITS_PER_M, angles], axis=1)
-    return bvh.Motion([SMPL_24[j] for j in order], parents, offsets, channels, end_sites, values, 1.0 / fps)
+    angles = bvh.continuous_euler(motion.local[:, order], "ZYX").reshape(len(local), -1)
+    values = np.concatenate([motion.translation * BVH_UNITS_PER_M, angles], axis=1)
+    return bvh.Motion([motion.rig.names[b] for b in order], parents, offsets, channels, end_sites, values,
+                      1.0 / fps)
 
 
-def _depth_first(joint: int) -> list[int]:
-    children = [c for c, p in enumerate(SMPL_24_PARENTS) if p == joint]
-    return [joint] + [j for child in children for j in _depth_first(child)]
+def _depth_first(parents: list[int], bone: int) -> list[int]:
+    children = [c for c, p in enumerate(parents) if p == bone]
+    return [bone] + [b for child in children for b in _depth_first(parents, child)]
 
 
 def write_glb(path: Path, model: BodyModel, shape: np.ndarray, local: np.ndarray, root: np.ndarray,
-              fps: float, colour: tuple[int, int, int]) -> None:
-    """Write one segment as an animated skinned mesh (see the module docstring)."""
+              fps: float, colour: tuple[int, int, int], rig: str = "smpl") -> None:
+    """Write one segment as an animated skinned mesh on `rig` (see the module docstring)."""
     import pygltflib as gl
 
     vertices, weights = model.rest_mesh(shape)
-    joints = rest_joints(model, shape)
+    skeleton = get_rig(rig), rest_joints(model, shape), float(vertices[:, 1].min())
+    motion = retarget(*skeleton, local, root)
+    bones, parents = motion.rig.names, motion.rig.parents
+    # The mesh is in the body's rest pose: the rig's pose for identity SMPL rotations binds it.
+    identity = np.eye(3)[None, None].repeat(len(SMPL_24), 1)
+    bind_rotations, bind_heads = retarget(*skeleton, identity, np.zeros((1, 3))).world()
+    bind = np.tile(np.eye(4), (len(bones), 1, 1))
+    bind[:, :3, :3], bind[:, :3, 3] = bind_rotations[0], bind_heads[0]
+    inverse_bind = np.linalg.inv(bind)
     top = np.argsort(-weights, axis=1)[:, :4]
     top_weights = np.take_along_axis(weights, top, axis=1)
     top_weights /= top_weights.sum(axis=1, keepdims=True)
-    inverse_bind = np.tile(np.eye(4), (len(SMPL_24), 1, 1))
-    inverse_bind[:, :3, 3] = -joints
+    top = np.array([motion.rig.bone_of(j) for j in range(len(SMPL_24))])[top]
     times = np.arange(len(local)) / fps
-    quaternions = Rotation.from_matrix(local.reshape(-1, 3, 3)).as_quat().reshape(len(local), len(SMPL_24), 4)
+    quaternions = Rotation.from_matrix(motion.local.reshape(-1, 3, 3)).as_quat().reshape(len(local), -1, 4)
 
     blob = bytearray()
     views, accessors = [], []
@@ -112,15 +126,16 @@ def write_glb(path: Path, model: BodyModel, shape: np.ndarray, local: np.ndarray
                   gl.ELEMENT_ARRAY_BUFFER)
     binds = add(np.swapaxes(inverse_bind, 1, 2).reshape(-1, 16).astype(np.float32), gl.MAT4, gl.FLOAT)
     time_accessor = add(times.astype(np.float32)[:, None], gl.SCALAR, gl.FLOAT, bounds=True)
-    translation_accessor = add(np.asarray(root, np.float32), gl.VEC3, gl.FLOAT)
-    rotation_accessors = [add(quaternions[:, j].astype(np.float32), gl.VEC4, gl.FLOAT)
-                          for j in range(len(SMPL_24))]
+    translation_accessor = add(motion.translation.astype(np.float32), gl.VEC3, gl.FLOAT)
+    rotation_accessors = [add(quaternions[:, b].astype(np.float32), gl.VEC4, gl.FLOAT)
+                          for b in range(len(bones))]
 
     nodes = []
-    for j, parent in enumerate(SMPL_24_PARENTS):
-        offset = joints[j] - (joints[parent] if parent >= 0 else 0.0)
-        nodes.append(gl.Node(name=SMPL_24[j], translation=[float(v) for v in offset],
-                             children=[c for c, p in enumerate(SMPL_24_PARENTS) if p == j]))
+    offsets = motion.offsets
+    offsets[0] = motion.rest[0]
+    for b, name in enumerate(bones):
+        nodes.append(gl.Node(name=name, translation=[float(v) for v in offsets[b]],
+                             children=[c for c, p in enumerate(parents) if p == b]))
     mesh_node = len(nodes)
     nodes.append(gl.Node(name="body", mesh=0, skin=0))
     samplers = [gl.AnimationSampler(input=time_accessor, output=translation_accessor, interpolation="LINEAR")]
@@ -136,7 +151,7 @@ def write_glb(path: Path, model: BodyModel, shape: np.ndarray, local: np.ndarray
     document = gl.GLTF2(
         asset=gl.Asset(generator="vidcli"), scene=0, scenes=[gl.Scene(nodes=[0, mesh_node])], nodes=nodes,
         meshes=[gl.Mesh(name="body", primitives=[primitive])], materials=[material],
-        skins=[gl.Skin(joints=list(range(len(SMPL_24))), skeleton=0, inverseBindMatrices=binds)],
+        skins=[gl.Skin(joints=list(range(len(bones))), skeleton=0, inverseBindMatrices=binds)],
         animations=[gl.Animation(name="motion", samplers=samplers, channels=channels)],
         accessors=accessors, bufferViews=views, buffers=[gl.Buffer(byteLength=len(blob))])
     document.set_binary_blob(bytes(blob))
