@@ -17,7 +17,7 @@ from vidcli.io.frames import FrameSequence
 from vidcli.io.tracks import write_tracks
 from vidcli.settings import setting
 
-VERSION = 3
+VERSION = 4
 INPUTS = ("frames",)
 COMPONENT = "track"
 
