@@ -7,7 +7,7 @@ silhouette beside the tracks, which the embedded masks and keypoints backends re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from vidcli import backends
@@ -15,6 +15,7 @@ from vidcli.console import log, progress
 from vidcli.engine.stage import RunInfo
 from vidcli.io.frames import FrameSequence
 from vidcli.io.tracks import write_tracks
+from vidcli.perception.box_trackers import TRACKERS
 from vidcli.settings import setting
 
 VERSION = 4
@@ -36,6 +37,22 @@ class Config:
     min_hits: int = setting(3, "detections that confirm a track; tracks with fewer are dropped",
                             bounds="[1, 1000]")
     appearance: bool = setting(True, "also match people by the colours they wear (helps after occlusions)")
+    yolo_model: str = setting("yolov8x", "the yolo backend's detector checkpoint",
+                              choices=("yolov8x", "yolo11x"))
+    yolo_tracker: str = setting("bytetrack", "the ultralytics tracker that links the yolo backend's "
+                                             "detections", choices=TRACKERS)
+    trust_checkpoint: bool = setting(False, "load a yolo checkpoint whose sha256 matches no published digest "
+                                            "(a pickle, which can run code)", significant=False)
+    device: str = setting("auto", "where the yolo detector runs; auto: cuda when a GPU is visible",
+                          significant=False, choices=backends.DEVICES)
+
+
+def resolve_config(config: Config) -> Config:
+    return replace(config, device=backends.device(backends.get(COMPONENT, config.backend), config.device))
+
+
+def resources(config: Config) -> dict[str, int]:
+    return {"gpu": 1} if config.device == "cuda" else {}
 
 
 def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:

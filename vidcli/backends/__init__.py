@@ -158,6 +158,11 @@ _BUILTIN = [
     Backend("track", "embedded", "vidcli.backends.blazepose_tracker:BlazePoseTracker",
             description="mediapipe BlazePose detector and landmarker, ByteTrack-style linking",
             license="Apache-2.0 (mediapipe models)", provides=("landmarks", "silhouettes")),
+    Backend("track", "yolo", "vidcli.backends.yolo_tracker:YoloTracker", kind=FULL,
+            description="ultralytics YOLO people (track.yolo_model) linked by ultralytics' ByteTrack or "
+                        "BoT-SORT (track.yolo_tracker)", license="AGPL-3.0 (ultralytics and its checkpoints)",
+            checkpoints=("yolov8x",), packages=("ultralytics", "lap"), extra="yolo", needs_gpu=True,
+            runs_on_gpu=True),
     Backend("masks", "embedded", "vidcli.backends.recorded_silhouettes:RecordedSilhouettes",
             description="the silhouettes the embedded tracker recorded", license="Apache-2.0",
             needs=(("track", ("silhouettes",)),)),

@@ -37,6 +37,7 @@ class Checkpoint:
 
 
 _HUB = "https://huggingface.co/"
+_ULTRALYTICS = "https://github.com/ultralytics/assets/releases/download/"
 CHECKPOINTS = {c.name: c for c in [
     Checkpoint(
         "raft_large", "https://download.pytorch.org/models/raft_large_C_T_SKHT_V2-ff5fadd5.pth",
@@ -45,6 +46,12 @@ CHECKPOINTS = {c.name: c for c in [
         "torchvision publishes the first 8 hex digits of the sha256 in the file name, and its size "
         "(20.129 MB)",
     ),
+    *(Checkpoint(
+        name, f"{_ULTRALYTICS}{release}/{name}.pt", f"{name}.pt", None, None, "AGPL-3.0", "track",
+        f"{title} (Ultralytics), COCO-trained detector of which the yolo tracker keeps people (class 0); "
+        "a pickled module: Ultralytics publishes no digest, so vidcli loads it only with "
+        "--trust-checkpoint")
+      for name, release, title in (("yolov8x", "v8.1.0", "YOLOv8x"), ("yolo11x", "v8.3.0", "YOLO11x"))),
     Checkpoint(
         "sd15", _HUB + "stable-diffusion-v1-5/stable-diffusion-v1-5", "stable-diffusion-v1-5", None, None,
         "CreativeML-OpenRAIL-M", "generate",
@@ -146,6 +153,18 @@ def verify(name: str) -> tuple[bool, str]:
     if actual.startswith(entry.sha256):
         return True, f"sha256 {actual} matches"
     return False, f"sha256 {actual} does not match the published {entry.sha256}"
+
+
+def trusted_pickle(name: str, trust: bool) -> str:
+    """The sha256 of a present checkpoint that loads with pickle (which can run code): it must match the
+    published digest unless the user trusts the file (`--trust-checkpoint`); a ConfigError otherwise."""
+    entry, path = get(name), checkpoint_path(name)
+    actual = sha256_of(path)
+    if trust or (entry.sha256 and actual.startswith(entry.sha256)):
+        return actual
+    published = f"the published {entry.sha256}" if entry.sha256 else "no published digest"
+    raise ConfigError(f"checkpoint {name} ({path}) has sha256 {actual} and there is {published}; it is a "
+                      "pickle, which can run code when loaded: pass --trust-checkpoint if you trust the file")
 
 
 def download(name: str, progress=None) -> Path:
