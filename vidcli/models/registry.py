@@ -52,6 +52,17 @@ CHECKPOINTS = {c.name: c for c in [
         "a pickled module: Ultralytics publishes no digest, so vidcli loads it only with "
         "--trust-checkpoint")
       for name, release, title in (("yolov8x", "v8.1.0", "YOLOv8x"), ("yolo11x", "v8.3.0", "YOLO11x"))),
+    *(Checkpoint(
+        f"sam_{model}", f"https://dl.fbaipublicfiles.com/segment_anything/sam_{model}_{tag}.pth",
+        f"sam_{model}_{tag}.pth", sha256, size, "Apache-2.0", "masks",
+        f"Segment Anything {model} (Kirillov et al. 2023), SA-1B; Meta names an md5 prefix in the file "
+        "name, the sha256 is the one independent projects record for the official file")
+      for model, tag, sha256, size in (
+          ("vit_b", "01ec64", "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912",
+           375_042_383),
+          ("vit_l", "0b3195", "3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622", None),
+          ("vit_h", "4b8939", "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e",
+           2_564_550_879))),
     Checkpoint(
         "sd15", _HUB + "stable-diffusion-v1-5/stable-diffusion-v1-5", "stable-diffusion-v1-5", None, None,
         "CreativeML-OpenRAIL-M", "generate",
