@@ -9,7 +9,7 @@ frames of a person walking past.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,16 @@ COMPONENT = "keypoints"
 class Config:
     backend: str = setting("auto", "pose estimator; auto: a full backend whose checkpoints are installed, "
                                    "else embedded", choices=backends.choices(COMPONENT))
+    device: str = setting("auto", "where a full pose estimator runs; auto: cuda when a GPU is visible",
+                          significant=False, choices=backends.DEVICES)
+
+
+def resolve_config(config: Config) -> Config:
+    return replace(config, device=backends.device(backends.get(COMPONENT, config.backend), config.device))
+
+
+def resources(config: Config) -> dict[str, int]:
+    return {"gpu": 1} if config.device == "cuda" else {}
 
 
 def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:

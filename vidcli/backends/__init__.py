@@ -173,6 +173,10 @@ _BUILTIN = [
     Backend("keypoints", "embedded", "vidcli.backends.recorded_landmarks:RecordedLandmarks",
             description="the BlazePose-33 landmarks the embedded tracker recorded", license="Apache-2.0",
             provides=("world3d",), needs=(("track", ("landmarks",)),)),
+    Backend("keypoints", "vitpose", "vidcli.backends.vitpose_estimator:VitPoseEstimator", kind=FULL,
+            description="transformers' ViTPose, top-down on the track boxes: COCO-17 or COCO-WholeBody-133 "
+                        "pixels, no 3D", license="Apache-2.0 (transformers and the checkpoint)",
+            checkpoints=("vitpose_base",), packages=("transformers",), extra="vitpose", runs_on_gpu=True),
     Backend("flow", "dis", "vidcli.backends.dis:DisFlow", description="OpenCV Dense Inverse Search",
             license="Apache-2.0 (OpenCV)"),
     Backend("flow", "raft", "vidcli.backends.raft:RaftFlow", kind=FULL,

@@ -64,6 +64,12 @@ CHECKPOINTS = {c.name: c for c in [
           ("vit_h", "4b8939", "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e",
            2_564_550_879))),
     Checkpoint(
+        "vitpose_base", _HUB + "usyd-community/vitpose-base-simple", "vitpose-base-simple", None, None,
+        "Apache-2.0", "keypoints", "ViTPose-B (Xu et al. 2022), simple decoder, COCO-17 keypoints, transformers "
+        "format (safetensors)", kind="hub", revision="main",
+        files=("config.json", "model.safetensors", "preprocessor_config.json"),
+    ),
+    Checkpoint(
         "sd15", _HUB + "stable-diffusion-v1-5/stable-diffusion-v1-5", "stable-diffusion-v1-5", None, None,
         "CreativeML-OpenRAIL-M", "generate",
         "Stable Diffusion 1.5 (diffusers layout, fp32 safetensors): UNet, VAE, CLIP text encoder, tokenizer",
