@@ -107,7 +107,8 @@ def test_auto_picks_a_full_backend_only_when_it_can_run(monkeypatch, plugins):
         monkeypatch.setattr("vidcli.models.registry.is_present", lambda name: name == "big_model")
         assert backends.resolve("keypoints", "auto")[0] == "big"
         assert backends.resolve("keypoints", "boxes")[0] == "boxes"
-        with pytest.raises(ConfigError, match="unknown keypoints backend 'nope'; known: embedded, vitpose, boxes, big"):
+        known = "known: embedded, vitpose, boxes, big"
+        with pytest.raises(ConfigError, match=f"unknown keypoints backend 'nope'; {known}"):
             backends.resolve("keypoints", "nope")
     finally:
         backends.unregister(full.component, full.name)

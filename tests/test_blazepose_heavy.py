@@ -63,5 +63,6 @@ def test_heavy_needs_its_checkpoint_at_plan_time(tmp_path, monkeypatch):
 def test_models_list_shows_the_perception_checkpoints(tmp_path, monkeypatch):
     monkeypatch.setenv("VIDCLI_HOME", str(tmp_path))
     listed = vidcli("models", "list", check=True).stdout
-    for name in ("yolov8x", "yolo11x", "sam_vit_b", "sam_vit_l", "sam_vit_h", "vitpose_base", "blazepose_heavy"):
+    for name in ("yolov8x", "yolo11x", "sam_vit_b", "sam_vit_l", "sam_vit_h", "vitpose_base",
+                 "blazepose_heavy"):
         assert name in listed

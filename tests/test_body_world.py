@@ -424,5 +424,5 @@ def test_body_reads_a_wholebody_artifact_as_its_blazepose_landmarks(walk, tmp_pa
                                                          as_wholebody(blazepose.keypoints2d),
                                                          as_wholebody(blazepose.world3d), "wholebody133"))
     fitted = run_stage("body", {"keypoints": wholebody, "camera": gt}, tmp_path / "body", **EXACT_FEET)
-    np.testing.assert_allclose(read_body(fitted / BODY_NPZ).joints_cam, read_body(body_dir / BODY_NPZ).joints_cam,
-                               atol=1e-6)
+    np.testing.assert_allclose(read_body(fitted / BODY_NPZ).joints_cam,
+                               read_body(body_dir / BODY_NPZ).joints_cam, atol=1e-6)

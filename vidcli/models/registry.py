@@ -76,8 +76,8 @@ CHECKPOINTS = {c.name: c for c in [
     ),
     Checkpoint(
         "vitpose_base", _HUB + "usyd-community/vitpose-base-simple", "vitpose-base-simple", None, None,
-        "Apache-2.0", "keypoints", "ViTPose-B (Xu et al. 2022), simple decoder, COCO-17 keypoints, transformers "
-        "format (safetensors)", kind="hub", revision="main",
+        "Apache-2.0", "keypoints", "ViTPose-B (Xu et al. 2022), simple decoder, COCO-17 keypoints, "
+        "transformers format (safetensors)", kind="hub", revision="main",
         files=("config.json", "model.safetensors", "preprocessor_config.json"),
     ),
     Checkpoint(
