@@ -117,13 +117,19 @@ def resolve(component: str, requested: str) -> tuple[str, str]:
             if not lacking:
                 return backend.name, "auto: its checkpoints are here"
             skipped.append(f"{backend.name} needs {', '.join(lacking)}")
+    embedded = embedded_name(component)
+    why = "auto: " + ("; ".join(skipped) if skipped else "the embedded backend")
+    if skipped:
+        log.info("%s: using the %s backend (%s)", component, embedded, "; ".join(skipped))
+    return embedded, why
+
+
+def embedded_name(component: str) -> str:
+    """The component's embedded backend, which `auto` falls back to."""
     embedded = [b.name for b in _TABLE.get(component, {}).values() if b.kind == EMBEDDED]
     if not embedded:
         raise ConfigError(f"no embedded {component} backend is registered")
-    why = "auto: " + ("; ".join(skipped) if skipped else "the embedded backend")
-    if skipped:
-        log.info("%s: using the %s backend (%s)", component, embedded[0], "; ".join(skipped))
-    return embedded[0], why
+    return embedded[0]
 
 
 def device(backend: Backend, requested: str) -> str:
