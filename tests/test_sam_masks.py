@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from random_checkpoints import write_sam_vit_b
 
 from vidcli import backends
 from vidcli.engine.keys import sha256_of
@@ -14,6 +15,7 @@ from vidcli.errors import ConfigError
 from vidcli.io import masks as mask_files
 from vidcli.io.frames import write_frames
 from vidcli.io.tracks import Tracks, write_tracks
+from vidcli.models import registry
 from vidcli.settings import build
 from vidcli.stages import masks as masks_stage
 
@@ -22,15 +24,12 @@ pytest.importorskip("segment_anything")
 
 @pytest.fixture(scope="module")
 def sam_home(tmp_path_factory):
-    """A VIDCLI_HOME whose sam_vit_b checkpoint is a random vit_b state dict (float16: half the bytes)."""
-    import torch
-    from segment_anything import sam_model_registry
-
+    """A VIDCLI_HOME whose sam_vit_b checkpoint is a random vit_b state dict."""
     home = tmp_path_factory.mktemp("home")
-    (home / "checkpoints").mkdir()
-    torch.manual_seed(0)
-    state = {k: v.half() for k, v in sam_model_registry["vit_b"]().state_dict().items()}
-    torch.save(state, home / "checkpoints" / "sam_vit_b_01ec64.pth")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VIDCLI_HOME", str(home))
+        registry.checkpoint_dir().mkdir()
+        write_sam_vit_b()
     return home
 
 

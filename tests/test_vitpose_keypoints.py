@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from random_checkpoints import write_vitpose
 
 from vidcli import backends
 from vidcli.engine.stage import Artifact, planned_config
@@ -17,20 +18,6 @@ from vidcli.models import registry
 from vidcli.stages import keypoints as keypoints_stage
 
 pytest.importorskip("transformers")
-
-
-def _tiny_vitpose(folder, keypoints: int) -> None:
-    import torch
-    from transformers import (VitPoseBackboneConfig, VitPoseConfig, VitPoseForPoseEstimation,
-                              VitPoseImageProcessor)
-
-    torch.manual_seed(0)
-    backbone = VitPoseBackboneConfig(image_size=[64, 48], patch_size=[16, 16], hidden_size=32,
-                                     num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                                     out_indices=[2])
-    config = VitPoseConfig(backbone_config=backbone, num_labels=keypoints)
-    VitPoseForPoseEstimation(config).eval().save_pretrained(folder)
-    VitPoseImageProcessor(size={"height": 64, "width": 48}).save_pretrained(folder)
 
 
 @pytest.fixture
@@ -47,7 +34,7 @@ def scene(tmp_path):
 @pytest.mark.parametrize("count, layout", [(17, "coco17"), (133, "wholebody133")])
 def test_vitpose_writes_each_boxs_keypoints_in_its_layout(scene, tmp_path, monkeypatch, count, layout):
     monkeypatch.setenv("VIDCLI_HOME", str(tmp_path / "home"))
-    _tiny_vitpose(registry.local_path("vitpose_base"), count)
+    write_vitpose(count)
     inputs, boxes = scene
     out = tmp_path / "keypoints"
     out.mkdir()

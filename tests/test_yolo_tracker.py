@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import make_clip, vidcli
+from random_checkpoints import write_yolo
 
 from vidcli import backends
 from vidcli.engine.keys import sha256_of
@@ -14,6 +15,7 @@ from vidcli.engine.stage import Artifact, planned_config
 from vidcli.errors import ConfigError
 from vidcli.io.frames import write_frames
 from vidcli.io.tracks import read_tracks
+from vidcli.models import registry
 from vidcli.stages import track as track_stage
 
 pytest.importorskip("ultralytics")
@@ -23,17 +25,11 @@ pytest.importorskip("lap")
 @pytest.fixture(scope="module")
 def yolo_home(tmp_path_factory):
     """A VIDCLI_HOME whose checkpoints/yolov8x.pt is a random YOLOv8n that sees people everywhere."""
-    import torch
-    from ultralytics import YOLO
-
     home = tmp_path_factory.mktemp("home")
-    (home / "checkpoints").mkdir()
-    torch.manual_seed(0)
-    model = YOLO("yolov8n.yaml", task="detect")
-    for branch in model.model.model[-1].cv3:  # per-level class logits: person (class 0) certain, others not
-        branch[-1].bias.data[:] = -10.0
-        branch[-1].bias.data[0] = 10.0
-    model.save(str(home / "checkpoints" / "yolov8x.pt"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VIDCLI_HOME", str(home))
+        registry.checkpoint_dir().mkdir()
+        write_yolo()
     return home
 
 
