@@ -89,7 +89,7 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     from vidcli.mocap.fitting import placeable
 
     spec = body_spec(config)
-    keypoints = read_keypoints(Path(inputs["keypoints"].path) / KEYPOINTS_NPZ)
+    keypoints = read_keypoints(Path(inputs["keypoints"].path) / KEYPOINTS_NPZ).as_blazepose33()
     camera = read_camera(Path(inputs["camera"].path) / CAMERA_NPZ)
     if not len(keypoints):
         raise InputError("the keypoints artifact has no detections")

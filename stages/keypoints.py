@@ -1,14 +1,15 @@
 """Keypoints per person and frame: pixels with visibility, and metric 3D world points.
 
 The `keypoints` backend (`vidcli.backends`) gives each tracked detection its keypoints, in the layout
-it declares (the embedded one: BlazePose-33). Each track's legs are then labelled consistently over
-time (`vidcli.perception.sides`): BlazePose swaps them in a quarter to a third of the frames of a
-person walking past.
+it declares (`blazepose33`, `coco17`, `wholebody133`; the embedded one: BlazePose-33), which the
+artifact records so that the stages downstream read any of them. Each track's legs are then labelled
+consistently over time (`vidcli.perception.sides`): BlazePose swaps them in a quarter to a third of the
+frames of a person walking past.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from vidcli.io.tracks import read_tracks
 from vidcli.perception.sides import consistent_legs
 from vidcli.settings import setting
 
-VERSION = 2
+VERSION = 3
 INPUTS = ("frames", "track")
 COMPONENT = "keypoints"
 
@@ -30,6 +31,16 @@ COMPONENT = "keypoints"
 class Config:
     backend: str = setting("auto", "pose estimator; auto: a full backend whose checkpoints are installed, "
                                    "else embedded", choices=backends.choices(COMPONENT))
+    device: str = setting("auto", "where a full pose estimator runs; auto: cuda when a GPU is visible",
+                          significant=False, choices=backends.DEVICES)
+
+
+def resolve_config(config: Config) -> Config:
+    return replace(config, device=backends.device(backends.get(COMPONENT, config.backend), config.device))
+
+
+def resources(config: Config) -> dict[str, int]:
+    return {"gpu": 1} if config.device == "cuda" else {}
 
 
 def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
@@ -43,9 +54,10 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
         rows = np.flatnonzero(tracks.track_id == track_id)
         rows = rows[np.argsort(tracks.frame[rows], kind="stable")]
         keypoints2d[rows], world3d[rows], swapped = consistent_legs(tracks.frame[rows], keypoints2d[rows],
-                                                                    world3d[rows])
+                                                                    world3d[rows], estimator.layout)
         relabelled += int(swapped.sum())
-    write_keypoints(out_dir / KEYPOINTS_NPZ, Keypoints(tracks.frame, tracks.track_id, keypoints2d, world3d))
+    write_keypoints(out_dir / KEYPOINTS_NPZ, Keypoints(tracks.frame, tracks.track_id, keypoints2d, world3d,
+                                                       estimator.layout))
     return RunInfo(backend=config.backend, model=estimator.model, checksum=estimator.checksum,
                    counts={"keypoints": len(tracks), "legs_relabelled": relabelled,
                            "layout": estimator.layout})

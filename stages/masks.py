@@ -7,7 +7,7 @@ the camera, for people on a floor).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ import numpy as np
 from vidcli import backends
 from vidcli.console import progress
 from vidcli.engine.stage import RunInfo
+from vidcli.errors import ConfigError
 from vidcli.io import masks as mask_files
 from vidcli.io.frames import FrameSequence
 from vidcli.io.tracks import read_tracks
@@ -29,6 +30,24 @@ COMPONENT = "masks"
 class Config:
     backend: str = setting("auto", "person segmenter; auto: a full backend whose checkpoints are installed, "
                                    "else embedded", choices=backends.choices(COMPONENT))
+    sam_model: str = setting("vit_b", "the sam backend's model (checkpoint sam_<model>)",
+                             choices=("vit_b", "vit_l", "vit_h"))
+    sam_cpu_size: int = setting(512, "longest side, in pixels, of the image SAM's encoder sees on the CPU "
+                                     "(on a GPU: 1024, as trained)", bounds="[256, 1024]")
+    device: str = setting("auto", "where SAM runs; auto: cuda when a GPU is visible", significant=False,
+                          choices=backends.DEVICES)
+
+    def check(self) -> None:
+        if self.sam_cpu_size % 16:
+            raise ConfigError("sam_cpu_size must be a multiple of 16 (SAM's patch size)")
+
+
+def resolve_config(config: Config) -> Config:
+    return replace(config, device=backends.device(backends.get(COMPONENT, config.backend), config.device))
+
+
+def resources(config: Config) -> dict[str, int]:
+    return {"gpu": 1} if config.device == "cuda" else {}
 
 
 def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:

@@ -45,7 +45,7 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
 
     frames = FrameSequence(inputs["frames"].path)
     tracks = read_tracks(inputs["track"].path)
-    keypoints = read_keypoints(Path(inputs["keypoints"].path) / KEYPOINTS_NPZ)
+    keypoints = read_keypoints(Path(inputs["keypoints"].path) / KEYPOINTS_NPZ).as_blazepose33()
     track_id = choose_person(tracks.track_id, tracks.box, config.person)
     count = len(frames)
     inside = (keypoints.frame >= 0) & (keypoints.frame < count)

@@ -7,18 +7,19 @@ silhouette beside the tracks, which the embedded masks and keypoints backends re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from vidcli import backends
 from vidcli.console import log, progress
 from vidcli.engine.stage import RunInfo
-from vidcli.errors import InputError
+from vidcli.errors import ConfigError, InputError
 from vidcli.io.frames import FrameSequence
 from vidcli.io.tracks import write_tracks
+from vidcli.perception.box_trackers import TRACKERS
 from vidcli.settings import setting
 
-VERSION = 3
+VERSION = 4
 INPUTS = ("frames",)
 COMPONENT = "track"
 
@@ -39,6 +40,32 @@ class Config:
     appearance: bool = setting(True, "also match people by the colours they wear (helps after occlusions)")
     require_people: bool = setting(False, "nobody found is a bad input (exit 3), so that the stages after "
                                           "this one do not run on an empty video")
+    landmark_model: str = setting("full", "the embedded backend's BlazePose landmark model; heavy "
+                                          "(vidcli models download blazepose_heavy) costs about 3x",
+                                  choices=("full", "heavy"))
+    yolo_model: str = setting("yolov8x", "the yolo backend's detector checkpoint",
+                              choices=("yolov8x", "yolo11x"))
+    yolo_tracker: str = setting("bytetrack", "the ultralytics tracker that links the yolo backend's "
+                                             "detections", choices=TRACKERS)
+    trust_checkpoint: bool = setting(False, "load a yolo checkpoint whose sha256 matches no published digest "
+                                            "(a pickle, which can run code)", significant=False)
+    device: str = setting("auto", "where the yolo detector runs; auto: cuda when a GPU is visible",
+                          significant=False, choices=backends.DEVICES)
+
+    def check(self) -> None:
+        from vidcli.models import registry
+
+        if self.landmark_model == "heavy" and not registry.is_present("blazepose_heavy"):
+            raise ConfigError("landmark_model heavy needs its checkpoint: "
+                              "vidcli models download blazepose_heavy")
+
+
+def resolve_config(config: Config) -> Config:
+    return replace(config, device=backends.device(backends.get(COMPONENT, config.backend), config.device))
+
+
+def resources(config: Config) -> dict[str, int]:
+    return {"gpu": 1} if config.device == "cuda" else {}
 
 
 def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:

@@ -47,7 +47,7 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     body = read_body(body_dir / BODY_NPZ)
     spec = BodySpec(**json.loads((body_dir / BODY_JSON).read_text())["body_model"])
     camera = read_camera(Path(inputs["scale"].path) / CAMERA_NPZ)
-    keypoints = read_keypoints(Path(inputs["keypoints"].path) / KEYPOINTS_NPZ)
+    keypoints = read_keypoints(Path(inputs["keypoints"].path) / KEYPOINTS_NPZ).as_blazepose33()
     if body.frame.max() >= len(camera.R_wc):
         raise InputError(f"the bodies reach frame {body.frame.max()}, "
                          f"the camera has {len(camera.R_wc)} frames")

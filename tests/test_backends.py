@@ -104,10 +104,11 @@ def test_auto_picks_a_full_backend_only_when_it_can_run(monkeypatch, plugins):
         assert backends.resolve("keypoints", "auto")[0] == "embedded"
         with pytest.raises(ConfigError, match="keypoints backend big needs checkpoint big_model"):
             backends.resolve("keypoints", "big")
-        monkeypatch.setattr("vidcli.models.registry.is_present", lambda name: True)
+        monkeypatch.setattr("vidcli.models.registry.is_present", lambda name: name == "big_model")
         assert backends.resolve("keypoints", "auto")[0] == "big"
         assert backends.resolve("keypoints", "boxes")[0] == "boxes"
-        with pytest.raises(ConfigError, match="unknown keypoints backend 'nope'; known: embedded, boxes"):
+        known = "known: embedded, vitpose, boxes, big"
+        with pytest.raises(ConfigError, match=f"unknown keypoints backend 'nope'; {known}"):
             backends.resolve("keypoints", "nope")
     finally:
         backends.unregister(full.component, full.name)
@@ -121,3 +122,20 @@ def test_every_builtin_backend_names_a_class_that_exists():
             module, _, name = backend.implementation.partition(":")
             assert hasattr(importlib.import_module(module), name), f"{component}/{backend.name}"
             assert backend.license and backend.description
+
+
+def test_auto_full_backends_give_way_where_they_would_not_fit(monkeypatch):
+    """With every checkpoint and a GPU here, auto keeps the full backends that fit the mocap chain (SAM
+    masks need only boxes) and gives the others back to embedded (a yolo track records no landmarks for
+    the embedded keypoints; ViTPose records no 3D for the scale and body stages)."""
+    from vidcli.engine.plan import resolved_configs
+
+    monkeypatch.setattr("vidcli.models.registry.is_present", lambda name: True)
+    monkeypatch.setattr("vidcli.devices.visible_gpu_count", lambda: 1)
+    resolved = resolved_configs(load_pipeline("mocap"))
+    assert [resolved[s].backend for s in ("track", "masks", "keypoints")] == ["embedded", "sam", "embedded"]
+    chosen = load_pipeline("mocap", assignments=["track.backend=yolo", "masks.backend=sam",
+                                                 "keypoints.backend=vitpose"])
+    with pytest.raises(ConfigError, match="scale backend embedded reads the world3d that the keypoints "
+                                          "backend vitpose does not record"):
+        resolved_configs(chosen)

@@ -19,7 +19,7 @@ from vidcli.engine.stage import Artifact, Source, load_stage, planned_config
 from vidcli.errors import ConfigError
 from vidcli.evaluation import metrics
 from vidcli.io.camera import CameraTrack, write_camera
-from vidcli.io.keypoints import KEYPOINTS_NPZ, Keypoints, write_keypoints
+from vidcli.io.keypoints import KEYPOINTS_NPZ, Keypoints, read_keypoints, write_keypoints
 from vidcli.io.motion import BODY_NPZ, read_body, read_motion, write_body
 
 FPS = 30.0
@@ -424,3 +424,28 @@ def test_mocap_command_plans_the_chain(tmp_path, clip):
     assert [stage for stage in stages if paths[0][stage] != paths[1][stage]] == ["export"]  # --rig: only it
     bad = CliRunner().invoke(mocap, [str(clip), "--dry-run", "--body", "smpl"], obj=options)
     assert isinstance(bad.exception, ConfigError) and "needs body_model_dir" in str(bad.exception)
+
+
+def test_body_reads_a_wholebody_artifact_as_its_blazepose_landmarks(walk, tmp_path):
+    """Every BlazePose landmark has a COCO-WholeBody point (big toe, knuckles, 300-W face corners), so the
+    same observations in wholebody133 give the same fit."""
+    from vidcli.body.skeletons import WHOLEBODY_133, blazepose_sources
+
+    _, gt, body_dir = walk
+    blazepose = read_keypoints(gt / KEYPOINTS_NPZ)
+    sources = blazepose_sources("wholebody133")
+    assert (sources >= 0).all()
+
+    def as_wholebody(points):
+        out = np.full((len(points), len(WHOLEBODY_133), 3), np.nan)
+        out[:, sources] = points
+        return out
+
+    wholebody = tmp_path / "wholebody"
+    wholebody.mkdir()
+    write_keypoints(wholebody / KEYPOINTS_NPZ, Keypoints(blazepose.frame, blazepose.track_id,
+                                                         as_wholebody(blazepose.keypoints2d),
+                                                         as_wholebody(blazepose.world3d), "wholebody133"))
+    fitted = run_stage("body", {"keypoints": wholebody, "camera": gt}, tmp_path / "body", **EXACT_FEET)
+    np.testing.assert_allclose(read_body(fitted / BODY_NPZ).joints_cam,
+                               read_body(body_dir / BODY_NPZ).joints_cam, atol=1e-6)

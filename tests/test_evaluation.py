@@ -224,6 +224,7 @@ def test_id_swap_counts_once_per_track_and_swap():
     errors = metrics.tracking_errors(boxes(gt_rows), boxes(swapped))
     assert errors.id_switches == 2  # each GT track changes predicted id once (MOT counting)
     assert errors.recall == 1.0 and errors.precision == 1.0
+    assert errors.idf1 == pytest.approx(0.5) and errors.fragmentations == 0  # half of each track keeps its id
     back = [(f, 10 if f < 10 or f >= 15 else 11, a) for f in range(20)]
     back += [(f, 11 if f < 10 or f >= 15 else 10, b) for f in range(20)]
     assert metrics.tracking_errors(boxes(gt_rows), boxes(back)).id_switches == 4
@@ -242,6 +243,8 @@ def test_recall_with_missing_and_misplaced_detections():
     assert errors.tall_recall == pytest.approx(7 / 10)
     assert errors.precision == pytest.approx(16 / 17)
     assert errors.id_switches == 0
+    assert errors.fragmentations == 1  # A: matched, lost for frames 2-4, matched again; B is never lost
+    assert errors.idf1 == pytest.approx(2 * 16 / (20 + 17))
 
 
 # ----- report and command -----

@@ -117,13 +117,19 @@ def resolve(component: str, requested: str) -> tuple[str, str]:
             if not lacking:
                 return backend.name, "auto: its checkpoints are here"
             skipped.append(f"{backend.name} needs {', '.join(lacking)}")
+    embedded = embedded_name(component)
+    why = "auto: " + ("; ".join(skipped) if skipped else "the embedded backend")
+    if skipped:
+        log.info("%s: using the %s backend (%s)", component, embedded, "; ".join(skipped))
+    return embedded, why
+
+
+def embedded_name(component: str) -> str:
+    """The component's embedded backend, which `auto` falls back to."""
     embedded = [b.name for b in _TABLE.get(component, {}).values() if b.kind == EMBEDDED]
     if not embedded:
         raise ConfigError(f"no embedded {component} backend is registered")
-    why = "auto: " + ("; ".join(skipped) if skipped else "the embedded backend")
-    if skipped:
-        log.info("%s: using the %s backend (%s)", component, embedded[0], "; ".join(skipped))
-    return embedded[0], why
+    return embedded[0]
 
 
 def device(backend: Backend, requested: str) -> str:
@@ -158,12 +164,25 @@ _BUILTIN = [
     Backend("track", "embedded", "vidcli.backends.blazepose_tracker:BlazePoseTracker",
             description="mediapipe BlazePose detector and landmarker, ByteTrack-style linking",
             license="Apache-2.0 (mediapipe models)", provides=("landmarks", "silhouettes")),
+    Backend("track", "yolo", "vidcli.backends.yolo_tracker:YoloTracker", kind=FULL,
+            description="ultralytics YOLO people (track.yolo_model) linked by ultralytics' ByteTrack or "
+                        "BoT-SORT (track.yolo_tracker)", license="AGPL-3.0 (ultralytics and its checkpoints)",
+            checkpoints=("yolov8x",), packages=("ultralytics", "lap"), extra="yolo", needs_gpu=True,
+            runs_on_gpu=True),
     Backend("masks", "embedded", "vidcli.backends.recorded_silhouettes:RecordedSilhouettes",
             description="the silhouettes the embedded tracker recorded", license="Apache-2.0",
             needs=(("track", ("silhouettes",)),)),
+    Backend("masks", "sam", "vidcli.backends.sam_segmenter:SamSegmenter", kind=FULL,
+            description="segment-anything SamPredictor, one box prompt per tracked person (masks.sam_model)",
+            license="Apache-2.0 (segment-anything and its checkpoints)", checkpoints=("sam_vit_b",),
+            packages=("segment_anything",), extra="sam", runs_on_gpu=True),
     Backend("keypoints", "embedded", "vidcli.backends.recorded_landmarks:RecordedLandmarks",
             description="the BlazePose-33 landmarks the embedded tracker recorded", license="Apache-2.0",
-            needs=(("track", ("landmarks",)),)),
+            provides=("world3d",), needs=(("track", ("landmarks",)),)),
+    Backend("keypoints", "vitpose", "vidcli.backends.vitpose_estimator:VitPoseEstimator", kind=FULL,
+            description="transformers' ViTPose, top-down on the track boxes: COCO-17 or COCO-WholeBody-133 "
+                        "pixels, no 3D", license="Apache-2.0 (transformers and the checkpoint)",
+            checkpoints=("vitpose_base",), packages=("transformers",), extra="vitpose", runs_on_gpu=True),
     Backend("flow", "dis", "vidcli.backends.dis:DisFlow", description="OpenCV Dense Inverse Search",
             license="Apache-2.0 (OpenCV)"),
     Backend("flow", "raft", "vidcli.backends.raft:RaftFlow", kind=FULL,
@@ -174,9 +193,10 @@ _BUILTIN = [
             license="Apache-2.0"),
     Backend("scale", "embedded", "vidcli.backends.people_scale:PeopleScale",
             description="people's metric keypoints standing on the reconstructed ground",
-            license="Apache-2.0"),
+            license="Apache-2.0", needs=(("keypoints", ("world3d",)),)),
     Backend("body", "embedded", "vidcli.backends.landmark_fit:LandmarkFit",
-            description="body model fitted to 2D keypoints and metric 3D landmarks", license="Apache-2.0"),
+            description="body model fitted to 2D keypoints and metric 3D landmarks", license="Apache-2.0",
+            needs=(("keypoints", ("world3d",)),)),
     Backend("prior", "embedded", "vidcli.backends.smoothness:SmoothnessPrior",
             description="acceleration penalties of the pelvis and the limbs", license="Apache-2.0"),
     Backend("animation", "embedded", "vidcli.backends.puppet:PuppetAnimator",

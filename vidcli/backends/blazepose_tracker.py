@@ -21,10 +21,10 @@ class BlazePoseTracker:
     checksum = None
 
     def __init__(self, config):
-        from vidcli.perception.blazepose import DETECTOR_MODEL, LANDMARK_MODEL
+        from vidcli.perception.blazepose import DETECTOR_MODEL, LANDMARK_MODELS
 
         self.config = config
-        self.model = f"{DETECTOR_MODEL}+{LANDMARK_MODEL}"
+        self.model = f"{DETECTOR_MODEL}+{LANDMARK_MODELS[config.landmark_model][1]}"
 
     def track(self, frames, out_dir: Path, advance) -> Tracks:
         from vidcli.perception.people import BlazePoseFinder
@@ -34,7 +34,7 @@ class BlazePoseTracker:
         max_lost = round(config.lost_memory_s * frames.fps)
         tracker = Tracker(TrackerSettings(max_lost=max_lost, min_hits=config.min_hits))
         finder = BlazePoseFinder(config.max_people, config.min_score, config.detect_every, config.detect_size,
-                                 max_lost)
+                                 max_lost, config.landmark_model)
         rows, seen = [], set()  # seen: (frame, track id) of the rows
         try:
             for index in range(len(frames)):

@@ -6,16 +6,19 @@ linear least-squares PnP with the rotation known). The ground is the dominant pl
 keyframe's confident inverse depths in the lower half of the image (people themselves carry no
 depth), fitted with RANSAC in inverse depth (planes have affine inverse depth), up to scale; the
 keyframe nearest in time lends its ground to a detection through the relative pose. The scale is
-the one that puts the person's lowest foot landmark `sole_height` above that plane.
+the one that puts the person's lowest foot keypoint `sole_height` above that plane. It reads any
+keypoint layout with metric 3D points (its row `needs` them); the feet are the ankles, heels and toes
+that the layout has.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from vidcli.body.skeletons import indices
 from vidcli.geometry import MAD_TO_SIGMA
 
-FOOT_LANDMARKS = (27, 28, 29, 30, 31, 32)  # BlazePose ankles, heels, foot indices
+FOOT_PARTS = ("ankle", "heel", "foot_index", "big_toe", "small_toe")
 
 
 class PeopleScale:
@@ -36,12 +39,14 @@ def scale_samples(config, camera, depth: dict, keypoints) -> list[float]:
                             config.depth_confidence,
                             config.ground_tolerance) for slot in range(len(keyframes))]
     inverse_K = np.linalg.inv(camera.K)
+    foot_keypoints = indices(keypoints.layout,
+                             [f"{side}_{part}" for side in ("left", "right") for part in FOOT_PARTS])
     samples = []
     for row in range(len(keypoints)):
         frame = int(keypoints.frame[row])
         points2d, points3d = keypoints.keypoints2d[row], keypoints.world3d[row]
         visible = points2d[:, 2] > config.visibility
-        feet = [k for k in FOOT_LANDMARKS if visible[k]]
+        feet = [k for k in foot_keypoints if visible[k]]
         if visible.sum() < config.min_keypoints or not feet or frame >= len(camera.t_wc):
             continue
         slot = int(np.argmin(np.abs(keyframes - frame)))

@@ -13,13 +13,10 @@ from vidcli.io.tracks import LANDMARKS_NPZ, Tracks, check_rows
 
 
 class RecordedLandmarks:
-    checksum = None
+    model = checksum = None  # no model runs here; the track stage's manifest names the one that recorded them
     layout = "blazepose33"
 
     def __init__(self, config, frames, tracks: Tracks, track_dir: Path):
-        from vidcli.perception.blazepose import LANDMARK_MODEL
-
-        self.model = LANDMARK_MODEL
         path = Path(track_dir) / LANDMARKS_NPZ
         self._landmarks = read_keypoints(path)
         check_rows(self._landmarks.frame, self._landmarks.track_id, tracks, path)

@@ -1,4 +1,5 @@
-"""The shared skeletons (BlazePose-33, SMPL-24) and how to read them off an Anny cmu_mb body.
+"""The shared skeletons (BlazePose-33, COCO-17, COCO-WholeBody-133, SMPL-24) and how to read them off an
+Anny cmu_mb body.
 
 A `JointMap` says, for each joint of a target skeleton, which rig bone head or which mesh vertex
 gives its position, and whether that joint has a body equivalent at all (`valid`).
@@ -18,6 +19,61 @@ BLAZEPOSE_33 = (
     "left_knee", "right_knee", "left_ankle", "right_ankle", "left_heel", "right_heel",
     "left_foot_index", "right_foot_index",
 )
+
+COCO_17 = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+    "right_knee", "left_ankle", "right_ankle",
+)
+# COCO-WholeBody: the COCO body, the feet, the 68 face points of 300-W (0-based, subject's right first)
+# and 21 points per hand (0 wrist, 1-4 thumb, 5-8 index, 9-12 middle, 13-16 ring, 17-20 pinky, base first).
+WHOLEBODY_133 = (
+    *COCO_17, "left_big_toe", "left_small_toe", "left_heel", "right_big_toe", "right_small_toe", "right_heel",
+    *(f"face_{i}" for i in range(68)), *(f"left_hand_{i}" for i in range(21)),
+    *(f"right_hand_{i}" for i in range(21)),
+)
+# Keypoint layouts a keypoints artifact may be in (docs/formats.md), by the name it records.
+LAYOUTS = {"blazepose33": BLAZEPOSE_33, "coco17": COCO_17, "wholebody133": WHOLEBODY_133}
+# BlazePose landmarks that other layouts name differently: the big toe is BlazePose's foot index, its hand
+# points are knuckles, its eye and mouth corners are 300-W face points.
+_BLAZEPOSE_ALIASES = {
+    **{f"{side}_{name}": f"{side}_{alias}" for side in ("left", "right")
+       for name, alias in (("foot_index", "big_toe"), ("pinky", "hand_17"), ("index", "hand_5"),
+                           ("thumb", "hand_2"))},
+    "right_eye_outer": "face_36", "right_eye_inner": "face_39", "left_eye_inner": "face_42",
+    "left_eye_outer": "face_45", "mouth_right": "face_48", "mouth_left": "face_54",
+}
+
+
+def layout_names(layout: str) -> tuple[str, ...]:
+    """The keypoint names of a layout, in order; a ValueError names the known layouts."""
+    try:
+        return LAYOUTS[layout]
+    except KeyError:
+        raise ValueError(f"unknown keypoint layout {layout!r}; known: {', '.join(LAYOUTS)}") from None
+
+
+def blazepose_sources(layout: str) -> np.ndarray:
+    """(33,) the index in `layout` of each BlazePose landmark, -1 where the layout has none."""
+    names = layout_names(layout)
+    index = {name: i for i, name in enumerate(names)}
+    return np.array([index.get(name, index.get(_BLAZEPOSE_ALIASES.get(name, ""), -1))
+                     for name in BLAZEPOSE_33])
+
+
+def as_blazepose33(points: np.ndarray, layout: str) -> np.ndarray:
+    """Points (..., K, D) of `layout` as BlazePose-33 (..., 33, D): NaN where the layout has no such point."""
+    sources = blazepose_sources(layout)
+    out = np.full((*points.shape[:-2], len(BLAZEPOSE_33), points.shape[-1]), np.nan)
+    out[..., sources >= 0, :] = points[..., sources[sources >= 0], :]
+    return out
+
+
+def indices(layout: str, names) -> np.ndarray:
+    """The indices in `layout` of those of `names` it has, in the order of `names`."""
+    order = layout_names(layout)
+    return np.array([order.index(name) for name in names if name in order], np.int64)
+
 
 SMPL_24 = (
     "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",

@@ -24,6 +24,7 @@ from vidcli.commands.common import CONTEXT, Globals, run_options, run_pipeline, 
 @setting_option("--focal", "camera.focal")
 @setting_option("--principal-point", "camera.cx", "camera.cy", metavar="CX CY")
 @setting_option("--static-camera", "camera.static")
+@setting_option("--trust-checkpoint", "track.trust_checkpoint")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also copy the results to OUTPUT/<input>/export/.")
 @run_options

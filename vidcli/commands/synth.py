@@ -12,10 +12,8 @@ from vidcli.errors import ConfigError, InputError
 from vidcli.synth.camera_paths import CAMERA_PATHS
 from vidcli.synth.scene import SCENES
 
-_EPILOG = ("Example: vidcli synth walk.mp4 --people 2 --camera handheld --duration 4 --size 640x360 "
-           "--bvh 02_01.bvh --seed 7   (writes walk.mp4 and walk.mp4.gt/); a chroma-key studio: "
-           "vidcli synth studio.mp4 --people 1 --camera static --scene plain --noise 2 --shadow --crf 28; "
-           "a minute of a looping dance: --duration 60 --loop 6 --bvh 05_06.bvh")
+_EPILOG = ("Example: vidcli synth walk.mp4 --people 2 --camera handheld --bvh 02_01.bvh --seed 7 "
+           "(a studio: --scene plain --noise 2 --shadow; a minute: --duration 60 --loop 6)")
 
 
 def _size(text: str) -> tuple[int, int]:

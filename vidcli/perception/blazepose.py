@@ -2,8 +2,9 @@
 
 `mp.solutions.pose` runs the person detector and keeps only its best detection. Here the two
 halves run separately: `PoseDetector` returns every detection of the detector subgraph, and
-`PoseLandmarker` runs the landmark model (model_complexity 1, the one bundled in the wheel) on a
-region of interest that the caller chooses, returning the 33 landmarks, the metric world
+`PoseLandmarker` runs the landmark model (`full`, model_complexity 1, the one bundled in the wheel, or
+`heavy`, model_complexity 2, from the registry's verified `blazepose_heavy`) on a region of interest
+that the caller chooses, returning the 33 landmarks, the metric world
 landmarks, the region to follow in the next frame and the person's segmentation mask.
 
 Regions follow mediapipe's rule: a square centred on one keypoint (the detector's hip centre, the
@@ -22,7 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 
 ROI_SCALE = 1.25
-LANDMARK_MODEL = "mediapipe-0.10.14/pose_landmark_full"
+# landmark model -> (mediapipe's model_complexity, the name a manifest records)
+LANDMARK_MODELS = {"full": (1, "mediapipe-0.10.14/pose_landmark_full"),
+                   "heavy": (2, "mediapipe/pose_landmark_heavy (blazepose_heavy)")}
+HEAVY_FILE = "modules/pose_landmark/pose_landmark_heavy.tflite"  # where mediapipe loads complexity 2 from
 DETECTOR_MODEL = "mediapipe-0.10.14/pose_detection"
 
 _DETECTOR_GRAPH = """
@@ -95,6 +99,34 @@ def _quiet_mediapipe():
     return SolutionBase
 
 
+def install_heavy_model() -> None:
+    """Put the registry's verified heavy model where mediapipe loads model_complexity 2 from: its package
+    folder, where mediapipe's own run-time download would write it (that download is known to fail)."""
+    import shutil
+    from pathlib import Path
+
+    import mediapipe
+
+    from vidcli.engine.keys import sha256_of
+    from vidcli.errors import StageError
+    from vidcli.models import registry
+
+    source, target = registry.checkpoint_path("blazepose_heavy"), Path(mediapipe.__file__).parent / HEAVY_FILE
+    published = registry.get("blazepose_heavy").sha256
+    if target.is_file() and sha256_of(target) == published:
+        return
+    if sha256_of(source) != published:
+        raise StageError(f"{source} is not the published blazepose_heavy (sha256 differs): "
+                         "run `vidcli models download blazepose_heavy` again")
+    partial = target.with_name(f".{target.name}.{os.getpid()}")
+    try:
+        shutil.copyfile(source, partial)
+        os.replace(partial, target)
+    except OSError as exc:
+        raise StageError(f"cannot place the heavy landmark model where mediapipe loads it ({target}): "
+                         f"{exc.strerror}") from None
+
+
 @contextlib.contextmanager
 def _proto_warning_hidden():
     """Hide protobuf's deprecation warning that mediapipe's output conversion raises."""
@@ -125,15 +157,18 @@ class PoseDetector:
 
 
 class PoseLandmarker:
-    """The BlazePose landmark model (full) on a chosen region of an image."""
+    """A BlazePose landmark model (`LANDMARK_MODELS`) on a chosen region of an image."""
 
-    def __init__(self, segmentation: bool):
+    def __init__(self, segmentation: bool, model: str = "full"):
         from mediapipe.framework.formats import rect_pb2
 
+        if model == "heavy":
+            install_heavy_model()
         self._rect = rect_pb2.NormalizedRect
         self._graph = _quiet_mediapipe()(
             graph_config=_LANDMARK_GRAPH,
-            side_inputs={"model_complexity": 1, "enable_segmentation": segmentation})
+            side_inputs={"model_complexity": LANDMARK_MODELS[model][0],
+                         "enable_segmentation": segmentation})
 
     def landmarks(self, rgb: np.ndarray, roi: Roi) -> Landmarks | None:
         """The person in `roi` of `rgb`, or None when the model finds no person there. The model is

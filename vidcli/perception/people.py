@@ -151,11 +151,11 @@ class BlazePoseFinder:
     """The embedded person detector: call `find` on the frames of one video, in order."""
 
     def __init__(self, max_people: int, min_score: float, detect_every: int, detect_size: int,
-                 max_hidden: int):
+                 max_hidden: int, landmark_model: str = "full"):
         self.max_people, self.min_score = max_people, min_score
         self.detect_every, self.detect_size, self.max_hidden = detect_every, detect_size, max_hidden
         self._detector = PoseDetector()
-        self._landmarker = PoseLandmarker(segmentation=True)
+        self._landmarker = PoseLandmarker(segmentation=True, model=landmark_model)
         self._trails: list[Trail] = []  # the people followed, and those hidden up to max_hidden frames
         self._frame = 0  # the number of the frame `find` is given next
         self._since_search = math.inf

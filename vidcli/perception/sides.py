@@ -1,4 +1,4 @@
-"""Consistent left and right legs in BlazePose keypoints over time.
+"""Consistent left and right legs in keypoints over time (any layout; measured on BlazePose).
 
 BlazePose often gives a leg the other leg's label, most of all in side views, where the legs cross in
 the image at every step: on the synthetic benchmark's walking clips a quarter to a third of the frames
@@ -22,13 +22,17 @@ import itertools
 
 import numpy as np
 
-from vidcli.body.skeletons import BLAZEPOSE_33
+from vidcli.body.skeletons import indices
 
-LEG_PARTS = ("knee", "ankle", "heel", "foot_index")
-LEFT_LEG = np.array([BLAZEPOSE_33.index(f"left_{part}") for part in LEG_PARTS])
-RIGHT_LEG = np.array([BLAZEPOSE_33.index(f"right_{part}") for part in LEG_PARTS])
-_HIPS = [BLAZEPOSE_33.index("left_hip"), BLAZEPOSE_33.index("right_hip")]
-_SHOULDERS = [BLAZEPOSE_33.index("left_shoulder"), BLAZEPOSE_33.index("right_shoulder")]
+LEG_PARTS = ("knee", "ankle", "heel", "foot_index", "big_toe", "small_toe")  # those a layout has
+
+
+def legs(layout: str) -> tuple[np.ndarray, np.ndarray]:
+    """The indices of the left and the right leg's keypoints in `layout`, part for part."""
+    return tuple(indices(layout, [f"{side}_{part}" for part in LEG_PARTS]) for side in ("left", "right"))
+
+
+LEFT_LEG, RIGHT_LEG = legs("blazepose33")
 
 HISTORY = 6
 SIGMA = 0.1
@@ -36,29 +40,32 @@ CAP = 9.0
 SWAP_COST = 1.0
 
 
-def swap_legs(points: np.ndarray) -> np.ndarray:
-    """A copy of landmarks (..., 33, D) with the left and right leg landmarks exchanged."""
+def swap_legs(points: np.ndarray, layout: str = "blazepose33") -> np.ndarray:
+    """A copy of keypoints (..., K, D) of `layout` with the left and right leg keypoints exchanged."""
+    left, right = legs(layout)
     out = points.copy()
-    out[..., LEFT_LEG, :] = points[..., RIGHT_LEG, :]
-    out[..., RIGHT_LEG, :] = points[..., LEFT_LEG, :]
+    out[..., left, :] = points[..., right, :]
+    out[..., right, :] = points[..., left, :]
     return out
 
 
-def leg_swaps(keypoints2d: np.ndarray) -> np.ndarray:
+def leg_swaps(keypoints2d: np.ndarray, layout: str = "blazepose33") -> np.ndarray:
     """(F,) frames of one track, consecutive, whose legs' labels should be exchanged.
 
-    `keypoints2d` (F, 33, 3): pixels and visibility. A track no longer than one window (HISTORY frames)
-    gives motion too short to judge by, and keeps BlazePose's labels.
+    `keypoints2d` (F, K, 3) of `layout`: pixels and visibility. A track no longer than one window
+    (HISTORY frames) gives motion too short to judge by, and keeps the estimator's labels.
     """
     frames = len(keypoints2d)
     if frames <= HISTORY:
         return np.zeros(frames, bool)
-    legs = np.r_[LEFT_LEG, RIGHT_LEG]
+    leg = np.concatenate(legs(layout))
+    hips, shoulders = (indices(layout, [f"left_{part}", f"right_{part}"]) for part in ("hip", "shoulder"))
     keypoints2d = np.nan_to_num(keypoints2d)  # a missing keypoint (NaN) has visibility 0
-    # positions[label, frame]: the leg landmarks as given (label 0) or exchanged (label 1)
-    positions = np.stack([keypoints2d[:, legs, :2], swap_legs(keypoints2d)[:, legs, :2]])
-    weights = np.stack([keypoints2d[:, legs, 2], swap_legs(keypoints2d)[:, legs, 2]]).clip(0.0, 1.0)
-    torso = np.linalg.norm(keypoints2d[:, _SHOULDERS, :2].mean(1) - keypoints2d[:, _HIPS, :2].mean(1), axis=1)
+    swapped = swap_legs(keypoints2d, layout)
+    # positions[label, frame]: the leg keypoints as given (label 0) or exchanged (label 1)
+    positions = np.stack([keypoints2d[:, leg, :2], swapped[:, leg, :2]])
+    weights = np.stack([keypoints2d[:, leg, 2], swapped[:, leg, 2]]).clip(0.0, 1.0)
+    torso = np.linalg.norm(keypoints2d[:, shoulders, :2].mean(1) - keypoints2d[:, hips, :2].mean(1), axis=1)
     sigma = SIGMA * np.maximum(torso, 1.0)
 
     lag = HISTORY - 1
@@ -99,15 +106,16 @@ def _misfit(points: np.ndarray, predicted: np.ndarray, weight: np.ndarray, sigma
     return (weight * np.minimum(((points - predicted) ** 2).sum(-1) / sigma**2, CAP)).sum(-1)
 
 
-def consistent_legs(frame: np.ndarray, keypoints2d: np.ndarray, world3d: np.ndarray):
-    """One track's keypoints (`frame` (F,) sorted, `keypoints2d` (F, 33, 3), `world3d` (F, 33, 3)) with its
-    legs labelled consistently over time; (keypoints2d, world3d, swapped (F,)). Runs of consecutive
-    frame numbers are searched separately."""
+def consistent_legs(frame: np.ndarray, keypoints2d: np.ndarray, world3d: np.ndarray,
+                    layout: str = "blazepose33"):
+    """One track's keypoints of `layout` (`frame` (F,) sorted, `keypoints2d` (F, K, 3), `world3d`
+    (F, K, 3)) with its legs labelled consistently over time; (keypoints2d, world3d, swapped (F,)). Runs
+    of consecutive frame numbers are searched separately."""
     keypoints2d, world3d = keypoints2d.copy(), world3d.copy()
     swapped = np.zeros(len(frame), bool)
     cuts = np.flatnonzero(np.diff(frame) != 1) + 1
     for run in np.split(np.arange(len(frame)), cuts):
-        swapped[run] = leg_swaps(keypoints2d[run])
-    keypoints2d[swapped] = swap_legs(keypoints2d[swapped])
-    world3d[swapped] = swap_legs(world3d[swapped])
+        swapped[run] = leg_swaps(keypoints2d[run], layout)
+    keypoints2d[swapped] = swap_legs(keypoints2d[swapped], layout)
+    world3d[swapped] = swap_legs(world3d[swapped], layout)
     return keypoints2d, world3d, swapped

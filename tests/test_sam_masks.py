@@ -1,0 +1,71 @@
+"""The `sam` masks backend: segment-anything's SamPredictor with box prompts, run through the masks stage
+with a randomly initialised SAM vit_b (no checkpoint exists here) written under the registry's name in a
+temporary VIDCLI_HOME, its encoder at a small image size."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from random_checkpoints import write_sam_vit_b
+
+from vidcli import backends
+from vidcli.engine.keys import sha256_of
+from vidcli.engine.stage import Artifact, planned_config
+from vidcli.errors import ConfigError
+from vidcli.io import masks as mask_files
+from vidcli.io.frames import write_frames
+from vidcli.io.tracks import Tracks, write_tracks
+from vidcli.models import registry
+from vidcli.settings import build
+from vidcli.stages import masks as masks_stage
+
+pytest.importorskip("segment_anything")
+
+
+@pytest.fixture(scope="module")
+def sam_home(tmp_path_factory):
+    """A VIDCLI_HOME whose sam_vit_b checkpoint is a random vit_b state dict."""
+    home = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VIDCLI_HOME", str(home))
+        registry.checkpoint_dir().mkdir()
+        write_sam_vit_b()
+    return home
+
+
+def test_sam_masks_every_tracked_person_once_and_disjointly(sam_home, tmp_path, monkeypatch):
+    monkeypatch.setenv("VIDCLI_HOME", str(sam_home))
+    rng = np.random.default_rng(0)
+    images = [(rng.random((48, 64, 3)) * 255).astype(np.uint8) for _ in range(2)]
+    frames = Artifact(write_frames(tmp_path / "frames", images, fps=10.0))
+    boxes = np.array([[4.0, 4.0, 30.0, 44.0], [20.0, 2.0, 60.0, 46.0], [8.0, 6.0, 28.0, 40.0]])
+    (tmp_path / "track").mkdir()
+    write_tracks(tmp_path / "track", Tracks(np.array([0, 0, 1]), np.array([1, 2, 1]), boxes, np.ones(3)))
+    out = tmp_path / "masks"
+    out.mkdir()
+    config = planned_config(masks_stage, {"backend": "sam", "sam_cpu_size": 256})
+    info = masks_stage.run(config, {"frames": frames, "track": Artifact(tmp_path / "track")}, out)
+
+    assert info.model == "sam_vit_b@256" and info.counts == {"frames": 2, "masks": 3}
+    assert info.checksum == sha256_of(sam_home / "checkpoints" / "sam_vit_b_01ec64.pth")
+    people = mask_files.read_masks(out / mask_files.MASKS_JSON)["masks"]
+    union = mask_files.read_masks(out / mask_files.UNION_JSON)["masks"]
+    assert [(m["frame"], m["track_id"]) for m in people] == [(0, 1), (0, 2), (1, 1)]
+    decoded = [mask_files.decode(m["rle"]) for m in people]
+    assert all(mask.shape == (48, 64) for mask in decoded)
+    assert not (decoded[0] & decoded[1]).any()
+    np.testing.assert_array_equal(mask_files.decode(union[0]["rle"]), decoded[0] | decoded[1])
+
+
+def test_auto_picks_sam_when_its_checkpoint_is_here(sam_home, tmp_path, monkeypatch):
+    monkeypatch.setenv("VIDCLI_HOME", str(tmp_path / "empty"))
+    assert backends.resolve("masks", "auto")[0] == "embedded"
+    with pytest.raises(ConfigError, match="masks backend sam needs checkpoint sam_vit_b"):
+        backends.resolve("masks", "sam")
+    monkeypatch.setenv("VIDCLI_HOME", str(sam_home))
+    assert backends.resolve("masks", "auto")[0] == "sam"
+
+
+def test_sam_image_size_is_a_multiple_of_its_patch():
+    with pytest.raises(ConfigError, match="sam_cpu_size must be a multiple of 16"):
+        build(masks_stage.Config, {"sam_cpu_size": 500}, "masks")

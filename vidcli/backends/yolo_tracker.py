@@ -1,0 +1,54 @@
+"""The full person tracker: an ultralytics YOLO detector's people (COCO class 0), linked by ultralytics'
+own ByteTrack or BoT-SORT (`vidcli.perception.box_trackers`), so the full path uses a maintained tracker.
+
+Ultralytics checkpoints are pickled modules, which can run code when loaded: the file's sha256 is
+compared with the registry's before loading, and a file without a matching published digest is
+refused unless the user trusts it (`trust_checkpoint`, `--trust-checkpoint`). Rows are the tracker's
+detections (their own boxes, not the filtered ones); tracks with fewer than `min_hits` rows are dropped
+and ids renumbered in order of first appearance, as the embedded tracker does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from vidcli.io.tracks import Tracks
+
+LOW_SCORE = 0.1  # ByteTrack's second association reads detections down to this score (its track_low_thresh)
+
+
+class YoloTracker:
+    def __init__(self, config):
+        from ultralytics import YOLO
+
+        from vidcli.models import registry
+
+        self.config = config
+        self.checksum = registry.trusted_pickle(config.yolo_model, config.trust_checkpoint)
+        self.model = f"{config.yolo_model}+{config.yolo_tracker}"
+        self._detector = YOLO(str(registry.checkpoint_path(config.yolo_model)), task="detect")
+
+    def track(self, frames, out_dir: Path, advance) -> Tracks:
+        from vidcli.perception.box_trackers import BoxTracker, confirmed_rows
+
+        config = self.config
+        tracker = BoxTracker(config.yolo_tracker, round(config.lost_memory_s * frames.fps), config.min_score,
+                             motion_compensation="sparseOptFlow")
+        frame, track_id, boxes, scores = [], [], [], []
+        for index in range(len(frames)):
+            bgr = np.ascontiguousarray(frames.read(index)[..., ::-1])
+            found = self._detector.predict(bgr, classes=[0], conf=LOW_SCORE, imgsz=config.detect_size,
+                                           max_det=config.max_people, device=config.device, verbose=False)[0]
+            box, score = found.boxes.xyxy.cpu().numpy(), found.boxes.conf.cpu().numpy()
+            ids = tracker.update(box, score, bgr)
+            frame += [index] * len(ids)
+            track_id += ids.tolist()
+            boxes.append(box.reshape(-1, 4))
+            scores.append(score)
+            advance()
+        frame, track_id = np.array(frame, int), np.array(track_id, int)
+        boxes, scores = np.concatenate(boxes or [np.zeros((0, 4))]), np.concatenate(scores or [np.zeros(0)])
+        rows, numbers = confirmed_rows(frame, track_id, config.min_hits)
+        return Tracks(frame[rows], numbers, boxes[rows].astype(float), scores[rows].astype(float))
