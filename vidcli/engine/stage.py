@@ -95,7 +95,8 @@ def resolve(module: types.ModuleType, config):
     from the backend table, then whatever the stage's own `resolve_config` decides (a device, say)."""
     component = getattr(module, "COMPONENT", None)
     if component:
-        config = dataclasses.replace(config, backend=backends.resolve(component, config.backend)[0])
+        own_checkpoint = bool(getattr(config, "checkpoint", ""))
+        config = dataclasses.replace(config, backend=backends.resolve(component, config.backend, own_checkpoint)[0])
     try:
         return getattr(module, "resolve_config", lambda c: c)(config)
     except ConfigError as exc:
