@@ -15,10 +15,11 @@ _EPILOG = ("Example: vidcli synth walk.mp4 --people 2 --camera handheld --durati
            "--bvh 02_01.bvh --seed 7   (writes walk.mp4 and walk.mp4.gt/)")
 
 
-def _size(text: str) -> tuple[int, int]:
+def parse_size(text: str, minimum: int = 16) -> tuple[int, int]:
+    """(width, height) of a --size WIDTHxHEIGHT option, each at least `minimum`."""
     match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
-    if not match or min(int(match.group(1)), int(match.group(2))) < 16:
-        raise ConfigError(f"--size {text!r}: expected WIDTHxHEIGHT, each at least 16, e.g. 640x360")
+    if not match or min(int(match.group(1)), int(match.group(2))) < minimum:
+        raise ConfigError(f"--size {text!r}: expected WIDTHxHEIGHT, each at least {minimum}, e.g. 640x360")
     return int(match.group(1)), int(match.group(2))
 
 
@@ -51,7 +52,7 @@ def synth(output, clips, people, camera, duration, size, fps, seed, height, weig
     for clip in clips:
         if not clip.is_file():
             raise InputError(f"{clip}: no such BVH file")
-    width, height_px = _size(size)
+    width, height_px = parse_size(size)
     overrides = {k: v for k, v in (("height", height), ("weight", weight), ("age", age), ("gender", gender))
                  if v is not None}
     options = SynthOptions(duration=duration, width=width, height=height_px, fps=fps, seed=seed, people=people,

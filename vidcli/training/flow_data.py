@@ -85,7 +85,7 @@ def kitti(root: Path) -> list[FlowSample]:
     def reader(first: Path, second: Path, flow_path: Path):
         def read():
             flow, valid = read_kitti_flow(flow_path)
-            return read_rgb(first), read_rgb(second), flow, valid
+            return read_rgb(first), read_rgb(second), np.where(valid[..., None], flow, 0.0), valid
         return read
 
     samples = []
@@ -126,7 +126,7 @@ class _VideoFrames:
         if self._frames is None:
             from vidcli.io.video import iter_frames
 
-            self._frames = list(iter_frames(self.video))
+            self._frames = [frame.rgb for frame in iter_frames(self.video)]
         return self._frames[index]
 
 

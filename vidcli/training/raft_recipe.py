@@ -33,7 +33,9 @@ class TrainOptions:
 
     architecture: str = setting("raft_small", "torchvision architecture trained", choices=ARCHITECTURES)
     init: str = setting("", "checkpoint to start from: a vidcli-trained model.safetensors or a torchvision "
-                            "state dict of the same architecture; empty = from scratch")
+                            "state dict of the same architecture; empty = from scratch", significant=False)
+    init_sha256: str = setting("", "sha256 of `init`, filled in when the plan is made (it goes into the "
+                                   "artifact key); leave empty")
     steps: int = setting(1000, "optimizer steps", bounds="[1, 10000000]")
     batch_size: int = setting(4, "pairs per step (per process under torchrun)", bounds="[1, 1024]")
     lr: float = setting(4e-4, "peak learning rate of the one-cycle schedule", bounds="(0, 1]")
@@ -103,7 +105,7 @@ def load_flow_checkpoint(path: Path) -> tuple[str, dict]:
         from safetensors import safe_open
 
         with safe_open(str(path), "pt") as f:
-            architecture = (f.metadata() or {}).get("architecture", "")
+            architecture = json.loads((f.metadata() or {}).get("vidcli", "{}")).get("architecture", "")
             state = {k: f.get_tensor(k) for k in f.keys()}
     else:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -118,8 +120,9 @@ def save_model(network, path: Path, options: TrainOptions, step: int) -> None:
     from safetensors.torch import save_file
 
     state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
-    save_file(state, str(path), metadata={"architecture": options.architecture, "step": str(step),
-                                          "format": "torchvision RAFT state dict"})
+    # One metadata entry: safetensors writes several in a random order, and equal models should be equal files.
+    save_file(state, str(path), metadata={"vidcli": json.dumps({"architecture": options.architecture, "step": step},
+                                                               sort_keys=True)})
 
 
 def _normalise(images, noise_std=None, generator=None):
