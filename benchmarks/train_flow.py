@@ -51,7 +51,8 @@ def main() -> None:
     parser.add_argument("--crop", type=int, default=128)
     parser.add_argument("--lr", type=float, default=4e-4)
     parser.add_argument("--evaluate-every", type=int, default=50)
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (1 is faster on a busy machine)")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="torch threads (1 is faster on a busy machine)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -108,7 +109,8 @@ def main() -> None:
         for name, samples in held.items():
             zero = score(lambda a, b: np.zeros((*a.shape[:2], 2), np.float32), samples)
             dis, raft_scores = score(dis_medium, samples), score(raft, samples)
-            print(f"{name:<12} {len(samples):>5} {zero['epe']:>9.3f} {dis['epe']:>8.3f} {raft_scores['epe']:>9.3f} "
+            print(f"{name:<12} {len(samples):>5} {zero['epe']:>9.3f} {dis['epe']:>8.3f} "
+                  f"{raft_scores['epe']:>9.3f} "
                   f"{raft_scores['epe'] / zero['epe']:>9.2f} {raft_scores['3px']:>9.1%} {dis['3px']:>8.1%}")
         print(f"total {time.monotonic() - started:.0f} s")
 

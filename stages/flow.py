@@ -25,7 +25,8 @@ COMPONENT = "flow"
 
 @dataclass
 class Config(TrainedCheckpoint):
-    backend: str = setting("auto", "optical flow; auto: RAFT when its checkpoint is installed or given, else DIS",
+    backend: str = setting("auto", "optical flow; auto: RAFT when its checkpoint is installed or given, "
+                                   "else DIS",
                            choices=backends.choices(COMPONENT))
     max_size: int = setting(512, "longest side, in pixels, of the images flow is computed on; 0 = frame size",
                             bounds="[0, 8192]")

@@ -28,9 +28,14 @@ class Config(TrainOptions):
 
 
 def resolve_config(config: Config) -> Config:
+    import importlib.util
+
     from vidcli.devices import visible_gpu_count
     from vidcli.engine.keys import sha256_of
-    from vidcli.errors import InputError
+    from vidcli.errors import ConfigError, InputError
+
+    if importlib.util.find_spec("torchvision") is None:
+        raise ConfigError("training RAFT needs torchvision (pip install 'vidcli[raft]')")
 
     device = ("cuda" if visible_gpu_count() else "cpu") if config.device == "auto" else config.device
     if not config.init:
@@ -71,5 +76,6 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     validation = metrics["validation"] or {}
     log.info("train flow: %d steps, validation EPE %s", metrics["steps"],
              f"{validation['epe']:.3f}" if validation else "-")
-    return RunInfo(backend=config.architecture, model=config.architecture, checksum=sha256_of(out_dir / MODEL_FILE),
+    return RunInfo(backend=config.architecture, model=config.architecture,
+                   checksum=sha256_of(out_dir / MODEL_FILE),
                    counts={"pairs": len(samples), "steps": metrics["steps"]})

@@ -4,7 +4,6 @@ trained checkpoints in the flow stage, and `vidcli eval flow`."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -50,7 +49,7 @@ def images(seed=0, height=20, width=30):
     return [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(2)]
 
 
-# --- files ------------------------------------------------------------------------------------------------
+# --- files ---
 
 def test_flo_round_trip_keeps_unknown_vectors(tmp_path):
     flow = random_flow()
@@ -69,7 +68,7 @@ def test_kitti_png_round_trip(tmp_path):
     assert np.array_equal(back, flow)
 
 
-# --- readers ------------------------------------------------------------------------------------------------
+# --- readers ---
 
 def test_chairs_reader_both_namings(tmp_path):
     first, second = images()
@@ -147,13 +146,14 @@ def test_synth_render_reader(tmp_path):
 def test_dense_augmentation_scales_flow_with_the_image():
     image = np.random.default_rng(0).integers(0, 256, (160, 200, 3), dtype=np.uint8)
     flow = np.broadcast_to(np.array([4.0, -2.0], np.float32), (160, 200, 2)).copy()
-    augment = flow_data.Augmentation((128, 128), min_scale=1.0, max_scale=1.0, spatial_prob=1.0, stretch_prob=0.0,
-                                     flip=False)
-    _, _, crop_flow, valid = augment((image, image, flow, np.ones((160, 200), bool)), np.random.default_rng(0))
+    augment = flow_data.Augmentation((128, 128), min_scale=1.0, max_scale=1.0, spatial_prob=1.0,
+                                     stretch_prob=0.0, flip=False)
+    sample = (image, image, flow, np.ones((160, 200), bool))
+    _, _, crop_flow, valid = augment(sample, np.random.default_rng(0))
     assert valid.all() and np.allclose(crop_flow, [8.0, -4.0], atol=1e-4)
 
 
-# --- generated pairs ------------------------------------------------------------------------------------------
+# --- generated pairs ---
 
 def test_generated_pairs_carry_their_exact_flow():
     image1, image2, flow = generate_pair(np.random.default_rng(5), PairOptions(width=192, height=160))
@@ -180,7 +180,7 @@ def test_synth_flow_command_writes_chairs_pairs(tmp_path):
     assert bad.returncode == 2 and not (tmp_path / "other").exists()
 
 
-# --- the recipe ---------------------------------------------------------------------------------------------
+# --- the recipe ---
 
 def test_sequence_loss_matches_a_hand_computation():
     rng = np.random.default_rng(0)
@@ -248,7 +248,8 @@ def test_resume_after_a_kill_ends_where_an_uninterrupted_run_does(tiny_pairs, tm
         first.run()
     assert torch.load(tmp_path / "r2" / RESUME_FILE, weights_only=True)["step"] == 2
     (tmp_path / "resumed").mkdir()
-    resumed = Trainer(options, samples, sparse=False, out_dir=tmp_path / "resumed", resume_dir=tmp_path / "r2")
+    resumed = Trainer(options, samples, sparse=False, out_dir=tmp_path / "resumed",
+                      resume_dir=tmp_path / "r2")
     metrics = resumed.run()
     assert metrics["resumed_from"] == 2 and metrics["steps"] == 5
     for name, tensor in whole.network.state_dict().items():
@@ -271,25 +272,25 @@ def test_checkpoint_saves_and_reloads_bit_exactly(tmp_path):
     assert load_flow_checkpoint(tmp_path / "torchvision.pth")[0] == "raft_small"
 
 
-# --- the stage, the commands and use by the flow stage -------------------------------------------------------
+# --- the stage, the commands and use by the flow stage ---
 
 @pytest.mark.slow
-def test_train_command_resumes_after_sigkill(tiny_pairs, tmp_path):
+def test_train_command_resumes_after_sigkill(tiny_pairs, tmp_path, monkeypatch):
     """A `vidcli train flow` process killed with SIGKILL after a save resumes and writes the same model."""
     args = ["train", "flow", str(tiny_pairs), "--steps", "8", "--batch-size", "1", "--crop", "128", "128",
             "--set", "train_flow.iterations=2", "--set", "train_flow.save_every=2", "--device", "cpu"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    whole = vidcli(*args, workspace=tmp_path / "a", env=env)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    whole = vidcli(*args, workspace=tmp_path / "a")
     assert whole.returncode == 0, whole.stderr
     command = [sys.executable, "-m", "vidcli", "--workspace", str(tmp_path / "b"), *args]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while not list((tmp_path / "b").glob(f"*/train_flow/.resume-*/{RESUME_FILE}")):
         assert process.poll() is None and time.monotonic() < deadline
         time.sleep(0.2)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    resumed = vidcli(*args, workspace=tmp_path / "b", env=env)
+    resumed = vidcli(*args, workspace=tmp_path / "b")
     assert resumed.returncode == 0, resumed.stderr
     models = [next((tmp_path / w).glob(f"*/train_flow/*/{MODEL_FILE}")) for w in "ab"]
     metrics = json.loads((models[1].parent / "metrics.json").read_text())
@@ -322,7 +323,8 @@ def test_train_stage_artifact_and_trained_checkpoint_in_the_flow_stage(tiny_pair
 
     (tmp_path / "flow").mkdir()
     info = flow_stage.run(config, {"frames": Artifact(frames)}, tmp_path / "flow")
-    assert info.backend == "raft" and info.model.startswith("raft_small:") and info.checksum == sha256_of(model)
+    assert info.backend == "raft" and info.model.startswith("raft_small:")
+    assert info.checksum == sha256_of(model)
     estimate = read_flo(tmp_path / "flow" / "pairs" / "000000_000001.flo")
     assert estimate.shape == (136, 136, 2) and np.isfinite(estimate).all() and np.abs(estimate).max() > 0
 

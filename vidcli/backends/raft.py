@@ -32,8 +32,8 @@ class TrainedCheckpoint:
     """Settings of a stage whose flow may come from a RAFT checkpoint file instead of the registry's."""
 
     checkpoint: str = setting("", "RAFT checkpoint file for the raft backend: a `vidcli train flow` "
-                                  "model.safetensors or a torchvision RAFT state dict; empty = the registry's "
-                                  "raft_large", significant=False)
+                                  "model.safetensors or a torchvision RAFT state dict; empty = the "
+                                  "registry's raft_large", significant=False)
     checkpoint_sha256: str = setting("", "sha256 of `checkpoint`, filled in when the plan is made (it goes "
                                          "into the artifact key); leave empty")
 

@@ -1,4 +1,4 @@
-"""`vidcli train flow`: RAFT on a flow data set; `vidcli synth-flow`: generated training pairs with exact flow."""
+"""`vidcli train flow`: RAFT on a flow data set; `vidcli synth-flow`: generated pairs with exact flow."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from pathlib import Path
 
 import click
 
-from vidcli.commands.common import CONTEXT, Globals, command_pipeline, run_options, run_pipeline, setting_option
+from vidcli.commands.common import (
+    CONTEXT, Globals, command_pipeline, run_options, run_pipeline, setting_option,
+)
 from vidcli.errors import ConfigError
 
 
@@ -20,7 +22,7 @@ def train():
 @train.command("flow", context_settings=CONTEXT,
                epilog="Example: vidcli train flow pairs/ --steps 2000 --crop 256 256 -o trained/   "
                       "(then: vidcli flow clip.mp4 --set flow.backend=raft "
-                      "--set flow.checkpoint=trained/pairs/train_flow/model.safetensors)")
+                      "--set flow.checkpoint=trained/pairs-*/train_flow/model.safetensors)")
 @click.argument("dataset", type=click.Path(path_type=Path))
 @setting_option("--architecture", "train_flow.architecture")
 @setting_option("--init", "train_flow.init")
@@ -31,7 +33,7 @@ def train():
 @setting_option("--seed", "train_flow.seed")
 @setting_option("--device", "train_flow.device")
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Also copy the model, its log and metrics to OUTPUT/<dataset>/train_flow/.")
+              help="Also copy the model, its log and metrics to OUTPUT/<dataset>-<hash8>/train_flow/.")
 @run_options
 @click.pass_obj
 def train_flow(g: Globals, dataset: Path, output, **run):
@@ -64,8 +66,8 @@ def _follow(g: Globals, dataset: Path, assignments) -> None:
         return
     config = load_stage("train_flow").Config(**node.config)
     kind, samples = open_dataset(dataset, config.dataset, config.sintel_pass)
-    Trainer(config, samples, sparse=kind == "kitti", out_dir=None, resume_dir=resume_dir(final.parent, node.key),
-            device=config.device).run()
+    Trainer(config, samples, sparse=kind == "kitti", out_dir=None,
+            resume_dir=resume_dir(final.parent, node.key), device=config.device).run()
 
 
 @click.command("synth-flow", context_settings=CONTEXT,
@@ -73,7 +75,8 @@ def _follow(g: Globals, dataset: Path, assignments) -> None:
 @click.argument("output", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--pairs", type=click.IntRange(1, 10_000_000), default=1000, show_default=True,
               help="Number of pairs.")
-@click.option("--size", default="512x384", show_default=True, help="Image size WIDTHxHEIGHT (at least 64x64).")
+@click.option("--size", default="512x384", show_default=True,
+              help="Image size WIDTHxHEIGHT (at least 64x64).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Pair i depends only on (seed, i).")
 @click.option("--photos", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
               help="A folder of photos used beside generated textures for the background and shapes.")
@@ -92,7 +95,8 @@ def synth_flow(output: Path, pairs: int, size: str, seed: int, photos: Path | No
     partial = output.with_name(f".{output.name}.partial-{os.getpid()}")
     try:
         with progress("flow pairs", total=pairs) as bar:
-            write_pairs(partial, pairs, seed, PairOptions(width=width, height=height), load_photos(photos), bar)
+            write_pairs(partial, pairs, seed, PairOptions(width=width, height=height), load_photos(photos),
+                        bar)
         partial.rename(output)
     finally:
         shutil.rmtree(partial, ignore_errors=True)

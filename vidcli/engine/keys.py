@@ -70,7 +70,8 @@ def folder_content_hash(folder: Path, cache_dir: Path) -> str:
     renaming the folder keeps its identity, changing, adding or removing a file changes it."""
     digest = hashlib.blake2b(digest_size=16)
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(f"{path.relative_to(folder).as_posix()}\0{cached_content_hash(path, cache_dir)}\n".encode())
+        name = path.relative_to(folder).as_posix()
+        digest.update(f"{name}\0{cached_content_hash(path, cache_dir)}\n".encode())
     return digest.hexdigest()
 
 

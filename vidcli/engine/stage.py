@@ -96,7 +96,8 @@ def resolve(module: types.ModuleType, config):
     component = getattr(module, "COMPONENT", None)
     if component:
         own_checkpoint = bool(getattr(config, "checkpoint", ""))
-        config = dataclasses.replace(config, backend=backends.resolve(component, config.backend, own_checkpoint)[0])
+        backend = backends.resolve(component, config.backend, own_checkpoint)[0]
+        config = dataclasses.replace(config, backend=backend)
     try:
         return getattr(module, "resolve_config", lambda c: c)(config)
     except ConfigError as exc:

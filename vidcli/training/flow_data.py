@@ -23,7 +23,8 @@ SINTEL_PASSES = ("clean", "final")
 SYNTH_FLOW_DIR = "flow"  # inside a `vidcli synth` OUT.mp4.gt/ folder: pair_filename(i, i + 1) .flo files
 
 # FlyingChairs names: the layout of ../shared/data/flow and `vidcli synth-flow` (0000000-img0.png,
-# 0000000-img1.png, 0000000-gt.flo) and the official release's (00001_img1.ppm, 00001_img2.ppm, 00001_flow.flo).
+# 0000000-img1.png, 0000000-gt.flo) and the official release's (00001_img1.ppm, 00001_img2.ppm,
+# 00001_flow.flo).
 _CHAIRS_NAMES = (("-gt.flo", "-img0.png", "-img1.png"), ("_flow.flo", "_img1.ppm", "_img2.ppm"))
 
 
@@ -214,9 +215,11 @@ class Augmentation:
             image2 = cv2.resize(image2, size, interpolation=cv2.INTER_LINEAR)
             flow, valid = (_scatter_flow if self.sparse else _resize_dense)(flow, valid, size)
         if self.flip and rng.random() < 0.5:
-            image1, image2, flow, valid = image1[:, ::-1], image2[:, ::-1], flow[:, ::-1] * [-1, 1], valid[:, ::-1]
+            image1, image2, valid = image1[:, ::-1], image2[:, ::-1], valid[:, ::-1]
+            flow = flow[:, ::-1] * [-1, 1]
         if self.flip and not self.sparse and rng.random() < 0.1:
-            image1, image2, flow, valid = image1[::-1], image2[::-1], flow[::-1] * [1, -1], valid[::-1]
+            image1, image2, valid = image1[::-1], image2[::-1], valid[::-1]
+            flow = flow[::-1] * [1, -1]
         height, width = image1.shape[:2]
         y0, x0 = rng.integers(0, height - crop_h + 1), rng.integers(0, width - crop_w + 1)
         window = (slice(y0, y0 + crop_h), slice(x0, x0 + crop_w))

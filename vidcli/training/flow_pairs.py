@@ -88,7 +88,8 @@ def _texture(rng, height, width, photos: list[np.ndarray]) -> np.ndarray:
     if photos and rng.random() < 0.5:
         photo = photos[rng.integers(len(photos))]
         scale = max(height / photo.shape[0], width / photo.shape[1]) * rng.uniform(1.0, 1.5)
-        photo = cv2.resize(photo, (int(np.ceil(photo.shape[1] * scale)), int(np.ceil(photo.shape[0] * scale))))
+        size = (int(np.ceil(photo.shape[1] * scale)), int(np.ceil(photo.shape[0] * scale)))
+        photo = cv2.resize(photo, size)
         y0 = rng.integers(0, photo.shape[0] - height + 1)
         x0 = rng.integers(0, photo.shape[1] - width + 1)
         return photo[y0:y0 + height, x0:x0 + width]
@@ -100,7 +101,8 @@ def generate_pair(rng: np.random.Generator, options: PairOptions = PairOptions()
     """(image1, image2, flow): two HxWx3 uint8 RGB images and the exact HxWx2 float32 flow between them."""
     width, height = options.width, options.height
     margin = width // 4
-    pixels = np.stack(np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64)), -1)
+    pixels = np.stack(np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64)),
+                      axis=-1)
     images = [np.zeros((height, width, 3), np.float32) for _ in range(2)]
     flow = np.zeros((height, width, 2), np.float32)
 
@@ -118,7 +120,8 @@ def generate_pair(rng: np.random.Generator, options: PairOptions = PairOptions()
         place[:2, 2] = rng.uniform([0, 0], [width, height]) - place[:2, :2] @ [size / 2, size / 2]
         where = place[:2, :2] @ [size / 2, size / 2] + place[:2, 2]
         motion = _random_affine(rng, where, options.shape_motion, options)
-        layers.append((_texture(rng, size, size, list(photos)).astype(np.float32), mask, place, motion @ place))
+        texture = _texture(rng, size, size, list(photos)).astype(np.float32)
+        layers.append((texture, mask, place, motion @ place))
 
     for texture, mask, first_map, second_map in layers:
         coverage = []

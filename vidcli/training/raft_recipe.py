@@ -120,9 +120,9 @@ def save_model(network, path: Path, options: TrainOptions, step: int) -> None:
     from safetensors.torch import save_file
 
     state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
-    # One metadata entry: safetensors writes several in a random order, and equal models should be equal files.
-    save_file(state, str(path), metadata={"vidcli": json.dumps({"architecture": options.architecture, "step": step},
-                                                               sort_keys=True)})
+    # One metadata entry: safetensors writes several in a random order; equal models make equal files.
+    about = json.dumps({"architecture": options.architecture, "step": step}, sort_keys=True)
+    save_file(state, str(path), metadata={"vidcli": about})
 
 
 def _normalise(images, noise_std=None, generator=None):
@@ -164,11 +164,11 @@ class Trainer:
         if self.world > 1:
             self.model = torch.nn.parallel.DistributedDataParallel(
                 network, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        self.optimizer = torch.optim.AdamW(network.parameters(), lr=options.lr, weight_decay=options.weight_decay,
-                                           eps=options.epsilon)
+        self.optimizer = torch.optim.AdamW(network.parameters(), lr=options.lr,
+                                           weight_decay=options.weight_decay, eps=options.epsilon)
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            self.optimizer, options.lr, options.steps + 100, pct_start=options.pct_start, cycle_momentum=False,
-            anneal_strategy="linear")
+            self.optimizer, options.lr, options.steps + 100, pct_start=options.pct_start,
+            cycle_momentum=False, anneal_strategy="linear")
         self.mixed = options.mixed_precision and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.mixed)
         self.step, self.rows = 0, []
@@ -196,8 +196,9 @@ class Trainer:
 
     # --- state --------------------------------------------------------------------------------------------
     def _state(self) -> dict:
-        return {"step": self.step, "model": self.network.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(), "log": self.rows}
+        return {"step": self.step, "model": self.network.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict(), "log": self.rows}
 
     def save_resume_state(self) -> None:
         import torch
@@ -261,7 +262,7 @@ class Trainer:
         return {"loss": loss.item(), **metrics}
 
     def validate(self, iterations: int | None = None) -> dict:
-        """EPE and 1/3/5 px accuracy over the held-out pairs, at their full size (padded to multiples of 8)."""
+        """EPE, 1/3/5 px accuracy and Fl-all over the held-out pairs at their full size."""
         import torch
 
         from vidcli.io.flow import flow_metrics
@@ -271,7 +272,8 @@ class Trainer:
         with torch.inference_mode():
             for sample in self.validation_samples:
                 image1, image2, flow, valid = sample.read()
-                estimate = predict(self.network, image1, image2, self.device, iterations or self.options.iterations)
+                estimate = predict(self.network, image1, image2, self.device,
+                                   iterations or self.options.iterations)
                 errors.append((estimate, flow, valid))
         return flow_metrics(errors)
 
@@ -297,7 +299,8 @@ class Trainer:
                 self.save_resume_state()
             if self.on_step is not None:
                 self.on_step(self.step, self.rows[-1] if self.rows else None)
-        metrics = {"steps": self.step, "resumed_from": resumed_from, "train": self.rows[-1] if self.rows else None,
+        metrics = {"steps": self.step, "resumed_from": resumed_from,
+                   "train": self.rows[-1] if self.rows else None,
                    "validation_pairs": len(self.validation_samples),
                    "validation": self.validate() if self.validation_samples else None}
         if self.rank == 0 and self.out_dir is not None:
