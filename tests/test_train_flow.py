@@ -4,6 +4,7 @@ trained checkpoints in the flow stage, and `vidcli eval flow`."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -354,3 +355,40 @@ def test_eval_flow_command(tmp_path):
     assert report["3px"] == 0.0 and report["fl_all"] == pytest.approx(np.mean(5.0 > 0.05 * np.hypot(*flow.T)))
     empty = CliRunner().invoke(eval_command, ["flow", str(tmp_path), str(truth)])
     assert isinstance(empty.exception, InputError)
+
+
+def _gradients(trainer) -> dict:
+    return {name: p.grad.clone() for name, p in trainer.network.named_parameters() if p.grad is not None}
+
+
+def _ddp_process(rank, world, port, folder, out_dir):
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    trainer = Trainer(TrainOptions(**TINY), flow_data.chairs(folder), sparse=False, out_dir=None,
+                      resume_dir=out_dir / "resume")
+    trainer.train_step()
+    torch.save(_gradients(trainer), out_dir / f"gradients{rank}.pt")
+    torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_two_processes_under_ddp_train_as_one_with_their_batches_joined(tiny_pairs, tmp_path):
+    """DistributedDataParallel on gloo: 2 processes x 1 pair make the (clipped) gradients of 1 process x 2
+    pairs (the same items, averaged), up to the order of float sums, and agree with each other."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    torch.multiprocessing.spawn(_ddp_process, args=(2, port, tiny_pairs, tmp_path), nprocs=2)
+    torch.set_num_threads(1)
+    single = Trainer(TrainOptions(**{**TINY, "batch_size": 2}), flow_data.chairs(tiny_pairs), sparse=False,
+                     out_dir=None, resume_dir=tmp_path / "r")
+    single.train_step()
+    expected = _gradients(single)
+    shares = [torch.load(tmp_path / f"gradients{r}.pt", weights_only=True) for r in (0, 1)]
+    assert shares[0].keys() == shares[1].keys() == expected.keys()
+    for name, gradient in expected.items():
+        assert torch.equal(shares[0][name], shares[1][name]), name
+        assert torch.allclose(shares[0][name], gradient, rtol=1e-3, atol=1e-6), name
