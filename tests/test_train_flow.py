@@ -26,6 +26,7 @@ from vidcli.engine.store import Workspace
 from vidcli.errors import InputError
 from vidcli.io.flow import read_flo, read_kitti_flow, write_flo, write_kitti_flow
 from vidcli.io.video import VideoWriter
+from vidcli.stages import camera as camera_stage
 from vidcli.stages import flow as flow_stage
 from vidcli.training import flow_data
 from vidcli.training.flow_pairs import PairOptions, generate_pair, write_pairs
@@ -316,6 +317,8 @@ def test_train_stage_artifact_and_trained_checkpoint_in_the_flow_stage(tiny_pair
     model = artifact / MODEL_FILE
     config = planned_config(flow_stage, {"backend": "raft", "checkpoint": str(model), "device": "cpu"})
     assert config.checkpoint_sha256 == sha256_of(model)
+    camera = planned_config(camera_stage, {"flow": "auto", "checkpoint": str(model), "device": "cpu"})
+    assert (camera.flow, camera.checkpoint_sha256) == ("raft", sha256_of(model))
     from vidcli.io.frames import write_frames
 
     frames = write_frames(tmp_path / "frames", [cv2.imread(str(tiny_pairs / f"0000000-img{i}.png"))[..., ::-1]
