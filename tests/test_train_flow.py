@@ -395,3 +395,25 @@ def test_two_processes_under_ddp_train_as_one_with_their_batches_joined(tiny_pai
     for name, gradient in expected.items():
         assert torch.equal(shares[0][name], shares[1][name]), name
         assert torch.allclose(shares[0][name], gradient, rtol=1e-3, atol=1e-6), name
+
+
+@pytest.mark.slow
+def test_train_command_under_torchrun(tiny_pairs, tmp_path, monkeypatch):
+    """`torchrun --nproc_per_node 2 -m vidcli train flow`: process 0 writes the artifact, process 1 trains its
+    share without writing."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+               "--master_port", str(port), "-m", "vidcli", "--workspace", str(tmp_path / "w"), "train", "flow",
+               str(tiny_pairs), "--steps", "2", "--batch-size", "1", "--crop", "128", "128",
+               "--set", "train_flow.iterations=2", "--device", "cpu"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    artifacts = list((tmp_path / "w").glob(f"*/train_flow/*/{MODEL_FILE}"))
+    assert len(artifacts) == 1
+    assert json.loads((artifacts[0].parent / "metrics.json").read_text())["steps"] == 2
+    assert not list((tmp_path / "w").glob("*/train_flow/.resume-*"))
