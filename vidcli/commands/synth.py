@@ -38,7 +38,9 @@ def parse_size(text: str, minimum: int = 16) -> tuple[int, int]:
 @click.option("--weight", type=click.FloatRange(0, 1), default=None, help="Anny weight (0-1) for everyone.")
 @click.option("--age", type=click.FloatRange(0, 1), default=None, help="Anny age (0 baby, 1/3 ~25 years, 1 old).")
 @click.option("--gender", type=click.FloatRange(0, 1), default=None, help="Anny gender (0 female, 1 male).")
-def synth(output, clips, people, camera, duration, size, fps, seed, height, weight, age, gender):
+@click.option("--flow", is_flag=True, help="Also write the exact forward optical flow of every frame pair to "
+                                           "OUTPUT.gt/flow/ (NaN where hidden; docs/training.md).")
+def synth(output, clips, people, camera, duration, size, fps, seed, height, weight, age, gender, flow):
     """Render OUTPUT (H.264 mp4) of 1-3 Anny people walking through a textured scene under a moving
     camera, and write the exact ground truth to OUTPUT.gt/ (camera, tracks, keypoints, masks,
     motion, people; see docs/formats.md)."""
@@ -56,7 +58,7 @@ def synth(output, clips, people, camera, duration, size, fps, seed, height, weig
     overrides = {k: v for k, v in (("height", height), ("weight", weight), ("age", age), ("gender", gender))
                  if v is not None}
     options = SynthOptions(duration=duration, width=width, height=height_px, fps=fps, seed=seed, people=people,
-                           camera=camera, bvh=list(clips), phenotype=overrides)
+                           camera=camera, bvh=list(clips), phenotype=overrides, flow=flow)
     with progress("rendering", total=options.frames) as bar:
         gt_dir = synthesize(output, options, progress=bar)
     log.info("wrote %s (%d frames) and %s", output, options.frames, gt_dir)

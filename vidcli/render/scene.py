@@ -71,17 +71,20 @@ class Body:
 @dataclass
 class Frame:
     """A rendered frame: `rgb` (H, W, 3) uint8, `depth` (H, W) camera z, `body` (H, W) index of the
-    body seen at each pixel (-1: the scene)."""
+    body seen at each pixel (-1: the scene), `face` (H, W) the triangle seen there, indexing the bodies'
+    faces in order (-1: the scene)."""
 
     rgb: np.ndarray
     depth: np.ndarray
     body: np.ndarray
+    face: np.ndarray
 
 
 def render(camera: Camera, scene: Scene, bodies: list[Body]) -> Frame:
     """Render `bodies` in `scene` as seen by `camera`."""
     colour, depth = _raycast(camera, scene)
     body_index = np.full(depth.shape, -1)
+    face_index = np.full(depth.shape, -1)
     if bodies:
         offsets = np.cumsum([0] + [len(b.vertices) for b in bodies])
         vertices = np.concatenate([b.vertices for b in bodies]).astype(np.float64)
@@ -97,7 +100,8 @@ def render(camera: Camera, scene: Scene, bodies: list[Body]) -> Frame:
         colour[hit] = base * _lambert(normals)[:, None]
         depth = fragments.depth
         body_index[hit] = face_owner[hit_faces]
-    return Frame(np.clip(colour, 0, 255).astype(np.uint8), depth, body_index)
+        face_index[hit] = hit_faces
+    return Frame(np.clip(colour, 0, 255).astype(np.uint8), depth, body_index, face_index)
 
 
 def _lambert(normals: np.ndarray) -> np.ndarray:
