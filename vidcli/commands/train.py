@@ -14,7 +14,7 @@ from vidcli.commands.common import (
 from vidcli.errors import ConfigError
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(context_settings=CONTEXT, epilog="Example: vidcli train flow pairs/ --steps 2000 -o trained/")
 def train():
     """Train learned components on your data; the result is a cached artifact like any stage's."""
 
