@@ -159,8 +159,8 @@ class Trainer:
         network = build_network(options.architecture)
         if options.init:
             network.load_state_dict(load_flow_checkpoint(Path(options.init))[1])
-        self.network = network.to(self.device)
-        self.model = network
+        self.network = network.to(self.device)  # the module itself: its state is what is saved
+        self.model = network  # what a training step calls: the network, or its DDP wrapper
         if self.world > 1:
             self.model = torch.nn.parallel.DistributedDataParallel(
                 network, device_ids=[self.device.index] if self.device.type == "cuda" else None)
@@ -261,7 +261,7 @@ class Trainer:
         self.step += 1
         return {"loss": loss.item(), **metrics}
 
-    def validate(self, iterations: int | None = None) -> dict:
+    def validate(self) -> dict:
         """EPE, 1/3/5 px accuracy and Fl-all over the held-out pairs at their full size."""
         import torch
 
@@ -272,8 +272,7 @@ class Trainer:
         with torch.inference_mode():
             for sample in self.validation_samples:
                 image1, image2, flow, valid = sample.read()
-                estimate = predict(self.network, image1, image2, self.device,
-                                   iterations or self.options.iterations)
+                estimate = predict(self.network, image1, image2, self.device, self.options.iterations)
                 errors.append((estimate, flow, valid))
         return flow_metrics(errors)
 
