@@ -440,3 +440,15 @@ def test_synth_writes_exact_flow_that_the_reader_reads(tmp_path, anny_body):
     warped = cv2.remap(second.rgb, x + known[..., 0], y + known[..., 1], cv2.INTER_LINEAR)
     error = np.abs(warped.astype(np.float64) - first.rgb).mean(axis=-1)
     assert np.median(error[valid]) <= 2.0 and np.median(error[~valid]) > 3 * np.median(error[valid])
+
+
+def test_workflow_inputs_of_a_folder_pipeline_are_folders(tmp_path):
+    from vidcli.workflow import expand_inputs
+
+    for name in ("a", "b"):
+        (tmp_path / "sets" / name).mkdir(parents=True)
+    (tmp_path / "sets" / "clip.mp4").write_bytes(b"")
+    pipeline = load_pipeline("train_flow")
+    assert expand_inputs(["sets/a"], pipeline, tmp_path, "w") == [{"dataset": tmp_path / "sets" / "a"}]
+    assert expand_inputs(["sets/*"], pipeline, tmp_path, "w") == [{"dataset": tmp_path / "sets" / n}
+                                                                  for n in ("a", "b")]
