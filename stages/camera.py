@@ -22,6 +22,7 @@ import numpy as np
 
 from vidcli import backends
 from vidcli.backends.dis import PRESETS
+from vidcli.backends.raft import TrainedCheckpoint, with_checkpoint_digest
 from vidcli.console import log, progress
 from vidcli.engine.stage import RunInfo
 from vidcli.errors import ConfigError, InputError
@@ -39,7 +40,7 @@ RESIDUAL_NOISE_GRID_PX = 0.125
 
 
 @dataclass
-class Config:
+class Config(TrainedCheckpoint):
     backend: str = setting("auto", "camera solver; auto: a full backend whose checkpoints are installed, "
                                    "else embedded", choices=backends.choices(COMPONENT))
     focal: float = setting(0.0, "focal length in pixels (fx = fy); 0 = fx/fy if given, else calibrate",
@@ -92,7 +93,8 @@ class Config:
 
 
 def resolve_config(config: Config) -> Config:
-    flow = backends.resolve("flow", config.flow)[0]
+    flow = backends.resolve("flow", config.flow, own_checkpoint=bool(config.checkpoint))[0]
+    config = with_checkpoint_digest(config, flow)
     return replace(config, flow=flow, device=backends.device(backends.get("flow", flow), config.device))
 
 

@@ -1,4 +1,5 @@
-"""Optical flow between frame pairs (i, i + step): OpenCV DIS (embedded) or RAFT (full backend)."""
+"""Optical flow between frame pairs (i, i + step): OpenCV DIS (embedded) or RAFT (full backend, the registry's
+or a trained checkpoint)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from vidcli import backends
 from vidcli.backends.dis import PRESET_FINEST_SCALE, PRESETS
+from vidcli.backends.raft import TrainedCheckpoint, with_checkpoint_digest
 from vidcli.console import progress
 from vidcli.engine.stage import RunInfo
 from vidcli.errors import InputError
@@ -22,8 +24,9 @@ COMPONENT = "flow"
 
 
 @dataclass
-class Config:
-    backend: str = setting("auto", "optical flow; auto: RAFT when its checkpoint is installed, else DIS",
+class Config(TrainedCheckpoint):
+    backend: str = setting("auto", "optical flow; auto: RAFT when its checkpoint is installed or given, "
+                                   "else DIS",
                            choices=backends.choices(COMPONENT))
     max_size: int = setting(512, "longest side, in pixels, of the images flow is computed on; 0 = frame size",
                             bounds="[0, 8192]")
@@ -37,6 +40,7 @@ class Config:
 
 
 def resolve_config(config: Config) -> Config:
+    config = with_checkpoint_digest(config, config.backend)
     return replace(config, device=backends.device(backends.get(COMPONENT, config.backend), config.device))
 
 

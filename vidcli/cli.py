@@ -54,11 +54,11 @@ def main(ctx, workspace, verbose, quiet, as_json):
 
 def _register() -> None:
     from vidcli.commands import (animate, engine, evaluate, flow, frames, mocap, models, settings, synth,
-                                 tracks)
+                                 tracks, train)
 
     commands = (engine.run, engine.plan, engine.clean, models.models, settings.settings_command,
                 frames.frames, flow.flow, tracks.tracks, mocap.mocap, animate.animate, synth.synth,
-                evaluate.eval_command)
+                train.synth_flow, train.train, evaluate.eval_command)
     for command in commands:
         main.add_command(command)
 

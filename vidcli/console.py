@@ -41,8 +41,12 @@ class _LineProgress:
 
     def __init__(self, description: str, total: int | None, every_s: float = 5.0):
         self.description, self.total, self.every_s = description, total, every_s
-        self.done = 0
+        self.done, self.note = 0, ""
         self._last = time.monotonic()
+
+    def describe(self, note: str) -> None:
+        """Show `note` (say, the current loss) beside the count."""
+        self.note = note
 
     def advance(self, n: int = 1) -> None:
         self.done += n
@@ -50,12 +54,15 @@ class _LineProgress:
         if now - self._last >= self.every_s:
             self._last = now
             total = f"/{self.total}" if self.total else ""
-            log.info("%s: %d%s", self.description, self.done, total)
+            log.info("%s: %d%s%s", self.description, self.done, total, f" {self.note}" if self.note else "")
 
 
 class _RichProgress:
-    def __init__(self, progress, task_id):
-        self._progress, self._task_id = progress, task_id
+    def __init__(self, progress, task_id, description: str):
+        self._progress, self._task_id, self._description = progress, task_id, description
+
+    def describe(self, note: str) -> None:
+        self._progress.update(self._task_id, description=f"{self._description} {note}")
 
     def advance(self, n: int = 1) -> None:
         self._progress.advance(self._task_id, n)
@@ -71,6 +78,6 @@ def progress(description: str, total: int | None = None):
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             console=console, transient=True,
         ) as bar:
-            yield _RichProgress(bar, bar.add_task(description, total=total))
+            yield _RichProgress(bar, bar.add_task(description, total=total), description)
     else:
         yield _LineProgress(description, total)

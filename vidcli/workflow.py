@@ -75,7 +75,8 @@ def load_workflow(path: Path, assignments=()) -> Workflow:
 def expand_inputs(entries, pipeline: Pipeline, base: Path, where: str) -> list[dict[str, Path]]:
     """Each entry becomes one or more inputs, mapping the pipeline's source names to files.
 
-    A string is a file, a folder (its videos, sorted) or a glob, for a single-source pipeline; a
+    A string is a file, a folder (its videos, sorted) or a glob, for a single-source pipeline (whose
+    source is a folder, as a data set is: the folder itself, or the folders a glob matches); a
     mapping names a file for each source. A file that does not exist stays in the list, so that it
     fails alone, as an invalid input, while the others run.
     """
@@ -92,7 +93,9 @@ def expand_inputs(entries, pipeline: Pipeline, base: Path, where: str) -> list[d
             continue
         if len(pipeline.sources) != 1:
             raise ConfigError(f"{where}: pipeline {pipeline.name} takes {pipeline.sources}: give each input as a mapping")
-        found.extend({pipeline.sources[0]: p} for p in _expand_one(str(entry), base, where))
+        source = pipeline.sources[0]
+        expand = _expand_folder if source in pipeline.folders else _expand_one
+        found.extend({source: p} for p in expand(str(entry), base, where))
     if not found:
         raise ConfigError(f"{where}: 'inputs' matched no file")
     return found
@@ -104,6 +107,13 @@ def _expand_one(entry: str, base: Path, where: str) -> list[Path]:
         return sorted(p for p in path.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
     if glob.has_magic(entry):
         return sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
+    return [path]
+
+
+def _expand_folder(entry: str, base: Path, where: str) -> list[Path]:
+    path = _resolve(entry, base)
+    if glob.has_magic(entry):
+        return sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_dir())
     return [path]
 
 

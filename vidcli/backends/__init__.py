@@ -48,16 +48,16 @@ class Backend:
             implementation = getattr(importlib.import_module(module), name)
         return implementation(*args, **kwargs)
 
-    def missing(self, gpu: bool = True) -> list[str]:
-        """What keeps this backend from running here: absent packages, checkpoints, and (with `gpu`)
-        a GPU it needs."""
+    def missing(self, gpu: bool = True, registry_checkpoints: bool = True) -> list[str]:
+        """What keeps this backend from running here: absent packages, checkpoints of the registry (unless
+        the stage gives its own), and (with `gpu`) a GPU it needs."""
         from vidcli.devices import visible_gpu_count
         from vidcli.models import registry
 
         lacking = [f"package {p} (pip install 'vidcli[{self.extra}]')" for p in self.packages
                    if importlib.util.find_spec(p) is None]
         lacking += [f"checkpoint {c} (vidcli models download {c})" for c in self.checkpoints
-                    if not registry.is_present(c)]
+                    if registry_checkpoints and not registry.is_present(c)]
         if gpu and self.needs_gpu and not visible_gpu_count():
             lacking.append("a GPU")
         return lacking
@@ -98,22 +98,23 @@ def get(component: str, name: str) -> Backend:
         raise ConfigError(f"unknown {component} backend {name!r}; known: {known}") from None
 
 
-def resolve(component: str, requested: str) -> tuple[str, str]:
+def resolve(component: str, requested: str, own_checkpoint: bool = False) -> tuple[str, str]:
     """(backend name, why) for a `backend` setting: `auto` is the first full backend whose packages,
     checkpoints and GPU are all here, else the embedded one; a named backend needs its packages and
-    checkpoints (not a GPU: the user chose to wait)."""
+    checkpoints (not a GPU: the user chose to wait). With `own_checkpoint` (the stage names a checkpoint
+    file) the registry's checkpoints are not needed."""
     from vidcli.console import log
 
     if requested != "auto":
         backend = get(component, requested)
-        lacking = backend.missing(gpu=False)
+        lacking = backend.missing(gpu=False, registry_checkpoints=not own_checkpoint)
         if lacking:
             raise ConfigError(f"{component} backend {requested} needs {', '.join(lacking)}")
         return requested, "chosen"
     skipped = []
     for backend in _TABLE.get(component, {}).values():
         if backend.kind == FULL:
-            lacking = backend.missing()
+            lacking = backend.missing(registry_checkpoints=not own_checkpoint)
             if not lacking:
                 return backend.name, "auto: its checkpoints are here"
             skipped.append(f"{backend.name} needs {', '.join(lacking)}")

@@ -16,10 +16,11 @@ _EPILOG = ("Example: vidcli synth walk.mp4 --people 2 --camera handheld --bvh 02
            "(a studio: --scene plain --noise 2 --shadow; a minute: --duration 60 --loop 6)")
 
 
-def _size(text: str) -> tuple[int, int]:
+def parse_size(text: str, minimum: int = 16) -> tuple[int, int]:
+    """(width, height) of a --size WIDTHxHEIGHT option, each at least `minimum`."""
     match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
-    if not match or min(int(match.group(1)), int(match.group(2))) < 16:
-        raise ConfigError(f"--size {text!r}: expected WIDTHxHEIGHT, each at least 16, e.g. 640x360")
+    if not match or min(int(match.group(1)), int(match.group(2))) < minimum:
+        raise ConfigError(f"--size {text!r}: expected WIDTHxHEIGHT, each at least {minimum}, e.g. 640x360")
     return int(match.group(1)), int(match.group(2))
 
 
@@ -49,8 +50,10 @@ def _size(text: str) -> tuple[int, int]:
 @click.option("--weight", type=click.FloatRange(0, 1), default=None, help="Anny weight (0-1) for everyone.")
 @click.option("--age", type=click.FloatRange(0, 1), default=None, help="Anny age (0 baby, 1/3 ~25 years, 1 old).")
 @click.option("--gender", type=click.FloatRange(0, 1), default=None, help="Anny gender (0 female, 1 male).")
+@click.option("--flow", is_flag=True, help="Also write the exact forward optical flow of every frame pair to "
+                                           "OUTPUT.gt/flow/ (NaN where hidden; docs/training.md).")
 def synth(output, clips, people, camera, duration, size, fps, seed, scene, noise, shadow, loop, crf, height,
-          weight, age, gender):
+          weight, age, gender, flow):
     """Render OUTPUT (H.264 mp4) of 1-3 Anny people walking through a textured scene under a moving
     camera, and write the exact ground truth to OUTPUT.gt/ (camera, tracks, keypoints, masks,
     motion, people; see docs/formats.md)."""
@@ -64,12 +67,12 @@ def synth(output, clips, people, camera, duration, size, fps, seed, scene, noise
     for clip in clips:
         if not clip.is_file():
             raise InputError(f"{clip}: no such BVH file")
-    width, height_px = _size(size)
+    width, height_px = parse_size(size)
     overrides = {k: v for k, v in (("height", height), ("weight", weight), ("age", age), ("gender", gender))
                  if v is not None}
     options = SynthOptions(duration=duration, width=width, height=height_px, fps=fps, seed=seed, people=people,
                            camera=camera, bvh=list(clips), phenotype=overrides, scene=scene, noise=noise,
-                           shadow=shadow, loop=loop, crf=crf)
+                           shadow=shadow, loop=loop, crf=crf, flow=flow)
     with progress("rendering", total=options.frames) as bar:
         gt_dir = synthesize(output, options, progress=bar)
     log.info("wrote %s (%d frames) and %s", output, options.frames, gt_dir)

@@ -12,7 +12,7 @@ from vidcli.engine.plan import Node
 from vidcli.engine.stage import Artifact, RunInfo, load_stage
 from vidcli.engine.store import (
     HOST, MANIFEST, Workspace, elapsed_since, is_done, key_lock, new_temp_dir, now_iso, package_versions,
-    publish, stale_leftovers, write_json_durably,
+    publish, resume_dir, stale_leftovers, write_json_durably,
 )
 
 
@@ -51,6 +51,7 @@ def execute(node: Node, workspace: Workspace, run_id: str) -> bool:
             }
             write_json_durably(tmp / MANIFEST, manifest)
             publish(tmp, final, replace=node.force)
+            shutil.rmtree(resume_dir(stage_dir, node.key), ignore_errors=True)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)

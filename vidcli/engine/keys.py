@@ -65,6 +65,16 @@ def cached_content_hash(path: Path, cache_dir: Path) -> str:
     return content_hash
 
 
+def folder_content_hash(folder: Path, cache_dir: Path) -> str:
+    """blake2b-128 of the relative paths and content hashes of every file under `folder` (a data set):
+    renaming the folder keeps its identity, changing, adding or removing a file changes it."""
+    digest = hashlib.blake2b(digest_size=16)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        name = path.relative_to(folder).as_posix()
+        digest.update(f"{name}\0{cached_content_hash(path, cache_dir)}\n".encode())
+    return digest.hexdigest()
+
+
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 

@@ -4,6 +4,7 @@ A pipeline file (built-in ones live in `vidcli/workflows/*.yaml`) looks like:
 
     description: Optical flow of a video, rendered beside its frames.
     sources: [video]            # the input files one pipeline run takes
+    folders: []                 # sources that are folders (a data set), identified by their files
     stages:
       frames: {}                # ports bind to the source or stage of the same name by default
       flow: {config: {max_size: 512}}
@@ -40,6 +41,7 @@ class Pipeline:
     description: str
     sources: list[str]
     stages: dict[str, StageSpec] = field(default_factory=dict)  # in dependency order
+    folders: tuple[str, ...] = ()  # the sources that are folders rather than files
 
     def upstream_stages(self, stage: str) -> list[str]:
         return [n for n in self.stages[stage].inputs.values() if n in self.stages]
@@ -115,7 +117,10 @@ def _build(name: str, data: Any, overrides: dict[str, dict], assignments: list[s
         order = list(graphlib.TopologicalSorter(graph).static_order())
     except graphlib.CycleError as exc:
         raise ConfigError(f"{where}: stages depend on each other in a cycle: {exc.args[1]}") from None
-    return Pipeline(name, data.get("description", ""), list(sources), {n: specs[n] for n in order})
+    folders = tuple(data.get("folders", ()))
+    if set(folders) - set(sources):
+        raise ConfigError(f"{where}: folders {sorted(set(folders) - set(sources))} are not among its sources")
+    return Pipeline(name, data.get("description", ""), list(sources), {n: specs[n] for n in order}, folders)
 
 
 def _parse_assignments(assignments: list[str], where: str, stages) -> dict[str, dict[str, str]]:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from vidcli import backends
-from vidcli.engine.keys import artifact_key, cached_content_hash
+from vidcli.engine.keys import artifact_key, cached_content_hash, folder_content_hash
 from vidcli.engine.pipeline import Pipeline
 from vidcli.engine.stage import Source, config_dict, resolve, resources
 from vidcli.settings import significant_values
@@ -102,7 +102,8 @@ def build_plan(pipeline: Pipeline, inputs: list[dict[str, Path]], workspace: Wor
         plan = InputPlan(label=str(first), sources=sources, final_stages=pipeline.final_stages)
         plans.append(plan)
         try:
-            hashed = {name: Source(path, _content_hash(path, workspace)) for name, path in sources.items()}
+            hashed = {name: Source(path, _content_hash(path, workspace, name in pipeline.folders))
+                      for name, path in sources.items()}
         except InputError as exc:
             plan.error = exc
             continue
@@ -165,12 +166,14 @@ def _check_backends(pipeline: Pipeline, resolved: dict) -> None:
             backends.check_compatible(name, backend, upstream)
 
 
-def _content_hash(path: Path, workspace: Workspace) -> str:
+def _content_hash(path: Path, workspace: Workspace, folder: bool = False) -> str:
     if not path.exists():
         raise InputError(f"input not found: {path}")
-    if not path.is_file():
-        raise InputError(f"input is not a file: {path}")
+    if folder != path.is_dir() or not (folder or path.is_file()):
+        raise InputError(f"input is not a {'folder' if folder else 'file'}: {path}")
     try:
+        if folder:
+            return folder_content_hash(path, workspace.hash_cache)
         return cached_content_hash(path, workspace.hash_cache)
     except PermissionError:
         raise InputError(f"input is not readable: {path}") from None

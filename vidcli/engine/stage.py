@@ -95,7 +95,9 @@ def resolve(module: types.ModuleType, config):
     from the backend table, then whatever the stage's own `resolve_config` decides (a device, say)."""
     component = getattr(module, "COMPONENT", None)
     if component:
-        config = dataclasses.replace(config, backend=backends.resolve(component, config.backend)[0])
+        own_checkpoint = bool(getattr(config, "checkpoint", ""))
+        backend = backends.resolve(component, config.backend, own_checkpoint)[0]
+        config = dataclasses.replace(config, backend=backend)
     try:
         return getattr(module, "resolve_config", lambda c: c)(config)
     except ConfigError as exc:

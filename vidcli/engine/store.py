@@ -166,6 +166,20 @@ def publish(tmp: Path, final: Path, replace: bool) -> bool:
 _LEFTOVER = re.compile(r"^\.(tmp|trash)-(?P<key>[0-9a-f]+)-(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]{8}$")
 
 
+def resume_dir(stage_dir: Path, key: str) -> Path:
+    """Where a long stage (training) keeps its progress across killed runs of one key; the executor
+    deletes it once the artifact is published."""
+    return stage_dir / f".resume-{key}"
+
+
+def resume_dir_of(temp_dir: Path) -> Path:
+    """The resume folder of the node whose temporary directory (a stage's `out_dir`) is `temp_dir`."""
+    match = _LEFTOVER.match(temp_dir.name)
+    if not match:
+        raise ValueError(f"{temp_dir} is not a temporary artifact directory")
+    return resume_dir(temp_dir.parent, match["key"])
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

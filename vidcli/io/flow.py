@@ -64,6 +64,17 @@ def read_kitti_flow(path) -> tuple[np.ndarray, np.ndarray]:
     return flow, blue > 0
 
 
+def write_kitti_flow(path, flow: np.ndarray, valid: np.ndarray | None = None) -> None:
+    """Write a KITTI 16-bit flow PNG: u, v as 64 * value + 2^15 (1/64 px steps, |value| < 512), validity in
+    the third channel (every pixel valid unless `valid` says otherwise)."""
+    flow = np.asarray(flow, np.float64)
+    valid = np.ones(flow.shape[:2], bool) if valid is None else np.asarray(valid, bool)
+    encoded = np.clip(np.round(flow * 64.0 + 2**15), 0, 2**16 - 1).astype(np.uint16)
+    bgr = np.dstack([valid.astype(np.uint16), encoded[..., 1], encoded[..., 0]])
+    if not cv2.imwrite(str(path), bgr):
+        raise OSError(f"cannot write {path}")
+
+
 def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resample a flow field to `size` = (width, height), scaling the vectors with it."""
     height, width = flow.shape[:2]
@@ -76,6 +87,22 @@ def endpoint_error(flow: np.ndarray, reference: np.ndarray, valid: np.ndarray | 
     """Mean end-point error (Euclidean distance between vectors, pixels), over `valid` if given."""
     error = np.linalg.norm(flow.astype(np.float64) - reference, axis=-1)
     return float(error[valid].mean() if valid is not None else error.mean())
+
+
+def flow_metrics(fields) -> dict[str, float]:
+    """EPE, the fractions of pixels within 1, 3 and 5 px, and KITTI's Fl-all (pixels off by more than
+    3 px and 5% of the true length), pooled over the valid pixels of (estimate, truth, valid or None)
+    triples; `pixels` counts them."""
+    errors, lengths = [], []
+    for estimate, truth, valid in fields:
+        mask = np.ones(truth.shape[:2], bool) if valid is None else np.asarray(valid, bool)
+        errors.append(np.linalg.norm(estimate.astype(np.float64) - truth, axis=-1)[mask])
+        lengths.append(np.linalg.norm(truth.astype(np.float64), axis=-1)[mask])
+    error, length = np.concatenate(errors), np.concatenate(lengths)
+    if error.size == 0:
+        raise InputError("no valid ground-truth flow to score")
+    return {"epe": float(error.mean()), **{f"{t}px": float((error < t).mean()) for t in (1, 3, 5)},
+            "fl_all": float(((error > 3.0) & (error > 0.05 * length)).mean()), "pixels": int(error.size)}
 
 
 def flow_to_rgb(flow: np.ndarray, max_magnitude: float | None = None) -> np.ndarray:

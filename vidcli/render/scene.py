@@ -74,11 +74,13 @@ class Body:
 @dataclass
 class Frame:
     """A rendered frame: `rgb` (H, W, 3) uint8, `depth` (H, W) camera z, `body` (H, W) index of the
-    body seen at each pixel (-1: the scene)."""
+    body seen at each pixel (-1: the scene), `face` (H, W) the triangle seen there, indexing the bodies'
+    faces in order (-1: the scene)."""
 
     rgb: np.ndarray
     depth: np.ndarray
     body: np.ndarray
+    face: np.ndarray
 
 
 def render(camera: Camera, scene: Scene, bodies: list[Body],
@@ -89,6 +91,7 @@ def render(camera: Camera, scene: Scene, bodies: list[Body],
     if scene.soft_shadows and bodies:
         colour *= _shadows(camera, depth, bodies)[..., None]
     body_index = np.full(depth.shape, -1)
+    face_index = np.full(depth.shape, -1)
     if bodies:
         offsets = np.cumsum([0] + [len(b.vertices) for b in bodies])
         vertices = np.concatenate([b.vertices for b in bodies]).astype(np.float64)
@@ -104,7 +107,8 @@ def render(camera: Camera, scene: Scene, bodies: list[Body],
         colour[hit] = base * _lambert(normals)[:, None]
         depth = fragments.depth
         body_index[hit] = face_owner[hit_faces]
-    return Frame(np.clip(colour, 0, 255).astype(np.uint8), depth, body_index)
+        face_index[hit] = hit_faces
+    return Frame(np.clip(colour, 0, 255).astype(np.uint8), depth, body_index, face_index)
 
 
 def _shadows(camera: Camera, depth: np.ndarray, bodies: list[Body]) -> np.ndarray:

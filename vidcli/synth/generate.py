@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from vidcli.synth.camera_paths import camera_path
 from vidcli.synth.groundtruth import GroundTruth
 from vidcli.synth.people import make_people
 from vidcli.synth.scene import build_scene
+from vidcli.training.flow_data import SYNTH_FLOW_DIR
 
 HORIZONTAL_FOV_DEG = 60.0
 
@@ -35,6 +37,7 @@ class SynthOptions:
     shadow: bool = False  # soft shadows under the people
     loop: float = 0.0  # seconds after which motion and camera play backwards, then forwards again; 0: never
     crf: int = 18  # H.264 quality of the video (higher: smaller file, more compression artefacts)
+    flow: bool = False  # also write the exact forward flow of every frame pair (OUT.mp4.gt/flow/)
 
     @property
     def frames(self) -> int:
@@ -92,7 +95,16 @@ class Synthesis:
         noise = np.random.default_rng([self.options.seed, frame]).normal(0.0, self.options.noise,
                                                                          rendered.rgb.shape)
         rgb = np.clip(rendered.rgb + noise, 0, 255).astype(np.uint8)
-        return Frame(rgb, rendered.depth, rendered.body)
+        return replace(rendered, rgb=rgb)
+
+    def flow(self, frame: int, first: Frame, second: Frame) -> np.ndarray:
+        """The exact flow from the render `first` of `frame` to the render `second` of the next one."""
+        from vidcli.synth.flow import exact_flow
+
+        faces = np.concatenate([self.body.faces + i * self.people[0].vertices.shape[1]
+                                for i in range(len(self.people))])
+        vertices = [np.concatenate([p.vertices[k] for p in self.people]) for k in (frame, frame + 1)]
+        return exact_flow(first, second, (self.camera(frame), self.camera(frame + 1)), vertices, faces)
 
 
 def synthesize(out: Path, options: SynthOptions, progress=None) -> Path:
@@ -107,15 +119,31 @@ def synthesize(out: Path, options: SynthOptions, progress=None) -> Path:
     truth = GroundTruth(synthesis)
     gt_dir = out.with_name(out.name + ".gt")
     partial = out.with_name(f".{gt_dir.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    flow_partial = out.with_name(f".{gt_dir.name}.flow-partial")
+    for leftover in (partial, flow_partial):
+        shutil.rmtree(leftover, ignore_errors=True)
+    previous = None
     with VideoWriter(out, options.fps, (options.width, options.height), crf=options.crf) as writer:
         for index in range(options.frames):
             frame = synthesis.render(index)
             writer.write(frame.rgb)
             truth.add(index, frame)
+            if options.flow and previous is not None:
+                _write_flow(flow_partial, index - 1, synthesis.flow(index - 1, previous, frame))
+            previous = frame
             if progress is not None:
                 progress.advance()
     truth.write(partial)
+    if options.flow:
+        flow_partial.mkdir(exist_ok=True)
+        flow_partial.rename(partial / SYNTH_FLOW_DIR)
     shutil.rmtree(gt_dir, ignore_errors=True)
     partial.rename(gt_dir)
     return gt_dir
+
+
+def _write_flow(folder: Path, frame: int, flow: np.ndarray) -> None:
+    from vidcli.io.flow import pair_filename, write_flo
+
+    folder.mkdir(exist_ok=True)
+    write_flo(folder / pair_filename(frame, frame + 1), flow)

@@ -1,0 +1,1 @@
+"""Training of learned components: optical-flow datasets, generated flow pairs and RAFT's recipe."""
