@@ -49,7 +49,8 @@ def test_tiny_model_reproduces_the_official_outputs():
     torch.testing.assert_close(rotations[:, 1:], io["body_pose"], atol=1e-4, rtol=0)
     torch.testing.assert_close(betas, io["betas"], atol=1e-4, rtol=0)
     torch.testing.assert_close(cam, io["cam"], atol=1e-4, rtol=0)
-    assert torch.allclose(rotations @ rotations.transpose(-1, -2), torch.eye(3).expand_as(rotations), atol=1e-5)
+    identity = torch.eye(3).expand_as(rotations)
+    assert torch.allclose(rotations @ rotations.transpose(-1, -2), identity, atol=1e-5)
 
 
 @pytest.mark.skipif(not ZIDANE.exists(), reason="ultralytics' zidane.jpg is not installed")
@@ -70,3 +71,101 @@ def test_crop_cameras_become_translations_through_the_intrinsics():
     translation = crop_to_camera(io["cam"].numpy().astype(np.float64), io["box_center"].numpy(),
                                  io["box_size"].numpy(), K)
     np.testing.assert_allclose(translation, io["cam_t_full"].numpy(), rtol=1e-5, atol=1e-4)
+
+
+def _lightning_checkpoint(path: Path, weights: dict) -> None:
+    """A file laid out as the released HMR2.0 checkpoint: the regressor's weights plus the keys vidcli
+    drops, under `state_dict`, next to a training config pickled as a yacs CfgNode."""
+    import sys
+    import types
+
+    yacs, config_module = types.ModuleType("yacs"), types.ModuleType("yacs.config")
+
+    class CfgNode(dict):  # pickles as yacs' does: dict items, then attributes (with a set)
+        def __init__(self, **items):
+            super().__init__(**items)
+            self.__dict__.update({"__immutable__": False, "__deprecated_keys__": set(),
+                                  "__new_allowed__": True})
+
+    CfgNode.__module__, CfgNode.__qualname__ = "yacs.config", "CfgNode"
+    config_module.CfgNode = CfgNode
+    sys.modules.update({"yacs": yacs, "yacs.config": config_module})
+    try:
+        state = {**weights, "discriminator.D_conv1.weight": torch.zeros(32, 9, 1, 1),
+                 "smpl.J_regressor": torch.zeros(24, 6890), "initialized": torch.tensor(True)}
+        cfg = CfgNode(MODEL=CfgNode(IMAGE_SIZE=256))
+        torch.save({"state_dict": state, "hyper_parameters": {"cfg": cfg}, "epoch": 35}, path)
+    finally:
+        del sys.modules["yacs"], sys.modules["yacs.config"]
+
+
+@pytest.mark.skipif(not ZIDANE.exists(), reason="ultralytics' zidane.jpg is not installed")
+def test_body_stage_regresses_smpl_with_the_hmr2_backend(tmp_path, monkeypatch):
+    from test_body_world import _fake_smpl_file
+
+    from vidcli.backends import hmr2_regression
+    from vidcli.body.models import BodySpec, load_body_model
+    from vidcli.engine.stage import Artifact, planned_config
+    from vidcli.io.camera import CameraTrack, write_camera
+    from vidcli.io.frames import FrameSequence, write_frames
+    from vidcli.io.keypoints import KEYPOINTS_NPZ, Keypoints, write_keypoints
+    from vidcli.io.motion import BODY_NPZ, read_body
+    from vidcli.io.tracks import Tracks, write_tracks
+    from vidcli.models import registry
+    from vidcli.stages import body as body_stage
+
+    monkeypatch.setenv("VIDCLI_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(hmr2_regression.Hmr2Regression, "size", TINY)
+    registry.checkpoint_dir().mkdir(parents=True)
+    _lightning_checkpoint(registry.local_path("hmr2"), golden("hmr2_tiny_weights.safetensors"))
+    _fake_smpl_file(tmp_path / "SMPL_NEUTRAL.npz")
+
+    rgb = cv2.imread(str(ZIDANE))[:, :, ::-1]
+    frames = [np.roll(rgb, 6 * i, axis=1) for i in range(3)]
+    write_frames(tmp_path / "frames", frames, 10.0)
+    boxes = np.array([[745 + 6 * i, 40, 1140 + 6 * i, 720] for i in range(3)], float)
+    (tmp_path / "track").mkdir()
+    write_tracks(tmp_path / "track", Tracks(np.arange(3), np.ones(3, int), boxes, np.ones(3)))
+    rng = np.random.default_rng(0)
+    keypoints2d = np.concatenate([rng.uniform([800, 100], [1100, 700], (3, 33, 2)), np.ones((3, 33, 1))], -1)
+    (tmp_path / "kp").mkdir()
+    write_keypoints(tmp_path / "kp" / KEYPOINTS_NPZ, Keypoints(np.arange(3), np.ones(3, int), keypoints2d,
+                                                              rng.normal(0, 0.3, (3, 33, 3))))
+    K = np.array([[1000.0, 0, 640], [0, 1000, 360], [0, 0, 1]])
+    (tmp_path / "camera").mkdir()
+    write_camera(tmp_path / "camera", CameraTrack(K, np.tile(np.eye(3), (3, 1, 1)), np.zeros((3, 3)),
+                                                  np.arange(3) / 10, 1280, 720, 10.0, static=True))
+
+    config = planned_config(body_stage, {"backend": "hmr2", "body": "smpl", "body_model_dir": str(tmp_path),
+                                         "min_frames": 1})
+    assert config.device == "cpu"
+    inputs = {port: Artifact(tmp_path / name) for port, name in
+              (("keypoints", "kp"), ("camera", "camera"), ("frames", "frames"), ("track", "track"))}
+    (tmp_path / "body").mkdir()
+    info = body_stage.run(config, inputs, tmp_path / "body")
+    assert info.model == "hmr2 (smpl)" and info.counts["frames"] == 3
+
+    model = Hmr2(TINY).eval()
+    model.load_state_dict(golden("hmr2_tiny_weights.safetensors"))
+    stored = [FrameSequence(tmp_path / "frames").read(i) for i in range(3)]  # as JPEG kept them
+    crops, centers, sides = zip(*(crop_person(image, box) for image, box in zip(stored, boxes)))
+    with torch.no_grad():
+        rotations, betas, cam = (t.double().numpy() for t in model(torch.from_numpy(np.stack(crops))))
+    body = read_body(tmp_path / "body" / BODY_NPZ)
+    np.testing.assert_allclose(body.rotations, rotations, atol=1e-5)
+    np.testing.assert_allclose(body.shape[0], np.median(betas, axis=0), atol=1e-5)
+    smpl = load_body_model(BodySpec("smpl", str(tmp_path / "SMPL_NEUTRAL.npz")))
+    pelvis = crop_to_camera(cam, np.stack(centers), np.array(sides), K) + [smpl.rest_pelvis(b) for b in betas]
+    np.testing.assert_allclose(body.translation_cam, pelvis, atol=1e-4)
+    assert np.isfinite(body.error_px).all()
+
+
+def test_hmr2_needs_the_smpl_body_model():
+    from dataclasses import replace
+
+    from vidcli.engine.stage import planned_config
+    from vidcli.errors import ConfigError
+    from vidcli.stages import body as body_stage
+
+    with pytest.raises(ConfigError, match="regresses SMPL"):
+        body_stage.resolve_config(replace(planned_config(body_stage, {}), backend="hmr2"))

@@ -177,6 +177,10 @@ _BUILTIN = [
             license="Apache-2.0"),
     Backend("body", "embedded", "vidcli.backends.landmark_fit:LandmarkFit",
             description="body model fitted to 2D keypoints and metric 3D landmarks", license="Apache-2.0"),
+    Backend("body", "hmr2", "vidcli.backends.hmr2_regression:Hmr2Regression", kind=FULL,
+            description="HMR2.0 (ViT-H/16 + transformer decoder) regresses SMPL from each box's crop; needs "
+                        "body=smpl and your SMPL files", license="MIT (4D-Humans)", checkpoints=("hmr2",),
+            packages=("smplx",), extra="smpl", needs_gpu=True, runs_on_gpu=True),
     Backend("prior", "embedded", "vidcli.backends.smoothness:SmoothnessPrior",
             description="acceleration penalties of the pelvis and the limbs", license="Apache-2.0"),
     Backend("animation", "embedded", "vidcli.backends.puppet:PuppetAnimator",

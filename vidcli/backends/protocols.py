@@ -72,8 +72,13 @@ class BodyEstimator(Described, Protocol):
     """component "body", built as `Class(config, body_model)` with the loaded body model
     (`vidcli.body.models.BodyModel`)."""
 
-    def fit(self, frames: np.ndarray, keypoints2d: np.ndarray, world3d: np.ndarray, K: np.ndarray):
-        """The `vidcli.mocap.fitting.TrackFit` of one track's rows (sorted by frame)."""
+    reads_images: bool  # whether `fit` reads the frame images and track boxes (read only then)
+
+    def fit(self, frames: np.ndarray, keypoints2d: np.ndarray, world3d: np.ndarray, K: np.ndarray,
+            images: Iterator[np.ndarray], boxes: np.ndarray):
+        """The `vidcli.mocap.fitting.TrackFit` of one track's rows (sorted by frame): their keypoints and,
+        where `reads_images`, the RGB frame image of each row (read lazily) and its track box (F, 4), else
+        None."""
 
 
 class MotionPrior(Described, Protocol):

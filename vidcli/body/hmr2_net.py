@@ -15,9 +15,7 @@ from torch import nn
 
 SMPL_JOINTS = 24  # the pelvis (global orientation) and 23 body joints
 BETAS = 10
-CROP_SIZE = 256  # the square crop the official code makes; the ViT sees its middle 192 columns
-CROP_MARGIN = 32  # columns cut on each side of the crop before the ViT
-FOCAL_LENGTH = 5000.0  # the focal (pixels, for a 256-pixel crop) the weak-perspective camera assumes
+CROP_MARGIN = 32  # columns cut on each side of the 256x256 crop: the ViT sees the middle 192
 # Keys of the official checkpoint that are not part of the regressor: the training-only adversarial
 # discriminator, the SMPL layer's buffers (vidcli poses the user's own SMPL files) and a Lightning flag.
 NOT_REGRESSOR = ("discriminator.", "smpl.", "initialized")
@@ -94,7 +92,8 @@ class VitBackbone(nn.Module):
         super().__init__()
         self.patch_embed = _PatchEmbed(size.embed_dim)
         self.pos_embed = nn.Parameter(torch.zeros(1, 16 * 12 + 1, size.embed_dim))  # + an unused class slot
-        self.blocks = nn.ModuleList(_Block(size.embed_dim, size.heads, size.mlp_ratio) for _ in range(size.depth))
+        self.blocks = nn.ModuleList(_Block(size.embed_dim, size.heads, size.mlp_ratio)
+                                    for _ in range(size.depth))
         self.last_norm = nn.LayerNorm(size.embed_dim, eps=1e-6)
 
     def forward(self, images):
@@ -222,5 +221,5 @@ def rot6d_to_matrix(x: torch.Tensor) -> torch.Tensor:
 
 
 def regressor_state(state: dict) -> dict:
-    """The regressor's part of an official checkpoint's state dict (the keys `NOT_REGRESSOR` names dropped)."""
+    """The regressor's part of an official checkpoint's state dict (without the `NOT_REGRESSOR` keys)."""
     return {k: v for k, v in state.items() if not k.startswith(NOT_REGRESSOR)}

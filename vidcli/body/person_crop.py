@@ -39,7 +39,8 @@ def crop_person(rgb: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarra
         image = gaussian_filter(rgb.astype(np.float64), sigma=(sigma, sigma, 0), mode="nearest", truncate=4.0)
     half = side * 0.5
     source = np.float32([center, center + [0, half], center + [half, 0]])
-    target = np.float32([[CROP_SIZE / 2, CROP_SIZE / 2], [CROP_SIZE / 2, CROP_SIZE], [CROP_SIZE, CROP_SIZE / 2]])
+    middle = CROP_SIZE / 2
+    target = np.float32([[middle, middle], [middle, CROP_SIZE], [CROP_SIZE, middle]])
     patch = cv2.warpAffine(image, cv2.getAffineTransform(source, target), (CROP_SIZE, CROP_SIZE),
                            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     normalised = (patch.astype(np.float32) - MEAN) / STD

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections import OrderedDict
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ class Checkpoint:
     kind: str = "file"  # "file": one file at `url`; "hub": files of the hub repository at `url`, in a folder
     revision: str | None = None  # hub: the branch, tag or commit to fetch
     files: tuple[str, ...] = ()  # hub: the repository's files that are needed
+    member: str | None = None  # file: the file's path inside the .tar.gz archive at `url`, if it ships in one
 
 
 _HUB = "https://huggingface.co/"
@@ -44,6 +46,13 @@ CHECKPOINTS = {c.name: c for c in [
         "RAFT (Teed & Deng 2020), torchvision weights trained on Chairs+Things+Sintel+KITTI+HD1K+Things (V2); "
         "torchvision publishes the first 8 hex digits of the sha256 in the file name, and its size "
         "(20.129 MB)",
+    ),
+    Checkpoint(
+        "hmr2", "https://people.eecs.berkeley.edu/~jathushan/projects/4dhumans/hmr2_data.tar.gz",
+        "hmr2_epoch35_step1000000.ckpt", None, None, "MIT (4D-Humans code and weights)", "body",
+        "HMR2.0b (Goel et al. 2023, 4D-Humans): the Lightning checkpoint of the ViT-H/16 regressor, "
+        "inside the authors' hmr2_data.tar.gz (no published digest)",
+        member="logs/train/multiruns/hmr2/0/checkpoints/epoch=35-step=1000000.ckpt",
     ),
     Checkpoint(
         "sd15", _HUB + "stable-diffusion-v1-5/stable-diffusion-v1-5", "stable-diffusion-v1-5", None, None,
@@ -174,8 +183,32 @@ def download(name: str, progress=None) -> Path:
     if entry.sha256 and not actual.startswith(entry.sha256):
         tmp.unlink()
         raise StageError(f"download of {name} has sha256 {actual}, expected {entry.sha256}; nothing was kept")
+    if entry.member:
+        _extract_member(entry, tmp)
     os.replace(tmp, path)
     return path
+
+
+def _extract_member(entry: Checkpoint, archive: Path) -> None:
+    """Replace the downloaded .tar.gz `archive` by the checkpoint file inside it (both removed on failure)."""
+    import tarfile
+
+    extracted = archive.with_name(archive.name + ".member")
+    try:
+        with tarfile.open(archive) as tar:
+            member = next((m for m in tar if m.name.removeprefix("./") == entry.member and m.isfile()), None)
+            if member is None:
+                raise StageError(f"{entry.url} has no {entry.member}; nothing was kept")
+            with tar.extractfile(member) as source, open(extracted, "wb") as out:
+                shutil.copyfileobj(source, out, 1 << 20)
+        os.replace(extracted, archive)
+    except BaseException as exc:
+        extracted.unlink(missing_ok=True)
+        archive.unlink(missing_ok=True)
+        if isinstance(exc, (tarfile.TarError, OSError)):
+            raise StageError(f"could not read {entry.member} from {entry.url} ({exc}); "
+                             "nothing was kept") from None
+        raise
 
 
 def _download_hub(entry: Checkpoint, path: Path) -> Path:
@@ -215,5 +248,8 @@ def load_state_dict(name: str) -> tuple[dict, str]:
     else:
         import torch
 
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        # Lightning checkpoints (HMR2.0) keep the training config as a yacs CfgNode, a dict with a few
+        # attributes: it is read as an OrderedDict (keys, values and attributes, none of its code).
+        with torch.serialization.safe_globals([(OrderedDict, "yacs.config.CfgNode")]):
+            state = torch.load(path, map_location="cpu", weights_only=True)
     return state, sha256_of(path)

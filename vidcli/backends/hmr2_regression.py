@@ -1,0 +1,73 @@
+"""The `hmr2` body backend: HMR2.0 regresses SMPL from each box's person crop (`vidcli.body.hmr2_net`), and
+the weak-perspective crop camera becomes a camera-frame pelvis through the real intrinsics (as TRAM does).
+The regressed bodies are the body artifact, or start the keypoint fit (`refine`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vidcli.body.hmr2_net import Hmr2Size
+from vidcli.errors import StageError
+
+CHECKPOINT = "hmr2"
+BATCH = 16  # crops per forward pass
+
+
+class Hmr2Regression:
+    model = CHECKPOINT
+    reads_images = True
+    size = Hmr2Size()  # the released architecture (tests load tiny random checkpoints into a smaller one)
+
+    def __init__(self, config, body_model):
+        import torch
+
+        from vidcli.body.hmr2_net import Hmr2, regressor_state
+        from vidcli.models import registry
+
+        self.config, self.body_model = config, body_model
+        state, self.checksum = registry.load_state_dict(CHECKPOINT)
+        network = Hmr2(self.size)
+        try:  # a Lightning checkpoint keeps the weights under state_dict
+            network.load_state_dict(regressor_state(state.get("state_dict", state)), strict=True)
+        except RuntimeError as exc:
+            first_line = str(exc).splitlines()[0]
+            raise StageError(f"checkpoint {CHECKPOINT} does not fit HMR2.0: {first_line}") from None
+        self._torch = torch
+        self._device = torch.device(config.device)
+        self._network = network.eval().to(self._device)
+
+    def regress(self, images, boxes: np.ndarray):
+        """Rotations (F, 24, 3, 3), betas (F, 10) and crop cameras (F, 3) of one box per image, with the
+        crops' centres (F, 2) and sides (F,)."""
+        from vidcli.body.person_crop import crop_person
+
+        crops, centers, sides = zip(*(crop_person(image, box) for image, box in zip(images, boxes)))
+        batches = []
+        with self._torch.inference_mode():
+            for start in range(0, len(crops), BATCH):
+                batch = self._torch.from_numpy(np.stack(crops[start:start + BATCH])).to(self._device)
+                batches.append([t.double().cpu().numpy() for t in self._network(batch)])
+        rotations, betas, cams = (np.concatenate(parts) for parts in zip(*batches))
+        return rotations, betas, cams, np.stack(centers), np.array(sides)
+
+    def fit(self, frames: np.ndarray, keypoints2d: np.ndarray, world3d: np.ndarray, K: np.ndarray,
+            images, boxes: np.ndarray):
+        rotations, betas, cams, centers, sides = self.regress(images, boxes)
+        return bodies_to_track(self.body_model, self.config, frames, rotations, betas, cams, centers, sides,
+                               keypoints2d, world3d, K)
+
+
+def bodies_to_track(body_model, config, frames, rotations, betas, cams, centers, sides, keypoints2d, world3d,
+                    K):
+    """The `TrackFit` of regressed SMPL bodies: the track's shape is the median of its frames' betas, each
+    pelvis the crop camera's translation (through K) plus that frame's rest pelvis; refined by the keypoint
+    fit when `config.refine`."""
+    from vidcli.body.person_crop import crop_to_camera
+    from vidcli.mocap.fitting import fit_track, posed_track
+
+    translation = crop_to_camera(cams, centers, sides, K)
+    root = translation + np.stack([body_model.rest_pelvis(b) for b in betas])
+    free = np.median(betas, axis=0)
+    if config.refine:
+        return fit_track(body_model, frames, keypoints2d, world3d, K, config, start=(free, rotations, root))
+    return posed_track(body_model, frames, free, rotations, root, keypoints2d, world3d, K, config)
