@@ -28,7 +28,7 @@ from vidcli.settings import setting
 
 VERSION = 4
 INPUTS = ("keypoints", "camera", "frames", "track")
-SMPL_REGRESSORS = ("hmr2",)  # backends that regress SMPL itself: they need body=smpl
+SMPL_REGRESSORS = ("hmr2", "vimo")  # backends that regress SMPL itself: they need body=smpl
 COMPONENT = "body"
 
 
@@ -39,7 +39,8 @@ class Config(FitOptions):
     body: str = setting("anny", "body model (smpl and smplx need body_model_dir)", choices=BODY_MODELS)
     body_model_dir: str = setting("", "folder with your SMPL_<GENDER>.pkl/.npz or SMPLX_<GENDER>.npz/.pkl")
     gender: str = setting("neutral", "SMPL / SMPL-X model gender", choices=GENDERS)
-    refine: bool = setting(False, "hmr2: refine the regressed bodies with the keypoint fit (they start it)")
+    refine: bool = setting(False, "hmr2, vimo: refine the regressed bodies with the keypoint fit (they "
+                                  "start it)")
     device: str = setting("auto", "where a regressor runs; auto: cuda when a GPU is visible",
                           significant=False, choices=backends.DEVICES)
     min_frames: int = setting(5, "tracks with fewer frames of at least 3 visible keypoints are not fitted",
@@ -106,7 +107,7 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
         frame_images = FrameSequence(inputs["frames"].path)
         boxes = _boxes_of_rows(read_tracks(Path(inputs["track"].path)), keypoints)
 
-    fits, skipped = [], []
+    fits, skipped, unestimated = [], [], 0
     track_ids = np.unique(keypoints.track_id)
     with progress(f"body ({spec.name})", len(track_ids)) as bar:
         for track_id in track_ids:
@@ -124,9 +125,17 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
                     rows_boxes = boxes[rows]
                 fit = estimator.fit(keypoints.frame[rows], keypoints.keypoints2d[rows],
                                     keypoints.world3d[rows], camera.K, images, rows_boxes)
-                fits.append((int(track_id), fit))
+                if fit is None:
+                    unestimated += 1
+                    log.info("body: the %s backend estimates nothing of track %d", config.backend, track_id)
+                    skipped.append(int(track_id))
+                else:
+                    fits.append((int(track_id), fit))
             bar.advance()
     if not fits:
+        if unestimated:
+            raise InputError(f"the {config.backend} backend estimated none of the {unestimated} tracks with "
+                             f"{config.min_frames} frames of 3 visible keypoints")
         raise InputError(f"no track has {config.min_frames} frames with 3 visible keypoints")
 
     def column(get):

@@ -99,50 +99,66 @@ def _lightning_checkpoint(path: Path, weights: dict) -> None:
         del sys.modules["yacs"], sys.modules["yacs.config"]
 
 
-@pytest.mark.skipif(not ZIDANE.exists(), reason="ultralytics' zidane.jpg is not installed")
-def test_body_stage_regresses_smpl_with_the_hmr2_backend(tmp_path, monkeypatch):
+def body_inputs(root: Path, images: list[np.ndarray], frames: np.ndarray, boxes: np.ndarray,
+                K: np.ndarray) -> dict:
+    """The body stage's input artifacts for one track (id 1) seen in `frames` (indices into `images`) in
+    `boxes`: frames, track, keypoints (random, visible, inside the boxes), a static camera; and a random
+    SMPL-shaped model file in `root`."""
     from test_body_world import _fake_smpl_file
 
+    from vidcli.engine.stage import Artifact
+    from vidcli.io.camera import CameraTrack, write_camera
+    from vidcli.io.frames import write_frames
+    from vidcli.io.keypoints import KEYPOINTS_NPZ, Keypoints, write_keypoints
+    from vidcli.io.tracks import Tracks, write_tracks
+
+    count, rows = len(images), len(frames)
+    write_frames(root / "frames", images, 10.0)
+    for name in ("track", "keypoints", "camera"):
+        (root / name).mkdir()
+    write_tracks(root / "track", Tracks(frames, np.ones(rows, int), boxes, np.ones(rows)))
+    rng = np.random.default_rng(0)
+    uv = rng.uniform(boxes[:, None, :2], boxes[:, None, 2:], (rows, 33, 2))
+    keypoints2d = np.concatenate([uv, np.ones((rows, 33, 1))], -1)
+    write_keypoints(root / "keypoints" / KEYPOINTS_NPZ,
+                    Keypoints(frames, np.ones(rows, int), keypoints2d, rng.normal(0, 0.3, (rows, 33, 3))))
+    height, width = images[0].shape[:2]
+    write_camera(root / "camera", CameraTrack(K, np.tile(np.eye(3), (count, 1, 1)), np.zeros((count, 3)),
+                                              np.arange(count) / 10, width, height, 10.0, static=True))
+    _fake_smpl_file(root / "SMPL_NEUTRAL.npz")
+    return {port: Artifact(root / port) for port in ("keypoints", "camera", "frames", "track")}
+
+
+def run_body(root: Path, inputs: dict, **settings):
+    """The body stage run on `inputs` with the SMPL file in `root`: (RunInfo, BodyTable)."""
+    from vidcli.engine.stage import planned_config
+    from vidcli.io.motion import BODY_NPZ, read_body
+    from vidcli.stages import body as body_stage
+
+    config = planned_config(body_stage, {"body": "smpl", "body_model_dir": str(root), "min_frames": 1,
+                                         **settings})
+    assert config.device == "cpu"
+    (root / "body").mkdir()
+    info = body_stage.run(config, inputs, root / "body")
+    return info, read_body(root / "body" / BODY_NPZ)
+
+
+@pytest.mark.skipif(not ZIDANE.exists(), reason="ultralytics' zidane.jpg is not installed")
+def test_body_stage_regresses_smpl_with_the_hmr2_backend(tmp_path, monkeypatch):
     from vidcli.backends import hmr2_regression
     from vidcli.body.models import BodySpec, load_body_model
-    from vidcli.engine.stage import Artifact, planned_config
-    from vidcli.io.camera import CameraTrack, write_camera
-    from vidcli.io.frames import FrameSequence, write_frames
-    from vidcli.io.keypoints import KEYPOINTS_NPZ, Keypoints, write_keypoints
-    from vidcli.io.motion import BODY_NPZ, read_body
-    from vidcli.io.tracks import Tracks, write_tracks
+    from vidcli.io.frames import FrameSequence
     from vidcli.models import registry
-    from vidcli.stages import body as body_stage
 
     monkeypatch.setenv("VIDCLI_HOME", str(tmp_path / "home"))
     monkeypatch.setattr(hmr2_regression.Hmr2Regression, "size", TINY)
     registry.checkpoint_dir().mkdir(parents=True)
     _lightning_checkpoint(registry.local_path("hmr2"), golden("hmr2_tiny_weights.safetensors"))
-    _fake_smpl_file(tmp_path / "SMPL_NEUTRAL.npz")
-
     rgb = cv2.imread(str(ZIDANE))[:, :, ::-1]
-    frames = [np.roll(rgb, 6 * i, axis=1) for i in range(3)]
-    write_frames(tmp_path / "frames", frames, 10.0)
     boxes = np.array([[745 + 6 * i, 40, 1140 + 6 * i, 720] for i in range(3)], float)
-    (tmp_path / "track").mkdir()
-    write_tracks(tmp_path / "track", Tracks(np.arange(3), np.ones(3, int), boxes, np.ones(3)))
-    rng = np.random.default_rng(0)
-    keypoints2d = np.concatenate([rng.uniform([800, 100], [1100, 700], (3, 33, 2)), np.ones((3, 33, 1))], -1)
-    (tmp_path / "kp").mkdir()
-    write_keypoints(tmp_path / "kp" / KEYPOINTS_NPZ, Keypoints(np.arange(3), np.ones(3, int), keypoints2d,
-                                                              rng.normal(0, 0.3, (3, 33, 3))))
     K = np.array([[1000.0, 0, 640], [0, 1000, 360], [0, 0, 1]])
-    (tmp_path / "camera").mkdir()
-    write_camera(tmp_path / "camera", CameraTrack(K, np.tile(np.eye(3), (3, 1, 1)), np.zeros((3, 3)),
-                                                  np.arange(3) / 10, 1280, 720, 10.0, static=True))
-
-    config = planned_config(body_stage, {"backend": "hmr2", "body": "smpl", "body_model_dir": str(tmp_path),
-                                         "min_frames": 1})
-    assert config.device == "cpu"
-    inputs = {port: Artifact(tmp_path / name) for port, name in
-              (("keypoints", "kp"), ("camera", "camera"), ("frames", "frames"), ("track", "track"))}
-    (tmp_path / "body").mkdir()
-    info = body_stage.run(config, inputs, tmp_path / "body")
+    inputs = body_inputs(tmp_path, [np.roll(rgb, 6 * i, axis=1) for i in range(3)], np.arange(3), boxes, K)
+    info, body = run_body(tmp_path, inputs, backend="hmr2")
     assert info.model == "hmr2 (smpl)" and info.counts["frames"] == 3
 
     model = Hmr2(TINY).eval()
@@ -151,7 +167,6 @@ def test_body_stage_regresses_smpl_with_the_hmr2_backend(tmp_path, monkeypatch):
     crops, centers, sides = zip(*(crop_person(image, box) for image, box in zip(stored, boxes)))
     with torch.no_grad():
         rotations, betas, cam = (t.double().numpy() for t in model(torch.from_numpy(np.stack(crops))))
-    body = read_body(tmp_path / "body" / BODY_NPZ)
     np.testing.assert_allclose(body.rotations, rotations, atol=1e-5)
     np.testing.assert_allclose(body.shape[0], np.median(betas, axis=0), atol=1e-5)
     smpl = load_body_model(BodySpec("smpl", str(tmp_path / "SMPL_NEUTRAL.npz")))

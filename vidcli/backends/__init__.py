@@ -181,6 +181,10 @@ _BUILTIN = [
             description="HMR2.0 (ViT-H/16 + transformer decoder) regresses SMPL from each box's crop; needs "
                         "body=smpl and your SMPL files", license="MIT (4D-Humans)", checkpoints=("hmr2",),
             packages=("smplx",), extra="smpl", needs_gpu=True, runs_on_gpu=True),
+    Backend("body", "vimo", "vidcli.backends.vimo_regression:VimoRegression", kind=FULL,
+            description="TRAM's VIMO: HMR2.0 plus temporal transformers over 16-frame windows of each track; "
+                        "needs body=smpl and your SMPL files", license="MIT (TRAM)", checkpoints=("vimo",),
+            packages=("smplx",), extra="smpl", needs_gpu=True, runs_on_gpu=True),
     Backend("prior", "embedded", "vidcli.backends.smoothness:SmoothnessPrior",
             description="acceleration penalties of the pelvis and the limbs", license="Apache-2.0"),
     Backend("animation", "embedded", "vidcli.backends.puppet:PuppetAnimator",

@@ -19,33 +19,23 @@ class Hmr2Regression:
     size = Hmr2Size()  # the released architecture (tests load tiny random checkpoints into a smaller one)
 
     def __init__(self, config, body_model):
-        import torch
-
-        from vidcli.body.hmr2_net import Hmr2, regressor_state
-        from vidcli.models import registry
+        from vidcli.body.hmr2_net import Hmr2
 
         self.config, self.body_model = config, body_model
-        state, self.checksum = registry.load_state_dict(CHECKPOINT)
-        network = Hmr2(self.size)
-        try:  # a Lightning checkpoint keeps the weights under state_dict
-            network.load_state_dict(regressor_state(state.get("state_dict", state)), strict=True)
-        except RuntimeError as exc:
-            first_line = str(exc).splitlines()[0]
-            raise StageError(f"checkpoint {CHECKPOINT} does not fit HMR2.0: {first_line}") from None
-        self._torch = torch
-        self._device = torch.device(config.device)
-        self._network = network.eval().to(self._device)
+        self._network, self.checksum = load_regressor(Hmr2(self.size), CHECKPOINT, config.device)
 
     def regress(self, images, boxes: np.ndarray):
         """Rotations (F, 24, 3, 3), betas (F, 10) and crop cameras (F, 3) of one box per image, with the
         crops' centres (F, 2) and sides (F,)."""
+        import torch
+
         from vidcli.body.person_crop import crop_person
 
         crops, centers, sides = zip(*(crop_person(image, box) for image, box in zip(images, boxes)))
         batches = []
-        with self._torch.inference_mode():
+        with torch.inference_mode():
             for start in range(0, len(crops), BATCH):
-                batch = self._torch.from_numpy(np.stack(crops[start:start + BATCH])).to(self._device)
+                batch = torch.from_numpy(np.stack(crops[start:start + BATCH])).to(self.config.device)
                 batches.append([t.double().cpu().numpy() for t in self._network(batch)])
         rotations, betas, cams = (np.concatenate(parts) for parts in zip(*batches))
         return rotations, betas, cams, np.stack(centers), np.array(sides)
@@ -55,6 +45,24 @@ class Hmr2Regression:
         rotations, betas, cams, centers, sides = self.regress(images, boxes)
         return bodies_to_track(self.body_model, self.config, frames, rotations, betas, cams, centers, sides,
                                keypoints2d, world3d, K)
+
+
+def load_regressor(network, checkpoint: str, device: str):
+    """`network` in eval mode on `device` with the registry checkpoint's weights, loaded strictly (the keys
+    that are not the regressor's dropped, `vidcli.body.hmr2_net.NOT_REGRESSOR`), and the checksum. The
+    weights sit under `state_dict` (Lightning, HMR2.0), `model` (TRAM) or at the top."""
+    from vidcli.body.hmr2_net import regressor_state
+    from vidcli.models import registry
+
+    state, checksum = registry.load_state_dict(checkpoint)
+    state = state.get("state_dict", state.get("model", state))
+    try:
+        network.load_state_dict(regressor_state(state), strict=True)
+    except RuntimeError as exc:
+        first_line = str(exc).splitlines()[0]
+        name = type(network).__name__
+        raise StageError(f"checkpoint {checkpoint} does not fit {name}: {first_line}") from None
+    return network.eval().to(device), checksum
 
 
 def bodies_to_track(body_model, config, frames, rotations, betas, cams, centers, sides, keypoints2d, world3d,

@@ -78,7 +78,8 @@ class BodyEstimator(Described, Protocol):
             images: Iterator[np.ndarray], boxes: np.ndarray):
         """The `vidcli.mocap.fitting.TrackFit` of one track's rows (sorted by frame): their keypoints and,
         where `reads_images`, the RGB frame image of each row (read lazily) and its track box (F, 4), else
-        None."""
+        None. None where the backend cannot estimate the track (VIMO: no 16 consecutive frames); a
+        TrackFit may cover only some of the rows."""
 
 
 class MotionPrior(Described, Protocol):

@@ -189,12 +189,11 @@ class SmplHead(nn.Module):
         self.register_buffer("init_cam", torch.zeros(1, 3))
 
     def forward(self, tokens):
-        """(B, 24, 3, 3) rotation matrices, (B, 10) betas, (B, 3) camera (scale, tx, ty) of the crop."""
+        """(B, 144) pose as 6D rotations, (B, 10) betas, (B, 3) camera (scale, tx, ty) of the crop."""
         query = tokens.new_zeros(len(tokens), 1, 1)
         out = self.transformer(query, tokens)[:, 0]
-        pose6d = self.decpose(out) + self.init_body_pose
-        return (rot6d_to_matrix(pose6d).unflatten(0, (len(tokens), SMPL_JOINTS)),
-                self.decshape(out) + self.init_betas, self.deccam(out) + self.init_cam)
+        return (self.decpose(out) + self.init_body_pose, self.decshape(out) + self.init_betas,
+                self.deccam(out) + self.init_cam)
 
 
 class Hmr2(nn.Module):
@@ -206,8 +205,10 @@ class Hmr2(nn.Module):
         self.smpl_head = SmplHead(size)
 
     def forward(self, crops):
-        """`crops` (B, 3, 256, 256) as `vidcli.body.person_crop` makes them."""
-        return self.smpl_head(self.backbone(crops[:, :, :, CROP_MARGIN:-CROP_MARGIN]))
+        """(B, 24, 3, 3) rotations, (B, 10) betas and (B, 3) crop cameras of (B, 3, 256, 256) crops as
+        `vidcli.body.person_crop` makes them."""
+        pose6d, betas, cam = self.smpl_head(self.backbone(crops[:, :, :, CROP_MARGIN:-CROP_MARGIN]))
+        return rot6d_to_matrix(pose6d).unflatten(0, (len(crops), SMPL_JOINTS)), betas, cam
 
 
 def rot6d_to_matrix(x: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,6 @@
-"""The person crops HMR2.0 and VIMO were trained on, made as the official 4D-Humans inference code makes
-them (`ViTDetDataset`): each box grown to a 192:256 aspect ratio, the square of its longer side resampled
-to 256x256 (the image blurred first when it shrinks by more than 2.2x), and normalised by ImageNet's mean
-and deviation. `tests/test_hmr2.py` checks the crops against the official code's on a real image."""
+"""The person crops HMR2.0 and VIMO see, made as their official inference code makes them: 4D-Humans'
+`ViTDetDataset` for HMR2.0 (`crop_person`) and TRAM's `TrackDataset` for VIMO (`crop_track_box`).
+`tests/test_hmr2.py` and `tests/test_vimo.py` check them against the official code's on a real image."""
 
 from __future__ import annotations
 
@@ -27,7 +26,10 @@ def box_square(box: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def crop_person(rgb: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """(3, 256, 256) float32 normalised crop of an RGB uint8 image, with the crop's centre and side."""
+    """(3, 256, 256) float32 normalised crop of an RGB uint8 image as 4D-Humans makes it for HMR2.0, with
+    the crop's centre and side: the box grown to a 192:256 aspect ratio, the square of its longer side
+    resampled to 256x256 (the image blurred first when it shrinks by more than 2.2x), and normalised by
+    ImageNet's mean and deviation."""
     import cv2
     from scipy.ndimage import gaussian_filter
 
@@ -57,3 +59,38 @@ def crop_to_camera(cam: np.ndarray, center: np.ndarray, side: np.ndarray, K: np.
     tx = 2 * (center[:, 0] - K[0, 2]) / scaled + cam[:, 1]
     ty = 2 * (center[:, 1] - K[1, 2]) / scaled + cam[:, 2]
     return np.stack([tx, ty, depth], axis=-1)
+
+
+def crop_track_box(rgb: np.ndarray, box: np.ndarray, dilate: float = 1.2) -> tuple[np.ndarray, np.ndarray,
+                                                                                  float]:
+    """(256, 256, 3) uint8 crop of an RGB image as TRAM's `TrackDataset` makes it for VIMO, with the crop's
+    centre and side: the square of the box's longer side grown by `dilate`, cut at whole pixels (zero
+    outside the image), then resized as skimage's `resize` does (Gaussian anti-aliasing, linear
+    interpolation, mirrored edges) and truncated to uint8."""
+    from scipy import ndimage
+
+    x0, y0, x1, y1 = np.asarray(box, float)
+    center = np.array([x0 + (x1 - x0) / 2, y0 + (y1 - y0) / 2])
+    side = 200 * (max(x1 - x0, y1 - y0) / 200 * dilate)  # TRAM's box scale is in units of 200 pixels
+    # SPIN's crop transform maps the crop's corners back to whole pixels, truncated towards zero
+    upper_left = np.trunc(center - (side + 1e-6) / 2).astype(int)
+    lower_right = np.trunc(center + (side + 1e-6) / 2).astype(int)
+    height, width = rgb.shape[:2]
+    cut = np.zeros((lower_right[1] - upper_left[1], lower_right[0] - upper_left[0], 3))
+    src_x = max(0, upper_left[0]), min(width, lower_right[0])
+    src_y = max(0, upper_left[1]), min(height, lower_right[1])
+    rows, columns = slice(*np.subtract(src_y, upper_left[1])), slice(*np.subtract(src_x, upper_left[0]))
+    cut[rows, columns] = rgb[src_y[0]:src_y[1], src_x[0]:src_x[1]]
+    factors = np.array([cut.shape[0] / CROP_SIZE, cut.shape[1] / CROP_SIZE, 1.0])
+    if (factors > 1).any():
+        cut = ndimage.gaussian_filter(cut, np.maximum(0, (factors - 1) / 2), mode="mirror")
+    resized = ndimage.zoom(cut, 1 / factors, order=1, mode="mirror", grid_mode=True)
+    return np.clip(resized, 0, 255).astype(np.uint8), center, side
+
+
+def normalise(crop: np.ndarray) -> np.ndarray:
+    """(3, 256, 256) float32 of a (256, 256, 3) uint8 crop as torchvision's ToTensor and Normalize make it
+    (TRAM's normalisation)."""
+    scaled = crop.astype(np.float32).transpose(2, 0, 1) / np.float32(255)
+    mean, std = ((values / 255).astype(np.float32)[:, None, None] for values in (MEAN, STD))
+    return (scaled - mean) / std

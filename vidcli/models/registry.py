@@ -55,6 +55,12 @@ CHECKPOINTS = {c.name: c for c in [
         member="logs/train/multiruns/hmr2/0/checkpoints/epoch=35-step=1000000.ckpt",
     ),
     Checkpoint(
+        "vimo", "https://drive.google.com/file/d/1fdeUxn_hK4ERGFwuksFpV_-_PHZJuoiW/view?usp=share_link",
+        "vimo_checkpoint.pth.tar", None, None, "MIT (TRAM code and weights)", "body",
+        "VIMO (Wang et al. 2024, TRAM): HMR2.0b's ViT-H/16 and decoder with TRAM's temporal transformers; "
+        "the authors publish it on Google Drive (scripts/download_models.sh), so fetch it by hand",
+    ),
+    Checkpoint(
         "sd15", _HUB + "stable-diffusion-v1-5/stable-diffusion-v1-5", "stable-diffusion-v1-5", None, None,
         "CreativeML-OpenRAIL-M", "generate",
         "Stable Diffusion 1.5 (diffusers layout, fp32 safetensors): UNet, VAE, CLIP text encoder, tokenizer",
