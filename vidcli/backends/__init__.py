@@ -175,6 +175,11 @@ _BUILTIN = [
     Backend("scale", "embedded", "vidcli.backends.people_scale:PeopleScale",
             description="people's metric keypoints standing on the reconstructed ground",
             license="Apache-2.0"),
+    Backend("scale", "depth", "vidcli.backends.depth_scale:DepthScale", kind=FULL,
+            description="metric depth network per keyframe (ZoeDepth, Depth Anything V2 metric, Depth Pro; "
+                        "transformers), TRAM's robust depth-ratio fit",
+            license="per network (docs/backends.md)",
+            checkpoints=("zoedepth_nyu",), packages=("transformers",), extra="depth", runs_on_gpu=True),
     Backend("body", "embedded", "vidcli.backends.landmark_fit:LandmarkFit",
             description="body model fitted to 2D keypoints and metric 3D landmarks", license="Apache-2.0"),
     Backend("body", "hmr2", "vidcli.backends.hmr2_regression:Hmr2Regression", kind=FULL,

@@ -21,11 +21,12 @@ FOOT_LANDMARKS = (27, 28, 29, 30, 31, 32)  # BlazePose ankles, heels, foot indic
 class PeopleScale:
     model = None
     checksum = None
+    reads_images = False
 
     def __init__(self, config):
         self.config = config
 
-    def samples(self, camera, depth: dict, keypoints) -> list[float]:
+    def samples(self, camera, depth: dict, keypoints, read=None) -> list[float]:
         return scale_samples(self.config, camera, depth, keypoints)
 
 

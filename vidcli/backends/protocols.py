@@ -64,8 +64,12 @@ class CameraSolver(Described, Protocol):
 class ScaleEstimator(Described, Protocol):
     """component "scale", built as `Class(config)`."""
 
-    def samples(self, camera, depth: dict, keypoints) -> list[float]:
-        """Independent estimates of the metric scale of a moving camera's trajectory (metres per unit)."""
+    reads_images: bool  # whether `samples` reads frame images (the stage reads the frames only then)
+
+    def samples(self, camera, depth: dict, keypoints, read: Callable[[int], np.ndarray] | None = None
+                ) -> list[float]:
+        """Independent estimates of the metric scale of a moving camera's trajectory (metres per unit);
+        `read(i)` gives frame i's RGB image where the estimator `reads_images`."""
 
 
 class BodyEstimator(Described, Protocol):

@@ -61,6 +61,30 @@ CHECKPOINTS = {c.name: c for c in [
         "the authors publish it on Google Drive (scripts/download_models.sh), so fetch it by hand",
     ),
     Checkpoint(
+        "zoedepth_nyu", _HUB + "Intel/zoedepth-nyu", "zoedepth-nyu", None, None, "MIT", "scale",
+        "ZoeDepth ZoeD_N (Bhat et al. 2023), metric depth trained on NYU Depth v2: the model TRAM's code "
+        "loads (torch.hub isl-org/ZoeDepth ZoeD_N), transformers layout", kind="hub", revision="main",
+        files=("config.json", "model.safetensors", "preprocessor_config.json"),
+    ),
+    Checkpoint(
+        "depth_anything_v2_metric_indoor", _HUB + "depth-anything/Depth-Anything-V2-Metric-Indoor-Large-hf",
+        "Depth-Anything-V2-Metric-Indoor-Large-hf", None, None, "CC-BY-NC-4.0", "scale",
+        "Depth Anything V2 Large fine-tuned for metric depth on Hypersim (indoor, up to 20 m)", kind="hub",
+        revision="main", files=("config.json", "model.safetensors", "preprocessor_config.json"),
+    ),
+    Checkpoint(
+        "depth_anything_v2_metric_outdoor", _HUB + "depth-anything/Depth-Anything-V2-Metric-Outdoor-Large-hf",
+        "Depth-Anything-V2-Metric-Outdoor-Large-hf", None, None, "CC-BY-NC-4.0", "scale",
+        "Depth Anything V2 Large fine-tuned for metric depth on Virtual KITTI 2 (outdoor, up to 80 m)",
+        kind="hub", revision="main", files=("config.json", "model.safetensors", "preprocessor_config.json"),
+    ),
+    Checkpoint(
+        "depth_pro", _HUB + "apple/DepthPro-hf", "DepthPro-hf", None, None,
+        "Apple Sample Code License (apple-amlr)", "scale",
+        "Depth Pro (Bochkovskii et al. 2024): metric depth and focal length from one image",
+        kind="hub", revision="main", files=("config.json", "model.safetensors", "preprocessor_config.json"),
+    ),
+    Checkpoint(
         "sd15", _HUB + "stable-diffusion-v1-5/stable-diffusion-v1-5", "stable-diffusion-v1-5", None, None,
         "CreativeML-OpenRAIL-M", "generate",
         "Stable Diffusion 1.5 (diffusers layout, fp32 safetensors): UNet, VAE, CLIP text encoder, tokenizer",
