@@ -49,8 +49,8 @@ def _tiny_depth_model(name: str, folder: Path) -> None:
     elif name.startswith("depth_anything"):
         model = DepthAnythingForDepthEstimation(DepthAnythingConfig(
             backbone_config=backbone, neck_hidden_sizes=[4, 4], reassemble_hidden_size=8,
-            fusion_hidden_size=6, reassemble_factors=[2, 1], head_hidden_size=4, depth_estimation_type="metric",
-            max_depth=20))
+            fusion_hidden_size=6, reassemble_factors=[2, 1], head_hidden_size=4,
+            depth_estimation_type="metric", max_depth=20))
         processor = DPTImageProcessor(size={"height": 64, "width": 64}, keep_aspect_ratio=True,
                                       ensure_multiple_of=16)
     else:
