@@ -142,3 +142,31 @@ def test_a_track_without_16_consecutive_frames_is_skipped(vimo_home):
     (vimo_home / "body").mkdir()
     with pytest.raises(InputError, match="the vimo backend estimated none of the 1 tracks"):
         body_stage.run(config, inputs, vimo_home / "body")
+
+
+def test_mocap_plans_vimo_bodies_and_depth_scale(tmp_path, vimo_home, clip):
+    from click.testing import CliRunner
+    from test_body_world import _fake_smpl_file
+    from test_depth_scale import _tiny_depth_model
+
+    from vidcli.commands.common import Globals
+    from vidcli.commands.mocap import mocap
+    from vidcli.engine.pipeline import load_pipeline
+    from vidcli.engine.plan import build_plan
+    from vidcli.engine.store import Workspace
+    from vidcli.models import registry
+
+    _tiny_depth_model("zoedepth", registry.local_path("zoedepth_nyu"))
+    _fake_smpl_file(tmp_path / "SMPL_NEUTRAL.npz")
+    chosen = ["body.backend=vimo", "scale.backend=depth"]
+    arguments = [str(clip), "--dry-run", "--body", "smpl", "--body-model-dir", str(tmp_path)]
+    result = CliRunner().invoke(mocap, arguments + [a for c in chosen for a in ("--set", c)],
+                                obj=Globals(tmp_path / "ws", True, 0, True))
+    assert result.exit_code == 0, result.output
+    pipeline = load_pipeline("mocap", {"body": {"body": "smpl", "body_model_dir": str(tmp_path)}},
+                             assignments=chosen)
+    [plan] = build_plan(pipeline, [{"video": clip}], Workspace(tmp_path / "ws"))
+    nodes = plan.nodes
+    assert nodes["body"].config["backend"] == "vimo" and nodes["scale"].config["backend"] == "depth"
+    assert set(nodes["body"].upstream) == {"keypoints", "camera", "frames", "track"}
+    assert set(nodes["scale"].upstream) == {"camera", "keypoints", "frames"}
