@@ -170,3 +170,41 @@ def test_mocap_plans_vimo_bodies_and_depth_scale(tmp_path, vimo_home, clip):
     assert nodes["body"].config["backend"] == "vimo" and nodes["scale"].config["backend"] == "depth"
     assert set(nodes["body"].upstream) == {"keypoints", "camera", "frames", "track"}
     assert set(nodes["scale"].upstream) == {"camera", "keypoints", "frames"}
+
+
+@pytest.mark.slow
+@needs_zidane
+def test_mocap_runs_end_to_end_with_vimo_and_depth_scale(tmp_path, vimo_home, monkeypatch):
+    """A second of the hiphop clip through the whole mocap pipeline with the tiny networks under the real
+    checkpoint names (random weights: the bodies mean nothing, the chain must hold)."""
+    import subprocess
+
+    from conftest import FFMPEG, SHARED_DATA
+    from test_body_world import _fake_smpl_file
+    from test_depth_scale import _tiny_depth_model
+
+    from vidcli.engine.pipeline import load_pipeline
+    from vidcli.engine.runner import run
+    from vidcli.engine.store import Workspace
+    from vidcli.io.motion import BODY_NPZ, read_body
+    from vidcli.models import registry
+
+    source = SHARED_DATA / "videos" / "hiphop_clip1.mp4"
+    if not source.exists():
+        pytest.skip("the shared hiphop clip is absent")
+    clip = tmp_path / "hiphop.mp4"
+    subprocess.run([FFMPEG, "-v", "error", "-i", str(source), "-t", "1", "-vf", "scale=640:360", "-c:v",
+                    "libx264", "-pix_fmt", "yuv420p", str(clip)], check=True)
+    _tiny_depth_model("zoedepth", registry.local_path("zoedepth_nyu"))
+    _fake_smpl_file(tmp_path / "SMPL_NEUTRAL.npz")
+    pipeline = load_pipeline("mocap", {"body": {"body": "smpl", "body_model_dir": str(tmp_path)}},
+                             assignments=["body.backend=vimo", "scale.backend=depth", "export.formats=bvh"])
+    report = run(pipeline, [{"video": clip}], Workspace(tmp_path / "ws"))
+    assert report.exit_code == 0, report.outcomes
+    artifacts = {o.stage: o.artifact for o in report.outcomes}
+    body = read_body(Path(artifacts["body"]) / BODY_NPZ)
+    assert len(body.frame) >= 16 and np.isfinite(body.translation_cam).all()
+    manifest = json.loads((Path(artifacts["body"]) / "manifest.json").read_text())
+    assert manifest["backend"]["name"] == "vimo"
+    assert json.loads((Path(artifacts["scale"]) / "manifest.json").read_text())["backend"]["name"] == "depth"
+    assert list(Path(artifacts["export"]).glob("*.bvh"))
