@@ -143,3 +143,40 @@ def test_depth_backend_needs_the_chosen_networks_checkpoint(tmp_path, monkeypatc
     _tiny_depth_model("zoedepth", registry.local_path("zoedepth_nyu"))
     with pytest.raises(ConfigError, match="depth_model depth_pro needs checkpoint depth_pro"):
         planned_config(scale_stage, {"backend": "depth", "depth_model": "depth_pro"})
+
+
+def test_camera_focal_from_depth_pro(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from vidcli.engine.stage import planned_config
+    from vidcli.errors import ConfigError, StageError
+    from vidcli.io.frames import FrameSequence, write_frames
+    from vidcli.models import registry
+    from vidcli.slam.metric_depth import MetricDepth
+    from vidcli.stages import camera as camera_stage
+
+    monkeypatch.setenv("VIDCLI_HOME", str(tmp_path / "home"))
+    with pytest.raises(ConfigError, match="focal_from=depthpro needs checkpoint depth_pro"):
+        planned_config(camera_stage, {"focal_from": "depthpro"})
+    _tiny_depth_model("depth_pro", registry.local_path("depth_pro"))
+    with pytest.raises(ConfigError, match="not both"):
+        planned_config(camera_stage, {"focal_from": "depthpro", "focal": 500.0})
+    config = planned_config(camera_stage, {"focal_from": "depthpro"})
+
+    rng = np.random.default_rng(2)
+    images = [rng.integers(0, 255, (48, 80, 3), dtype=np.uint8) for _ in range(9)]
+    write_frames(tmp_path / "frames", images, 10.0)
+    frames = FrameSequence(tmp_path / "frames")
+    network = MetricDepth("depth_pro", "cpu")
+    try:  # the tiny random network's field of view may fall outside (0, 180) degrees: refused, not used
+        assert network.focal(frames.read(0)) > 0
+    except StageError as refusal:
+        assert "unusable focal length" in str(refusal)
+    # the median over 5 frames spread through the video (each frame's estimate: 100 + its mean value)
+    monkeypatch.setattr(MetricDepth, "focal", lambda self, rgb: 100.0 + float(rgb.mean()))
+    expected = np.median([100.0 + frames.read(i).mean() for i in (0, 2, 4, 6, 8)])
+    focal = camera_stage.depth_pro_focal(frames)
+    assert focal == pytest.approx(expected)
+    K, calibrate = camera_stage.intrinsics(config, 80, 48, focal)
+    assert K[0, 0] == K[1, 1] == pytest.approx(focal) and not calibrate
+    assert camera_stage.intrinsics(replace(config, focal_from="sweep"), 80, 48)[1]  # the sweep otherwise

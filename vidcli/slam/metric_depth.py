@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from vidcli.errors import StageError
+
 # depth model setting -> registry checkpoint
 DEPTH_CHECKPOINTS = {
     "zoedepth": "zoedepth_nyu",
@@ -33,6 +35,18 @@ class MetricDepth:
         self.checksum = sha256_of(weights[0]) if weights else None
 
     def depth(self, rgb: np.ndarray) -> np.ndarray:
+        return self._estimate(rgb)["predicted_depth"].float().cpu().numpy()
+
+    def focal(self, rgb: np.ndarray) -> float:
+        """The focal length (pixels of `rgb`) the network estimates from its field of view (Depth Pro)."""
+        focal = self._estimate(rgb).get("focal_length")
+        if focal is None:
+            raise StageError(f"{self.checkpoint} does not estimate a focal length")
+        if not 0 < float(focal) < np.inf:  # a field of view outside (0, 180) degrees
+            raise StageError(f"{self.checkpoint} estimated an unusable focal length ({float(focal):.4g} px)")
+        return float(focal)
+
+    def _estimate(self, rgb: np.ndarray) -> dict:
         import torch
 
         size = [rgb.shape[:2]]
@@ -41,8 +55,7 @@ class MetricDepth:
             outputs = self.network(**inputs)
         # ZoeDepth's processor pads the image and must know its size to cut the padding off again
         extra = {"source_sizes": size} if "source_sizes" in _parameters(self.processor) else {}
-        result = self.processor.post_process_depth_estimation(outputs, target_sizes=size, **extra)[0]
-        return result["predicted_depth"].float().cpu().numpy()
+        return self.processor.post_process_depth_estimation(outputs, target_sizes=size, **extra)[0]
 
 
 def _parameters(processor) -> tuple[str, ...]:
