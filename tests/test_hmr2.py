@@ -204,3 +204,30 @@ def test_refine_starts_the_keypoint_fit_from_the_regression(tmp_path, monkeypatc
     # random keypoints fit no body; the fit still moves the regressed bodies towards them
     assert np.nanmean(refined.error_px) < 0.9 * np.nanmean(direct.error_px)
     assert not np.allclose(refined.rotations, direct.rotations)
+
+
+def test_a_checkpoint_inside_an_archive_is_extracted_on_download(tmp_path, monkeypatch):
+    import tarfile
+    from dataclasses import replace
+
+    from vidcli.errors import StageError
+    from vidcli.models import registry
+
+    member = registry.get("hmr2").member
+    (tmp_path / Path(member).parent).mkdir(parents=True)
+    (tmp_path / member).write_bytes(b"weights")
+    (tmp_path / "other.txt").write_text("not this")
+    with tarfile.open(tmp_path / "data.tar.gz", "w:gz") as tar:
+        tar.add(tmp_path / member, arcname=f"./{member}")
+        tar.add(tmp_path / "other.txt", arcname="other.txt")
+    monkeypatch.setenv("VIDCLI_HOME", str(tmp_path / "home"))
+    entry = replace(registry.get("hmr2"), url=(tmp_path / "data.tar.gz").as_uri())
+    monkeypatch.setitem(registry.CHECKPOINTS, "hmr2", entry)
+    assert registry.download("hmr2").read_bytes() == b"weights"
+    assert [p.name for p in registry.checkpoint_dir().iterdir()] == [entry.filename]
+
+    monkeypatch.setitem(registry.CHECKPOINTS, "hmr2", replace(entry, member="missing.ckpt"))
+    registry.local_path("hmr2").unlink()
+    with pytest.raises(StageError, match="has no missing.ckpt"):
+        registry.download("hmr2")
+    assert not list(registry.checkpoint_dir().iterdir())  # nothing half-written
