@@ -82,7 +82,7 @@ def test_tiny_vimo_reproduces_the_official_sliding_window_inference(vimo_home):
     centers = np.stack([(box[:2] + box[2:]) / 2 for box in boxes])
     sides = np.array([200 * (max(box[2:] - box[:2]) / 200 * 1.2) for box in boxes])
     K = np.array([[1100.0, 0, 640], [0, 1100, 360], [0, 0, 1]])
-    rotations, betas, cams = regressor.regress(crops, centers, sides, K)
+    rotations, betas, cams = regressor.regress(regressor.features(crops), centers, sides, K)
     np.testing.assert_allclose(rotations, io["rotations"].numpy(), atol=1e-4, rtol=0)
     np.testing.assert_allclose(betas, io["betas"].numpy(), atol=1e-4, rtol=0)
     np.testing.assert_allclose(cams, io["cam"].numpy(), atol=1e-4, rtol=0)
@@ -119,8 +119,8 @@ def test_body_stage_regresses_runs_of_16_frames_with_vimo(vimo_home):
     stored = [FrameSequence(vimo_home / "frames").read(i) for i in range(17)]  # as JPEG kept them
     crops, centers, sides = zip(*(crop_track_box(image, box) for image, box in zip(stored, boxes[:17])))
     regressor = VimoRegression(planned_config(body_stage, {"device": "cpu"}), body_model=None)
-    rotations, betas, _ = regressor.regress(np.stack([normalise(c) for c in crops]), np.stack(centers),
-                                            np.array(sides), K)
+    tokens = regressor.features(np.stack([normalise(c) for c in crops]))
+    rotations, betas, _ = regressor.regress(tokens, np.stack(centers), np.array(sides), K)
     np.testing.assert_allclose(body.rotations, rotations, atol=1e-6)
     np.testing.assert_allclose(body.shape[0], np.median(betas, axis=0), atol=1e-6)
 

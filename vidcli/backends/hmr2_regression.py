@@ -4,6 +4,8 @@ The regressed bodies are the body artifact, or start the keypoint fit (`refine`)
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from vidcli.body.hmr2_net import Hmr2Size
@@ -26,17 +28,19 @@ class Hmr2Regression:
 
     def regress(self, images, boxes: np.ndarray):
         """Rotations (F, 24, 3, 3), betas (F, 10) and crop cameras (F, 3) of one box per image, with the
-        crops' centres (F, 2) and sides (F,)."""
+        crops' centres (F, 2) and sides (F,); the images are read BATCH at a time."""
         import torch
 
         from vidcli.body.person_crop import crop_person
 
-        crops, centers, sides = zip(*(crop_person(image, box) for image, box in zip(images, boxes)))
-        batches = []
+        pairs, batches, centers, sides = zip(images, boxes), [], [], []
         with torch.inference_mode():
-            for start in range(0, len(crops), BATCH):
-                batch = torch.from_numpy(np.stack(crops[start:start + BATCH])).to(self.config.device)
-                batches.append([t.double().cpu().numpy() for t in self._network(batch)])
+            while batch := list(itertools.islice(pairs, BATCH)):
+                crops, batch_centers, batch_sides = zip(*(crop_person(image, box) for image, box in batch))
+                centers += batch_centers
+                sides += batch_sides
+                crops = torch.from_numpy(np.stack(crops)).to(self.config.device)
+                batches.append([t.double().cpu().numpy() for t in self._network(crops)])
         rotations, betas, cams = (np.concatenate(parts) for parts in zip(*batches))
         return rotations, betas, cams, np.stack(centers), np.array(sides)
 
