@@ -2,8 +2,8 @@
 
 The `body` backend (`vidcli.backends`) estimates each track's body: the embedded one fits the body
 model to the metric root-relative 3D landmarks and 2D keypoints, weighted by visibility under a robust
-loss, through the camera intrinsics; `hmr2` regresses SMPL from each row's crop of its track box in the
-frame image (optionally refined by that fit). The default model is Anny; SMPL and
+loss, through the camera intrinsics; `hmr2` and `vimo` regress SMPL from each row's crop of its track
+box in the frame image (optionally refined by that fit). The default model is Anny; SMPL and
 SMPL-X need the user's model files
 (`body_model_dir`). Writes `body.npz` (docs/formats.md) and `body.json` (model, shape labels,
 per-track summary).
