@@ -1,8 +1,9 @@
 """Body model fits per person: shape per track, per-frame joint rotations and camera-frame pelvis.
 
-The `body` backend (`vidcli.backends`) estimates each track's body from its keypoints (the embedded
-one fits the body model to the metric root-relative 3D landmarks and 2D keypoints, weighted by
-visibility under a robust loss, through the camera intrinsics). The default model is Anny; SMPL and
+The `body` backend (`vidcli.backends`) estimates each track's body: the embedded one fits the body
+model to the metric root-relative 3D landmarks and 2D keypoints, weighted by visibility under a robust
+loss, through the camera intrinsics; `hmr2` and `vimo` regress SMPL from each row's crop of its track
+box in the frame image (optionally refined by that fit). The default model is Anny; SMPL and
 SMPL-X need the user's model files
 (`body_model_dir`). Writes `body.npz` (docs/formats.md) and `body.json` (model, shape labels,
 per-track summary).
@@ -26,8 +27,9 @@ from vidcli.errors import ConfigError, InputError
 from vidcli.mocap.options import FitOptions
 from vidcli.settings import setting
 
-VERSION = 3
-INPUTS = ("keypoints", "camera")
+VERSION = 4
+INPUTS = ("keypoints", "camera", "frames", "track")
+SMPL_REGRESSORS = ("hmr2", "vimo")  # backends that regress SMPL itself: they need body=smpl
 COMPONENT = "body"
 
 
@@ -38,6 +40,10 @@ class Config(FitOptions):
     body: str = setting("anny", "body model (smpl and smplx need body_model_dir)", choices=BODY_MODELS)
     body_model_dir: str = setting("", "folder with your SMPL_<GENDER>.pkl/.npz or SMPLX_<GENDER>.npz/.pkl")
     gender: str = setting("neutral", "SMPL / SMPL-X model gender", choices=GENDERS)
+    refine: bool = setting(False, "hmr2, vimo: refine the regressed bodies with the keypoint fit (they "
+                                  "start it)")
+    device: str = setting("auto", "where a regressor runs; auto: cuda when a GPU is visible",
+                          significant=False, choices=backends.DEVICES)
     min_frames: int = setting(5, "tracks with fewer frames of at least 3 visible keypoints are not fitted",
                               bounds="[1, 100000]")
     tracks: str = setting("", "ids of the people to process, comma-separated (`vidcli tracks` lists them); "
@@ -63,10 +69,18 @@ class Config(FitOptions):
 
 
 def resolve_config(config: Config) -> Config:
-    """An absolute body_model_dir, so the key names the files wherever the command ran."""
+    """An absolute body_model_dir, so the key names the files wherever the command ran; the device."""
+    if config.backend in SMPL_REGRESSORS and config.body != "smpl":
+        raise ConfigError(f"body backend {config.backend} regresses SMPL: set body=smpl and body_model_dir "
+                          "(or backend=embedded)")
+    config = replace(config, device=backends.device(backends.get(COMPONENT, config.backend), config.device))
     if not config.body_model_dir:
         return config
     return replace(config, body_model_dir=str(Path(config.body_model_dir).expanduser().resolve()))
+
+
+def resources(config: Config) -> dict[str, int]:
+    return {"gpu": 1} if config.device == "cuda" else {}
 
 
 def body_spec(config: Config):
@@ -84,8 +98,10 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     from vidcli.body.models import load_body_model
     from vidcli.console import log, progress
     from vidcli.io.camera import CAMERA_NPZ, read_camera
+    from vidcli.io.frames import FrameSequence
     from vidcli.io.keypoints import KEYPOINTS_NPZ, read_keypoints
     from vidcli.io.motion import BODY_JSON, BODY_NPZ, BodyTable, write_body
+    from vidcli.io.tracks import read_tracks
     from vidcli.mocap.fitting import placeable
 
     spec = body_spec(config)
@@ -95,8 +111,11 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
         raise InputError("the keypoints artifact has no detections")
     model = load_body_model(spec)
     estimator = backends.get(COMPONENT, config.backend).build(config, model)
+    if estimator.reads_images:
+        frame_images = FrameSequence(inputs["frames"].path)
+        boxes = _boxes_of_rows(read_tracks(Path(inputs["track"].path)), keypoints)
 
-    fits, skipped = [], []
+    fits, skipped, unestimated = [], [], 0
     track_ids = np.unique(keypoints.track_id)
     if config.tracks:
         unknown = sorted(set(config.chosen_tracks()) - set(track_ids.tolist()))
@@ -114,11 +133,23 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
                          track_id, config.min_frames)
                 skipped.append(int(track_id))
             else:
+                images = rows_boxes = None
+                if estimator.reads_images:
+                    images = (frame_images.read(int(frame)) for frame in keypoints.frame[rows])
+                    rows_boxes = boxes[rows]
                 fit = estimator.fit(keypoints.frame[rows], keypoints.keypoints2d[rows],
-                                    keypoints.world3d[rows], camera.K)
-                fits.append((int(track_id), fit))
+                                    keypoints.world3d[rows], camera.K, images, rows_boxes)
+                if fit is None:
+                    unestimated += 1
+                    log.info("body: the %s backend estimates nothing of track %d", config.backend, track_id)
+                    skipped.append(int(track_id))
+                else:
+                    fits.append((int(track_id), fit))
             bar.advance()
     if not fits:
+        if unestimated:
+            raise InputError(f"the {config.backend} backend estimated none of the {unestimated} tracks with "
+                             f"{config.min_frames} frames of 3 visible keypoints")
         raise InputError(f"no track has {config.min_frames} frames with 3 visible keypoints")
 
     def column(get):
@@ -140,10 +171,23 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
         "skipped_tracks": skipped,
     }
     (out_dir / BODY_JSON).write_text(json.dumps(summary, indent=1))
-    checksum = sha256_of(Path(spec.model_file)) if spec.model_file else None  # Anny ships in its package
-    return RunInfo(backend=config.backend, model=spec.name, checksum=checksum,
+    if estimator.model:  # a regressor: its checkpoint (the body model file is named in the key)
+        model, checksum = f"{estimator.model} ({spec.name})", estimator.checksum
+    else:
+        model = spec.name
+        checksum = sha256_of(Path(spec.model_file)) if spec.model_file else None  # Anny ships in its package
+    return RunInfo(backend=config.backend, model=model, checksum=checksum,
                    counts={"tracks": len(fits), "frames": int(sum(len(f.frames) for _, f in fits)),
                            "skipped_tracks": len(skipped)})
+
+
+def _boxes_of_rows(tracks, keypoints) -> np.ndarray:
+    """The track box (N, 4) of each keypoints row, found by frame and track id."""
+    where = {(int(f), int(t)): i for i, (f, t) in enumerate(zip(tracks.frame, tracks.track_id))}
+    try:
+        return tracks.box[[where[int(f), int(t)] for f, t in zip(keypoints.frame, keypoints.track_id)]]
+    except KeyError as missing:
+        raise InputError(f"the keypoints have a row (frame, track) {missing} that the tracks lack") from None
 
 
 def _mean(values: np.ndarray) -> float | None:

@@ -37,6 +37,7 @@ COMPONENT = "camera"
 # noise (grid pixels) assumed to turn the bundle adjustment's curvature into that uncertainty.
 DEPTH_CONFIDENCE_REL = 0.1
 RESIDUAL_NOISE_GRID_PX = 0.125
+FOCAL_FRAMES = 5  # frames Depth Pro estimates the focal length on (focal_from=depthpro)
 
 
 @dataclass
@@ -51,6 +52,10 @@ class Config(TrainedCheckpoint):
     cy: float = setting(0.0, "principal point y in pixels; 0 = the image centre", bounds="[0, 1e5]")
     calibrate: bool = setting(True, "without a given focal: pick the focal of lowest reprojection error "
                                     "from a sweep around max(width, height); false: use max(width, height)")
+    focal_from: str = setting("sweep", "without a given focal: sweep = max(width, height), refined by the "
+                                       "sweep where calibrate; depthpro = Depth Pro's estimate (median over "
+                                       "up to 5 frames; checkpoint depth_pro), not swept",
+                              choices=("sweep", "depthpro"))
     max_size: int = setting(512, "longest side, in pixels, of the images flow and tracking work on",
                             bounds="[64, 4096]")
     flow: str = setting("dis", "optical flow the embedded solver tracks with; auto: RAFT when its checkpoint "
@@ -88,11 +93,17 @@ class Config(TrainedCheckpoint):
             raise ConfigError("give either focal or fx/fy, not both")
         if self.fy and not self.fx:
             raise ConfigError("fy needs fx")
+        if self.focal_from == "depthpro" and (self.focal or self.fx):
+            raise ConfigError("give a focal or focal_from=depthpro, not both")
         if self.keyframe_flow <= self.static_flow:
             raise ConfigError("keyframe_flow must exceed static_flow")
 
 
 def resolve_config(config: Config) -> Config:
+    from vidcli.models import registry
+
+    if config.focal_from == "depthpro" and not registry.is_present("depth_pro"):
+        raise ConfigError("focal_from=depthpro needs checkpoint depth_pro (vidcli models download depth_pro)")
     flow = backends.resolve("flow", config.flow, own_checkpoint=bool(config.checkpoint))[0]
     config = with_checkpoint_digest(config, flow)
     return replace(config, flow=flow, device=backends.device(backends.get("flow", flow), config.device))
@@ -102,12 +113,25 @@ def resources(config: Config) -> dict[str, int]:
     return {"gpu": 1} if config.device == "cuda" else {}
 
 
-def intrinsics(config: Config, width: int, height: int) -> tuple[np.ndarray, bool]:
-    """K from the settings (the default focal is max(width, height)) and whether it is to be calibrated."""
-    fx = config.focal or config.fx or float(max(width, height))
+def intrinsics(config: Config, width: int, height: int, estimated: float | None = None
+               ) -> tuple[np.ndarray, bool]:
+    """K from the settings or an `estimated` focal (the default focal is max(width, height)) and whether
+    it is to be calibrated."""
+    fx = config.focal or config.fx or estimated or float(max(width, height))
     fy = config.focal or config.fy or fx
     K = np.array([[fx, 0.0, config.cx or width / 2], [0.0, fy, config.cy or height / 2], [0.0, 0.0, 1.0]])
-    return K, config.calibrate and not (config.focal or config.fx)
+    return K, config.calibrate and not (config.focal or config.fx or estimated)
+
+
+def depth_pro_focal(frames, count: int = FOCAL_FRAMES) -> float:
+    """The median of Depth Pro's focal estimates (pixels) on up to `count` frames spread over the video;
+    Depth Pro runs on the GPU where one is visible."""
+    from vidcli.devices import visible_gpu_count
+    from vidcli.slam.metric_depth import MetricDepth
+
+    network = MetricDepth("depth_pro", "cuda" if visible_gpu_count() else "cpu")
+    picks = np.unique(np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int))
+    return float(np.median([network.focal(frames.read(int(i))) for i in picks]))
 
 
 def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
@@ -124,7 +148,8 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     people = _people_masks(Path(inputs["masks"].path) / mask_files.UNION_JSON, width, height)
     work_width, work_height = scaled_size(width, height, config.max_size)
     to_work = np.diag([work_width / width, work_height / height, 1.0])
-    K, calibrate = intrinsics(config, width, height)
+    estimated = depth_pro_focal(frames) if config.focal_from == "depthpro" else None
+    K, calibrate = intrinsics(config, width, height, estimated)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * config.mask_dilation + 1,) * 2)
 
     def read(index: int):

@@ -1,7 +1,8 @@
 """Metric scale of the camera trajectory.
 
 The `scale` backend (`vidcli.backends`; the embedded one: the people standing on the reconstructed
-ground) gives independent samples of the scale. They combine robustly (median, then a Huber mean of
+ground; `depth`: a metric depth network on each keyframe) gives independent samples of the scale.
+They combine robustly (median, then a Huber mean of
 log scales); their spread and number give a confidence. A static camera or no usable person gives
 scale 1 and confidence 0, as does a camera that only turns (its translation is zero at any scale).
 """
@@ -17,12 +18,13 @@ import numpy as np
 from vidcli import backends
 from vidcli.console import log
 from vidcli.engine.stage import RunInfo
-from vidcli.errors import InputError
+from vidcli.errors import ConfigError, InputError
 from vidcli.geometry import MAD_TO_SIGMA
 from vidcli.settings import setting
+from vidcli.slam.metric_depth import DEPTH_CHECKPOINTS
 
-VERSION = 1
-INPUTS = ("camera", "keypoints")
+VERSION = 2
+INPUTS = ("camera", "keypoints", "frames")
 COMPONENT = "scale"
 FULL_CONFIDENCE_SAMPLES = 10
 ZERO_CONFIDENCE_SPREAD = 0.25  # spread (robust std of log ratios) at which confidence reaches 0
@@ -37,8 +39,29 @@ class Config:
     depth_confidence: float = setting(0.5, "depth cells below this confidence are not used", bounds="[0, 1]")
     ground_tolerance: float = setting(0.05, "relative inverse-depth error within which a depth cell lies on "
                                             "the ground plane", bounds="(0, 1]")
+    depth_model: str = setting("zoedepth", "depth backend: the metric depth network (zoedepth is the one "
+                                           "TRAM uses)", choices=tuple(DEPTH_CHECKPOINTS))
+    device: str = setting("auto", "where the depth network runs; auto: cuda when a GPU is visible",
+                          significant=False, choices=backends.DEVICES)
     sole_height: float = setting(0.05, "height (m) above the ground of the lowest foot landmark of a "
                                        "standing foot", bounds="[0, 1]")
+
+
+def resolve_config(config: Config) -> Config:
+    """The device; the depth backend needs its network's checkpoint."""
+    from dataclasses import replace
+
+    from vidcli.models import registry
+
+    if config.backend == "depth" and not registry.is_present(DEPTH_CHECKPOINTS[config.depth_model]):
+        name = DEPTH_CHECKPOINTS[config.depth_model]
+        raise ConfigError(f"depth_model {config.depth_model} needs checkpoint {name} "
+                          f"(vidcli models download {name})")
+    return replace(config, device=backends.device(backends.get(COMPONENT, config.backend), config.device))
+
+
+def resources(config: Config) -> dict[str, int]:
+    return {"gpu": 1} if config.device == "cuda" else {}
 
 
 def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
@@ -59,7 +82,12 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     moving = not camera.static and np.ptp(camera.t_wc, axis=0).max() > 0
     backend = backends.get(COMPONENT, config.backend)
     estimator = backend.build(config)
-    ratios = estimator.samples(camera, depth, keypoints) if moving else []
+    read = None
+    if estimator.reads_images:
+        from vidcli.io.frames import FrameSequence
+
+        read = FrameSequence(inputs["frames"].path).read
+    ratios = estimator.samples(camera, depth, keypoints, read) if moving else []
     if not moving:
         result = {"scale": 1.0, "confidence": 0.0, "samples": 0, "spread": None,
                   "method": "none: the camera does not move" + (" (static)" if camera.static else " (it only turns)")}

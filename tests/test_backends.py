@@ -136,6 +136,6 @@ def test_auto_full_backends_give_way_where_they_would_not_fit(monkeypatch):
     assert [resolved[s].backend for s in ("track", "masks", "keypoints")] == ["embedded", "sam", "embedded"]
     chosen = load_pipeline("mocap", assignments=["track.backend=yolo", "masks.backend=sam",
                                                  "keypoints.backend=vitpose"])
-    with pytest.raises(ConfigError, match="scale backend embedded reads the world3d that the keypoints "
+    with pytest.raises(ConfigError, match="backend embedded reads the world3d that the keypoints "
                                           "backend vitpose does not record"):
         resolved_configs(chosen)

@@ -19,6 +19,7 @@ from vidcli.geometry.projection import pixel_rays, project, projection_jacobians
 from vidcli.geometry.twoview import essential_pose, homography_poses, rotation_between, triangulate
 from vidcli.io import masks as mask_files
 from vidcli.io.camera import read_camera
+from vidcli.io.keypoints import Keypoints, write_keypoints
 from vidcli.slam.correspondence import CELL, correspondences, texture_weight
 from vidcli.slam import tracker
 from vidcli.slam.tracker import FrameGraph, SlamSettings, calibrate_focal, reconstruct
@@ -581,8 +582,7 @@ def test_scale_stage_without_people_falls_back(dolly, tmp_path):
     keypoints_dir = tmp_path / "keypoints"
     keypoints_dir.mkdir()
     empty = np.zeros((0, 33, 3))
-    np.savez(keypoints_dir / "keypoints.npz", frame=np.zeros(0, int), track_id=np.zeros(0, int),
-             keypoints2d=empty, world3d=empty)
+    write_keypoints(keypoints_dir / "keypoints.npz", Keypoints(np.zeros(0, int), np.zeros(0, int), empty, empty))
     out_dir = tmp_path / "scale"
     out_dir.mkdir()
     scale_stage.run(planned_config(scale_stage, {}), {"camera": camera, "keypoints": Artifact(keypoints_dir)},

@@ -195,9 +195,22 @@ _BUILTIN = [
     Backend("scale", "embedded", "vidcli.backends.people_scale:PeopleScale",
             description="people's metric keypoints standing on the reconstructed ground",
             license="Apache-2.0", needs=(("keypoints", ("world3d",)),)),
+    Backend("scale", "depth", "vidcli.backends.depth_scale:DepthScale", kind=FULL,
+            description="metric depth network per keyframe (ZoeDepth, Depth Anything V2 metric, Depth Pro; "
+                        "transformers), TRAM's robust depth-ratio fit",
+            license="per network (docs/backends.md)",
+            checkpoints=("zoedepth_nyu",), packages=("transformers",), extra="depth", runs_on_gpu=True),
     Backend("body", "embedded", "vidcli.backends.landmark_fit:LandmarkFit",
             description="body model fitted to 2D keypoints and metric 3D landmarks", license="Apache-2.0",
             needs=(("keypoints", ("world3d",)),)),
+    Backend("body", "hmr2", "vidcli.backends.hmr2_regression:Hmr2Regression", kind=FULL,
+            description="HMR2.0 (ViT-H/16 + transformer decoder) regresses SMPL from each box's crop; needs "
+                        "body=smpl and your SMPL files", license="MIT (4D-Humans)", checkpoints=("hmr2",),
+            packages=("smplx",), extra="smpl", needs_gpu=True, runs_on_gpu=True),
+    Backend("body", "vimo", "vidcli.backends.vimo_regression:VimoRegression", kind=FULL,
+            description="TRAM's VIMO: HMR2.0 plus temporal transformers over 16-frame windows of each track; "
+                        "needs body=smpl and your SMPL files", license="MIT (TRAM)", checkpoints=("vimo",),
+            packages=("smplx",), extra="smpl", needs_gpu=True, runs_on_gpu=True),
     Backend("prior", "embedded", "vidcli.backends.smoothness:SmoothnessPrior",
             description="acceleration penalties of the pelvis and the limbs", license="Apache-2.0"),
     Backend("animation", "embedded", "vidcli.backends.puppet:PuppetAnimator",

@@ -24,11 +24,12 @@ FOOT_PARTS = ("ankle", "heel", "foot_index", "big_toe", "small_toe")
 class PeopleScale:
     model = None
     checksum = None
+    reads_images = False
 
     def __init__(self, config):
         self.config = config
 
-    def samples(self, camera, depth: dict, keypoints) -> list[float]:
+    def samples(self, camera, depth: dict, keypoints, read=None) -> list[float]:
         return scale_samples(self.config, camera, depth, keypoints)
 
 

@@ -64,16 +64,26 @@ class CameraSolver(Described, Protocol):
 class ScaleEstimator(Described, Protocol):
     """component "scale", built as `Class(config)`."""
 
-    def samples(self, camera, depth: dict, keypoints) -> list[float]:
-        """Independent estimates of the metric scale of a moving camera's trajectory (metres per unit)."""
+    reads_images: bool  # whether `samples` reads frame images (the stage reads the frames only then)
+
+    def samples(self, camera, depth: dict, keypoints, read: Callable[[int], np.ndarray] | None = None
+                ) -> list[float]:
+        """Independent estimates of the metric scale of a moving camera's trajectory (metres per unit);
+        `read(i)` gives frame i's RGB image where the estimator `reads_images`."""
 
 
 class BodyEstimator(Described, Protocol):
     """component "body", built as `Class(config, body_model)` with the loaded body model
     (`vidcli.body.models.BodyModel`)."""
 
-    def fit(self, frames: np.ndarray, keypoints2d: np.ndarray, world3d: np.ndarray, K: np.ndarray):
-        """The `vidcli.mocap.fitting.TrackFit` of one track's rows (sorted by frame)."""
+    reads_images: bool  # whether `fit` reads the frame images and track boxes (read only then)
+
+    def fit(self, frames: np.ndarray, keypoints2d: np.ndarray, world3d: np.ndarray, K: np.ndarray,
+            images: Iterator[np.ndarray], boxes: np.ndarray):
+        """The `vidcli.mocap.fitting.TrackFit` of one track's rows (sorted by frame): their keypoints and,
+        where `reads_images`, the RGB frame image of each row (read lazily) and its track box (F, 4), else
+        None. None where the backend cannot estimate the track (VIMO: no 16 consecutive frames); a
+        TrackFit may cover only some of the rows."""
 
 
 class MotionPrior(Described, Protocol):

@@ -93,15 +93,24 @@ def planned_config(module: types.ModuleType, values: dict[str, Any], where: str 
 def resolve(module: types.ModuleType, config):
     """Make a checked config's automatic choices concrete: the `backend` of a stage with a `COMPONENT`
     from the backend table, then whatever the stage's own `resolve_config` decides (a device, say)."""
+    stage = module.__name__.rsplit(".", 1)[-1]
+    own = getattr(module, "resolve_config", lambda c: c)
     component = getattr(module, "COMPONENT", None)
+    chosen_by_auto = bool(component) and config.backend == "auto"
     if component:
         own_checkpoint = bool(getattr(config, "checkpoint", ""))
         backend = backends.resolve(component, config.backend, own_checkpoint)[0]
         config = dataclasses.replace(config, backend=backend)
     try:
-        return getattr(module, "resolve_config", lambda c: c)(config)
+        return own(config)
     except ConfigError as exc:
-        raise ConfigError(f"{module.__name__.rsplit('.', 1)[-1]}: {exc}") from None
+        if chosen_by_auto and backends.get(component, config.backend).kind == backends.FULL:
+            from vidcli.console import log
+
+            log.info("%s: auto keeps the embedded backend: %s does not fit the settings (%s)", stage,
+                     config.backend, exc)
+            return resolve(module, dataclasses.replace(config, backend=backends.embedded_name(component)))
+        raise ConfigError(f"{stage}: {exc}") from None
 
 
 def resources(module: types.ModuleType, config) -> dict[str, int]:

