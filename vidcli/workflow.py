@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from vidcli.engine.pipeline import Pipeline, yaml_problem, load_pipeline
+from vidcli.engine.pipeline import Pipeline, load_pipeline, read_yaml, yaml_problem
 from vidcli.errors import ConfigError
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
@@ -41,7 +41,7 @@ def load_workflow(path: Path, assignments=()) -> Workflow:
     naming the file."""
     where = str(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = read_yaml(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"{where}: malformed YAML: {yaml_problem(exc)}") from None
     except (OSError, UnicodeDecodeError) as exc:
