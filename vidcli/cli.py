@@ -32,7 +32,7 @@ class VidcliGroup(click.Group):
 def _fail(ctx, message: str, code: int):
     if console.verbosity() >= 1 and sys.exc_info()[0] is not None:
         console.console.print(traceback.format_exc(), markup=False)
-    console.console.print(f"[bold red]error:[/] {message}")
+    console.error(message)
     ctx.exit(code)
 
 
@@ -47,6 +47,8 @@ def _fail(ctx, message: str, code: int):
 def main(ctx, workspace, verbose, quiet, as_json):
     """vidcli: videos to 3D human motion and edited video, every stage cached on disk."""
     verbosity = -1 if quiet else verbose
+    if quiet:
+        console.silence_native_output()
     console.setup(verbosity)
     given = ctx.get_parameter_source("workspace") == click.core.ParameterSource.COMMANDLINE
     ctx.obj = Globals(workspace, given, verbosity, as_json)

@@ -60,7 +60,7 @@ def clean(g: Globals, superseded, everything, yes, dry_run):
 
     ws = Workspace(g.workspace)
     if not ws.root.is_dir():
-        console.print(f"nothing to clean: {ws.root} does not exist")
+        console.print(f"nothing to clean: {ws.root} does not exist", markup=False)
         return
     if everything:
         if not dry_run and not yes:
@@ -77,7 +77,7 @@ def clean(g: Globals, superseded, everything, yes, dry_run):
         victims += [d for d in sorted(ws.runs_dir.glob("*")) if d.stat().st_mtime < hour_ago]
     freed = sum(_size(v) for v in victims)
     for victim in victims:
-        stdout.print(("would delete " if dry_run else "deleted ") + str(victim))
+        stdout.print(("would delete " if dry_run else "deleted ") + str(victim), markup=False)
         if not dry_run:
             shutil.rmtree(victim, ignore_errors=True)
     stdout.print(f"{len(victims)} entries, {freed / 1e6:.1f} MB" + (" (dry run)" if dry_run else " freed"))

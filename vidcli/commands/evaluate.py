@@ -49,4 +49,4 @@ def eval_command(ctx: click.Context, run: Path, gt: Path, json_out: Path | None,
         people = people_table(report)
         if people is not None:
             console.print(people)
-        console.print(f"metrics written to {target}")
+        console.print(f"metrics written to {target}", markup=False)

@@ -20,10 +20,12 @@ from vidcli.console import log
 from vidcli.devices import visible_gpu_count
 from vidcli.engine.pipeline import Pipeline
 from vidcli.engine.plan import UP_TO_DATE, InputPlan, build_plan, node_status, resolve_forced
-from vidcli.engine.store import Workspace, export_artifact, export_path, is_complete, read_manifest
+from vidcli.engine.store import (
+    Workspace, export_artifact, export_path, is_complete, is_done, read_manifest,
+)
 from vidcli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_STAGE_FAILED, EXIT_USAGE
 
-RAN, FAILED, SKIPPED, INVALID_INPUT = "ran", "failed", "skipped", "invalid input"
+RAN, FAILED, SKIPPED, INVALID_INPUT, INTERRUPTED = "ran", "failed", "skipped", "invalid input", "interrupted"
 _EXIT_BY_KIND = {"stage": EXIT_STAGE_FAILED, "config": EXIT_USAGE, "input": EXIT_BAD_INPUT}
 
 
@@ -131,7 +133,7 @@ def run_plans(plans: list[InputPlan], workspace: Workspace, options: RunOptions)
             luigi_ok = _build_until_settled(roots, options)
     except KeyboardInterrupt:
         report.interrupted = True
-    report.outcomes = _collect(plans, workspace, run_id)
+    report.outcomes = _collect(plans, workspace, run_id, report.interrupted)
     report.exit_code = EXIT_INTERRUPTED if report.interrupted else _exit_code(report.outcomes)
     if report.exit_code == EXIT_OK and not luigi_ok:
         report.exit_code = EXIT_STAGE_FAILED  # Luigi saw a failure that no stage recorded
@@ -200,7 +202,7 @@ def _configure_luigi() -> None:
         logger.propagate = False
 
 
-def _collect(plans: list[InputPlan], workspace: Workspace, run_id: str) -> list[Outcome]:
+def _collect(plans: list[InputPlan], workspace: Workspace, run_id: str, interrupted: bool) -> list[Outcome]:
     from vidcli.engine.tasks import read_failure
 
     outcomes = []
@@ -220,9 +222,20 @@ def _collect(plans: list[InputPlan], workspace: Workspace, run_id: str) -> list[
                 outcomes.append(Outcome(plan.label, node.stage, RAN, "", str(path), manifest["seconds"]))
             elif manifest and not node.force:
                 outcomes.append(Outcome(plan.label, node.stage, UP_TO_DATE, "", str(path)))
+            elif interrupted:
+                outcomes.append(Outcome(plan.label, node.stage, INTERRUPTED, "stopped before it finished"))
             else:
-                outcomes.append(Outcome(plan.label, node.stage, SKIPPED, "did not run: an upstream stage did not finish"))
+                outcomes.append(Outcome(plan.label, node.stage, SKIPPED, _why_not_run(node, workspace, run_id)))
     return outcomes
+
+
+def _why_not_run(node, workspace: Workspace, run_id: str) -> str:
+    """Why a node neither ran nor failed: an upstream stage did not finish, or the scheduler never handed
+    it to a worker of this run (a central scheduler that lost or refused it)."""
+    upstream_done = all(is_done(workspace.artifact(up), up.force, run_id) for up in node.upstream.values())
+    if not upstream_done:
+        return "did not run: an upstream stage did not finish"
+    return "did not run: the scheduler never gave it to a worker of this run (see luigid's log)"
 
 
 def _exit_code(outcomes: list[Outcome]) -> int:
