@@ -4,8 +4,10 @@ tests/test_faults.py."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import vidcli
@@ -59,3 +61,84 @@ def test_quiet_hides_native_library_chatter(tmp_path):
               "cli.main(['-q', 'noise'])")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.stderr == "error: kept\n"
+
+
+def _artifacts(workspace: Path, stage: str) -> list[Path]:
+    return sorted(p for p in workspace.glob(f"*/{stage}/*") if (p / "manifest.json").is_file())
+
+
+def test_exported_files_are_copies_of_the_cache(clip, tmp_path):
+    """Editing a file that -o delivered must not change the cached artifact (#16.15)."""
+    workspace, out = tmp_path / "work", tmp_path / "out"
+    vidcli("frames", str(clip), "-o", str(out), workspace=workspace, check=True)
+    [artifact] = _artifacts(workspace, "frames")
+    [exported] = out.glob("*/frames/index.json")
+    cached = (artifact / "index.json").read_bytes()
+    exported.write_text("edited")
+    assert (artifact / "index.json").read_bytes() == cached
+
+
+def test_outputs_inside_the_workspace_are_refused(clip, tmp_path):
+    """-o equal to the workspace deleted the cached stage folder before copying into it (#15.3)."""
+    workspace = tmp_path / "work"
+    vidcli("frames", str(clip), workspace=workspace, check=True)
+    before = _artifacts(workspace, "frames")
+    for target in (workspace, workspace / "sub"):
+        proc = vidcli("frames", str(clip), "-o", str(target), workspace=workspace)
+        assert proc.returncode == 2 and "lies inside the workspace" in proc.stderr
+    assert _artifacts(workspace, "frames") == before
+
+
+def test_clean_deletes_only_inside_a_marked_workspace(tmp_path):
+    """`clean --all --yes` deleted any folder it was pointed at; `/` crashed with PermissionError (#15.4)."""
+    folder = tmp_path / "precious"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("years of work")
+    proc = vidcli("clean", "--all", "--yes", workspace=folder)
+    assert proc.returncode == 2 and "is not a vidcli workspace" in proc.stderr
+    assert (folder / "thesis.tex").is_file()
+    root = vidcli("--workspace", "/", "clean", "--all", "--dry-run")
+    assert root.returncode == 2 and len(root.stderr.strip().splitlines()) == 1
+
+
+def test_clean_never_follows_a_symlinked_input_folder(clip, tmp_path):
+    """A symbolic link inside the workspace leads nowhere `clean --superseded` deletes (#15.4)."""
+    other, workspace = tmp_path / "other", tmp_path / "work"
+    vidcli("frames", str(clip), workspace=other, check=True)
+    vidcli("frames", str(clip), "--max-size", "64", workspace=other, check=True)
+    vidcli("frames", str(clip), workspace=workspace, check=True)
+    [input_dir] = [p for p in other.iterdir() if not p.name.startswith(".")]
+    (workspace / "linked-00000000").symlink_to(input_dir, target_is_directory=True)
+    vidcli("clean", "--superseded", workspace=workspace, check=True)
+    assert len(_artifacts(other, "frames")) == 2
+
+
+def test_superseded_keeps_what_the_newest_downstream_reads(clip, tmp_path):
+    """The newest flow reads an older frames artifact: `clean --superseded` keeps it (#16.16)."""
+    workspace = tmp_path / "work"
+    vidcli("frames", str(clip), "--max-size", "96", workspace=workspace, check=True)
+    vidcli("flow", str(clip), workspace=workspace, check=True)
+    vidcli("flow", str(clip), "--set", "frames.max_size=96", workspace=workspace, check=True)
+    vidcli("clean", "--superseded", workspace=workspace, check=True)
+    [flow] = _artifacts(workspace, "flow")
+    upstream = json.loads((flow / "manifest.json").read_text())["upstream"]["frames"]
+    assert (workspace / upstream / "manifest.json").is_file()
+    assert len(_artifacts(workspace, "frames")) == 2 and len(_artifacts(workspace, "flow_video")) == 1
+    again = vidcli("--json", "flow", str(clip), "--set", "frames.max_size=96", workspace=workspace, check=True)
+    assert {r["status"] for r in json.loads(again.stdout)["results"]} == {"up to date"}
+
+
+def test_no_leftovers_after_runs(clip, tmp_path):
+    """No lock files, no empty stage folder of a failed input, no hidden input folder; the workspace is
+    printed resolved (#15.10, #16.17)."""
+    hidden, broken = tmp_path / ".hidden.mp4", tmp_path / "broken.mp4"
+    hidden.write_bytes(clip.read_bytes())
+    broken.write_bytes(clip.read_bytes()[:3000])
+    (tmp_path / "a").mkdir()
+    proc = vidcli("frames", str(hidden), str(broken), workspace=tmp_path / "a" / ".." / "work")
+    assert proc.returncode == 3 and f"workspace: {tmp_path / 'work'}\n" in proc.stdout
+    workspace = tmp_path / "work"
+    assert not list(workspace.rglob("*.lock"))
+    assert [p.name.split("-")[0] for p in workspace.iterdir() if p.name != ".vidcli"] == ["hidden"]
+    cleaned = vidcli("clean", "--dry-run", workspace=workspace, check=True)
+    assert cleaned.stdout.startswith("0 entries")

@@ -23,7 +23,7 @@ from vidcli.engine.plan import UP_TO_DATE, InputPlan, build_plan, node_status, r
 from vidcli.engine.store import (
     Workspace, export_artifact, export_path, is_complete, is_done, read_manifest,
 )
-from vidcli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_STAGE_FAILED, EXIT_USAGE
+from vidcli.errors import ConfigError, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_STAGE_FAILED, EXIT_USAGE
 
 RAN, FAILED, SKIPPED, INVALID_INPUT, INTERRUPTED = "ran", "failed", "skipped", "invalid input", "interrupted"
 _EXIT_BY_KIND = {"stage": EXIT_STAGE_FAILED, "config": EXIT_USAGE, "input": EXIT_BAD_INPUT}
@@ -77,6 +77,9 @@ def run(pipeline: Pipeline, inputs: list[dict[str, Path]], workspace: Workspace,
         options: RunOptions = RunOptions()) -> Report:
     """Plan a pipeline over inputs, then run it (or only say what would run), copy the final artifacts
     to the outputs folder, and report per input and stage. What commands and benchmarks call."""
+    if options.outputs and workspace.contains(options.outputs):
+        raise ConfigError(f"-o {options.outputs} lies inside the workspace {workspace.root}; copying results "
+                          "there would replace cached artifacts: choose a folder outside it")
     workspace.ensure_writable()
     plans = build_plan(pipeline, inputs, workspace,
                        resolve_forced(pipeline, list(options.force), options.force_downstream))
