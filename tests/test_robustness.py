@@ -5,6 +5,7 @@ tests/test_faults.py."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -142,3 +143,19 @@ def test_no_leftovers_after_runs(clip, tmp_path):
     assert [p.name.split("-")[0] for p in workspace.iterdir() if p.name != ".vidcli"] == ["hidden"]
     cleaned = vidcli("clean", "--dry-run", workspace=workspace, check=True)
     assert cleaned.stdout.startswith("0 entries")
+
+
+def test_a_shared_luigid_never_mistakes_one_workspace_or_forced_run_for_another(clip, tmp_path, luigid):
+    """luigid ignores a task added again within 10 s of finishing: a second workspace, a rerun after
+    deleting the workspace, and --force all did nothing and exited 1 without a word (#15.2)."""
+    central = ("--scheduler-host", "127.0.0.1", "--scheduler-port", str(luigid))
+    for workspace in (tmp_path / "one", tmp_path / "two", tmp_path / "one"):
+        proc = vidcli("--json", "frames", str(clip), *central, workspace=workspace)
+        assert proc.returncode == 0, proc.stderr
+        assert _artifacts(workspace, "frames")
+        if workspace.name == "two":
+            shutil.rmtree(tmp_path / "one")
+    for _ in range(2):
+        forced = vidcli("--json", "frames", str(clip), "--force", "frames", *central, workspace=tmp_path / "two")
+        assert forced.returncode == 0, forced.stderr
+        assert [r["status"] for r in json.loads(forced.stdout)["results"]] == ["ran"]

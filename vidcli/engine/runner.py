@@ -119,7 +119,7 @@ def dry_run(plans: list[InputPlan], workspace: Workspace) -> Report:
 
 def run_plans(plans: list[InputPlan], workspace: Workspace, options: RunOptions) -> Report:
     """Build every valid input's nodes in one Luigi build; inputs that fail do not stop the others."""
-    from vidcli.engine.tasks import StageTask
+    from vidcli.engine.tasks import StageTask, task_scope
 
     run_id = new_run_id()
     report = Report(run_id=run_id)
@@ -127,8 +127,8 @@ def run_plans(plans: list[InputPlan], workspace: Workspace, options: RunOptions)
     for plan in plans:
         for node in plan.nodes.values():
             if node.force or node.stage in plan.final_stages:
-                roots.append(StageTask(artifact=node.rel, workspace=str(workspace.root), node=node.to_dict(),
-                                       run_id=run_id))
+                roots.append(StageTask(artifact=node.rel, scope=task_scope(workspace.id, node.force, run_id),
+                                       workspace=str(workspace.root), node=node.to_dict(), run_id=run_id))
     _configure_luigi()
     luigi_ok = True
     try:

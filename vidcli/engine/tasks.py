@@ -1,8 +1,11 @@
 """The one generic Luigi task around every stage.
 
 Its identity is the artifact path relative to the workspace, which already encodes stage, version,
-significant config and upstream keys, so workers on several machines that build the same plan agree
-on task ids without sharing anything but the workspace.
+significant config and upstream keys, and its scope: the workspace's random id, and for a forced node
+also the run's id. So workers on several machines that build the same plan agree on task ids without
+sharing anything but the workspace, while a central scheduler never confuses two workspaces, a
+workspace deleted and made again, or two forced runs (luigid ignores a task added again as pending
+within 10 s of finishing, `stable_done_cooldown_secs`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from vidcli.errors import VidcliError
 
 class StageTask(luigi.Task):
     artifact = luigi.Parameter(description="artifact directory relative to the workspace")
+    scope = luigi.Parameter(description="the workspace id, and for a forced node '/' and the run id")
     workspace = luigi.Parameter(significant=False, description="workspace root")
     node = luigi.DictParameter(significant=False, description="the plan node (see vidcli.engine.plan.Node)")
     run_id = luigi.Parameter(significant=False, description="id of the vidcli run that scheduled it")
@@ -32,8 +36,9 @@ class StageTask(luigi.Task):
 
     def requires(self):
         return {
-            port: StageTask(artifact=f"{up['input_dir']}/{up['stage']}/{up['key']}", workspace=self.workspace,
-                            node=up, run_id=self.run_id)
+            port: StageTask(artifact=f"{up['input_dir']}/{up['stage']}/{up['key']}",
+                            scope=task_scope(self.scope.split("/")[0], up["force"], self.run_id),
+                            workspace=self.workspace, node=up, run_id=self.run_id)
             for port, up in self.node["upstream"].items()
         }
 
@@ -47,6 +52,10 @@ class StageTask(luigi.Task):
         except Exception as exc:
             record_failure(workspace, self.run_id, self.artifact, exc)
             raise
+
+
+def task_scope(workspace_id: str, force: bool, run_id: str) -> str:
+    return f"{workspace_id}/{run_id}" if force else workspace_id
 
 
 def failure_path(workspace: Workspace, run_id: str, artifact: str) -> Path:
