@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
-from conftest import vidcli
+from conftest import make_clip, vidcli
 
 from vidcli.errors import ConfigError
 from vidcli.workflow import load_workflow
@@ -159,3 +161,55 @@ def test_a_shared_luigid_never_mistakes_one_workspace_or_forced_run_for_another(
         forced = vidcli("--json", "frames", str(clip), "--force", "frames", *central, workspace=tmp_path / "two")
         assert forced.returncode == 0, forced.stderr
         assert [r["status"] for r in json.loads(forced.stdout)["results"]] == ["ran"]
+
+
+@pytest.fixture(scope="module")
+def long_clips(tmp_path_factory):
+    """Two 20 s clips (of different content), long enough for a signal to land mid-stage."""
+    folder = tmp_path_factory.mktemp("long")
+    return [make_clip(folder / f"long{i}.mp4", seconds=20 + i, size="640x360", fps=30) for i in range(2)]
+
+
+def _start_and_wait_for_a_stage(workspace: Path, *args: str) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "vidcli", "--workspace", str(workspace), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(workspace.glob("*/frames/.tmp-*/*.jpg")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return proc
+
+
+def _processes_using(workspace: Path) -> list:
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if str(workspace) in " ".join(process.info["cmdline"] or []):
+            found.append(process)
+    return found
+
+
+def test_sigterm_is_handled_like_sigint(long_clips, tmp_path):
+    """SIGTERM exited 143 with no summary and left a .tmp-* folder (#15.7)."""
+    workspace = tmp_path / "work"
+    proc = _start_and_wait_for_a_stage(workspace, "frames", str(long_clips[0]))
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "interrupted" in out and "terminated: finished artifacts are kept" in out
+    assert not list(workspace.glob("*/frames/*")) and "Traceback" not in err
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
+def test_killing_the_parent_stops_its_task_processes(long_clips, tmp_path, how):
+    """With --workers 2 the task processes ran on to the end of their stage when the parent died (#15.10)."""
+    workspace = tmp_path / "work"
+    proc = _start_and_wait_for_a_stage(workspace, "frames", "--workers", "2", *map(str, long_clips))
+    proc.send_signal(how)
+    proc.communicate(timeout=60)
+    deadline = time.monotonic() + 10
+    while _processes_using(workspace) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _processes_using(workspace)
+    assert not list(workspace.glob("*/frames/*/manifest.json")), "a stage ran on after its parent died"
+    assert not list(workspace.glob("*/frames/.tmp-*")) and not list(workspace.rglob("*.lock"))

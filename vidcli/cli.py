@@ -10,7 +10,7 @@ import click
 
 from vidcli import __version__, console
 from vidcli.commands.common import CONTEXT, Globals
-from vidcli.errors import EXIT_INTERRUPTED, VidcliError
+from vidcli.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, VidcliError
 
 
 class VidcliGroup(click.Group):
@@ -21,6 +21,8 @@ class VidcliGroup(click.Group):
             return super().invoke(ctx)
         except VidcliError as exc:
             _fail(ctx, str(exc), exc.exit_code)
+        except Terminated:
+            _fail(ctx, "terminated", EXIT_TERMINATED)
         except KeyboardInterrupt:
             _fail(ctx, "interrupted", EXIT_INTERRUPTED)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from vidcli import console
+from vidcli.errors import EXIT_TERMINATED
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 stdout = Console(highlight=False, soft_wrap=True)
@@ -151,4 +152,5 @@ def _print_report(g: Globals, report) -> None:
     outputs = f"   outputs: {report.outputs}" if report.outputs else ""
     stdout.print(f"workspace: {report.workspace}{outputs}", markup=False)
     if report.interrupted:
-        stdout.print("[red]interrupted[/]: finished artifacts are kept; rerun to continue")
+        how = "terminated" if report.exit_code == EXIT_TERMINATED else "interrupted"
+        stdout.print(f"[red]{how}[/]: finished artifacts are kept; rerun to continue")

@@ -2,14 +2,17 @@
 
 Exit codes come from what happened to each node, never from Luigi's own process exit code:
 0 all done, 1 a stage failed, 2 a configuration error surfaced inside a stage, 3 an input was
-missing or invalid (and nothing worse happened), 130 interrupted.
+missing or invalid (and nothing worse happened), 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import signal
+import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -23,7 +26,10 @@ from vidcli.engine.plan import UP_TO_DATE, InputPlan, build_plan, node_status, r
 from vidcli.engine.store import (
     Workspace, export_artifact, export_path, is_complete, is_done, read_manifest,
 )
-from vidcli.errors import ConfigError, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_STAGE_FAILED, EXIT_USAGE
+from vidcli.errors import (
+    EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_STAGE_FAILED, EXIT_TERMINATED, EXIT_USAGE, ConfigError,
+    Terminated,
+)
 
 RAN, FAILED, SKIPPED, INVALID_INPUT, INTERRUPTED = "ran", "failed", "skipped", "invalid input", "interrupted"
 _EXIT_BY_KIND = {"stage": EXIT_STAGE_FAILED, "config": EXIT_USAGE, "input": EXIT_BAD_INPUT}
@@ -130,19 +136,46 @@ def run_plans(plans: list[InputPlan], workspace: Workspace, options: RunOptions)
                 roots.append(StageTask(artifact=node.rel, scope=task_scope(workspace.id, node.force, run_id),
                                        workspace=str(workspace.root), node=node.to_dict(), run_id=run_id))
     _configure_luigi()
-    luigi_ok = True
+    luigi_ok, stopped_by = True, None
     try:
-        if roots:
-            luigi_ok = _build_until_settled(roots, options)
-    except KeyboardInterrupt:
+        with sigterm_as_interrupt():
+            if roots:
+                luigi_ok = _build_until_settled(roots, options)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as Terminated
         report.interrupted = True
+        stopped_by = EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     report.outcomes = _collect(plans, workspace, run_id, report.interrupted)
-    report.exit_code = EXIT_INTERRUPTED if report.interrupted else _exit_code(report.outcomes)
+    report.exit_code = stopped_by or _exit_code(report.outcomes)
     if report.exit_code == EXIT_OK and not luigi_ok:
         report.exit_code = EXIT_STAGE_FAILED  # Luigi saw a failure that no stage recorded
     if report.exit_code == EXIT_OK:
         shutil.rmtree(workspace.run_dir(run_id), ignore_errors=True)
     return report
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """While a plan runs, SIGTERM raises `Terminated` (a KeyboardInterrupt) in this process, so it gets
+    Ctrl-C's cleanup and summary. Luigi's task processes, forked from it, inherit the handler: there
+    it raises SystemExit, which unwinds the stage (its temporary folder and lock are removed) and
+    ends the process without a traceback. Task processes also get SIGTERM when this process dies,
+    even by SIGKILL (see `StageTask.run`)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    parent = os.getpid()
+
+    def terminate(_signum, _frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second one must not cut the cleanup short
+        if os.getpid() != parent:
+            raise SystemExit(EXIT_TERMINATED)
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _build_until_settled(roots: list, options: RunOptions) -> bool:

@@ -11,7 +11,10 @@ within 10 s of finishing, `stable_done_cooldown_secs`).
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import sys
 import traceback
 from pathlib import Path
 
@@ -20,7 +23,7 @@ import luigi
 from vidcli.engine.executor import execute
 from vidcli.engine.plan import Node
 from vidcli.engine.store import Workspace, is_done
-from vidcli.errors import VidcliError
+from vidcli.errors import EXIT_TERMINATED, VidcliError
 
 
 class StageTask(luigi.Task):
@@ -46,12 +49,29 @@ class StageTask(luigi.Task):
         return is_done(Path(self.workspace) / self.artifact, self.node["force"], self.run_id)
 
     def run(self):
+        end_with_parent()
         workspace = Workspace(Path(self.workspace))
         try:
             execute(Node.from_dict(self.node), workspace, self.run_id)
         except Exception as exc:
             record_failure(workspace, self.run_id, self.artifact, exc)
             raise
+
+
+_SCHEDULING_PID = os.getpid()  # the vidcli process; Luigi forks task processes from it (--workers > 1)
+
+
+def end_with_parent() -> None:
+    """In a task process forked by Luigi, ask Linux for SIGTERM when the parent dies (even by SIGKILL),
+    so that no stage runs on unattended; SIGTERM there unwinds the stage (see `sigterm_as_interrupt`)."""
+    if os.getpid() == _SCHEDULING_PID or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != _SCHEDULING_PID:  # the parent died before the request was made
+        raise SystemExit(EXIT_TERMINATED)
 
 
 def task_scope(workspace_id: str, force: bool, run_id: str) -> str:
