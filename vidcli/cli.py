@@ -10,7 +10,7 @@ import click
 
 from vidcli import __version__, console
 from vidcli.commands.common import CONTEXT, Globals
-from vidcli.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, VidcliError
+from vidcli.errors import EXIT_INTERRUPTED, EXIT_STAGE_FAILED, EXIT_TERMINATED, Terminated, VidcliError
 
 
 class VidcliGroup(click.Group):
@@ -27,6 +27,9 @@ class VidcliGroup(click.Group):
             _fail(ctx, "interrupted", EXIT_INTERRUPTED)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
+        except OSError as exc:  # the machine failed (disk full, permissions): exit 1 with the OS's words
+            where = f"{exc.filename}: " if exc.filename else ""
+            _fail(ctx, f"{where}{exc.strerror or exc}", EXIT_STAGE_FAILED)
         except Exception as exc:  # a bug: say so in one line, details with -v
             _fail(ctx, f"internal error: {type(exc).__name__}: {exc}", 1)
 

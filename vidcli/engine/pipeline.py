@@ -95,7 +95,7 @@ def load_pipeline(name_or_path: str, overrides: dict[str, dict] | None = None,
         text, name = path.read_text(), path.stem
     else:
         entry = resources.files("vidcli.workflows") / f"{name_or_path}.yaml"
-        if not entry.is_file():
+        if name_or_path not in builtin_pipelines():
             raise ConfigError(
                 f"unknown pipeline {name_or_path!r}; built-in: {', '.join(builtin_pipelines())}"
             )
