@@ -100,6 +100,12 @@ def expand_inputs(entries, pipeline: Pipeline, base: Path, where: str) -> list[d
 
 def _expand_one(entry: str, base: Path, where: str) -> list[Path]:
     path = _resolve(entry, base)
+    try:
+        path.stat()
+    except FileNotFoundError:
+        pass
+    except OSError as error:  # a name too long, a loop of links
+        raise ConfigError(f"{where}: input {entry[:80]!r}: {error.strerror}") from None
     if path.is_dir():
         return sorted(p for p in path.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
     if glob.has_magic(entry):

@@ -480,8 +480,12 @@ def _colour_tags(description: str) -> tuple[str, bool]:
 
 
 def _check_readable(path: Path) -> None:
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
+    try:
+        path.stat()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except OSError as error:  # a name too long, a loop of links: the path itself is bad
+        raise InputError(f"{path}: {error.strerror}") from None
     if path.is_dir():
         raise InputError(f"{path}: is a directory, not a video file")
     if not os.access(path, os.R_OK):
