@@ -72,7 +72,8 @@ def luigid(tmp_path):
     serve = "import sys; from luigi.cmdline import luigid; luigid(sys.argv[1:])"
     daemon = subprocess.Popen([sys.executable, "-c", serve, "--port", str(port),
                                "--address", "127.0.0.1", "--state-path", str(tmp_path / "luigid.pickle"),
-                               "--logdir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               "--logdir", str(tmp_path)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
         while True:

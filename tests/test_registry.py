@@ -158,7 +158,8 @@ def test_hub_checkpoint_download_into_a_folder(home, monkeypatch):
                          ("snapshot_download", "lllyasviel/control_v11p_sd15_openpose", hub.commit, files)]
     assert sorted(p.name for p in path.iterdir()) == [registry.PIN, *files]
     assert registry.revision("controlnet_openpose") == hub.commit
-    assert registry.verify("controlnet_openpose") == (True, f"2 files match their sha256 at commit {hub.commit}")
+    assert registry.verify("controlnet_openpose") == (
+        True, f"2 files match their sha256 at commit {hub.commit}")
     (path / "diffusion_pytorch_model.safetensors").write_bytes(b"tampered")
     assert registry.verify("controlnet_openpose") == (
         False, "diffusion_pytorch_model.safetensors differ from the sha256 recorded at download")

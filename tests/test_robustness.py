@@ -45,7 +45,8 @@ def test_booleans_are_not_sizes(tmp_path):
 
 
 def test_user_text_is_never_rich_markup(clip, tmp_path):
-    """A value or path holding `[/]` gave a traceback; `[draft] take1.mp4` was printed as ` take1.mp4` (#15.5)."""
+    """A value or path holding `[/]` gave a traceback; `[draft] take1.mp4` was printed as ` take1.mp4`
+    (#15.5)."""
     draft = tmp_path / "[draft] take1.mp4"
     draft.write_bytes(clip.read_bytes())
     workspace = tmp_path / "w[/]b"
@@ -58,10 +59,12 @@ def test_user_text_is_never_rich_markup(clip, tmp_path):
 
 def test_quiet_hides_native_library_chatter(tmp_path):
     """Under -q only vidcli's warnings and errors reach stderr, not what C++ libraries print (#15.11)."""
-    script = ("import os, sys; from vidcli import cli; from vidcli import console;"
-              "cli.main.add_command(__import__('click').command('noise')(lambda: (os.write(2, b'W0000 native\\n'),"
-              " console.error('kept'))));"
-              "cli.main(['-q', 'noise'])")
+    script = ("import os, click; from vidcli import cli, console\n"
+              "def noise():\n"
+              "    os.write(2, b'W0000 native\\n')\n"
+              "    console.error('kept')\n"
+              "cli.main.add_command(click.command('noise')(noise))\n"
+              "cli.main(['-q', 'noise'])\n")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.stderr == "error: kept\n"
 
@@ -127,7 +130,8 @@ def test_superseded_keeps_what_the_newest_downstream_reads(clip, tmp_path):
     upstream = json.loads((flow / "manifest.json").read_text())["upstream"]["frames"]
     assert (workspace / upstream / "manifest.json").is_file()
     assert len(_artifacts(workspace, "frames")) == 2 and len(_artifacts(workspace, "flow_video")) == 1
-    again = vidcli("--json", "flow", str(clip), "--set", "frames.max_size=96", workspace=workspace, check=True)
+    again = vidcli("--json", "flow", str(clip), "--set", "frames.max_size=96", workspace=workspace,
+                   check=True)
     assert {r["status"] for r in json.loads(again.stdout)["results"]} == {"up to date"}
 
 
@@ -158,7 +162,8 @@ def test_a_shared_luigid_never_mistakes_one_workspace_or_forced_run_for_another(
         if workspace.name == "two":
             shutil.rmtree(tmp_path / "one")
     for _ in range(2):
-        forced = vidcli("--json", "frames", str(clip), "--force", "frames", *central, workspace=tmp_path / "two")
+        forced = vidcli("--json", "frames", str(clip), "--force", "frames", *central,
+                        workspace=tmp_path / "two")
         assert forced.returncode == 0, forced.stderr
         assert [r["status"] for r in json.loads(forced.stdout)["results"]] == ["ran"]
 

@@ -91,7 +91,8 @@ def load_model_pickle(path: Path) -> dict[str, np.ndarray]:
             KeyError) as error:
         raise InputError(f"{path}: refused as a body model pickle: {error}") from None
     if not isinstance(data, dict):
-        raise InputError(f"{path}: refused as a body model pickle: it holds a {type(data).__name__}, not a dict")
+        raise InputError(f"{path}: refused as a body model pickle: it holds a {type(data).__name__}, "
+                         "not a dict")
     arrays = {}
     for key, value in data.items():
         if isinstance(value, (_Chumpy, _Sparse)):

@@ -54,7 +54,8 @@ def _execute_locked(node: Node, workspace: Workspace, run_id: str, final) -> boo
             "stage": node.stage, "version": node.version, "key": node.key, "input": node.input_dir,
             "config": node.config, "significant": sorted(node.significant),
             "upstream": node.upstream_ids,
-            "sources": {p: {"path": str(s.path), "content_hash": s.content_hash} for p, s in node.sources.items()},
+            "sources": {p: {"path": str(s.path), "content_hash": s.content_hash}
+                        for p, s in node.sources.items()},
             "backend": {"name": info.backend, "model": info.model, "checksum": info.checksum},
             "counts": info.counts, "packages": package_versions(), "vidcli": __version__,
             "started": started_at, "finished": now_iso(), "seconds": elapsed_since(start),

@@ -261,7 +261,8 @@ def _collect(plans: list[InputPlan], workspace: Workspace, run_id: str, interrup
             elif interrupted:
                 outcomes.append(Outcome(plan.label, node.stage, INTERRUPTED, "stopped before it finished"))
             else:
-                outcomes.append(Outcome(plan.label, node.stage, SKIPPED, _why_not_run(node, workspace, run_id)))
+                why = _why_not_run(node, workspace, run_id)
+                outcomes.append(Outcome(plan.label, node.stage, SKIPPED, why))
     return outcomes
 
 
