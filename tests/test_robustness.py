@@ -179,7 +179,8 @@ def _start_and_wait_for_a_stage(workspace: Path, *args: str) -> subprocess.Popen
     proc = subprocess.Popen([sys.executable, "-m", "vidcli", "--workspace", str(workspace), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while not list(workspace.glob("*/frames/.tmp-*/*.jpg")) and time.monotonic() < deadline:
+    decoding = "*/frames/.tmp-*/.source-*.jpg"  # ffmpeg is writing frames: the stage has seconds to go
+    while not list(workspace.glob(decoding)) and time.monotonic() < deadline:
         time.sleep(0.01)
     return proc
 
