@@ -111,8 +111,9 @@ def fuzz_videos(tmp_path: Path, count: int) -> dict[str, int]:
     return counts
 
 
-_VALUES = [0, 1, -1, 2, 10**9, -(10**9), 0.5, 1e3, float("nan"), float("inf"), -float("inf"), True, False, None,
-           "", "[/]", "1e3", "nan", "x" * 300, "../../etc", [1, 2], {"a": 1}, "dis", "embedded", "frames"]
+_VALUES = [0, 1, -1, 2, 10**9, -(10**9), 0.5, 1e3, float("nan"), float("inf"), -float("inf"), True, False,
+           None, "", "[/]", "1e3", "nan", "x" * 300, "../../etc", [1, 2], {"a": 1}, "dis", "embedded",
+           "frames"]
 _KEYS = {"pipeline": None, "inputs": None, "workspace": None, "workers": None, "outputs": None,
          "config": {"frames": ["fps", "max_size", "qscale", "speed"], "flow": ["backend", "max_size"]}}
 
