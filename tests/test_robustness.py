@@ -219,3 +219,15 @@ def test_killing_the_parent_stops_its_task_processes(long_clips, tmp_path, how):
     assert not _processes_using(workspace)
     assert not list(workspace.glob("*/frames/*/manifest.json")), "a stage ran on after its parent died"
     assert not list(workspace.glob("*/frames/.tmp-*")) and not list(workspace.rglob("*.lock"))
+
+
+def test_error_prefixes_are_never_doubled():
+    """`camera: camera: ...` (#15.11): a prefix is added only where the message lacks it."""
+    from vidcli.engine.stage import load_stage, planned_config
+    from vidcli.errors import with_prefix
+
+    assert with_prefix("camera", "camera: fy needs fx") == "camera: fy needs fx"
+    assert with_prefix("camera", "fy needs fx") == "camera: fy needs fx"
+    with pytest.raises(ConfigError) as error:
+        planned_config(load_stage("camera"), {"fy": 500.0})
+    assert str(error.value) == "camera: fy needs fx"

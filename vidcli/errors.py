@@ -30,6 +30,11 @@ class ConfigError(VidcliError):
     kind = "config"
 
 
+def with_prefix(prefix: str, message: str) -> str:
+    """`prefix: message`, unless the message already starts so (never `camera: camera: ...`)."""
+    return message if message.startswith(f"{prefix}:") else f"{prefix}: {message}"
+
+
 class InputError(VidcliError):
     """An input file is missing or is not something the pipeline can read."""
 

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from vidcli import console
-from vidcli.errors import EXIT_TERMINATED
+from vidcli.errors import EXIT_TERMINATED, with_prefix
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 stdout = Console(highlight=False, soft_wrap=True)
@@ -130,8 +130,8 @@ def run_pipeline(g: Globals, pipeline, inputs, *, dry_run, force, force_downstre
 def _print_report(g: Globals, report) -> None:
     for o in report.outcomes:
         if o.status in ("failed", "invalid input"):
-            where = f"{Path(o.input).name}: {o.stage}" if o.stage else o.input
-            console.error(f"{where}: {o.detail}")
+            detail = with_prefix(o.stage, o.detail) if o.stage else o.detail
+            console.error(with_prefix(Path(o.input).name if o.stage else o.input, detail))
     if g.as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
         return

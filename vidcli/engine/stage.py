@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from vidcli import backends, settings
-from vidcli.errors import ConfigError
+from vidcli.errors import ConfigError, with_prefix
 
 
 @dataclass
@@ -99,7 +99,7 @@ def resolve(module: types.ModuleType, config):
     try:
         return getattr(module, "resolve_config", lambda c: c)(config)
     except ConfigError as exc:
-        raise ConfigError(f"{module.__name__.rsplit('.', 1)[-1]}: {exc}") from None
+        raise ConfigError(with_prefix(module.__name__.rsplit(".", 1)[-1], str(exc))) from None
 
 
 def resources(module: types.ModuleType, config) -> dict[str, int]:
