@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -34,6 +35,10 @@ class VidcliGroup(click.Group):
             _fail(ctx, f"internal error: {type(exc).__name__}: {exc}", 1)
 
 
+def _terminate(_signum, _frame):
+    raise Terminated()
+
+
 def _fail(ctx, message: str, code: int):
     if console.verbosity() >= 1 and sys.exc_info()[0] is not None:
         console.console.print(traceback.format_exc(), markup=False)
@@ -51,6 +56,7 @@ def _fail(ctx, message: str, code: int):
 @click.pass_context
 def main(ctx, workspace, verbose, quiet, as_json):
     """vidcli: videos to 3D human motion and edited video, every stage cached on disk."""
+    signal.signal(signal.SIGTERM, _terminate)  # from here on, SIGTERM ends the command like Ctrl-C
     verbosity = -1 if quiet else verbose
     if quiet:
         console.silence_native_output()
