@@ -103,9 +103,10 @@ def read_pin(name: str) -> dict:
         return {}
 
 
-def revision(name: str) -> str | None:
-    """The commit a present hub checkpoint was fetched at (or the registry's pinned one)."""
-    return read_pin(name).get("commit") or get(name).revision
+def revision(name: str) -> str:
+    """The commit a present hub checkpoint was fetched at, the registry's pinned one, or "unpinned" for a
+    folder placed by hand."""
+    return read_pin(name).get("commit") or get(name).revision or "unpinned"
 
 
 def home() -> Path:
