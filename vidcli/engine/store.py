@@ -63,10 +63,15 @@ class Workspace:
         """Create the workspace with its marker and prove it is writable, or raise a ConfigError."""
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
-            if not self.marker.is_file():
+            if not self.marker.is_file():  # made whole, once: the first of racing processes wins
                 tmp = self.state_dir / f".workspace-{os.getpid()}-{uuid.uuid4().hex[:8]}"
                 tmp.write_text(json.dumps({"id": uuid.uuid4().hex, "created": now_iso()}))
-                os.rename(tmp, self.marker) if not self.marker.exists() else tmp.unlink()
+                try:
+                    os.link(tmp, self.marker)
+                except FileExistsError:
+                    pass
+                finally:
+                    tmp.unlink()
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise ConfigError(f"workspace {self.root} is not writable: {reason}") from None
