@@ -70,8 +70,10 @@ class Workspace:
                     os.link(tmp, self.marker)
                 except FileExistsError:
                     pass
+                except OSError:  # a file system without hard links: a rename, which a race may repeat
+                    os.rename(tmp, self.marker)
                 finally:
-                    tmp.unlink()
+                    tmp.unlink(missing_ok=True)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise ConfigError(f"workspace {self.root} is not writable: {reason}") from None
