@@ -59,3 +59,33 @@ def anny_body():
     from vidcli.body.anny_model import load_body
 
     return load_body()
+
+
+@pytest.fixture
+def luigid(tmp_path):
+    """A real `luigid` central scheduler on a free local port; yields the port."""
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # luigi's own `luigid` entry point, run by this interpreter (the venv may not have the script)
+    serve = "import sys; from luigi.cmdline import luigid; luigid(sys.argv[1:])"
+    daemon = subprocess.Popen([sys.executable, "-c", serve, "--port", str(port),
+                               "--address", "127.0.0.1", "--state-path", str(tmp_path / "luigid.pickle"),
+                               "--logdir", str(tmp_path)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "luigid did not start"
+                time.sleep(0.2)
+        yield port
+    finally:
+        daemon.terminate()
+        daemon.wait()

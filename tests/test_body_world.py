@@ -449,3 +449,55 @@ def test_body_reads_a_wholebody_artifact_as_its_blazepose_landmarks(walk, tmp_pa
     fitted = run_stage("body", {"keypoints": wholebody, "camera": gt}, tmp_path / "body", **EXACT_FEET)
     np.testing.assert_allclose(read_body(fitted / BODY_NPZ).joints_cam,
                                read_body(body_dir / BODY_NPZ).joints_cam, atol=1e-6)
+
+
+def _as_official_pickle(npz: Path, pkl: Path) -> None:
+    """The arrays of `npz` pickled the way the official SMPL files hold them: `shapedirs` a chumpy `Ch`,
+    `J_regressor` a scipy sparse matrix (chumpy stood in by a class pickled under its name)."""
+    import pickle
+    import sys
+    import types
+
+    import scipy.sparse
+
+    arrays = dict(np.load(npz))
+    chumpy = types.ModuleType("chumpy.ch")
+    chumpy.Ch = type("Ch", (), {"__module__": "chumpy.ch"})
+    shapedirs = chumpy.Ch()
+    shapedirs.__dict__.update(x=arrays["shapedirs"], _dirty_vars=set())
+    arrays.update(shapedirs=shapedirs, J_regressor=scipy.sparse.csc_matrix(arrays["J_regressor"]))
+    package = types.ModuleType("chumpy")
+    package.ch = chumpy
+    sys.modules.update({"chumpy": package, "chumpy.ch": chumpy})
+    try:
+        pkl.write_bytes(pickle.dumps(arrays, protocol=2))
+    finally:
+        del sys.modules["chumpy"], sys.modules["chumpy.ch"]
+
+
+def test_smpl_pickles_are_read_without_running_their_code(tmp_path):
+    """A crafted .pkl placed as a body model ran code through smplx's pickle.load (#15.6); the official
+    kinds of content (arrays, sparse matrices, chumpy arrays) still load, to the same model."""
+    import pickle
+
+    from vidcli.body.smpl_model import SmplModel
+    from vidcli.errors import InputError
+
+    _fake_smpl_file(tmp_path / "SMPL_NEUTRAL.npz")
+    _as_official_pickle(tmp_path / "SMPL_NEUTRAL.npz", tmp_path / "SMPL_MALE.pkl")
+    from_npz = SmplModel("smpl", str(tmp_path / "SMPL_NEUTRAL.npz"), "neutral")
+    from_pkl = SmplModel("smpl", str(tmp_path / "SMPL_MALE.pkl"), "male")
+    assert np.array_equal(from_pkl.layer.shapedirs.numpy(), from_npz.layer.shapedirs.numpy())
+    assert np.array_equal(from_pkl.layer.J_regressor.numpy(), from_npz.layer.J_regressor.numpy())
+
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    crafted = tmp_path / "SMPL_FEMALE.pkl"
+    crafted.write_bytes(pickle.dumps({"v_template": Exploit()}))
+    with pytest.raises(InputError, match=r"refused as a body model pickle: it names io\.open"):
+        SmplModel("smpl", str(crafted), "female")
+    assert not marker.exists()

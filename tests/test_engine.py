@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -105,42 +104,19 @@ def test_two_concurrent_runs_share_one_workspace(tmp_path, workspace):
     assert not leftovers(workspace)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_luigid_central_scheduler_with_two_workers(tmp_path, workspace):
-    port = _free_port()
-    luigid = Path(sys.executable).with_name("luigid")
-    daemon = subprocess.Popen([str(luigid), "--port", str(port), "--address", "127.0.0.1",
-                               "--state-path", str(tmp_path / "state.pickle"), "--logdir", str(tmp_path)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "luigid did not start"
-                time.sleep(0.2)
-        videos = tmp_path / "videos"
-        videos.mkdir()
-        for i in range(3):
-            make_clip(videos / f"clip{i}.mp4", seconds=1 + i * 0.5)
-        workflow = tmp_path / "wf.yaml"
-        workflow.write_text(f"pipeline: flow\ninputs: [videos/]\nworkspace: {workspace}\n")
-        command = [sys.executable, "-m", "vidcli", "--json", "run", str(workflow),
-                   "--scheduler-host", "127.0.0.1", "--scheduler-port", str(port)]
-        procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for _ in range(2)]
-        outs = [p.communicate(timeout=300) for p in procs]
-        assert [p.returncode for p in procs] == [0, 0], outs
-    finally:
-        daemon.terminate()
-        daemon.wait()
+def test_luigid_central_scheduler_with_two_workers(tmp_path, workspace, luigid):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for i in range(3):
+        make_clip(videos / f"clip{i}.mp4", seconds=1 + i * 0.5)
+    workflow = tmp_path / "wf.yaml"
+    workflow.write_text(f"pipeline: flow\ninputs: [videos/]\nworkspace: {workspace}\n")
+    command = [sys.executable, "-m", "vidcli", "--json", "run", str(workflow),
+               "--scheduler-host", "127.0.0.1", "--scheduler-port", str(luigid)]
+    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
     ran_by = {}
     for out, _ in outs:
         for r in json.loads(out)["results"]:

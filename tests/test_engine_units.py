@@ -59,7 +59,7 @@ def test_stages_declare_their_resources_from_their_config(tmp_path, monkeypatch)
         [plan] = build_plan(pipeline, [{"video": video}], Workspace(tmp_path / "w"))
         assert plan.nodes["flow"].config["device"] == ("cuda" if expected else "cpu")
         node = plan.nodes["flow"].to_dict()
-        assert StageTask(artifact=plan.nodes["flow"].rel, workspace=str(tmp_path), node=node,
+        assert StageTask(artifact=plan.nodes["flow"].rel, scope="w", workspace=str(tmp_path), node=node,
                          run_id="r").resources == expected
     animate = load_stage("generate")  # the CPU-only puppet holds no GPU slot where one is visible
     assert resources(animate, planned_config(animate, {"backend": "embedded"})) == {}

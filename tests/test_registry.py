@@ -113,41 +113,87 @@ def test_models_list_sizes_and_unsplit_urls_when_piped(home):
     assert "20 MB" in vidcli("models", "list", check=True).stdout  # torchvision's published size
 
 
-def test_hub_checkpoint_download_into_a_folder(home, monkeypatch):
-    """A hub checkpoint: its files fetched with huggingface_hub into a folder that appears when complete."""
-    import huggingface_hub
+class _FakeHub:
+    """huggingface_hub's calls that a download makes: model_info (commit and published sha256 of the large
+    files) and snapshot_download (writes the files), recorded in `calls`."""
 
-    calls = []
+    commit = "0123456789abcdef0123456789abcdef01234567"
 
-    def snapshot_download(repo_id, revision, allow_patterns, local_dir):
-        calls.append((repo_id, revision, allow_patterns))
+    def __init__(self, monkeypatch, content=b"{}", published=None):
+        import huggingface_hub
+
+        self.calls, self.content, self.published = [], content, published
+        monkeypatch.setattr(huggingface_hub, "snapshot_download", self.snapshot_download)
+        monkeypatch.setattr(huggingface_hub.HfApi, "model_info", self.model_info)
+
+    def model_info(self, repo_id, revision, files_metadata):
+        from types import SimpleNamespace
+
+        self.calls.append(("model_info", repo_id, revision))
+        digest = self.published or hashlib.sha256(self.content).hexdigest()
+        lfs = SimpleNamespace(sha256=digest)
+        siblings = [SimpleNamespace(rfilename="config.json", lfs=None),
+                    SimpleNamespace(rfilename="diffusion_pytorch_model.safetensors", lfs=lfs)]
+        return SimpleNamespace(sha=self.commit, siblings=siblings)
+
+    def snapshot_download(self, repo_id, revision, allow_patterns, local_dir):
+        self.calls.append(("snapshot_download", repo_id, revision, allow_patterns))
         for name in allow_patterns:
             (local_dir / name).parent.mkdir(parents=True, exist_ok=True)
-            (local_dir / name).write_text("{}")
+            (local_dir / name).write_bytes(self.content)
         (local_dir / ".cache").mkdir()
         return str(local_dir)
 
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+
+def test_hub_checkpoint_download_into_a_folder(home, monkeypatch):
+    """A hub checkpoint: its files fetched at one commit into a folder that appears when complete, checked
+    against the sha256 the hub publishes, and pinned: commit and every file's sha256 recorded (#15.9)."""
+    hub = _FakeHub(monkeypatch)
     assert not registry.is_present("controlnet_openpose")
     path = registry.download("controlnet_openpose")
     assert path == home / "checkpoints" / "control_v11p_sd15_openpose"
     assert registry.is_present("controlnet_openpose")
-    assert calls == [("lllyasviel/control_v11p_sd15_openpose", "main",
-                      ["config.json", "diffusion_pytorch_model.safetensors"])]
-    assert sorted(p.name for p in path.iterdir()) == ["config.json", "diffusion_pytorch_model.safetensors"]
-    assert registry.verify("controlnet_openpose")[0]
+    files = ["config.json", "diffusion_pytorch_model.safetensors"]
+    assert hub.calls == [("model_info", "lllyasviel/control_v11p_sd15_openpose", None),
+                         ("snapshot_download", "lllyasviel/control_v11p_sd15_openpose", hub.commit, files)]
+    assert sorted(p.name for p in path.iterdir()) == [registry.PIN, *files]
+    assert registry.revision("controlnet_openpose") == hub.commit
+    assert registry.verify("controlnet_openpose") == (
+        True, f"2 files match their sha256 at commit {hub.commit}")
+    (path / "diffusion_pytorch_model.safetensors").write_bytes(b"tampered")
+    assert registry.verify("controlnet_openpose") == (
+        False, "diffusion_pytorch_model.safetensors differ from the sha256 recorded at download")
     (path / "config.json").unlink()
     assert registry.verify("controlnet_openpose") == (False, f"folder {path} lacks config.json")
+
+
+def test_hub_download_with_a_wrong_published_digest_keeps_nothing(home, monkeypatch):
+    _FakeHub(monkeypatch, published="0" * 64)
+    with pytest.raises(StageError, match="do not match the sha256 the hub publishes"):
+        registry.download("controlnet_openpose")
+    assert not any((home / "checkpoints").iterdir())
+
+
+def test_single_file_is_pinned_by_its_full_sha256(home, served, monkeypatch):
+    """RAFT's publisher gives 8 hex digits; the full sha256 is recorded at download and checked after."""
+    url, digest = served
+    _register(monkeypatch, url, digest[:8])
+    path = registry.download("tiny")
+    assert registry.read_pin("tiny")["sha256"] == {"tiny.pth": digest}
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+    ok, detail = registry.verify("tiny")
+    assert not ok  # a changed byte fails the published prefix or the recorded full digest
 
 
 def test_failed_hub_download_keeps_nothing_and_says_what_to_fetch(home, monkeypatch):
     import huggingface_hub
 
-    def offline(repo_id, revision, allow_patterns, local_dir):
-        local_dir.mkdir(parents=True)
+    def offline(*args, **kwargs):
         raise OSError("network is unreachable")
 
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", offline)
     with pytest.raises(StageError, match="network is unreachable.*by hand into .*IP-Adapter"):
         registry.download("ip_adapter_sd15")
     assert not any((home / "checkpoints").iterdir())

@@ -251,3 +251,21 @@ def test_probe_reads_colour_tags(clip, tmp_path):
     full = tmp_path / "full.mp4"
     ffmpeg("-i", str(clip), "-vf", "scale=out_range=full", "-pix_fmt", "yuvj420p", "-c:v", "libx264", str(full))
     assert probe(full).full_range
+
+
+def test_full_disk_is_a_stage_failure_not_a_bad_input(clip, tmp_path):
+    """ENOSPC while writing frames (here: every frame file a link to /dev/full) says so and exits 1, so a
+    script following the exit codes does not discard a good video (#15.8)."""
+    for index in range(1, 12):
+        (tmp_path / f".source-{index:06d}.jpg").symlink_to("/dev/full")
+    info = probe(clip)
+    with pytest.raises(StageError, match="No space left on device"):
+        list(video.decode_jpegs(clip, tmp_path, info, (info.width, info.height), 2, info.fps))
+
+
+@pytest.mark.parametrize("fps", [float("inf"), float("nan"), 0.0, -5.0, 100000.0])
+def test_constant_rate_refuses_absurd_rates(fps):
+    """Infinity used to loop forever, NaN to cache one frame, 100000 fps to write gigabytes (#15.1)."""
+    items = iter([(0, 0.0, "a"), (1, 0.1, "b")])
+    with pytest.raises(ConfigError, match="outside"):
+        next(video.constant_rate(items, fps))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -10,7 +11,7 @@ import click
 
 from vidcli import __version__, console
 from vidcli.commands.common import CONTEXT, Globals
-from vidcli.errors import EXIT_INTERRUPTED, VidcliError
+from vidcli.errors import EXIT_INTERRUPTED, EXIT_STAGE_FAILED, EXIT_TERMINATED, Terminated, VidcliError
 
 
 class VidcliGroup(click.Group):
@@ -21,18 +22,27 @@ class VidcliGroup(click.Group):
             return super().invoke(ctx)
         except VidcliError as exc:
             _fail(ctx, str(exc), exc.exit_code)
+        except Terminated:
+            _fail(ctx, "terminated", EXIT_TERMINATED)
         except KeyboardInterrupt:
             _fail(ctx, "interrupted", EXIT_INTERRUPTED)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
+        except OSError as exc:  # the machine failed (disk full, permissions): exit 1 with the OS's words
+            where = f"{exc.filename}: " if exc.filename else ""
+            _fail(ctx, f"{where}{exc.strerror or exc}", EXIT_STAGE_FAILED)
         except Exception as exc:  # a bug: say so in one line, details with -v
             _fail(ctx, f"internal error: {type(exc).__name__}: {exc}", 1)
+
+
+def _terminate(_signum, _frame):
+    raise Terminated()
 
 
 def _fail(ctx, message: str, code: int):
     if console.verbosity() >= 1 and sys.exc_info()[0] is not None:
         console.console.print(traceback.format_exc(), markup=False)
-    console.console.print(f"[bold red]error:[/] {message}")
+    console.error(message)
     ctx.exit(code)
 
 
@@ -46,7 +56,10 @@ def _fail(ctx, message: str, code: int):
 @click.pass_context
 def main(ctx, workspace, verbose, quiet, as_json):
     """vidcli: videos to 3D human motion and edited video, every stage cached on disk."""
+    signal.signal(signal.SIGTERM, _terminate)  # from here on, SIGTERM ends the command like Ctrl-C
     verbosity = -1 if quiet else verbose
+    if quiet:
+        console.silence_native_output()
     console.setup(verbosity)
     given = ctx.get_parameter_source("workspace") == click.core.ParameterSource.COMMANDLINE
     ctx.obj = Globals(workspace, given, verbosity, as_json)

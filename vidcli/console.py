@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import time
 
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 log = logging.getLogger("vidcli")
@@ -30,6 +32,23 @@ def setup(verbosity: int, interactive: bool | None = None) -> None:
     log.handlers[:] = [handler]
     log.setLevel(level)
     log.propagate = False
+
+
+def silence_native_output() -> None:
+    """Send what native libraries write to file descriptor 2 (TensorFlow Lite, absl and glog lines of
+    mediapipe, which no setting turns off) to /dev/null, while Python's own stderr (this console, logs,
+    tracebacks) keeps the real one. For -q, where only warnings and errors of vidcli are wanted."""
+    sys.stderr.flush()
+    real = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    sys.stderr = os.fdopen(real, "w", buffering=1, encoding=sys.stderr.encoding, errors="backslashreplace")
+
+
+def error(message: str) -> None:
+    """Print `error: MESSAGE` on stderr; the message is user text (paths, values), never Rich markup."""
+    console.print(f"[bold red]error:[/] {escape(message)}")
 
 
 def verbosity() -> int:

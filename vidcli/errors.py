@@ -4,7 +4,12 @@ EXIT_OK = 0
 EXIT_STAGE_FAILED = 1
 EXIT_USAGE = 2
 EXIT_BAD_INPUT = 3
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C)
+EXIT_TERMINATED = 143  # SIGTERM (what timeout, systemd, Docker and CI send)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that the same cleanup and summary happen."""
 
 
 class VidcliError(Exception):
@@ -23,6 +28,11 @@ class ConfigError(VidcliError):
 
     exit_code = EXIT_USAGE
     kind = "config"
+
+
+def with_prefix(prefix: str, message: str) -> str:
+    """`prefix: message`, unless the message already starts so (never `camera: camera: ...`)."""
+    return message if message.startswith(f"{prefix}:") else f"{prefix}: {message}"
 
 
 class InputError(VidcliError):

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from vidcli.errors import ConfigError
+from vidcli.errors import ConfigError, with_prefix
 
 _INTERVAL = re.compile(r"^\s*([\[(])\s*([^,\s]+)\s*,\s*([^,\s]+)\s*([\])])\s*$")
 _TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
@@ -122,7 +122,7 @@ def check(instance, where: str) -> None:
         try:
             rule()
         except ConfigError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
+            raise ConfigError(with_prefix(where, str(exc))) from None
 
 
 def coerce(info: Setting, value: Any, where: str) -> Any:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from vidcli.engine.pipeline import Pipeline, yaml_problem, load_pipeline
+from vidcli.engine.pipeline import Pipeline, load_pipeline, read_yaml, yaml_problem
 from vidcli.errors import ConfigError
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"}
@@ -41,7 +41,7 @@ def load_workflow(path: Path, assignments=()) -> Workflow:
     naming the file."""
     where = str(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = read_yaml(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"{where}: malformed YAML: {yaml_problem(exc)}") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -103,6 +103,12 @@ def expand_inputs(entries, pipeline: Pipeline, base: Path, where: str) -> list[d
 
 def _expand_one(entry: str, base: Path, where: str) -> list[Path]:
     path = _resolve(entry, base)
+    try:
+        path.stat()
+    except FileNotFoundError:
+        pass
+    except OSError as error:  # a name too long, a loop of links
+        raise ConfigError(f"{where}: input {entry[:80]!r}: {error.strerror}") from None
     if path.is_dir():
         return sorted(p for p in path.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
     if glob.has_magic(entry):

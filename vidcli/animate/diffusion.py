@@ -113,7 +113,7 @@ def load_pipeline(options: DiffusionOptions):
     else:
         pipe.to(options.device)
     pipe.set_progress_bar_config(disable=True)
-    models = "+".join(f"{registry.hub_repo(name)}@{registry.get(name).revision}" for name in folders)
+    models = "+".join(f"{registry.hub_repo(name)}@{registry.revision(name)}" for name in folders)
     return pipe, models
 
 

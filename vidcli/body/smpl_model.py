@@ -2,8 +2,9 @@
 
 The model files are the user's (they are licensed and never bundled): `SMPL_<GENDER>.pkl` or `.npz`,
 `SMPLX_<GENDER>.npz` or `.pkl`, in a folder or its `smpl/` / `smplx/` subfolder (the layout smplx
-documents). SMPL `.npz` files are read here without pickle and handed to smplx; pickles and SMPL-X
-files are read by smplx itself. SMPL-X has no SMPL hand joints: joints 22 and 23 of the skeleton are
+documents). Every file is read here, never unpickled as it is: `.npz` without pickle, `.pkl` by a
+restricted unpickler that admits only arrays, sparse matrices and chumpy arrays; smplx gets the arrays.
+SMPL-X has no SMPL hand joints: joints 22 and 23 of the skeleton are
 its middle-finger bases, the fingers stay flat and follow the wrists, and jaw and eyes follow the head.
 Meshes are posed by smplx (with pose blend shapes); GLB skinning uses the plain skinning weights.
 """
@@ -12,17 +13,21 @@ from __future__ import annotations
 
 import contextlib
 import io
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from vidcli.body.kinematics import matrix_to_axis_angle
+from vidcli.body.safe_pickle import load_model_pickle
 from vidcli.body.skeletons import BLAZEPOSE_33, SMPL_24, SMPL_24_PARENTS, knuckle_vertex
 from vidcli.errors import ConfigError, InputError
 
 NUM_BETAS = 10
 SMPL_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
+SMPLX_KEYS = SMPL_KEYS + ("hands_componentsl", "hands_componentsr", "hands_meanl", "hands_meanr",
+                          "lmk_faces_idx", "lmk_bary_coords")
 # BlazePose landmarks that are skeleton joints, and those that are smplx's named vertices.
 _JOINT_LANDMARKS = {
     f"{side}_{joint}": f"{side}_{smpl}" for side in ("left", "right")
@@ -67,10 +72,6 @@ class SmplModel:
         try:
             with quiet:
                 self.layer = _make_layer(smplx, kind, path, gender)
-        except ModuleNotFoundError as error:
-            raise InputError(f"{path}: the file needs the Python module {error.name!r} to unpickle (chumpy "
-                             "arrays in the original SMPL pickles); save its arrays as an .npz instead"
-                             ) from None
         except (OSError, KeyError, ValueError, AttributeError) as error:
             raise InputError(f"{path}: not a usable {kind.upper()} model file ({error})") from None
 
@@ -179,23 +180,36 @@ class SmplModel:
 
 
 def _make_layer(smplx, kind: str, path: Path, gender: str):
-    if kind == "smpl":
-        struct = _smpl_struct(path) if path.suffix == ".npz" else None
-        return smplx.SMPL(str(path), data_struct=struct, gender=gender, num_betas=NUM_BETAS,
-                          dtype=torch.float64)
-    return smplx.SMPLX(str(path), ext=path.suffix[1:], gender=gender, num_betas=NUM_BETAS, use_pca=False,
-                       flat_hand_mean=True, dtype=torch.float64)
-
-
-def _smpl_struct(path: Path):
-    """An SMPL `.npz` model as the structure smplx builds its SMPL layer from (read without pickle)."""
+    """The smplx layer of a model file, whose arrays are read here without pickle's code execution:
+    smplx itself would `pickle.load` a `.pkl` and `np.load(allow_pickle=True)` an SMPL-X `.npz`."""
     from smplx.utils import Struct
 
+    arrays = _model_arrays(path)
+    required = SMPL_KEYS if kind == "smpl" else SMPLX_KEYS
+    missing = [key for key in required if key not in arrays]
+    if missing:
+        raise InputError(f"{path}: not an {kind.upper()} model file (it lacks {', '.join(missing)})")
+    if kind == "smpl":
+        return smplx.SMPL(str(path), data_struct=Struct(**{key: arrays[key] for key in SMPL_KEYS}),
+                          gender=gender, num_betas=NUM_BETAS, dtype=torch.float64)
+    with tempfile.TemporaryDirectory(prefix="vidcli-smplx-") as folder:  # smplx reads only a file path
+        plain = Path(folder) / "model.npz"
+        np.savez(plain, **arrays)  # numeric arrays only: smplx's allow_pickle has nothing to run
+        return smplx.SMPLX(str(plain), ext="npz", gender=gender, num_betas=NUM_BETAS, use_pca=False,
+                           flat_hand_mean=True, dtype=torch.float64)
+
+
+def _model_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The numeric arrays of a model file: `.npz` read without pickle (object arrays are left out),
+    `.pkl` through the restricted unpickler of `safe_pickle`."""
+    if path.suffix == ".pkl":
+        return load_model_pickle(path)
     try:
         with np.load(path, allow_pickle=False) as data:
-            missing = [key for key in SMPL_KEYS if key not in data.files]
-            if missing:
-                raise InputError(f"{path}: not an SMPL model file (it lacks {', '.join(missing)})")
-            return Struct(**{key: data[key] for key in SMPL_KEYS})
+            arrays = {}
+            for key in data.files:
+                with contextlib.suppress(ValueError):  # an object array would need pickle
+                    arrays[key] = data[key]
+            return arrays
     except (OSError, ValueError) as error:
         raise InputError(f"{path}: cannot read ({error})") from None

@@ -11,8 +11,10 @@ from typing import Callable
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from vidcli import console
+from vidcli.errors import EXIT_TERMINATED, with_prefix
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 stdout = Console(highlight=False, soft_wrap=True)
@@ -133,17 +135,17 @@ def run_pipeline(g: Globals, pipeline, inputs, *, dry_run, force, force_downstre
 def _print_report(g: Globals, report) -> None:
     for o in report.outcomes:
         if o.status in ("failed", "invalid input"):
-            where = f"{Path(o.input).name}: {o.stage}" if o.stage else o.input
+            detail = with_prefix(o.stage, o.detail) if o.stage else o.detail
             if o.traceback and g.verbosity >= 1:
                 console.console.print(o.traceback, markup=False)
-            console.console.print(f"[bold red]error:[/] {where}: {o.detail}")
+            console.error(with_prefix(Path(o.input).name if o.stage else o.input, detail))
     if g.as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
         return
     if g.verbosity < 0 and report.exit_code == 0:
         return
     colours = {"ran": "green", "up to date": "dim", "would run": "yellow", "failed": "red",
-               "skipped": "red", "invalid input": "red"}
+               "skipped": "red", "invalid input": "red", "interrupted": "red"}
     table = Table(show_edge=False, pad_edge=False, box=None)
     for column in ("input", "stage", "status", "detail", "artifact"):
         table.add_column(column, overflow="fold")
@@ -152,9 +154,10 @@ def _print_report(g: Globals, report) -> None:
         status = f"[{colour}]{o.status}[/]" if colour else o.status
         detail = o.detail if o.seconds is None else (o.detail or f"{o.seconds:.1f} s")
         artifact = str(Path(o.artifact).relative_to(report.workspace)) if o.artifact else ""
-        table.add_row(Path(o.input).name, o.stage or "-", status, detail, artifact)
+        table.add_row(Text(Path(o.input).name), o.stage or "-", status, Text(detail), Text(artifact))
     stdout.print(table)
     outputs = f"   outputs: {report.outputs}" if report.outputs else ""
-    stdout.print(f"workspace: {report.workspace}{outputs}")
+    stdout.print(f"workspace: {report.workspace}{outputs}", markup=False)
     if report.interrupted:
-        stdout.print("[red]interrupted[/]: finished artifacts are kept; rerun to continue")
+        how = "terminated" if report.exit_code == EXIT_TERMINATED else "interrupted"
+        stdout.print(f"[red]{how}[/]: finished artifacts are kept; rerun to continue")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import time
 from pathlib import Path
@@ -10,6 +12,7 @@ import click
 
 from vidcli.commands.common import CONTEXT, Globals, run_options, run_pipeline, set_option, stdout
 from vidcli.console import console
+from vidcli.errors import ConfigError
 
 
 def _workflow_arg(func):
@@ -48,40 +51,82 @@ def plan(g: Globals, workflow, force, force_downstream, assignments):
 
 
 @click.command(context_settings=CONTEXT, epilog="Example: vidcli clean --superseded --dry-run")
-@click.option("--superseded", is_flag=True, help="Also delete all but the newest artifact of each stage and input.")
+@click.option("--superseded", is_flag=True,
+              help="Also delete all but the newest artifact of each stage and input, keeping what it reads.")
 @click.option("--all", "everything", is_flag=True, help="Delete the whole workspace (asks unless --yes).")
 @click.option("--yes", is_flag=True, help="Do not ask before --all.")
 @click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
 @click.pass_obj
 def clean(g: Globals, superseded, everything, yes, dry_run):
-    """Delete leftovers of interrupted runs: temporary and trash directories of dead processes, and
-    failure records of runs older than an hour."""
-    from vidcli.engine.store import Workspace, complete_artifacts, stale_leftovers
+    """Delete leftovers of interrupted runs: temporary and trash directories of dead processes, lock files
+    no process holds, and failure records of runs older than an hour.
+
+    Only a folder that vidcli made a workspace (it holds .vidcli/workspace.json) is cleaned, and
+    symbolic links are never followed.
+    """
+    from vidcli.engine.store import Workspace
 
     ws = Workspace(g.workspace)
     if not ws.root.is_dir():
-        console.print(f"nothing to clean: {ws.root} does not exist")
+        console.print(f"nothing to clean: {ws.root} does not exist", markup=False)
         return
+    if not ws.is_marked:
+        raise ConfigError(f"{ws.root} is not a vidcli workspace (it has no .vidcli/workspace.json); "
+                          "nothing was deleted")
     if everything:
         if not dry_run and not yes:
             click.confirm(f"delete the whole workspace {ws.root}?", abort=True)
         victims = [ws.root]
     else:
-        victims = []
-        for input_dir in ws.input_dirs():
-            for stage_dir in sorted(p for p in input_dir.iterdir() if p.is_dir()):
-                victims += stale_leftovers(stage_dir)
-                if superseded:
-                    victims += complete_artifacts(stage_dir)[:-1]
-        hour_ago = time.time() - 3600
-        victims += [d for d in sorted(ws.runs_dir.glob("*")) if d.stat().st_mtime < hour_ago]
+        victims = _leftovers(ws, superseded)
     freed = sum(_size(v) for v in victims)
     for victim in victims:
-        stdout.print(("would delete " if dry_run else "deleted ") + str(victim))
+        stdout.print(("would delete " if dry_run else "deleted ") + str(victim), markup=False)
         if not dry_run:
-            shutil.rmtree(victim, ignore_errors=True)
+            _delete(victim)
     stdout.print(f"{len(victims)} entries, {freed / 1e6:.1f} MB" + (" (dry run)" if dry_run else " freed"))
 
 
+def _leftovers(ws, superseded: bool) -> list[Path]:
+    """What `clean` deletes inside a workspace; with `superseded`, older artifacts that no kept artifact
+    reads (the newest of each stage is kept, and so is every artifact it reads, transitively)."""
+    from vidcli.engine.store import complete_artifacts, read_manifest, real_dirs, stale_leftovers, stale_locks
+
+    victims, older, keep = [], [], []
+    for input_dir in ws.input_dirs():
+        for stage_dir in sorted(real_dirs(input_dir)):
+            victims += stale_leftovers(stage_dir) + stale_locks(stage_dir)
+            found = complete_artifacts(stage_dir)
+            keep += found[-1:]
+            older += found[:-1]
+    if superseded:
+        kept, stack = set(), list(keep)
+        while stack:
+            artifact = stack.pop()
+            if artifact not in kept:
+                kept.add(artifact)
+                reads = read_manifest(artifact).get("upstream", {}).values()
+                stack += [ws.root / rel for rel in reads if not rel.startswith("source:")]
+        victims += [artifact for artifact in older if artifact not in kept]
+    hour_ago = time.time() - 3600
+    victims += [d for d in sorted(real_dirs(ws.runs_dir)) if d.lstat().st_mtime < hour_ago]
+    return victims
+
+
+def _delete(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def _size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
+    """Bytes under `path`, not following symbolic links, skipping what cannot be read."""
+    if not path.is_dir() or path.is_symlink():
+        return path.lstat().st_size if path.exists() else 0
+    total = 0
+    for folder, _dirs, files in os.walk(path, onerror=lambda _error: None):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(folder, name)).st_size
+    return total

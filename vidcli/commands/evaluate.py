@@ -63,7 +63,7 @@ def eval_command(ctx: click.Context, paths: tuple[str, ...], json_out: Path | No
         click.echo(text, nl=False)
     elif verbosity() >= 0:
         console.print(flow_table(report) if kind == "flow" else _run_tables(report))
-        console.print(f"metrics written to {target}")
+        console.print(f"metrics written to {target}", markup=False)
 
 
 def flow_table(report: dict) -> Table:

@@ -41,8 +41,8 @@ def list_(g: Globals):
                       "yes" if r["present"] else "no", r["url"])
     console = _table_console()
     console.print(table)
-    console.print(f"folder: {registry.checkpoint_dir()}")
-    console.print(f"Anny body model data (built on first use): {anny_cache_dir()}")
+    console.print(f"folder: {registry.checkpoint_dir()}", markup=False)
+    console.print(f"Anny body model data (built on first use): {anny_cache_dir()}", markup=False)
 
 
 def _human_size(size: int | None) -> str:
@@ -68,7 +68,7 @@ def download(names):
     """Download checkpoints from their official URLs (verified against published digests)."""
     for name in names:
         path = registry.download(name)
-        stdout.print(f"{name}: {path}")
+        stdout.print(f"{name}: {path}", markup=False)
 
 
 @models.command(context_settings=CONTEXT, epilog="Example: vidcli models path raft_large")
@@ -85,11 +85,11 @@ def verify(names):
     """Check the sha256 of present checkpoints (all present ones when no name is given)."""
     names = names or [n for n in registry.CHECKPOINTS if registry.is_present(n)]
     if not names:
-        stdout.print(f"no checkpoint present in {registry.checkpoint_dir()}")
+        stdout.print(f"no checkpoint present in {registry.checkpoint_dir()}", markup=False)
     failed = []
     for name in names:
         ok, detail = registry.verify(name)
-        stdout.print(f"{name}: {'ok' if ok else 'BAD'}: {detail}")
+        stdout.print(f"{name}: {'ok' if ok else 'BAD'}: {detail}", markup=False)
         if not ok:
             failed.append(name)
     if failed:

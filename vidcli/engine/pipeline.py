@@ -14,6 +14,7 @@ A pipeline file (built-in ones live in `vidcli/workflows/*.yaml`) looks like:
 from __future__ import annotations
 
 import graphlib
+import re
 import types
 from dataclasses import dataclass, field
 from importlib import resources
@@ -60,12 +61,28 @@ class Pipeline:
         return [name for name in self.stages if name not in used]
 
 
+class YamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading numbers in exponent form ("1e3", "2.5E-4") as floats the way YAML 1.2
+    does; YAML 1.1, which PyYAML follows, makes them strings unless they have a dot and a sign."""
+
+
+YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
+def read_yaml(text: str) -> Any:
+    """A YAML document's data, read safely (no Python tags) with YAML 1.2 numbers."""
+    return yaml.load(text, Loader=YamlLoader)
+
+
 def builtin_pipelines() -> dict[str, str]:
     """Names and descriptions of the pipelines shipped in vidcli/workflows."""
     found = {}
     for entry in sorted(resources.files("vidcli.workflows").iterdir(), key=lambda p: p.name):
         if entry.name.endswith(".yaml"):
-            found[entry.name[:-5]] = yaml.safe_load(entry.read_text()).get("description", "")
+            found[entry.name[:-5]] = read_yaml(entry.read_text()).get("description", "")
     return found
 
 
@@ -80,13 +97,13 @@ def load_pipeline(name_or_path: str, overrides: dict[str, dict] | None = None,
         text, name = path.read_text(), path.stem
     else:
         entry = resources.files("vidcli.workflows") / f"{name_or_path}.yaml"
-        if not entry.is_file():
+        if name_or_path not in builtin_pipelines():
             raise ConfigError(
                 f"unknown pipeline {name_or_path!r}; built-in: {', '.join(builtin_pipelines())}"
             )
         text, name = entry.read_text(), name_or_path
     try:
-        data = yaml.safe_load(text)
+        data = read_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"pipeline {name}: malformed YAML: {yaml_problem(exc)}") from None
     return _build(name, data, overrides or {}, assignments)

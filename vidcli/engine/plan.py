@@ -167,8 +167,12 @@ def _check_backends(pipeline: Pipeline, resolved: dict) -> None:
 
 
 def _content_hash(path: Path, workspace: Workspace, folder: bool = False) -> str:
-    if not path.exists():
-        raise InputError(f"input not found: {path}")
+    try:
+        path.stat()
+    except FileNotFoundError:
+        raise InputError(f"input not found: {path}") from None
+    except OSError as error:  # a name too long, a loop of links: the path itself is bad
+        raise InputError(f"input {path}: {error.strerror}") from None
     if folder != path.is_dir() or not (folder or path.is_file()):
         raise InputError(f"input is not a {'folder' if folder else 'file'}: {path}")
     try:

@@ -2,14 +2,17 @@
 
 Exit codes come from what happened to each node, never from Luigi's own process exit code:
 0 all done, 1 a stage failed, 2 a configuration error surfaced inside a stage, 3 an input was
-missing or invalid (and nothing worse happened), 130 interrupted.
+missing or invalid (and nothing worse happened), 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import signal
+import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -20,10 +23,15 @@ from vidcli.console import log
 from vidcli.devices import visible_gpu_count
 from vidcli.engine.pipeline import Pipeline
 from vidcli.engine.plan import UP_TO_DATE, InputPlan, build_plan, node_status, resolve_forced
-from vidcli.engine.store import Workspace, export_artifact, export_path, is_complete, read_manifest
-from vidcli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_STAGE_FAILED, EXIT_USAGE
+from vidcli.engine.store import (
+    Workspace, export_artifact, export_path, is_complete, is_done, read_manifest,
+)
+from vidcli.errors import (
+    EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_STAGE_FAILED, EXIT_TERMINATED, EXIT_USAGE, ConfigError,
+    Terminated,
+)
 
-RAN, FAILED, SKIPPED, INVALID_INPUT = "ran", "failed", "skipped", "invalid input"
+RAN, FAILED, SKIPPED, INVALID_INPUT, INTERRUPTED = "ran", "failed", "skipped", "invalid input", "interrupted"
 _EXIT_BY_KIND = {"stage": EXIT_STAGE_FAILED, "config": EXIT_USAGE, "input": EXIT_BAD_INPUT}
 
 
@@ -76,6 +84,9 @@ def run(pipeline: Pipeline, inputs: list[dict[str, Path]], workspace: Workspace,
         options: RunOptions = RunOptions()) -> Report:
     """Plan a pipeline over inputs, then run it (or only say what would run), copy the final artifacts
     to the outputs folder, and report per input and stage. What commands and benchmarks call."""
+    if options.outputs and workspace.contains(options.outputs):
+        raise ConfigError(f"-o {options.outputs} lies inside the workspace {workspace.root}; copying results "
+                          "there would replace cached artifacts: choose a folder outside it")
     workspace.ensure_writable()
     plans = build_plan(pipeline, inputs, workspace,
                        resolve_forced(pipeline, list(options.force), options.force_downstream))
@@ -115,7 +126,7 @@ def dry_run(plans: list[InputPlan], workspace: Workspace) -> Report:
 
 def run_plans(plans: list[InputPlan], workspace: Workspace, options: RunOptions) -> Report:
     """Build every valid input's nodes in one Luigi build; inputs that fail do not stop the others."""
-    from vidcli.engine.tasks import StageTask
+    from vidcli.engine.tasks import StageTask, task_scope
 
     run_id = new_run_id()
     report = Report(run_id=run_id)
@@ -123,22 +134,49 @@ def run_plans(plans: list[InputPlan], workspace: Workspace, options: RunOptions)
     for plan in plans:
         for node in plan.nodes.values():
             if node.force or node.stage in plan.final_stages:
-                roots.append(StageTask(artifact=node.rel, workspace=str(workspace.root), node=node.to_dict(),
-                                       run_id=run_id))
+                roots.append(StageTask(artifact=node.rel, scope=task_scope(workspace.id, node.force, run_id),
+                                       workspace=str(workspace.root), node=node.to_dict(), run_id=run_id))
     _configure_luigi()
-    luigi_ok = True
+    luigi_ok, stopped_by = True, None
     try:
-        if roots:
-            luigi_ok = _build_until_settled(roots, options)
-    except KeyboardInterrupt:
+        with sigterm_as_interrupt():
+            if roots:
+                luigi_ok = _build_until_settled(roots, options)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as Terminated
         report.interrupted = True
-    report.outcomes = _collect(plans, workspace, run_id)
-    report.exit_code = EXIT_INTERRUPTED if report.interrupted else _exit_code(report.outcomes)
+        stopped_by = EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+    report.outcomes = _collect(plans, workspace, run_id, report.interrupted)
+    report.exit_code = stopped_by or _exit_code(report.outcomes)
     if report.exit_code == EXIT_OK and not luigi_ok:
         report.exit_code = EXIT_STAGE_FAILED  # Luigi saw a failure that no stage recorded
     if report.exit_code == EXIT_OK:
         shutil.rmtree(workspace.run_dir(run_id), ignore_errors=True)
     return report
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """While a plan runs, SIGTERM raises `Terminated` (a KeyboardInterrupt) in this process, so it gets
+    Ctrl-C's cleanup and summary. Luigi's task processes, forked from it, inherit the handler: there
+    it raises SystemExit, which unwinds the stage (its temporary folder and lock are removed) and
+    ends the process without a traceback. Task processes also get SIGTERM when this process dies,
+    even by SIGKILL (see `StageTask.run`)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    parent = os.getpid()
+
+    def terminate(_signum, _frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second one must not cut the cleanup short
+        if os.getpid() != parent:
+            raise SystemExit(EXIT_TERMINATED)
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _build_until_settled(roots: list, options: RunOptions) -> bool:
@@ -201,7 +239,7 @@ def _configure_luigi() -> None:
         logger.propagate = False
 
 
-def _collect(plans: list[InputPlan], workspace: Workspace, run_id: str) -> list[Outcome]:
+def _collect(plans: list[InputPlan], workspace: Workspace, run_id: str, interrupted: bool) -> list[Outcome]:
     from vidcli.engine.tasks import read_failure
 
     outcomes = []
@@ -221,9 +259,21 @@ def _collect(plans: list[InputPlan], workspace: Workspace, run_id: str) -> list[
                 outcomes.append(Outcome(plan.label, node.stage, RAN, "", str(path), manifest["seconds"]))
             elif manifest and not node.force:
                 outcomes.append(Outcome(plan.label, node.stage, UP_TO_DATE, "", str(path)))
+            elif interrupted:
+                outcomes.append(Outcome(plan.label, node.stage, INTERRUPTED, "stopped before it finished"))
             else:
-                outcomes.append(Outcome(plan.label, node.stage, SKIPPED, "did not run: an upstream stage did not finish"))
+                why = _why_not_run(node, workspace, run_id)
+                outcomes.append(Outcome(plan.label, node.stage, SKIPPED, why))
     return outcomes
+
+
+def _why_not_run(node, workspace: Workspace, run_id: str) -> str:
+    """Why a node neither ran nor failed: an upstream stage did not finish, or the scheduler never handed
+    it to a worker of this run (a central scheduler that lost or refused it)."""
+    upstream_done = all(is_done(workspace.artifact(up), up.force, run_id) for up in node.upstream.values())
+    if not upstream_done:
+        return "did not run: an upstream stage did not finish"
+    return "did not run: the scheduler never gave it to a worker of this run (see luigid's log)"
 
 
 def _exit_code(outcomes: list[Outcome]) -> int:

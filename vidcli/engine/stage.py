@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from vidcli import backends, settings
-from vidcli.errors import ConfigError
+from vidcli.errors import ConfigError, with_prefix
 
 
 @dataclass
@@ -110,7 +110,7 @@ def resolve(module: types.ModuleType, config):
             log.info("%s: auto keeps the embedded backend: %s does not fit the settings (%s)", stage,
                      config.backend, exc)
             return resolve(module, dataclasses.replace(config, backend=backends.embedded_name(component)))
-        raise ConfigError(f"{stage}: {exc}") from None
+        raise ConfigError(with_prefix(stage, str(exc))) from None
 
 
 def resources(module: types.ModuleType, config) -> dict[str, int]:

@@ -30,14 +30,23 @@ HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
 
 
 class Workspace:
-    """A folder holding artifacts of many inputs, shareable between processes and machines."""
+    """A folder holding artifacts of many inputs, shareable between processes and machines.
+
+    It carries a marker, `.vidcli/workspace.json`, with a random id made when it is first used: `clean`
+    deletes only inside a folder that has one, and scheduler task ids include the id, so that a
+    workspace deleted and made again is never mistaken for the old one by a central scheduler.
+    """
 
     def __init__(self, root: Path):
-        self.root = Path(root).absolute()
+        self.root = Path(root).expanduser().resolve()
 
     @property
     def state_dir(self) -> Path:
         return self.root / ".vidcli"
+
+    @property
+    def marker(self) -> Path:
+        return self.state_dir / "workspace.json"
 
     @property
     def hash_cache(self) -> Path:
@@ -51,28 +60,56 @@ class Workspace:
         return self.runs_dir / run_id
 
     def ensure_writable(self) -> None:
-        """Create the workspace and prove it is writable, or raise a ConfigError naming the problem."""
+        """Create the workspace with its marker and prove it is writable, or raise a ConfigError."""
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
-            probe = self.state_dir / f".probe-{os.getpid()}"
-            probe.write_bytes(b"")
-            probe.unlink()
+            if not self.marker.is_file():  # made whole, once: the first of racing processes wins
+                tmp = self.state_dir / f".workspace-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+                tmp.write_text(json.dumps({"id": uuid.uuid4().hex, "created": now_iso()}))
+                try:
+                    os.link(tmp, self.marker)
+                except FileExistsError:
+                    pass
+                except OSError:  # a file system without hard links: a rename, which a race may repeat
+                    os.rename(tmp, self.marker)
+                finally:
+                    tmp.unlink(missing_ok=True)
         except OSError as exc:
             reason = exc.strerror or str(exc)
             raise ConfigError(f"workspace {self.root} is not writable: {reason}") from None
+
+    @property
+    def is_marked(self) -> bool:
+        """Whether the folder is a vidcli workspace (carries the marker, itself no symbolic link)."""
+        return not self.state_dir.is_symlink() and self.marker.is_file() and not self.marker.is_symlink()
+
+    @property
+    def id(self) -> str:
+        """The random id of this workspace (made by `ensure_writable`)."""
+        return json.loads(self.marker.read_text())["id"]
+
+    def contains(self, path: Path) -> bool:
+        """Whether `path` (resolved) is the workspace or lies inside it."""
+        return Path(path).expanduser().resolve().is_relative_to(self.root)
 
     def artifact(self, node) -> Path:
         """Where a plan node's artifact lives: `<workspace>/<input>/<stage>/<key>`."""
         return self.root / node.rel
 
     def input_dirs(self) -> list[Path]:
-        if not self.root.is_dir():
-            return []
-        return sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        """The input folders (never symbolic links, which could lead out of the workspace)."""
+        return sorted(p for p in real_dirs(self.root) if not p.name.startswith("."))
+
+
+def real_dirs(folder: Path) -> list[Path]:
+    """The sub-folders of `folder` that are folders themselves, not symbolic links to one."""
+    if folder.is_symlink() or not folder.is_dir():
+        return []
+    return [p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()]
 
 
 def input_dir_name(path: Path, content_hash: str) -> str:
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem)[:60] or "input"
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", path.stem).lstrip(".")[:60] or "input"  # never hidden
     return f"{stem}-{content_hash[:8]}"
 
 
@@ -96,9 +133,7 @@ def export_path(outputs: Path, node) -> Path:
 
 def complete_artifacts(stage_dir: Path) -> list[Path]:
     """Complete artifacts of one stage of one input, in the order they finished (newest last)."""
-    if not stage_dir.is_dir():
-        return []
-    found = [p for p in stage_dir.iterdir() if not p.name.startswith(".") and is_complete(p)]
+    found = [p for p in real_dirs(stage_dir) if not p.name.startswith(".") and is_complete(p)]
     return sorted(found, key=finished_at)
 
 
@@ -124,19 +159,63 @@ def write_json_durably(path: Path, value: dict) -> None:
 
 
 @contextlib.contextmanager
-def key_lock(stage_dir: Path, key: str, on_wait=None):
-    """Hold an exclusive lock for one artifact key while it is computed."""
-    with open(stage_dir / f".{key}.lock", "a") as handle:
+def key_lock(folder: Path, key: str, on_wait=None):
+    """Hold an exclusive lock for one artifact key while it is computed; the lock file goes with it.
+
+    The holder deletes the lock file before releasing it, so none is left behind; a process that
+    locked a file already deleted finds that it is no longer the one at the path and tries again.
+    """
+    path = folder / f".{key}.lock"
+    while True:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "a")
+        except FileNotFoundError:  # the folder was removed as empty between the two calls
+            continue
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             if on_wait:
                 on_wait()
             fcntl.flock(handle, fcntl.LOCK_EX)
+        if _same_file(handle, path):
+            break
+        handle.close()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        handle.close()  # releases the lock
+
+
+def _same_file(handle, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(handle.fileno()), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+def stale_locks(folder: Path) -> list[Path]:
+    """Lock files that no process holds (left by one killed with SIGKILL)."""
+    stale = []
+    for path in folder.glob(".*.lock") if folder.is_dir() else []:
+        with open(path, "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            stale.append(path)
+    return stale
+
+
+def remove_if_empty(*folders: Path) -> None:
+    """Remove each folder, in order, if it is empty (a stage folder of an input that failed)."""
+    for folder in folders:
         try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def new_temp_dir(stage_dir: Path, key: str) -> Path:
@@ -218,18 +297,14 @@ def elapsed_since(start: float) -> float:
 
 
 def export_artifact(artifact: Path, destination: Path) -> None:
-    """Copy an artifact's files (hard links where possible) to `destination`, replacing it whole."""
+    """Copy an artifact's files to `destination`, replacing it whole. Copies, never hard links: editing
+    an exported file must not change the cached artifact."""
     tmp = destination.with_name(f".{destination.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.parent.mkdir(parents=True, exist_ok=True)
-
-    def link_or_copy(src, dst):
-        try:
-            os.link(src, dst)
-        except OSError:
-            shutil.copy2(src, dst)
-
-    shutil.copytree(artifact, tmp, copy_function=link_or_copy)
-    if destination.exists():
+    shutil.copytree(artifact, tmp, symlinks=True)
+    if destination.is_dir() and not destination.is_symlink():
         shutil.rmtree(destination)
+    elif destination.exists() or destination.is_symlink():
+        destination.unlink()
     os.rename(tmp, destination)

@@ -1,14 +1,20 @@
 """The one generic Luigi task around every stage.
 
 Its identity is the artifact path relative to the workspace, which already encodes stage, version,
-significant config and upstream keys, so workers on several machines that build the same plan agree
-on task ids without sharing anything but the workspace.
+significant config and upstream keys, and its scope: the workspace's random id, and for a forced node
+also the run's id. So workers on several machines that build the same plan agree on task ids without
+sharing anything but the workspace, while a central scheduler never confuses two workspaces, a
+workspace deleted and made again, or two forced runs (luigid ignores a task added again as pending
+within 10 s of finishing, `stable_done_cooldown_secs`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import sys
 import traceback
 from pathlib import Path
 
@@ -17,11 +23,12 @@ import luigi
 from vidcli.engine.executor import execute
 from vidcli.engine.plan import Node
 from vidcli.engine.store import Workspace, is_done
-from vidcli.errors import VidcliError
+from vidcli.errors import EXIT_TERMINATED, VidcliError
 
 
 class StageTask(luigi.Task):
     artifact = luigi.Parameter(description="artifact directory relative to the workspace")
+    scope = luigi.Parameter(description="the workspace id, and for a forced node '/' and the run id")
     workspace = luigi.Parameter(significant=False, description="workspace root")
     node = luigi.DictParameter(significant=False, description="the plan node (see vidcli.engine.plan.Node)")
     run_id = luigi.Parameter(significant=False, description="id of the vidcli run that scheduled it")
@@ -32,8 +39,9 @@ class StageTask(luigi.Task):
 
     def requires(self):
         return {
-            port: StageTask(artifact=f"{up['input_dir']}/{up['stage']}/{up['key']}", workspace=self.workspace,
-                            node=up, run_id=self.run_id)
+            port: StageTask(artifact=f"{up['input_dir']}/{up['stage']}/{up['key']}",
+                            scope=task_scope(self.scope.split("/")[0], up["force"], self.run_id),
+                            workspace=self.workspace, node=up, run_id=self.run_id)
             for port, up in self.node["upstream"].items()
         }
 
@@ -41,12 +49,33 @@ class StageTask(luigi.Task):
         return is_done(Path(self.workspace) / self.artifact, self.node["force"], self.run_id)
 
     def run(self):
+        end_with_parent()
         workspace = Workspace(Path(self.workspace))
         try:
             execute(Node.from_dict(self.node), workspace, self.run_id)
         except Exception as exc:
             record_failure(workspace, self.run_id, self.artifact, exc)
             raise
+
+
+_SCHEDULING_PID = os.getpid()  # the vidcli process; Luigi forks task processes from it (--workers > 1)
+
+
+def end_with_parent() -> None:
+    """In a task process forked by Luigi, ask Linux for SIGTERM when the parent dies (even by SIGKILL),
+    so that no stage runs on unattended; SIGTERM there unwinds the stage (see `sigterm_as_interrupt`)."""
+    if os.getpid() == _SCHEDULING_PID or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != _SCHEDULING_PID:  # the parent died before the request was made
+        raise SystemExit(EXIT_TERMINATED)
+
+
+def task_scope(workspace_id: str, force: bool, run_id: str) -> str:
+    return f"{workspace_id}/{run_id}" if force else workspace_id
 
 
 def failure_path(workspace: Workspace, run_id: str, artifact: str) -> Path:

@@ -43,6 +43,10 @@ _DEMUXER = re.compile(r"^Input #0, (.+?), from ", re.MULTILINE)
 _VIDEO_STREAM = re.compile(r"Stream #\d+:\d+\S*: Video: (.*)")
 _LOG_PREFIX = re.compile(r"^(\[[^\]]*\]\s*)+")
 _HEADER_LINE = re.compile(r"^(Input|Output) #|^Stream |^Press \[q\]|^Conversion failed!$")
+MAX_FPS = 240.0  # the highest output frame rate: that of the fastest consumer cameras
+# ffmpeg's words for failures of the machine (disk full, quota, read-only or failing disk), not of the input
+_SYSTEM_ERRORS = re.compile(r"No space left on device|Disk quota exceeded|Read-only file system|"
+                            r"Input/output error|Cannot allocate memory", re.IGNORECASE)
 _ERROR_WORDS = re.compile(r"error|invalid|corrupt|not found|denied|no decoder|unknown", re.IGNORECASE)
 _SHOWINFO_TIME_BASE = re.compile(r"config in time_base: (\d+)/(\d+)")
 _SHOWINFO_FRAME = re.compile(r"\bn:\s*\d+\s+pts:\s*(-?\d+|NOPTS)")
@@ -359,8 +363,12 @@ def _reap(process: subprocess.Popen, stderr: _StderrReader) -> None:
 
 def _check_decoded(path: Path, process: subprocess.Popen, stderr: _StderrReader, count: int,
                    partial: bool) -> None:
-    """Raise InputError when ffmpeg failed, stopped inside a frame or decoded no frame at all."""
+    """Raise InputError when ffmpeg failed, stopped inside a frame or decoded no frame at all; StageError
+    when it failed for a reason of the machine (a full disk)."""
     failed = process.returncode != 0 or partial
+    system = next((line for line in stderr.lines if _SYSTEM_ERRORS.search(line)), None)
+    if failed and system:  # the machine failed, not the input: exit 1, never "bad input" (3)
+        raise StageError(f"{path}: ffmpeg failed after {count} frames: {_LOG_PREFIX.sub('', system).strip()}")
     if count == 0:
         detail = f" ({_error_summary(stderr.lines)})" if failed else ""
         raise InputError(f"{path}: has no video frames{detail}")
@@ -412,8 +420,11 @@ def constant_rate(decoded, fps: float):
     """Resample (source_index, source_timestamp, payload) items, in display order, to constant rate.
 
     Yields (k, t0 + k/fps, item) with the item nearest in time (t0: the first item's timestamp), so
-    items are repeated or dropped as needed.
+    items are repeated or dropped as needed. A rate outside (0, MAX_FPS] is refused before anything
+    is read: infinity would loop forever, NaN yield one frame, and 100000 fps write gigabytes.
     """
+    if not (isinstance(fps, (int, float)) and 0 < fps <= MAX_FPS):  # NaN fails every comparison
+        raise ConfigError(f"frame rate {fps!r} fps is outside (0, {MAX_FPS:g}]; give a rate with --fps")
     k, previous, start = 0, None, 0.0
     for current in decoded:
         if previous is None:
@@ -469,8 +480,12 @@ def _colour_tags(description: str) -> tuple[str, bool]:
 
 
 def _check_readable(path: Path) -> None:
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
+    try:
+        path.stat()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except OSError as error:  # a name too long, a loop of links: the path itself is bad
+        raise InputError(f"{path}: {error.strerror}") from None
     if path.is_dir():
         raise InputError(f"{path}: is a directory, not a video file")
     if not os.access(path, os.R_OK):

