@@ -53,10 +53,11 @@ def main(ctx, workspace, verbose, quiet, as_json):
 
 
 def _register() -> None:
-    from vidcli.commands import animate, engine, evaluate, flow, frames, mocap, models, settings, synth
+    from vidcli.commands import animate, engine, evaluate, flow, frames, inpaint, mocap, models, settings, synth
 
     commands = (engine.run, engine.plan, engine.clean, models.models, settings.settings_command,
-                frames.frames, flow.flow, mocap.mocap, animate.animate, synth.synth, evaluate.eval_command)
+                frames.frames, flow.flow, mocap.mocap, animate.animate, synth.synth, evaluate.eval_command,
+                inpaint.inpaint, inpaint.remove)
     for command in commands:
         main.add_command(command)
 

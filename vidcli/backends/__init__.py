@@ -186,6 +186,9 @@ _BUILTIN = [
             license="CreativeML-OpenRAIL-M (SD 1.5), Apache-2.0 (diffusers)",
             checkpoints=("sd15", "controlnet_openpose", "animatediff_motion_adapter", "ip_adapter_sd15"),
             packages=("diffusers", "transformers"), extra="diffusion", needs_gpu=True, runs_on_gpu=True),
+    Backend("inpainting", "embedded", "vidcli.backends.flow_guided:FlowGuidedInpainter",
+            description="flow completion, propagation along the flow, Telea/NS spatial fill",
+            license="Apache-2.0 (OpenCV)"),
 ]
 for _row in _BUILTIN:
     register(_row)

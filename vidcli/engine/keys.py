@@ -65,6 +65,15 @@ def cached_content_hash(path: Path, cache_dir: Path) -> str:
     return content_hash
 
 
+def cached_folder_hash(folder: Path, cache_dir: Path) -> str:
+    """Identity of a folder input (e.g. per-frame mask images): blake2b-128 over the sorted names and
+    content hashes of its visible files."""
+    digest = hashlib.blake2b(digest_size=16)
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+        digest.update(f"{path.name}\0{cached_content_hash(path, cache_dir)}\n".encode())
+    return digest.hexdigest()
+
+
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from vidcli import backends
-from vidcli.engine.keys import artifact_key, cached_content_hash
+from vidcli.engine.keys import artifact_key, cached_content_hash, cached_folder_hash
 from vidcli.engine.pipeline import Pipeline
 from vidcli.engine.stage import Source, config_dict, resolve, resources
 from vidcli.settings import significant_values
@@ -136,9 +136,11 @@ def _check_backends(pipeline: Pipeline, resolved: dict) -> None:
 def _content_hash(path: Path, workspace: Workspace) -> str:
     if not path.exists():
         raise InputError(f"input not found: {path}")
-    if not path.is_file():
-        raise InputError(f"input is not a file: {path}")
+    if not (path.is_file() or path.is_dir()):
+        raise InputError(f"input is not a file or a folder: {path}")
     try:
+        if path.is_dir():  # stages that take folders (mask images) read them; others refuse them
+            return cached_folder_hash(path, workspace.hash_cache)
         return cached_content_hash(path, workspace.hash_cache)
     except PermissionError:
         raise InputError(f"input is not readable: {path}") from None
