@@ -1,0 +1,244 @@
+"""Video inpainting: mask inputs, the flow-guided fill, the inpaint and remove pipelines, bad input."""
+
+from __future__ import annotations
+
+import subprocess
+
+import cv2
+import numpy as np
+import pytest
+from conftest import FFMPEG, vidcli
+from PIL import Image
+
+from vidcli.engine.stage import planned_config
+from vidcli.errors import ConfigError, InputError
+from vidcli.inpaint.flow_guided import FlowGuidedFill, FlowGuidedOptions, smooth_fill
+from vidcli.inpaint.masks import iter_masks
+from vidcli.inpaint.video import FILLED_DIR, filled_filename
+from vidcli.io.video import VideoWriter, iter_frames, probe
+
+WIDTH, HEIGHT, FPS, COUNT = 160, 96, 10, 12
+
+
+def background(seed: int = 0) -> np.ndarray:
+    """A smooth random texture with structure at several scales (what flow can follow)."""
+    rng = np.random.default_rng(seed)
+    fine = cv2.GaussianBlur(rng.random((HEIGHT, WIDTH, 3)).astype(np.float32), (0, 0), 1.5)
+    coarse = cv2.resize(rng.random((6, 10, 3)).astype(np.float32), (WIDTH, HEIGHT), interpolation=cv2.INTER_CUBIC)
+    return (255 * np.clip(0.5 * fine / fine.max() + 0.5 * coarse, 0, 1)).astype(np.uint8)
+
+
+def square_hole(k: int) -> np.ndarray:
+    """A 24x24 square that moves right by 8 pixels a frame."""
+    hole = np.zeros((HEIGHT, WIDTH), bool)
+    hole[30:54, 20 + 8 * k:44 + 8 * k] = True
+    return hole
+
+
+def occluded_video(path, audio: bool = False):
+    """A static background with a moving grey square over it, and the square's masks."""
+    scene = background()
+    silent = path.with_name("silent.mp4") if audio else path
+    with VideoWriter(silent, FPS, (WIDTH, HEIGHT), crf=10) as writer:
+        for k in range(COUNT):
+            frame = scene.copy()
+            frame[square_hole(k)] = 128
+            writer.write(frame)
+    if audio:
+        subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(silent), "-f", "lavfi", "-i",
+                        "sine=frequency=440:duration=1.2", "-c:v", "copy", "-c:a", "aac", "-shortest", str(path)],
+                       check=True)
+    return scene
+
+
+def write_palette_masks(folder, holes, zero_colour=(255, 255, 255)):
+    """Palette PNGs as DAVIS writes them, with a non-black colour for index 0 (read by index, not colour)."""
+    folder.mkdir()
+    for k, hole in enumerate(holes):
+        image = Image.fromarray(hole.astype(np.uint8) * 3, mode="P")
+        image.putpalette([*zero_colour, 128, 0, 0, 0, 128, 0, 0, 0, 128] + [0] * (3 * 252))
+        image.save(folder / f"frame{k}.png")  # natural order: frame2 before frame10
+    return folder
+
+
+def filled_frames(workspace) -> list[np.ndarray]:
+    folder = next(workspace.glob(f"*/inpaint/*/{FILLED_DIR}"))
+    return [cv2.cvtColor(cv2.imread(str(folder / filled_filename(k))), cv2.COLOR_BGR2RGB)
+            for k in range(len(list(folder.iterdir())))]
+
+
+def decoded(path) -> list[np.ndarray]:
+    return [frame.rgb for frame in iter_frames(path)]
+
+
+def test_mask_folder_video_and_image_give_the_same_holes(tmp_path):
+    holes = [square_hole(k) for k in range(COUNT)]
+    folder = write_palette_masks(tmp_path / "masks", holes)
+    assert [m.tolist() for m in iter_masks(folder, COUNT, (WIDTH, HEIGHT))] == [h.tolist() for h in holes]
+
+    with VideoWriter(tmp_path / "masks.mp4", FPS, (WIDTH, HEIGHT)) as writer:
+        for hole in holes:
+            writer.write(np.repeat(hole[..., None] * np.uint8(255), 3, axis=2))
+    from_video = list(iter_masks(tmp_path / "masks.mp4", COUNT, (WIDTH, HEIGHT)))
+    assert all((m != h).mean() < 0.005 for m, h in zip(from_video, holes))  # lossy edges only
+
+    grey = np.zeros((HEIGHT, WIDTH), np.uint8)
+    grey[holes[0]] = 1  # any non-zero pixel of a lossless image is a hole
+    Image.fromarray(grey).save(tmp_path / "one.png")
+    fixed = list(iter_masks(tmp_path / "one.png", COUNT, (WIDTH, HEIGHT)))
+    assert len(fixed) == COUNT and all(np.array_equal(m, holes[0]) for m in fixed)
+
+
+def test_masks_of_another_count_or_size_are_refused(tmp_path):
+    folder = write_palette_masks(tmp_path / "masks", [square_hole(k) for k in range(COUNT - 1)])
+    with pytest.raises(InputError, match=f"11 mask images for a video of {COUNT} frames"):
+        list(iter_masks(folder, COUNT, (WIDTH, HEIGHT)))
+    Image.fromarray(np.ones((HEIGHT, WIDTH + 2), np.uint8)).save(tmp_path / "wide.png")
+    with pytest.raises(InputError, match=f"mask is {WIDTH + 2}x{HEIGHT}, the video is {WIDTH}x{HEIGHT}"):
+        list(iter_masks(tmp_path / "wide.png", COUNT, (WIDTH, HEIGHT)))
+
+
+class MemoryVideo:
+    """What `HoleVideo` offers, from arrays, with the true flow of a static scene."""
+
+    def __init__(self, frames, holes):
+        self.frames, self.holes = frames, holes
+        self.size = (frames[0].shape[1], frames[0].shape[0])
+        self.flow_size = self.size
+        self.reads = []
+
+    def __len__(self):
+        return len(self.frames)
+
+    def frame(self, i):
+        self.reads.append(i)
+        return self.frames[i]
+
+    def hole(self, i):
+        return self.holes[i]
+
+    def hole_area(self, i):
+        return int(self.holes[i].sum())
+
+    def flow(self, i, j):
+        return np.zeros((self.size[1], self.size[0], 2), np.float32)
+
+
+def fill(video, **options) -> list[np.ndarray]:
+    out = []
+    FlowGuidedFill(FlowGuidedOptions(**options)).run(video, lambda index, rgb: out.append(rgb))
+    return out
+
+
+def test_content_seen_in_other_frames_is_copied_exactly_along_the_flow():
+    scene = background()
+    holes = [square_hole(k) for k in range(COUNT)]
+    frames = [np.where(h[..., None], np.uint8(128), scene) for h in holes]
+    out = fill(MemoryVideo(frames, holes), window=5, context=3)
+    for k, (frame, hole) in enumerate(zip(out, holes)):
+        assert np.abs(frame[hole].astype(int) - scene[hole]).max() <= 1, k
+
+
+def test_what_no_frame_shows_is_filled_spatially_and_held_still():
+    scene = background()
+    hole = np.zeros((HEIGHT, WIDTH), bool)
+    hole[30:50, 60:90] = True
+    frames = [np.where(hole[..., None], np.uint8(0), scene)] * 6
+    out = fill(MemoryVideo(frames, [hole] * 6), window=4, context=2)
+    telea = cv2.inpaint(frames[0], hole.astype(np.uint8), 5, cv2.INPAINT_TELEA)
+    assert np.abs(out[0].astype(int) - telea).max() <= 1
+    for frame in out[1:]:
+        assert np.abs(frame.astype(int) - out[0]).max() <= 1  # no flicker
+
+
+def test_windows_read_only_their_frames_and_context():
+    holes = [square_hole(k % 6) for k in range(30)]
+    video = MemoryVideo([background()] * 30, holes)
+    fill(video, window=10, context=3)
+    assert len(video.reads) == 10 + 3 + (3 + 10 + 3) + (3 + 10)  # windows [0,10) [10,20) [20,30)
+
+
+def test_smooth_fill_keeps_known_values_and_is_continuous_at_the_border():
+    field = np.dstack([np.tile(np.linspace(0, 10, 64, dtype=np.float32), (48, 1))] * 2)
+    hole = np.zeros((48, 64), bool)
+    hole[10:30, 20:40] = True
+    filled = smooth_fill(np.where(hole[..., None], 100.0, field).astype(np.float32), hole)
+    assert np.array_equal(filled[~hole], field[~hole])
+    assert np.abs(filled - field).max() < 1.5  # the hole holds a ramp between its borders' values
+
+
+def test_inpaint_command_restores_a_static_background_and_keeps_size_rate_and_audio(tmp_path):
+    video = tmp_path / "occluded.mp4"
+    scene = occluded_video(video, audio=True)
+    masks = write_palette_masks(tmp_path / "masks", [square_hole(k) for k in range(COUNT)])
+    out = tmp_path / "clean.mp4"
+    work = tmp_path / "work"
+    result = vidcli("inpaint", str(video), "--masks", str(masks), "--dilate", "2", "-o", str(out),
+                    workspace=work)
+    assert result.returncode == 0, result.stderr
+    source, made = probe(video), probe(out)
+    assert (made.width, made.height, made.fps) == (source.width, source.height, source.fps)
+    filled = filled_frames(work)
+    assert len(filled) == len(decoded(out)) == COUNT
+    audio = subprocess.run([FFMPEG, "-i", str(out)], capture_output=True, text=True).stderr
+    assert "Audio: aac" in audio
+    hole_errors = [np.abs(f[h].astype(int) - scene[h]).mean() for f, h in
+                   zip(filled, (square_hole(k) for k in range(COUNT)))]
+    telea = np.mean([np.abs(cv2.inpaint(f, h.astype(np.uint8), 5, cv2.INPAINT_TELEA)[h].astype(int)
+                            - scene[h]).mean() for f, h in zip(decoded(video), map(square_hole, range(COUNT)))])
+    assert np.mean(hole_errors) < 4 and np.mean(hole_errors) < telea / 3, (hole_errors, telea)
+
+
+def test_an_empty_mask_passes_the_video_through(tmp_path):
+    video = tmp_path / "occluded.mp4"
+    occluded_video(video)
+    Image.fromarray(np.zeros((HEIGHT, WIDTH), np.uint8)).save(tmp_path / "empty.png")
+    work = tmp_path / "work"
+    result = vidcli("inpaint", str(video), "--masks", str(tmp_path / "empty.png"), workspace=work)
+    assert result.returncode == 0, result.stderr
+    frames_dir = next(work.glob("*/frames/*/index.json")).parent
+    originals = [cv2.imread(str(p)) for p in sorted(frames_dir.glob("*.jpg"))]
+    assert all(np.array_equal(cv2.cvtColor(f, cv2.COLOR_RGB2BGR), o)
+               for f, o in zip(filled_frames(work), originals, strict=True))
+
+
+def test_bad_masks_exit_3_with_one_line_and_nothing_written(tmp_path):
+    video = tmp_path / "occluded.mp4"
+    occluded_video(video)
+    short = write_palette_masks(tmp_path / "short", [square_hole(k) for k in range(COUNT - 2)])
+    Image.fromarray(np.ones((HEIGHT // 2, WIDTH // 2), np.uint8)).save(tmp_path / "small.png")
+    out = tmp_path / "out.mp4"
+    for masks, message in ((short, "10 mask images for a video of 12 frames"),
+                           (tmp_path / "small.png", "mask is 80x48, the video is 160x96"),
+                           (tmp_path / "none", "input not found")):
+        result = vidcli("inpaint", str(video), "--masks", str(masks), "-o", str(out), workspace=tmp_path / "w")
+        assert result.returncode == 3, result.stderr
+        assert message in result.stderr and not out.exists()
+    assert vidcli("remove", str(video), workspace=tmp_path / "w").returncode == 2  # nothing to remove named
+
+
+def test_track_ids_are_checked():
+    from vidcli.stages import holes
+
+    assert planned_config(holes, {"tracks": "1, 3"}).track_ids() == {1, 3}
+    with pytest.raises(ConfigError, match="holes.tracks must be comma-separated integers"):
+        planned_config(holes, {"tracks": "one"})
+
+
+def test_remove_people_fills_the_person_with_the_background_behind_them(tmp_path, anny_body):
+    from vidcli.render.scene import render
+    from vidcli.synth.generate import SynthOptions, Synthesis, synthesize
+
+    options = SynthOptions(duration=1.5, fps=10, width=320, height=180, people=1, camera="static", seed=2)
+    video = tmp_path / "walk.mp4"
+    synthesize(video, options)
+    synthesis = Synthesis(options)
+    empty = [render(synthesis.camera(k), synthesis.scene, []).rgb for k in range(options.frames)]
+    people = [synthesis.render(k).body >= 0 for k in range(options.frames)]
+    work = tmp_path / "work"
+    result = vidcli("remove", str(video), "--people", "-o", str(tmp_path / "empty.mp4"), workspace=work)
+    assert result.returncode == 0, result.stderr
+    filled, originals = filled_frames(work), decoded(video)
+    before = np.mean([np.abs(o[p].astype(int) - e[p]).mean() for o, p, e in zip(originals, people, empty)])
+    after = np.mean([np.abs(f[p].astype(int) - e[p]).mean() for f, p, e in zip(filled, people, empty)])
+    assert after < before / 3, (before, after)
