@@ -32,8 +32,9 @@ class Config:
                           bounds="[1, 1000]")
     context: int = setting(10, "frames on either side of a window that content propagates from (embedded)",
                            bounds="[1, 1000]")
-    flow_margin: int = setting(4, "pixels, at the flow's size, around a hole whose flow is also "
-                                  "re-interpolated (embedded)", bounds="[0, 100]")
+    flow_margin: int = setting(24, "pixels, at the flow's size, around a hole whose flow is also "
+                                   "re-interpolated: flow next to a hole is unreliable (embedded)",
+                               bounds="[0, 200]")
     consistency: float = setting(0.05, "forward-backward flow tolerance, relative, for taking a pixel "
                                        "along the flow (embedded)", bounds="[0, 10]")
     decay: float = setting(0.9, "weight of propagated content per frame travelled (embedded)",

@@ -35,7 +35,7 @@ SPATIAL_METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 class FlowGuidedOptions:
     window: int = 20
     context: int = 10
-    flow_margin: int = 4
+    flow_margin: int = 24
     consistency: float = 0.05
     decay: float = 0.9
     spatial: str = "telea"
