@@ -45,6 +45,11 @@ class Config:
                                   bounds="[1, 100]")
     temporal_blend: float = setting(0.5, "share of the previous output, warped along the flow, mixed into "
                                          "each hole pixel against flicker (embedded)", bounds="[0, 1)")
+    sttn_masked_attention: bool = setting(False, "STTN: hide hole patches from the attention; the released "
+                                                 "weights were trained without (the authors' masked_fill "
+                                                 "result is discarded), so False reproduces them")
+    sttn_references: int = setting(20, "STTN: at most this many reference frames (every 10th frame, the "
+                                       "nearest ones) beside each group of neighbours", bounds="[0, 1000]")
     device: str = setting("auto", "where a network backend runs; auto: cuda when a GPU is visible",
                           significant=False, choices=backends.DEVICES)
 
@@ -58,7 +63,8 @@ def resources(config: Config) -> dict[str, int]:
 
 
 def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
-    video = HoleVideo(inputs["frames"].path, inputs["holes"].path, inputs["flow"].path)
+    flow = inputs.get("flow")  # backends without flow (STTN) are also run without it
+    video = HoleVideo(inputs["frames"].path, inputs["holes"].path, flow.path if flow else None)
     filled_dir = out_dir / FILLED_DIR
     filled_dir.mkdir()
     holes = sum(1 for i in range(len(video)) if video.hole_area(i))

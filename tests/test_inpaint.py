@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from conftest import FFMPEG, vidcli
+from conftest import FFMPEG, SHARED_DATA, vidcli
 from PIL import Image
 
-from vidcli.engine.stage import planned_config
+from vidcli.engine.stage import Artifact, planned_config
 from vidcli.errors import ConfigError, InputError
 from vidcli.inpaint.flow_guided import FlowGuidedFill, FlowGuidedOptions, smooth_fill
 from vidcli.inpaint.masks import iter_masks
-from vidcli.inpaint.video import FILLED_DIR, filled_filename
+from vidcli.inpaint.video import FILLED_DIR, HOLES_JSON, filled_filename
 from vidcli.io.video import VideoWriter, iter_frames, probe
 
 WIDTH, HEIGHT, FPS, COUNT = 160, 96, 10, 12
@@ -242,3 +244,92 @@ def test_remove_people_fills_the_person_with_the_background_behind_them(tmp_path
     before = np.mean([np.abs(o[p].astype(int) - e[p]).mean() for o, p, e in zip(originals, people, empty)])
     after = np.mean([np.abs(f[p].astype(int) - e[p]).mean() for f, p, e in zip(filled, people, empty)])
     assert after < before / 3, (before, after)
+
+
+STTN_DATA = Path(__file__).parent / "data" / "sttn"
+STTN_MANIFEST = SHARED_DATA.parent / "checkpoints" / "sttn.json"
+TINY_STTN = {"channels": 16, "blocks": 2, "patch_sizes": ((16, 12), (8, 6), (4, 4), (2, 2))}
+
+
+def tiny_sttn(masked_attention=False):
+    from safetensors.torch import load_file
+
+    from vidcli.inpaint.sttn import STTN
+
+    network = STTN(**TINY_STTN, masked_attention=masked_attention)
+    network.load_state_dict(load_file(STTN_DATA / "tiny_weights.safetensors"), strict=True)
+    return network.eval()
+
+
+@pytest.mark.skipif(not STTN_MANIFEST.is_file(), reason="no STTN key manifest in ../shared/checkpoints")
+def test_sttn_has_every_parameter_of_the_released_checkpoint_with_its_shape():
+    import torch
+
+    from vidcli.inpaint.sttn import STTN
+
+    with torch.device("meta"):
+        state = STTN().state_dict()
+    expected = json.loads(STTN_MANIFEST.read_text())["keys"]
+    assert {name: list(t.shape) for name, t in state.items()} == expected
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_sttn_reproduces_the_authors_code_at_a_tiny_configuration(masked):
+    import torch
+    from safetensors.torch import load_file
+
+    golden = load_file(STTN_DATA / "tiny_io.safetensors")
+    with torch.no_grad():
+        output = tiny_sttn(masked)(golden["frames"], golden["holes"])
+    expected = golden["output_masked_attention" if masked else "output"]
+    assert (output - expected).abs().max() < 1e-4
+    if masked:  # the variant really differs from the released behaviour
+        assert (expected - golden["output"]).abs().max() > 1e-3
+
+
+def test_sttn_backend_fills_every_frame_of_a_video_of_any_length_and_size(tmp_path):
+    from vidcli import backends
+    from vidcli.backends.sttn import STTNInpainter
+    from vidcli.stages import inpaint as inpaint_stage
+
+    network = tiny_sttn()
+    backends.register(backends.Backend(
+        "inpainting", "sttn-tiny", lambda config: STTNInpainter(config, network=network, size=(64, 48))))
+    try:
+        frames_dir, holes_dir = hole_video_artifacts(tmp_path, count=23)
+        out = tmp_path / "inpaint"
+        out.mkdir()
+        info = inpaint_stage.run(planned_config(inpaint_stage, {"backend": "sttn-tiny", "sttn_references": 2}),
+                                 {"frames": Artifact(frames_dir), "holes": Artifact(holes_dir)}, out)
+    finally:
+        backends.unregister("inpainting", "sttn-tiny")
+    assert info.counts["groups"] == 5 and info.counts["frames"] == 23
+    scene = background()
+    for k in range(23):
+        filled = cv2.cvtColor(cv2.imread(str(out / FILLED_DIR / filled_filename(k))), cv2.COLOR_BGR2RGB)
+        hole = square_hole(k % COUNT)
+        assert filled.shape == scene.shape
+        assert np.abs(filled[~hole].astype(int) - read_frame(frames_dir, k)[~hole]).max() == 0
+        assert not np.array_equal(filled[hole], read_frame(frames_dir, k)[hole])  # the hole was painted
+
+
+def hole_video_artifacts(tmp_path, count: int):
+    """Frames and holes artifacts of the occluded square scene, `count` frames long."""
+    from vidcli.io import masks as mask_files
+    from vidcli.io.frames import write_frames
+
+    scene = background()
+    holes = [square_hole(k % COUNT) for k in range(count)]
+    frames_dir = write_frames(tmp_path / "frames", [np.where(h[..., None], np.uint8(128), scene) for h in holes],
+                              fps=10.0)
+    holes_dir = tmp_path / "holes"
+    holes_dir.mkdir()
+    mask_files.write_masks(holes_dir / HOLES_JSON, WIDTH, HEIGHT,
+                           [{"frame": k, "area": int(h.sum()), "rle": mask_files.encode(h)} for k, h in enumerate(holes)])
+    return frames_dir, holes_dir
+
+
+def read_frame(frames_dir, k):
+    from vidcli.io.frames import FrameSequence
+
+    return FrameSequence(frames_dir).read(k)

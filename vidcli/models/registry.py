@@ -69,6 +69,12 @@ CHECKPOINTS = {c.name: c for c in [
         kind="hub", revision="main", files=("config.json", "diffusion_pytorch_model.safetensors"),
     ),
     Checkpoint(
+        "sttn", "https://drive.google.com/file/d/1ZAMV8547wmZylKRt5qR_tC5VlosXD4Wv/view?usp=sharing", "sttn.pth",
+        None, None, "MIT", "inpaint",
+        "STTN generator trained on YouTube-VOS (Zeng et al. 2020, researchmm/STTN), {'netG': state_dict}; "
+        "published on Google Drive without a digest: download it by hand into the checkpoints folder",
+    ),
+    Checkpoint(
         "ip_adapter_sd15", _HUB + "h94/IP-Adapter", "IP-Adapter", None, None, "Apache-2.0", "generate",
         "IP-Adapter for SD 1.5 (Ye et al. 2023) and its OpenCLIP ViT-H/14 image encoder",
         kind="hub", revision="main",
