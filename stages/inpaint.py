@@ -50,6 +50,16 @@ class Config:
                                                  "result is discarded), so False reproduces them")
     sttn_references: int = setting(20, "STTN: at most this many reference frames (every 10th frame, the "
                                        "nearest ones) beside each group of neighbours", bounds="[0, 1000]")
+    diffusion_prompt: str = setting("empty background, seamless, natural", "diffusion: what to paint in the holes")
+    diffusion_negative_prompt: str = setting("person, people, text, watermark, blurry",
+                                             "diffusion: what not to paint")
+    diffusion_steps: int = setting(30, "diffusion: denoising steps per keyframe", bounds="[1, 1000]")
+    diffusion_guidance: float = setting(7.5, "diffusion: classifier-free guidance scale", bounds="[0, 50]")
+    diffusion_seed: int = setting(0, "diffusion: keyframe k is generated with seed + k", bounds="[0, 2147483647]")
+    diffusion_size: int = setting(512, "diffusion: longest side the keyframes are painted at (multiples of 8)",
+                                  bounds="[64, 2048]")
+    diffusion_keyframe_step: int = setting(10, "diffusion: every this many frames a keyframe is painted; the "
+                                               "others follow along the flow", bounds="[1, 1000]")
     device: str = setting("auto", "where a network backend runs; auto: cuda when a GPU is visible",
                           significant=False, choices=backends.DEVICES)
 

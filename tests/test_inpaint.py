@@ -333,3 +333,85 @@ def read_frame(frames_dir, k):
     from vidcli.io.frames import FrameSequence
 
     return FrameSequence(frames_dir).read(k)
+
+
+def write_tiny_inpainting_checkpoint(folder: Path) -> None:
+    """A tiny random SD inpainting pipeline (9-channel UNet) in the registry's hub layout."""
+    import torch
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    torch.manual_seed(0)
+    channels = (8, 8)
+    UNet2DConditionModel(block_out_channels=channels, layers_per_block=1, sample_size=8, in_channels=9,
+                         out_channels=4, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=8,
+                         norm_num_groups=2).save_pretrained(folder / "unet")
+    DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear").save_pretrained(
+        folder / "scheduler")
+    AutoencoderKL(block_out_channels=channels, in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=2,
+                  down_block_types=["DownEncoderBlock2D"] * 2,
+                  up_block_types=["UpDecoderBlock2D"] * 2).save_pretrained(folder / "vae")
+    CLIPTextModel(CLIPTextConfig(bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=8,
+                                 intermediate_size=16, num_attention_heads=2, num_hidden_layers=2, vocab_size=100,
+                                 max_position_embeddings=16)).save_pretrained(folder / "text_encoder")
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for letter in "abcdefghijklmnopqrstuvwxyz,":
+        vocab[letter], vocab[letter + "</w>"] = len(vocab), len(vocab) + 1
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"),
+                  model_max_length=16).save_pretrained(folder / "tokenizer")
+    (folder / "model_index.json").write_text(json.dumps({
+        "_class_name": "StableDiffusionInpaintPipeline", "_diffusers_version": "0.42.1",
+        "unet": ["diffusers", "UNet2DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"], "text_encoder": ["transformers", "CLIPTextModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"], "scheduler": ["diffusers", "DDIMScheduler"],
+        "safety_checker": [None, None], "feature_extractor": [None, None]}))
+
+
+@pytest.mark.slow  # three tiny pipeline loads: about 2 minutes on 2 busy cores
+def test_diffusion_backend_paints_keyframes_and_carries_them_along_the_flow(tmp_path, monkeypatch):
+    from vidcli import backends
+    from vidcli.models import registry
+    from vidcli.stages import inpaint as inpaint_stage
+
+    monkeypatch.setenv("VIDCLI_HOME", str(tmp_path / "home"))
+    write_tiny_inpainting_checkpoint(registry.local_path("sd15_inpainting"))
+    assert backends.get("inpainting", "diffusion").missing(gpu=False) == []
+    count = 8
+    scene = background()
+    static_hole = np.zeros((HEIGHT, WIDTH), bool)
+    static_hole[30:54, 60:90] = True  # never uncovered: only the keyframes' paint can fill it
+    frames_dir = tmp_path / "frames"
+    from vidcli.io import masks as mask_files
+    from vidcli.io.frames import write_frames
+
+    write_frames(frames_dir, [np.where(static_hole[..., None], np.uint8(128), scene)] * count, fps=10.0)
+    holes_dir = tmp_path / "holes"
+    holes_dir.mkdir()
+    mask_files.write_masks(holes_dir / HOLES_JSON, WIDTH, HEIGHT, [
+        {"frame": k, "area": int(static_hole.sum()), "rle": mask_files.encode(static_hole)} for k in range(count)])
+    flow_dir = tmp_path / "flow"
+    flow_dir.mkdir()
+    from vidcli.stages import flow as flow_stage
+
+    flow_stage.run(planned_config(flow_stage, {"backward": True}), {"frames": Artifact(frames_dir)}, flow_dir)
+
+    def paint(seed, name):
+        out = tmp_path / name
+        out.mkdir()
+        settings = {"backend": "diffusion", "device": "cpu", "diffusion_steps": 2, "diffusion_size": 64,
+                    "diffusion_keyframe_step": 4, "diffusion_seed": seed}
+        info = inpaint_stage.run(planned_config(inpaint_stage, settings), {
+            "frames": Artifact(frames_dir), "holes": Artifact(holes_dir), "flow": Artifact(flow_dir)}, out)
+        assert info.counts["keyframes"] == 2 and "stable-diffusion-inpainting" in info.model
+        return [cv2.imread(str(out / FILLED_DIR / filled_filename(k))).astype(int) for k in range(count)]
+
+    first, again, other = paint(3, "a"), paint(3, "b"), paint(4, "c")
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))  # seeded
+    assert not np.array_equal(first[0], other[0])
+    low, high = np.minimum(first[0], first[4]), np.maximum(first[0], first[4])
+    for k in (1, 2, 3):  # between keyframes 0 and 4: a blend of their paint, carried along the (zero) flow
+        assert ((first[k] >= low - 2) & (first[k] <= high + 2))[static_hole].all()
+    assert np.abs(first[0][static_hole] - 128).mean() > 1  # the grey hole was painted over
