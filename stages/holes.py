@@ -29,13 +29,18 @@ INPUTS = ("frames", "masks")
 
 @dataclass
 class Config:
-    dilate: int = setting(0, "grow every hole by this many pixels (covers blurred edges and halos)",
-                          bounds="[0, 200]")
-    tracks: str = setting("", "comma-separated track ids of the people to remove; empty = everyone "
-                              "(people's masks only)")
-    shadows: float = setting(0.0, "also fill a flat ellipse under each person's feet, this fraction of "
-                                  "their height tall, where a shadow from above falls; 0 = no",
-                             bounds="[0, 1]")
+    dilate: int = setting(
+        0, "grow every hole by this many pixels (covers blurred edges and halos)", bounds="[0, 200]"
+    )
+    tracks: str = setting(
+        "", "comma-separated track ids of the people to remove; empty = everyone (people's masks only)"
+    )
+    shadows: float = setting(
+        0.0,
+        "also fill a flat ellipse under each person's feet, this fraction of "
+        "their height tall, where a shadow from above falls; 0 = no",
+        bounds="[0, 1]",
+    )
 
     def check(self) -> None:
         try:
@@ -51,10 +56,14 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     frames = FrameSequence(inputs["frames"].path)
     count, (width, height) = len(frames), frames.size
     given = inputs["masks"]
-    masks = (iter_masks(given.path, count, (width, height)) if isinstance(given, Source)
-             else _people(Path(given.path), count, config))
-    kernel = (cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * config.dilate + 1,) * 2)
-              if config.dilate else None)
+    masks = (
+        iter_masks(given.path, count, (width, height))
+        if isinstance(given, Source)
+        else _people(Path(given.path), count, config)
+    )
+    kernel = (
+        cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * config.dilate + 1,) * 2) if config.dilate else None
+    )
     entries, area = [], 0
     with progress("holes", count) as bar:
         for index, mask in enumerate(masks):
@@ -66,9 +75,14 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
             bar.advance()
     mask_files.write_masks(out_dir / HOLES_JSON, width, height, entries)
     frames_with_holes = sum(1 for e in entries if e["area"])
-    return RunInfo(backend="people" if not isinstance(given, Source) else "given",
-                   counts={"frames": count, "frames_with_holes": frames_with_holes,
-                           "hole_fraction": round(area / (count * width * height), 5)})
+    return RunInfo(
+        backend="people" if not isinstance(given, Source) else "given",
+        counts={
+            "frames": count,
+            "frames_with_holes": frames_with_holes,
+            "hole_fraction": round(area / (count * width * height), 5),
+        },
+    )
 
 
 def _people(masks_dir: Path, count: int, config: Config):

@@ -32,8 +32,10 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     filled = Path(inputs["inpaint"].path)
     index = json.loads((filled / INDEX_NAME).read_text())
     silent = out_dir / ".silent.mp4"
-    with VideoWriter(silent, index["fps"], (index["width"], index["height"]), crf=config.crf) as writer, \
-            progress("inpaint video", index["count"]) as bar:
+    with (
+        VideoWriter(silent, index["fps"], (index["width"], index["height"]), crf=config.crf) as writer,
+        progress("inpaint video", index["count"]) as bar,
+    ):
         for i in range(index["count"]):
             bgr = cv2.imread(str(filled / FILLED_DIR / filled_filename(i)), cv2.IMREAD_COLOR)
             writer.write(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
@@ -48,9 +50,30 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
 
 def _with_audio(video: Path, source: Path, out: Path) -> None:
     """`video`'s stream copied with the first audio stream of `source` (if any) as AAC, into `out`."""
-    command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(video),
-               "-i", f"file:{source}", "-map", "0:v:0", "-map", "1:a:0?", "-c:v", "copy", "-c:a", "aac",
-               "-shortest", "-movflags", "+faststart", str(out)]
+    command = [
+        ffmpeg_exe(),
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-y",
+        "-i",
+        str(video),
+        "-i",
+        f"file:{source}",
+        "-map",
+        "0:v:0",
+        "-map",
+        "1:a:0?",
+        "-c:v",
+        "copy",
+        "-c:a",
+        "aac",
+        "-shortest",
+        "-movflags",
+        "+faststart",
+        str(out),
+    ]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode:
         lines = result.stderr.strip().splitlines() or ["ffmpeg failed"]

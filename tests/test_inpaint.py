@@ -26,14 +26,16 @@ def background(seed: int = 0) -> np.ndarray:
     """A smooth random texture with structure at several scales (what flow can follow)."""
     rng = np.random.default_rng(seed)
     fine = cv2.GaussianBlur(rng.random((HEIGHT, WIDTH, 3)).astype(np.float32), (0, 0), 1.5)
-    coarse = cv2.resize(rng.random((6, 10, 3)).astype(np.float32), (WIDTH, HEIGHT), interpolation=cv2.INTER_CUBIC)
+    coarse = cv2.resize(
+        rng.random((6, 10, 3)).astype(np.float32), (WIDTH, HEIGHT), interpolation=cv2.INTER_CUBIC
+    )
     return (255 * np.clip(0.5 * fine / fine.max() + 0.5 * coarse, 0, 1)).astype(np.uint8)
 
 
 def square_hole(k: int) -> np.ndarray:
     """A 24x24 square that moves right by 8 pixels a frame."""
     hole = np.zeros((HEIGHT, WIDTH), bool)
-    hole[30:54, 20 + 8 * k:44 + 8 * k] = True
+    hole[30:54, 20 + 8 * k : 44 + 8 * k] = True
     return hole
 
 
@@ -47,9 +49,27 @@ def occluded_video(path, audio: bool = False):
             frame[square_hole(k)] = 128
             writer.write(frame)
     if audio:
-        subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(silent), "-f", "lavfi", "-i",
-                        "sine=frequency=440:duration=1.2", "-c:v", "copy", "-c:a", "aac", "-shortest", str(path)],
-                       check=True)
+        subprocess.run(
+            [
+                FFMPEG,
+                "-v",
+                "error",
+                "-y",
+                "-i",
+                str(silent),
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:duration=1.2",
+                "-c:v",
+                "copy",
+                "-c:a",
+                "aac",
+                "-shortest",
+                str(path),
+            ],
+            check=True,
+        )
     return scene
 
 
@@ -65,8 +85,10 @@ def write_palette_masks(folder, holes, zero_colour=(255, 255, 255)):
 
 def filled_frames(workspace) -> list[np.ndarray]:
     folder = next(workspace.glob(f"*/inpaint/*/{FILLED_DIR}"))
-    return [cv2.cvtColor(cv2.imread(str(folder / filled_filename(k))), cv2.COLOR_BGR2RGB)
-            for k in range(len(list(folder.iterdir())))]
+    return [
+        cv2.cvtColor(cv2.imread(str(folder / filled_filename(k))), cv2.COLOR_BGR2RGB)
+        for k in range(len(list(folder.iterdir())))
+    ]
 
 
 def decoded(path) -> list[np.ndarray]:
@@ -175,8 +197,9 @@ def test_inpaint_command_restores_a_static_background_and_keeps_size_rate_and_au
     masks = write_palette_masks(tmp_path / "masks", [square_hole(k) for k in range(COUNT)])
     out = tmp_path / "clean.mp4"
     work = tmp_path / "work"
-    result = vidcli("inpaint", str(video), "--masks", str(masks), "--dilate", "2", "-o", str(out),
-                    workspace=work)
+    result = vidcli(
+        "inpaint", str(video), "--masks", str(masks), "--dilate", "2", "-o", str(out), workspace=work
+    )
     assert result.returncode == 0, result.stderr
     source, made = probe(video), probe(out)
     assert (made.width, made.height, made.fps) == (source.width, source.height, source.fps)
@@ -184,10 +207,16 @@ def test_inpaint_command_restores_a_static_background_and_keeps_size_rate_and_au
     assert len(filled) == len(decoded(out)) == COUNT
     audio = subprocess.run([FFMPEG, "-i", str(out)], capture_output=True, text=True).stderr
     assert "Audio: aac" in audio
-    hole_errors = [np.abs(f[h].astype(int) - scene[h]).mean() for f, h in
-                   zip(filled, (square_hole(k) for k in range(COUNT)))]
-    telea = np.mean([np.abs(cv2.inpaint(f, h.astype(np.uint8), 5, cv2.INPAINT_TELEA)[h].astype(int)
-                            - scene[h]).mean() for f, h in zip(decoded(video), map(square_hole, range(COUNT)))])
+    hole_errors = [
+        np.abs(f[h].astype(int) - scene[h]).mean()
+        for f, h in zip(filled, (square_hole(k) for k in range(COUNT)))
+    ]
+    telea = np.mean(
+        [
+            np.abs(cv2.inpaint(f, h.astype(np.uint8), 5, cv2.INPAINT_TELEA)[h].astype(int) - scene[h]).mean()
+            for f, h in zip(decoded(video), map(square_hole, range(COUNT)))
+        ]
+    )
     assert np.mean(hole_errors) < 4 and np.mean(hole_errors) < telea / 3, (hole_errors, telea)
 
 
@@ -200,8 +229,10 @@ def test_an_empty_mask_passes_the_video_through(tmp_path):
     assert result.returncode == 0, result.stderr
     frames_dir = next(work.glob("*/frames/*/index.json")).parent
     originals = [cv2.imread(str(p)) for p in sorted(frames_dir.glob("*.jpg"))]
-    assert all(np.array_equal(cv2.cvtColor(f, cv2.COLOR_RGB2BGR), o)
-               for f, o in zip(filled_frames(work), originals, strict=True))
+    assert all(
+        np.array_equal(cv2.cvtColor(f, cv2.COLOR_RGB2BGR), o)
+        for f, o in zip(filled_frames(work), originals, strict=True)
+    )
 
 
 def test_bad_masks_exit_3_with_one_line_and_nothing_written(tmp_path):
@@ -210,10 +241,14 @@ def test_bad_masks_exit_3_with_one_line_and_nothing_written(tmp_path):
     short = write_palette_masks(tmp_path / "short", [square_hole(k) for k in range(COUNT - 2)])
     Image.fromarray(np.ones((HEIGHT // 2, WIDTH // 2), np.uint8)).save(tmp_path / "small.png")
     out = tmp_path / "out.mp4"
-    for masks, message in ((short, "10 mask images for a video of 12 frames"),
-                           (tmp_path / "small.png", "mask is 80x48, the video is 160x96"),
-                           (tmp_path / "none", "input not found")):
-        result = vidcli("inpaint", str(video), "--masks", str(masks), "-o", str(out), workspace=tmp_path / "w")
+    for masks, message in (
+        (short, "10 mask images for a video of 12 frames"),
+        (tmp_path / "small.png", "mask is 80x48, the video is 160x96"),
+        (tmp_path / "none", "input not found"),
+    ):
+        result = vidcli(
+            "inpaint", str(video), "--masks", str(masks), "-o", str(out), workspace=tmp_path / "w"
+        )
         assert result.returncode == 3, result.stderr
         assert message in result.stderr and not out.exists()
     assert vidcli("remove", str(video), workspace=tmp_path / "w").returncode == 2  # nothing to remove named
@@ -293,14 +328,20 @@ def test_sttn_backend_fills_every_frame_of_a_video_of_any_length_and_size(tmp_pa
     from vidcli.stages import inpaint as inpaint_stage
 
     network = tiny_sttn()
-    backends.register(backends.Backend(
-        "inpainting", "sttn-tiny", lambda config: STTNInpainter(config, network=network, size=(64, 48))))
+    backends.register(
+        backends.Backend(
+            "inpainting", "sttn-tiny", lambda config: STTNInpainter(config, network=network, size=(64, 48))
+        )
+    )
     try:
         frames_dir, holes_dir = hole_video_artifacts(tmp_path, count=23)
         out = tmp_path / "inpaint"
         out.mkdir()
-        info = inpaint_stage.run(planned_config(inpaint_stage, {"backend": "sttn-tiny", "sttn_references": 2}),
-                                 {"frames": Artifact(frames_dir), "holes": Artifact(holes_dir)}, out)
+        info = inpaint_stage.run(
+            planned_config(inpaint_stage, {"backend": "sttn-tiny", "sttn_references": 2}),
+            {"frames": Artifact(frames_dir), "holes": Artifact(holes_dir)},
+            out,
+        )
     finally:
         backends.unregister("inpainting", "sttn-tiny")
     assert info.counts["groups"] == 5 and info.counts["frames"] == 23
@@ -320,12 +361,17 @@ def hole_video_artifacts(tmp_path, count: int):
 
     scene = background()
     holes = [square_hole(k % COUNT) for k in range(count)]
-    frames_dir = write_frames(tmp_path / "frames", [np.where(h[..., None], np.uint8(128), scene) for h in holes],
-                              fps=10.0)
+    frames_dir = write_frames(
+        tmp_path / "frames", [np.where(h[..., None], np.uint8(128), scene) for h in holes], fps=10.0
+    )
     holes_dir = tmp_path / "holes"
     holes_dir.mkdir()
-    mask_files.write_masks(holes_dir / HOLES_JSON, WIDTH, HEIGHT,
-                           [{"frame": k, "area": int(h.sum()), "rle": mask_files.encode(h)} for k, h in enumerate(holes)])
+    mask_files.write_masks(
+        holes_dir / HOLES_JSON,
+        WIDTH,
+        HEIGHT,
+        [{"frame": k, "area": int(h.sum()), "rle": mask_files.encode(h)} for k, h in enumerate(holes)],
+    )
     return frames_dir, holes_dir
 
 
@@ -343,31 +389,65 @@ def write_tiny_inpainting_checkpoint(folder: Path) -> None:
 
     torch.manual_seed(0)
     channels = (8, 8)
-    UNet2DConditionModel(block_out_channels=channels, layers_per_block=1, sample_size=8, in_channels=9,
-                         out_channels=4, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-                         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=8,
-                         norm_num_groups=2).save_pretrained(folder / "unet")
+    UNet2DConditionModel(
+        block_out_channels=channels,
+        layers_per_block=1,
+        sample_size=8,
+        in_channels=9,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=8,
+        norm_num_groups=2,
+    ).save_pretrained(folder / "unet")
     DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear").save_pretrained(
-        folder / "scheduler")
-    AutoencoderKL(block_out_channels=channels, in_channels=3, out_channels=3, latent_channels=4, norm_num_groups=2,
-                  down_block_types=["DownEncoderBlock2D"] * 2,
-                  up_block_types=["UpDecoderBlock2D"] * 2).save_pretrained(folder / "vae")
-    CLIPTextModel(CLIPTextConfig(bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=8,
-                                 intermediate_size=16, num_attention_heads=2, num_hidden_layers=2, vocab_size=100,
-                                 max_position_embeddings=16)).save_pretrained(folder / "text_encoder")
+        folder / "scheduler"
+    )
+    AutoencoderKL(
+        block_out_channels=channels,
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        norm_num_groups=2,
+        down_block_types=["DownEncoderBlock2D"] * 2,
+        up_block_types=["UpDecoderBlock2D"] * 2,
+    ).save_pretrained(folder / "vae")
+    CLIPTextModel(
+        CLIPTextConfig(
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+            hidden_size=8,
+            intermediate_size=16,
+            num_attention_heads=2,
+            num_hidden_layers=2,
+            vocab_size=100,
+            max_position_embeddings=16,
+        )
+    ).save_pretrained(folder / "text_encoder")
     vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
     for letter in "abcdefghijklmnopqrstuvwxyz,":
         vocab[letter], vocab[letter + "</w>"] = len(vocab), len(vocab) + 1
     (folder / "vocab.json").write_text(json.dumps(vocab))
     (folder / "merges.txt").write_text("#version: 0.2\n")
-    CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"),
-                  model_max_length=16).save_pretrained(folder / "tokenizer")
-    (folder / "model_index.json").write_text(json.dumps({
-        "_class_name": "StableDiffusionInpaintPipeline", "_diffusers_version": "0.42.1",
-        "unet": ["diffusers", "UNet2DConditionModel"],
-        "vae": ["diffusers", "AutoencoderKL"], "text_encoder": ["transformers", "CLIPTextModel"],
-        "tokenizer": ["transformers", "CLIPTokenizer"], "scheduler": ["diffusers", "DDIMScheduler"],
-        "safety_checker": [None, None], "feature_extractor": [None, None]}))
+    CLIPTokenizer(
+        str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=16
+    ).save_pretrained(folder / "tokenizer")
+    (folder / "model_index.json").write_text(
+        json.dumps(
+            {
+                "_class_name": "StableDiffusionInpaintPipeline",
+                "_diffusers_version": "0.42.1",
+                "unet": ["diffusers", "UNet2DConditionModel"],
+                "vae": ["diffusers", "AutoencoderKL"],
+                "text_encoder": ["transformers", "CLIPTextModel"],
+                "tokenizer": ["transformers", "CLIPTokenizer"],
+                "scheduler": ["diffusers", "DDIMScheduler"],
+                "safety_checker": [None, None],
+                "feature_extractor": [None, None],
+            }
+        )
+    )
 
 
 @pytest.mark.slow  # three tiny pipeline loads: about 2 minutes on 2 busy cores
@@ -390,8 +470,15 @@ def test_diffusion_backend_paints_keyframes_and_carries_them_along_the_flow(tmp_
     write_frames(frames_dir, [np.where(static_hole[..., None], np.uint8(128), scene)] * count, fps=10.0)
     holes_dir = tmp_path / "holes"
     holes_dir.mkdir()
-    mask_files.write_masks(holes_dir / HOLES_JSON, WIDTH, HEIGHT, [
-        {"frame": k, "area": int(static_hole.sum()), "rle": mask_files.encode(static_hole)} for k in range(count)])
+    mask_files.write_masks(
+        holes_dir / HOLES_JSON,
+        WIDTH,
+        HEIGHT,
+        [
+            {"frame": k, "area": int(static_hole.sum()), "rle": mask_files.encode(static_hole)}
+            for k in range(count)
+        ],
+    )
     flow_dir = tmp_path / "flow"
     flow_dir.mkdir()
     from vidcli.stages import flow as flow_stage
@@ -401,10 +488,19 @@ def test_diffusion_backend_paints_keyframes_and_carries_them_along_the_flow(tmp_
     def paint(seed, name):
         out = tmp_path / name
         out.mkdir()
-        settings = {"backend": "diffusion", "device": "cpu", "diffusion_steps": 2, "diffusion_size": 64,
-                    "diffusion_keyframe_step": 4, "diffusion_seed": seed}
-        info = inpaint_stage.run(planned_config(inpaint_stage, settings), {
-            "frames": Artifact(frames_dir), "holes": Artifact(holes_dir), "flow": Artifact(flow_dir)}, out)
+        settings = {
+            "backend": "diffusion",
+            "device": "cpu",
+            "diffusion_steps": 2,
+            "diffusion_size": 64,
+            "diffusion_keyframe_step": 4,
+            "diffusion_seed": seed,
+        }
+        info = inpaint_stage.run(
+            planned_config(inpaint_stage, settings),
+            {"frames": Artifact(frames_dir), "holes": Artifact(holes_dir), "flow": Artifact(flow_dir)},
+            out,
+        )
         assert info.counts["keyframes"] == 2 and "stable-diffusion-inpainting" in info.model
         return [cv2.imread(str(out / FILLED_DIR / filled_filename(k))).astype(int) for k in range(count)]
 

@@ -190,7 +190,8 @@ _BUILTIN = [
             description="flow completion, propagation along the flow, Telea/NS spatial fill",
             license="Apache-2.0 (OpenCV)"),
     Backend("inpainting", "sttn", "vidcli.backends.sttn:STTNInpainter", kind=FULL,
-            description="STTN spatial-temporal transformer (Zeng et al. 2020), the authors' YouTube-VOS weights",
+            description="STTN spatial-temporal transformer (Zeng et al. 2020), the authors' YouTube-VOS "
+                        "weights",
             license="MIT (code and weights)", checkpoints=("sttn",),
             needs_gpu=True, runs_on_gpu=True),
     Backend("inpainting", "diffusion", "vidcli.backends.diffusion_inpaint:DiffusionInpainter", kind=FULL,

@@ -32,13 +32,24 @@ class DiffusionInpainter:
         self.model = f"{registry.hub_repo(name)}@{registry.get(name).revision}"
         self._torch, self._config = torch, config
         self._pipe = StableDiffusionInpaintPipeline.from_pretrained(
-            registry.checkpoint_path(name), safety_checker=None, requires_safety_checker=False,
-            use_safetensors=True).to(config.device)
+            registry.checkpoint_path(name),
+            safety_checker=None,
+            requires_safety_checker=False,
+            use_safetensors=True,
+        ).to(config.device)
         self._pipe.set_progress_bar_config(disable=True)
-        self._fill = FlowGuidedFill(FlowGuidedOptions(
-            window=config.window, context=config.context, flow_margin=config.flow_margin,
-            consistency=config.consistency, decay=config.decay, spatial=config.spatial,
-            spatial_radius=config.spatial_radius, temporal_blend=config.temporal_blend))
+        self._fill = FlowGuidedFill(
+            FlowGuidedOptions(
+                window=config.window,
+                context=config.context,
+                flow_margin=config.flow_margin,
+                consistency=config.consistency,
+                decay=config.decay,
+                spatial=config.spatial,
+                spatial_radius=config.spatial_radius,
+                temporal_blend=config.temporal_blend,
+            )
+        )
         self._counts = {"keyframes": 0}
 
     def counts(self) -> dict:
@@ -57,14 +68,24 @@ class DiffusionInpainter:
         size = (max(8, int(round(width * scale / 8)) * 8), max(8, int(round(height * scale / 8)) * 8))
         generator = self._torch.Generator("cpu").manual_seed(config.diffusion_seed + index)
         result = self._pipe(
-            prompt=config.diffusion_prompt, negative_prompt=config.diffusion_negative_prompt or None,
+            prompt=config.diffusion_prompt,
+            negative_prompt=config.diffusion_negative_prompt or None,
             image=Image.fromarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)),
-            mask_image=Image.fromarray(cv2.resize(hole.astype(np.uint8) * 255, size, interpolation=cv2.INTER_NEAREST)),
-            height=size[1], width=size[0], num_inference_steps=config.diffusion_steps,
+            mask_image=Image.fromarray(
+                cv2.resize(hole.astype(np.uint8) * 255, size, interpolation=cv2.INTER_NEAREST)
+            ),
+            height=size[1],
+            width=size[0],
+            num_inference_steps=config.diffusion_steps,
             guidance_scale=config.diffusion_guidance,
-            generator=generator, output_type="np").images[0]
-        painted = cv2.resize((np.clip(result, 0, 1) * 255).round().astype(np.uint8), (width, height),
-                             interpolation=cv2.INTER_CUBIC)
+            generator=generator,
+            output_type="np",
+        ).images[0]
+        painted = cv2.resize(
+            (np.clip(result, 0, 1) * 255).round().astype(np.uint8),
+            (width, height),
+            interpolation=cv2.INTER_CUBIC,
+        )
         out = rgb.copy()
         out[hole] = painted[hole]
         self._counts["keyframes"] += 1

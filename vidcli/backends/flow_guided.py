@@ -11,10 +11,18 @@ class FlowGuidedInpainter:
     checksum = None
 
     def __init__(self, config):
-        self._fill = FlowGuidedFill(FlowGuidedOptions(
-            window=config.window, context=config.context, flow_margin=config.flow_margin,
-            consistency=config.consistency, decay=config.decay, spatial=config.spatial,
-            spatial_radius=config.spatial_radius, temporal_blend=config.temporal_blend))
+        self._fill = FlowGuidedFill(
+            FlowGuidedOptions(
+                window=config.window,
+                context=config.context,
+                flow_margin=config.flow_margin,
+                consistency=config.consistency,
+                decay=config.decay,
+                spatial=config.spatial,
+                spatial_radius=config.spatial_radius,
+                temporal_blend=config.temporal_blend,
+            )
+        )
 
     def inpaint(self, video, write) -> None:
         self._fill.run(video, write)

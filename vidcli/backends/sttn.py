@@ -42,7 +42,9 @@ class STTNInpainter:
             try:
                 network.load_state_dict(state.get("netG", state), strict=True)
             except RuntimeError as exc:
-                raise StageError(f"checkpoint {CHECKPOINT} does not fit STTN: {str(exc).splitlines()[0]}") from None
+                raise StageError(
+                    f"checkpoint {CHECKPOINT} does not fit STTN: {str(exc).splitlines()[0]}"
+                ) from None
         self._network = network.eval().to(self._device)
         self._counts = {"groups": 0}
 
@@ -57,7 +59,9 @@ class STTNInpainter:
         next_to_write = 0
         with self._torch.no_grad():
             for centre in range(0, count, NEIGHBOUR_STRIDE):
-                neighbours = list(range(max(0, centre - NEIGHBOUR_STRIDE), min(count, centre + NEIGHBOUR_STRIDE + 1)))
+                neighbours = list(
+                    range(max(0, centre - NEIGHBOUR_STRIDE), min(count, centre + NEIGHBOUR_STRIDE + 1))
+                )
                 references = self._reference_ids(neighbours, count)
                 ids = neighbours + references
                 for i in ids:
@@ -65,7 +69,7 @@ class STTNInpainter:
                         features[i], small_holes[i] = self._encode(video, i)
                 batch = self._torch.cat([features[i] for i in ids])
                 holes = self._torch.cat([small_holes[i] for i in ids])
-                completed = self._network.decode(self._network.complete(batch, holes)[:len(neighbours)])
+                completed = self._network.decode(self._network.complete(batch, holes)[: len(neighbours)])
                 pixels = ((completed + 1) / 2 * 255).permute(0, 2, 3, 1).cpu().numpy()
                 pixels = pixels.astype(np.uint8).astype(np.float32)  # truncated, as the authors' script does
                 self._counts["groups"] += 1
@@ -83,7 +87,7 @@ class STTNInpainter:
         """Every 10th frame outside the neighbours, the `sttn_references` nearest to them."""
         centre = (neighbours[0] + neighbours[-1]) / 2
         candidates = [i for i in range(0, count, REFERENCE_STEP) if i not in neighbours]
-        return sorted(sorted(candidates, key=lambda i: abs(i - centre))[:self._references])
+        return sorted(sorted(candidates, key=lambda i: abs(i - centre))[: self._references])
 
     def _encode(self, video, i: int):
         torch = self._torch

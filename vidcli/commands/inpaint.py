@@ -11,9 +11,13 @@ import click
 from vidcli.commands.common import CONTEXT, OVERRIDES, Globals, run_options, run_pipeline, setting_option
 from vidcli.errors import ConfigError
 
-_output = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                       help="Also copy the result (H.264 mp4 of the input's size, frame rate and audio) "
-                            "to OUTPUT.")
+_output = click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also copy the result (H.264 mp4 of the input's size, frame rate and audio) to OUTPUT.",
+)
 
 
 def _deliver_to(output: Path | None):
@@ -36,12 +40,17 @@ def _deliver_to(output: Path | None):
     return deliver
 
 
-@click.command(context_settings=CONTEXT,
-               epilog="Example: vidcli inpaint clip.mp4 --masks masks/ -o clean.mp4")
+@click.command(
+    context_settings=CONTEXT, epilog="Example: vidcli inpaint clip.mp4 --masks masks/ -o clean.mp4"
+)
 @click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--masks", required=True, type=click.Path(path_type=Path),
-              help="Holes to fill: a folder of per-frame images (any non-zero pixel; palette PNGs by "
-                   "index), a mask video, or one image for every frame.")
+@click.option(
+    "--masks",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Holes to fill: a folder of per-frame images (any non-zero pixel; palette PNGs by "
+    "index), a mask video, or one image for every frame.",
+)
 @_output
 @setting_option("--backend", "inpaint.backend")
 @setting_option("--dilate", "holes.dilate")
@@ -57,13 +66,22 @@ def _tracks(ctx, _param, value):
         ctx.meta.setdefault(OVERRIDES, {}).setdefault("holes", {})["tracks"] = ",".join(map(str, value))
 
 
-@click.command(context_settings=CONTEXT,
-               epilog="Example: vidcli remove clip.mp4 --people --track 2 -o empty.mp4")
+@click.command(
+    context_settings=CONTEXT, epilog="Example: vidcli remove clip.mp4 --people --track 2 -o empty.mp4"
+)
 @click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--people", is_flag=True, help="Remove the people that tracking finds (what to remove).")
-@click.option("--track", "tracks", type=int, multiple=True, expose_value=False, callback=_tracks,
-              metavar="ID", help="Remove only this track id (repeatable; `vidcli run` of the perception "
-                                 "pipeline lists them) [default: everyone].")
+@click.option(
+    "--track",
+    "tracks",
+    type=int,
+    multiple=True,
+    expose_value=False,
+    callback=_tracks,
+    metavar="ID",
+    help="Remove only this track id (repeatable; `vidcli run` of the perception "
+    "pipeline lists them) [default: everyone].",
+)
 @_output
 @setting_option("--backend", "inpaint.backend")
 @setting_option("--dilate", "holes.dilate")

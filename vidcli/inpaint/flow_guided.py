@@ -62,7 +62,9 @@ def smooth_fill(field: np.ndarray, hole: np.ndarray) -> np.ndarray:
     estimate = values / np.maximum(weights, 1e-12)[..., None]
     for values, weights in reversed(levels[:-1]):
         height, width = weights.shape
-        coarse = cv2.resize(estimate, (width, height), interpolation=cv2.INTER_LINEAR).reshape(height, width, -1)
+        coarse = cv2.resize(estimate, (width, height), interpolation=cv2.INTER_LINEAR).reshape(
+            height, width, -1
+        )
         known = np.clip(weights, 0.0, 1.0)[..., None]
         estimate = known * (values / np.maximum(weights, 1e-12)[..., None]) + (1 - known) * coarse
     return np.where(hole[..., None], estimate, field).astype(np.float32)
@@ -77,7 +79,9 @@ def complete_flow(flow: np.ndarray, hole: np.ndarray, margin: int) -> np.ndarray
     return smooth_fill(flow, hole)
 
 
-def warp(image: np.ndarray, flow: np.ndarray, interpolation=cv2.INTER_LINEAR) -> tuple[np.ndarray, np.ndarray]:
+def warp(
+    image: np.ndarray, flow: np.ndarray, interpolation=cv2.INTER_LINEAR
+) -> tuple[np.ndarray, np.ndarray]:
     """(`image` sampled at x + flow(x), whether that point lies inside the image)."""
     height, width = flow.shape[:2]
     grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
@@ -103,13 +107,19 @@ class _Window:
         width, height = video.size
         self.size = (width, height)
         flow_width, flow_height = video.flow_size
-        small_holes = [cv2.resize(h.astype(np.float32), (flow_width, flow_height), interpolation=cv2.INTER_AREA) > 0
-                       for h in self.holes]
+        small_holes = [
+            cv2.resize(h.astype(np.float32), (flow_width, flow_height), interpolation=cv2.INTER_AREA) > 0
+            for h in self.holes
+        ]
         # completed flows at the flow's size: forward[k] is k -> k+1, backward[k] is k+1 -> k (window indices)
-        self.forward = [complete_flow(video.flow(lo + k, lo + k + 1), small_holes[k], options.flow_margin)
-                        for k in range(hi - lo - 1)]
-        self.backward = [complete_flow(video.flow(lo + k + 1, lo + k), small_holes[k + 1], options.flow_margin)
-                         for k in range(hi - lo - 1)]
+        self.forward = [
+            complete_flow(video.flow(lo + k, lo + k + 1), small_holes[k], options.flow_margin)
+            for k in range(hi - lo - 1)
+        ]
+        self.backward = [
+            complete_flow(video.flow(lo + k + 1, lo + k), small_holes[k + 1], options.flow_margin)
+            for k in range(hi - lo - 1)
+        ]
         self.from_future = self._propagate(range(hi - lo - 2, -1, -1), +1)
         self.from_past = self._propagate(range(1, hi - lo), -1)
 
@@ -131,8 +141,12 @@ class _Window:
             sampled, inside = warp(values[source], flow)
             source_known, _ = warp(known[source].astype(np.float32), flow)
             back_at_target, _ = warp(back, flow)
-            take = (self.holes[k] & inside & (source_known > 0.999)
-                    & consistent(flow, back_at_target, self.options.consistency))
+            take = (
+                self.holes[k]
+                & inside
+                & (source_known > 0.999)
+                & consistent(flow, back_at_target, self.options.consistency)
+            )
             values[k] = np.where(take[..., None], sampled, self.frames[k])
             known[k] = ~self.holes[k] | take
             source_hops, _ = warp(hops[source], flow, cv2.INTER_NEAREST)
@@ -195,7 +209,11 @@ class FlowGuidedFill:
             filled[blend] = (1 - beta) * filled[blend] + beta * warped[blend]
         if unseen.any():
             self.counts["spatial"] += int(unseen.sum())
-            spatial = cv2.inpaint(np.clip(np.rint(filled), 0, 255).astype(np.uint8), unseen.astype(np.uint8),
-                                  self.options.spatial_radius, SPATIAL_METHODS[self.options.spatial])
+            spatial = cv2.inpaint(
+                np.clip(np.rint(filled), 0, 255).astype(np.uint8),
+                unseen.astype(np.uint8),
+                self.options.spatial_radius,
+                SPATIAL_METHODS[self.options.spatial],
+            )
             filled[unseen] = spatial[unseen]
         return filled

@@ -71,7 +71,9 @@ def iter_masks(path: Path, count: int, size: tuple[int, int]) -> Iterator[np.nda
         names = (f"{path.name} frame {i}" for i in range(count))
     for mask, name in zip(masks, names):
         if (mask.shape[1], mask.shape[0]) != tuple(size):
-            raise InputError(f"{name}: mask is {mask.shape[1]}x{mask.shape[0]}, the video is {size[0]}x{size[1]}")
+            raise InputError(
+                f"{name}: mask is {mask.shape[1]}x{mask.shape[0]}, the video is {size[0]}x{size[1]}"
+            )
         yield mask
 
 

@@ -39,16 +39,21 @@ class _PatchAttention(nn.Module):
         self.query_embedding = nn.Conv2d(channels, channels, kernel_size=1)
         self.value_embedding = nn.Conv2d(channels, channels, kernel_size=1)
         self.key_embedding = nn.Conv2d(channels, channels, kernel_size=1)
-        self.output_linear = nn.Sequential(nn.Conv2d(channels, channels, kernel_size=3, padding=1),
-                                           nn.LeakyReLU(0.2, inplace=True))
+        self.output_linear = nn.Sequential(
+            nn.Conv2d(channels, channels, kernel_size=3, padding=1), nn.LeakyReLU(0.2, inplace=True)
+        )
 
     def forward(self, x, hole):
         """x (T, C, h, w) features of T frames; hole (T, 1, h, w), 1 inside the holes."""
         frames, channels, height, width = x.shape
         share = channels // len(self.patch_sizes)
-        parts = zip(self.patch_sizes, *(torch.chunk(embed(x), len(self.patch_sizes), dim=1)
-                                        for embed in (self.query_embedding, self.key_embedding,
-                                                      self.value_embedding)))
+        parts = zip(
+            self.patch_sizes,
+            *(
+                torch.chunk(embed(x), len(self.patch_sizes), dim=1)
+                for embed in (self.query_embedding, self.key_embedding, self.value_embedding)
+            ),
+        )
         outputs = []
         for (patch_w, patch_h), query, key, value in parts:
             rows, cols = height // patch_h, width // patch_w
@@ -72,8 +77,11 @@ class _FeedForward(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
         self.conv = nn.Sequential(
-            nn.Conv2d(channels, channels, kernel_size=3, padding=2, dilation=2), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(channels, channels, kernel_size=3, padding=1), nn.LeakyReLU(0.2, inplace=True))
+            nn.Conv2d(channels, channels, kernel_size=3, padding=2, dilation=2),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(channels, channels, kernel_size=3, padding=1),
+            nn.LeakyReLU(0.2, inplace=True),
+        )
 
     def forward(self, x):
         return self.conv(x)
@@ -96,19 +104,30 @@ class STTN(nn.Module):
     def __init__(self, channels: int = 256, blocks: int = 8, patch_sizes=PATCH_SIZES, masked_attention=False):
         super().__init__()
         self.encoder = nn.Sequential(
-            nn.Conv2d(3, 64, kernel_size=3, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(64, 64, kernel_size=3, padding=1), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(64, 128, kernel_size=3, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(128, channels, kernel_size=3, padding=1), nn.LeakyReLU(0.2, inplace=True))
-        self.transformer = nn.ModuleList(_Block(patch_sizes, channels, masked_attention) for _ in range(blocks))
+            nn.Conv2d(3, 64, kernel_size=3, stride=2, padding=1),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(64, 64, kernel_size=3, padding=1),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(64, 128, kernel_size=3, stride=2, padding=1),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(128, channels, kernel_size=3, padding=1),
+            nn.LeakyReLU(0.2, inplace=True),
+        )
+        self.transformer = nn.ModuleList(
+            _Block(patch_sizes, channels, masked_attention) for _ in range(blocks)
+        )
         self.decoder = nn.Sequential(
-            _Upsample(channels, 128), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(128, 64, kernel_size=3, padding=1), nn.LeakyReLU(0.2, inplace=True),
-            _Upsample(64, 64), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(64, 3, kernel_size=3, padding=1))
+            _Upsample(channels, 128),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(128, 64, kernel_size=3, padding=1),
+            nn.LeakyReLU(0.2, inplace=True),
+            _Upsample(64, 64),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(64, 3, kernel_size=3, padding=1),
+        )
 
     def encode(self, frames, holes):
-        """Features (T, C, H/4, W/4) of frames (T, 3, H, W) in [-1, 1] with their holes (T, 1, H, W) blanked."""
+        """Features (T, C, H/4, W/4) of frames (T, 3, H, W) in [-1, 1], their holes (T, 1, H, W) blanked."""
         return self.encoder(frames * (1 - holes))
 
     def complete(self, features, holes):

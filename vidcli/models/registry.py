@@ -69,9 +69,11 @@ CHECKPOINTS = {c.name: c for c in [
         kind="hub", revision="main", files=("config.json", "diffusion_pytorch_model.safetensors"),
     ),
     Checkpoint(
-        "sd15_inpainting", _HUB + "stable-diffusion-v1-5/stable-diffusion-inpainting", "stable-diffusion-inpainting",
+        "sd15_inpainting", _HUB + "stable-diffusion-v1-5/stable-diffusion-inpainting",
+        "stable-diffusion-inpainting",
         None, None, "CreativeML-OpenRAIL-M", "inpaint",
-        "Stable Diffusion 1.5 inpainting (diffusers layout, 9-channel UNet): UNet, VAE, CLIP text encoder, tokenizer",
+        "Stable Diffusion 1.5 inpainting (diffusers layout, 9-channel UNet): UNet, VAE, CLIP text encoder, "
+        "tokenizer",
         kind="hub", revision="main",
         files=("model_index.json", "scheduler/scheduler_config.json", "text_encoder/config.json",
                "text_encoder/model.safetensors", "tokenizer/merges.txt", "tokenizer/special_tokens_map.json",
@@ -91,7 +93,8 @@ CHECKPOINTS = {c.name: c for c in [
                "vae/diffusion_pytorch_model.safetensors"),
     ),
     Checkpoint(
-        "sttn", "https://drive.google.com/file/d/1ZAMV8547wmZylKRt5qR_tC5VlosXD4Wv/view?usp=sharing", "sttn.pth",
+        "sttn", "https://drive.google.com/file/d/1ZAMV8547wmZylKRt5qR_tC5VlosXD4Wv/view?usp=sharing",
+        "sttn.pth",
         None, None, "MIT", "inpaint",
         "STTN generator trained on YouTube-VOS (Zeng et al. 2020, researchmm/STTN), {'netG': state_dict}; "
         "published on Google Drive without a digest: download it by hand into the checkpoints folder",
