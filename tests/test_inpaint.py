@@ -511,3 +511,32 @@ def test_diffusion_backend_paints_keyframes_and_carries_them_along_the_flow(tmp_
     for k in (1, 2, 3):  # between keyframes 0 and 4: a blend of their paint, carried along the (zero) flow
         assert ((first[k] >= low - 2) & (first[k] <= high + 2))[static_hole].all()
     assert np.abs(first[0][static_hole] - 128).mean() > 1  # the grey hole was painted over
+
+
+def test_holes_of_chosen_people_grown_and_with_their_shadows(tmp_path):
+    from vidcli.io import masks as mask_files
+    from vidcli.io.frames import write_frames
+    from vidcli.stages import holes as holes_stage
+
+    frames_dir = write_frames(tmp_path / "frames", [background()] * 2, fps=10.0)
+    left, right = np.zeros((HEIGHT, WIDTH), bool), np.zeros((HEIGHT, WIDTH), bool)
+    left[20:60, 20:40], right[20:60, 100:120] = True, True
+    people = [{"frame": k, "track_id": t, "rle": mask_files.encode(m)} for k in range(2)
+              for t, m in ((1, left), (2, right))]
+    masks_dir = tmp_path / "masks"
+    masks_dir.mkdir()
+    mask_files.write_masks(masks_dir / mask_files.MASKS_JSON, WIDTH, HEIGHT, people)
+
+    def holes(**settings):
+        out = tmp_path / f"holes{len(list(tmp_path.iterdir()))}"
+        out.mkdir()
+        holes_stage.run(planned_config(holes_stage, settings),
+                        {"frames": Artifact(frames_dir), "masks": Artifact(masks_dir)}, out)
+        entries = mask_files.read_masks(out / HOLES_JSON)["masks"]
+        return [mask_files.decode(e["rle"]) for e in entries]
+
+    assert all(np.array_equal(h, left | right) for h in holes())
+    only_right = holes(tracks="2", dilate=3)[0]
+    assert not only_right[:, :60].any() and only_right[17:63, 100:120].all() and only_right[20:60, 97:123].all()
+    shadowed = holes(tracks="1", shadows=0.2)[0]
+    assert shadowed[60:63, 22:38].all() and not shadowed[70:].any()  # a flat ellipse under the feet

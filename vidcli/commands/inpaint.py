@@ -79,8 +79,8 @@ def _tracks(ctx, _param, value):
     expose_value=False,
     callback=_tracks,
     metavar="ID",
-    help="Remove only this track id (repeatable; `vidcli run` of the perception "
-    "pipeline lists them) [default: everyone].",
+    help="Remove only this track id (repeatable; the ids of the track stage's tracks.txt) "
+    "[default: everyone].",
 )
 @_output
 @setting_option("--backend", "inpaint.backend")
