@@ -230,7 +230,7 @@ def tune(count: int) -> None:
     name, frames, flows, holes, split = next(videos(count))
     print(f"tuning on {name}")
     grid = [{"flow_margin": m} for m in (4, 8, 16, 24, 32)]
-    grid += [{"temporal_blend": b} for b in (0.0, 0.25)] + [
+    grid += [{"temporal_blend": b} for b in (0.25, 0.5)] + [
         {"context": 20},
         {"decay": 0.5},
         {"spatial": "ns"},

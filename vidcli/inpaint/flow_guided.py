@@ -40,7 +40,7 @@ class FlowGuidedOptions:
     decay: float = 0.9
     spatial: str = "telea"
     spatial_radius: int = 5
-    temporal_blend: float = 0.5
+    temporal_blend: float = 0.0
 
 
 def smooth_fill(field: np.ndarray, hole: np.ndarray) -> np.ndarray:
