@@ -540,3 +540,9 @@ def test_holes_of_chosen_people_grown_and_with_their_shadows(tmp_path):
     assert not only_right[:, :60].any() and only_right[17:63, 100:120].all() and only_right[20:60, 97:123].all()
     shadowed = holes(tracks="1", shadows=0.2)[0]
     assert shadowed[60:63, 22:38].all() and not shadowed[70:].any()  # a flat ellipse under the feet
+
+
+def test_a_folder_is_an_input_only_where_a_stage_reads_folders(tmp_path):
+    folder = write_palette_masks(tmp_path / "masks", [square_hole(0)])
+    proc = vidcli("flow", str(folder), workspace=tmp_path / "work")  # planned by content, refused by frames
+    assert proc.returncode == 3 and "is a directory, not a video file" in proc.stderr.strip().splitlines()[-1]
