@@ -38,25 +38,14 @@ class DiffusionInpainter:
             use_safetensors=True,
         ).to(config.device)
         self._pipe.set_progress_bar_config(disable=True)
-        self._fill = FlowGuidedFill(
-            FlowGuidedOptions(
-                window=config.window,
-                context=config.context,
-                flow_margin=config.flow_margin,
-                consistency=config.consistency,
-                decay=config.decay,
-                spatial=config.spatial,
-                spatial_radius=config.spatial_radius,
-                temporal_blend=config.temporal_blend,
-            )
-        )
+        self._fill = FlowGuidedFill(FlowGuidedOptions.of(config))
         self._counts = {"keyframes": 0}
 
     def counts(self) -> dict:
         return {**self._counts, **self._fill.counts}
 
     def inpaint(self, video, write) -> None:
-        self._fill.run(_KeyframesFilled(video, self), write)
+        self._fill.run(_KeyframesFilled(video, self, self._config), write)
 
     def generate(self, rgb: np.ndarray, hole: np.ndarray, index: int) -> np.ndarray:
         """`rgb` with its hole painted by the pipeline (seeded by the frame's index)."""
@@ -95,9 +84,8 @@ class DiffusionInpainter:
 class _KeyframesFilled:
     """A HoleVideo whose keyframes show the pipeline's result and have no hole."""
 
-    def __init__(self, video, inpainter: DiffusionInpainter):
+    def __init__(self, video, inpainter: DiffusionInpainter, config):
         self._video, self._inpainter = video, inpainter
-        config = inpainter._config
         self._step = config.diffusion_keyframe_step
         self._reach = config.window + 2 * config.context  # how far back a window reads
         self._painted: dict[int, np.ndarray] = {}

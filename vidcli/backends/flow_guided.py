@@ -11,18 +11,7 @@ class FlowGuidedInpainter:
     checksum = None
 
     def __init__(self, config):
-        self._fill = FlowGuidedFill(
-            FlowGuidedOptions(
-                window=config.window,
-                context=config.context,
-                flow_margin=config.flow_margin,
-                consistency=config.consistency,
-                decay=config.decay,
-                spatial=config.spatial,
-                spatial_radius=config.spatial_radius,
-                temporal_blend=config.temporal_blend,
-            )
-        )
+        self._fill = FlowGuidedFill(FlowGuidedOptions.of(config))
 
     def inpaint(self, video, write) -> None:
         self._fill.run(video, write)

@@ -20,6 +20,7 @@ propagation; only the window's and the context's frames are in memory at a time.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
@@ -41,6 +42,11 @@ class FlowGuidedOptions:
     spatial: str = "telea"
     spatial_radius: int = 5
     temporal_blend: float = 0.0
+
+    @classmethod
+    def of(cls, config) -> "FlowGuidedOptions":
+        """The options named alike in a stage config (the inpaint stage's)."""
+        return cls(**{f.name: getattr(config, f.name) for f in dataclasses.fields(cls)})
 
 
 def smooth_fill(field: np.ndarray, hole: np.ndarray) -> np.ndarray:
