@@ -220,6 +220,24 @@ _BUILTIN = [
             license="CreativeML-OpenRAIL-M (SD 1.5), Apache-2.0 (diffusers)",
             checkpoints=("sd15", "controlnet_openpose", "animatediff_motion_adapter", "ip_adapter_sd15"),
             packages=("diffusers", "transformers"), extra="diffusion", needs_gpu=True, runs_on_gpu=True),
+    Backend("inpainting", "embedded", "vidcli.backends.flow_guided:FlowGuidedInpainter",
+            description="flow completion, propagation along the flow, Telea/NS spatial fill",
+            license="Apache-2.0 (OpenCV)"),
+    Backend("inpainting", "sttn", "vidcli.backends.sttn:STTNInpainter", kind=FULL,
+            description="STTN spatial-temporal transformer (Zeng et al. 2020), the authors' YouTube-VOS "
+                        "weights",
+            license="MIT (code and weights)", checkpoints=("sttn",),
+            needs_gpu=True, runs_on_gpu=True),
+    Backend("inpainting", "diffusion", "vidcli.backends.diffusion_inpaint:DiffusionInpainter", kind=FULL,
+            description="SD 1.5 inpainting (diffusers) on keyframes, propagated along the flow",
+            license="CreativeML-OpenRAIL-M (SD 1.5 inpainting), Apache-2.0 (diffusers)",
+            checkpoints=("sd15_inpainting",), packages=("diffusers", "transformers"), extra="diffusion",
+            needs_gpu=True, runs_on_gpu=True),
+    Backend("inpainting", "diffusion_sd2", "vidcli.backends.diffusion_inpaint:DiffusionInpainter", kind=FULL,
+            description="SD 2 inpainting (diffusers) on keyframes, propagated along the flow",
+            license="CreativeML-OpenRAIL++-M (SD 2 inpainting), Apache-2.0 (diffusers)",
+            checkpoints=("sd2_inpainting",), packages=("diffusers", "transformers"), extra="diffusion",
+            needs_gpu=True, runs_on_gpu=True),
 ]
 for _row in _BUILTIN:
     register(_row)

@@ -104,3 +104,15 @@ class Animator(Described, Protocol):
 
     def counts(self) -> dict:
         """What the manifest reports of the last `frames` call."""
+
+
+class VideoInpainter(Described, Protocol):
+    """component "inpainting", built as `Class(config)`."""
+
+    def inpaint(self, video, write: Callable[[int, np.ndarray], None]) -> None:
+        """Fill the holes of a `vidcli.inpaint.video.HoleVideo`, calling `write(index, rgb)` for every
+        frame in order, with a bounded number of frames in memory; the stage keeps the pixels outside
+        the holes as they were."""
+
+    def counts(self) -> dict:
+        """What the manifest reports of the last `inpaint` call."""

@@ -66,10 +66,13 @@ def cached_content_hash(path: Path, cache_dir: Path) -> str:
 
 
 def folder_content_hash(folder: Path, cache_dir: Path) -> str:
-    """blake2b-128 of the relative paths and content hashes of every file under `folder` (a data set):
-    renaming the folder keeps its identity, changing, adding or removing a file changes it."""
+    """blake2b-128 of the relative paths and content hashes of every visible file under `folder` (a data
+    set, a folder of mask images): renaming the folder keeps its identity, changing, adding or removing
+    a file changes it."""
     digest = hashlib.blake2b(digest_size=16)
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    files = (p for p in folder.rglob("*")
+             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    for path in sorted(files):
         name = path.relative_to(folder).as_posix()
         digest.update(f"{name}\0{cached_content_hash(path, cache_dir)}\n".encode())
     return digest.hexdigest()

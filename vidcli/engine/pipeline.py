@@ -4,7 +4,7 @@ A pipeline file (built-in ones live in `vidcli/workflows/*.yaml`) looks like:
 
     description: Optical flow of a video, rendered beside its frames.
     sources: [video]            # the input files one pipeline run takes
-    folders: []                 # sources that are folders (a data set), identified by their files
+    folders: []                 # sources that may be folders (a data set), identified by their files
     stages:
       frames: {}                # ports bind to the source or stage of the same name by default
       flow: {config: {max_size: 512}}
@@ -42,7 +42,7 @@ class Pipeline:
     description: str
     sources: list[str]
     stages: dict[str, StageSpec] = field(default_factory=dict)  # in dependency order
-    folders: tuple[str, ...] = ()  # the sources that are folders rather than files
+    folders: tuple[str, ...] = ()  # the sources that may be folders rather than files
 
     def upstream_stages(self, stage: str) -> list[str]:
         return [n for n in self.stages[stage].inputs.values() if n in self.stages]

@@ -167,16 +167,17 @@ def _check_backends(pipeline: Pipeline, resolved: dict) -> None:
 
 
 def _content_hash(path: Path, workspace: Workspace, folder: bool = False) -> str:
+    """The input's identity; `folder`: the pipeline takes a folder there too (a data set, mask images)."""
     try:
         path.stat()
     except FileNotFoundError:
         raise InputError(f"input not found: {path}") from None
     except OSError as error:  # a name too long, a loop of links: the path itself is bad
         raise InputError(f"input {path}: {error.strerror}") from None
-    if folder != path.is_dir() or not (folder or path.is_file()):
-        raise InputError(f"input is not a {'folder' if folder else 'file'}: {path}")
+    if not (path.is_file() or (folder and path.is_dir())):
+        raise InputError(f"input is not a file{' or a folder' if folder else ''}: {path}")
     try:
-        if folder:
+        if path.is_dir():
             return folder_content_hash(path, workspace.hash_cache)
         return cached_content_hash(path, workspace.hash_cache)
     except PermissionError:

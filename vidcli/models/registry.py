@@ -151,6 +151,37 @@ CHECKPOINTS = {c.name: c for c in [
         kind="hub", files=("config.json", "diffusion_pytorch_model.safetensors"),
     ),
     Checkpoint(
+        "sd15_inpainting", _HUB + "stable-diffusion-v1-5/stable-diffusion-inpainting",
+        "stable-diffusion-inpainting",
+        None, None, "CreativeML-OpenRAIL-M", "inpaint",
+        "Stable Diffusion 1.5 inpainting (diffusers layout, 9-channel UNet): UNet, VAE, CLIP text encoder, "
+        "tokenizer",
+        kind="hub", revision="main",
+        files=("model_index.json", "scheduler/scheduler_config.json", "text_encoder/config.json",
+               "text_encoder/model.safetensors", "tokenizer/merges.txt", "tokenizer/special_tokens_map.json",
+               "tokenizer/tokenizer_config.json", "tokenizer/vocab.json", "unet/config.json",
+               "unet/diffusion_pytorch_model.safetensors", "vae/config.json",
+               "vae/diffusion_pytorch_model.safetensors"),
+    ),
+    Checkpoint(
+        "sd2_inpainting", _HUB + "stabilityai/stable-diffusion-2-inpainting", "stable-diffusion-2-inpainting",
+        None, None, "CreativeML-OpenRAIL++-M", "inpaint",
+        "Stable Diffusion 2 inpainting (diffusers layout, 9-channel UNet, OpenCLIP text encoder)",
+        kind="hub", revision="main",
+        files=("model_index.json", "scheduler/scheduler_config.json", "text_encoder/config.json",
+               "text_encoder/model.safetensors", "tokenizer/merges.txt", "tokenizer/special_tokens_map.json",
+               "tokenizer/tokenizer_config.json", "tokenizer/vocab.json", "unet/config.json",
+               "unet/diffusion_pytorch_model.safetensors", "vae/config.json",
+               "vae/diffusion_pytorch_model.safetensors"),
+    ),
+    Checkpoint(
+        "sttn", "https://drive.google.com/file/d/1ZAMV8547wmZylKRt5qR_tC5VlosXD4Wv/view?usp=sharing",
+        "sttn.pth",
+        None, None, "MIT", "inpaint",
+        "STTN generator trained on YouTube-VOS (Zeng et al. 2020, researchmm/STTN), {'netG': state_dict}; "
+        "published on Google Drive without a digest: download it by hand into the checkpoints folder",
+    ),
+    Checkpoint(
         "ip_adapter_sd15", _HUB + "h94/IP-Adapter", "IP-Adapter", None, None, "Apache-2.0", "generate",
         "IP-Adapter for SD 1.5 (Ye et al. 2023) and its OpenCLIP ViT-H/14 image encoder",
         kind="hub",

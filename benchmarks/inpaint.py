@@ -1,0 +1,305 @@
+"""Video inpainting on known content: holes pasted over videos whose pixels behind them are known.
+
+Usage: python benchmarks/inpaint.py [--frames N] [--tune] [--memory] [--png DIR]
+
+Protocol. The 80 object masks of ../shared/data/inpaint/schoolgirls (dilated 4 px, as STTN does),
+scaled and shifted per video and drifting sideways over time, are pasted over videos at 432x240:
+- `pan-kitti` (tuning split): a camera pan over the KITTI photo of ../shared/data/flow, exact true flow;
+- `pan-chairs` (held out): a diagonal pan over a FlyingChairs image enlarged 1.5x, exact true flow;
+- `hiphop` (held out): ../shared/data/videos/hiphop_clip1.mp4; its reference flow for the warping
+  error is DIS (medium) of the clean video, not a ground truth.
+Scores inside the holes: PSNR, SSIM (11x11 Gaussian window, averaged over hole pixels), and the
+warping error: mean |O_t(p) - O_t+1(p + F(p))| over hole pixels p of frame t, F the flow t -> t+1.
+The ground truth's own warping error (lighting, occlusion, resampling) is printed beside it.
+Methods in the same run: the embedded backend through the flow and inpaint stages; per-frame OpenCV
+Telea inpainting; copying each hole pixel from the nearest frame where it is not in a hole.
+Speed: frames per second of the flow and inpaint stages together, by the wall clock (2 CPU cores
+shared with other work) and per second of this process's CPU time (all its threads).
+`--tune` scores settings of the embedded backend on the tuning split; `--memory` measures the
+inpaint stage's peak memory on the pan video at two lengths; `--png DIR` writes comparison frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vidcli.engine.stage import Artifact, planned_config
+from vidcli.inpaint.masks import mask_images, read_mask_image
+from vidcli.inpaint.video import FILLED_DIR, HOLES_JSON, filled_filename
+from vidcli.io import masks as mask_files
+from vidcli.io.frames import write_frames
+from vidcli.io.video import iter_frames
+from vidcli.stages import flow as flow_stage
+from vidcli.stages import inpaint as inpaint_stage
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SIZE = (432, 240)
+
+
+def schoolgirls_masks() -> list[np.ndarray]:
+    kernel = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+    return [
+        cv2.dilate(read_mask_image(p).astype(np.uint8), kernel, iterations=4).astype(bool)
+        for p in mask_images(DATA / "inpaint" / "schoolgirls" / "masks")
+    ]
+
+
+def moved_masks(masks, count: int, scale: float, shift: tuple[int, int], drift: float) -> list[np.ndarray]:
+    """masks[t % 80] scaled about the centre, shifted, and drifting `drift` px per frame sideways."""
+    width, height = SIZE
+    out = []
+    for t in range(count):
+        dx = shift[0] + drift * t
+        matrix = np.array(
+            [[scale, 0, (1 - scale) * width / 2 + dx], [0, scale, (1 - scale) * height / 2 + shift[1]]]
+        )
+        warped = cv2.warpAffine(masks[t % len(masks)].astype(np.uint8), matrix, SIZE, flags=cv2.INTER_NEAREST)
+        out.append(warped.astype(bool))
+    return out
+
+
+def pan(image: np.ndarray, count: int, step: tuple[int, int], wobble: int) -> tuple[list, list]:
+    """Crops of `image` at SIZE moving `step` px a frame (plus a vertical wobble); the exact flows."""
+    width, height = SIZE
+    offsets = [(step[0] * t, step[1] * t + int(round(wobble * np.sin(t / 8)))) for t in range(count)]
+    y0 = -min(o[1] for o in offsets)
+    frames = [np.ascontiguousarray(image[y0 + oy : y0 + oy + height, ox : ox + width]) for ox, oy in offsets]
+    flows = [
+        np.broadcast_to(-np.array([b[0] - a[0], b[1] - a[1]], np.float32), (height, width, 2))
+        for a, b in zip(offsets, offsets[1:])
+    ]
+    return frames, flows
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def videos(count: int):
+    """(name, frames, true flows t -> t+1, masks, split)."""
+    masks = schoolgirls_masks()
+    kitti = read_rgb(DATA / "flow" / "kitti" / "frame1.png")
+    frames, flows = pan(kitti, count, (4, 0), 20)
+    yield "pan-kitti", frames, flows, moved_masks(masks, count, 0.9, (0, 10), 0.5), "tuning"
+    chairs = read_rgb(DATA / "flow" / "chairs" / "0000002-img0.png")
+    chairs = cv2.resize(chairs, None, fx=1.5, fy=1.5, interpolation=cv2.INTER_CUBIC)
+    frames, flows = pan(chairs, min(count, 80), (3, 2), 0)
+    yield "pan-chairs", frames, flows, moved_masks(masks, len(frames), 0.8, (20, 0), -0.5), "held out"
+    clip = [
+        cv2.resize(f.rgb, SIZE, interpolation=cv2.INTER_AREA)
+        for f in iter_frames(DATA / "videos" / "hiphop_clip1.mp4", max_size=480)
+    ][:count]
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    grey = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in clip]
+    flows = [dis.calc(a, b, None) for a, b in zip(grey, grey[1:])]
+    yield "hiphop", clip, flows, moved_masks(masks, len(clip), 1.0, (-60, 0), 1.0), "held out"
+
+
+def embedded(frames, holes, work: Path, settings: dict) -> tuple[list[np.ndarray], tuple[float, float]]:
+    """The flow and inpaint stages on the holed video: (filled frames, (wall, CPU) seconds of both)."""
+    holed = [np.where(h[..., None], np.uint8(0), f) for f, h in zip(frames, holes)]
+    frames_art = Artifact(write_frames(work / "frames", holed, fps=24.0))
+    (work / "holes").mkdir()
+    entries = [{"frame": k, "area": int(h.sum()), "rle": mask_files.encode(h)} for k, h in enumerate(holes)]
+    mask_files.write_masks(work / "holes" / HOLES_JSON, *SIZE, entries)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    (work / "flow").mkdir()
+    flow_stage.run(planned_config(flow_stage, {"backward": True}), {"frames": frames_art}, work / "flow")
+    (work / "inpaint").mkdir()
+    inpaint_stage.run(
+        planned_config(inpaint_stage, {"backend": "embedded", **settings}),
+        {"frames": frames_art, "holes": Artifact(work / "holes"), "flow": Artifact(work / "flow")},
+        work / "inpaint",
+    )
+    seconds = (time.perf_counter() - start, time.process_time() - cpu_start)
+    out = [read_rgb(work / "inpaint" / FILLED_DIR / filled_filename(k)) for k in range(len(frames))]
+    return out, seconds
+
+
+def telea(frames, holes) -> list[np.ndarray]:
+    return [
+        cv2.inpaint(np.where(h[..., None], np.uint8(0), f), h.astype(np.uint8), 5, cv2.INPAINT_TELEA)
+        for f, h in zip(frames, holes)
+    ]
+
+
+def nearest_frame(frames, holes) -> list[np.ndarray]:
+    """Each hole pixel copied from the nearest frame in time where that pixel is not in a hole."""
+    out = []
+    for t, (frame, hole) in enumerate(zip(frames, holes)):
+        result, todo = frame.copy(), hole.copy()
+        for distance in range(1, len(frames)):
+            for s in (t - distance, t + distance):
+                if 0 <= s < len(frames) and todo.any():
+                    take = todo & ~holes[s]
+                    result[take] = frames[s][take]
+                    todo &= ~take
+        if todo.any():
+            result = cv2.inpaint(result, todo.astype(np.uint8), 5, cv2.INPAINT_TELEA)
+        out.append(result)
+    return out
+
+
+def ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-pixel SSIM (Wang et al. 2004; 11x11 Gaussian window, sigma 1.5), averaged over channels."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    blur = lambda x: cv2.GaussianBlur(x, (11, 11), 1.5)  # noqa: E731
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mu_a, mu_b = blur(a), blur(b)
+    var_a, var_b, cov = blur(a * a) - mu_a**2, blur(b * b) - mu_b**2, blur(a * b) - mu_a * mu_b
+    ssim = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return ssim.mean(axis=2)
+
+
+def warping_error(out, holes, flows) -> float:
+    width, height = SIZE
+    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    errors = []
+    for t, flow in enumerate(flows):
+        map_x, map_y = grid_x + flow[..., 0], grid_y + flow[..., 1]
+        warped = cv2.remap(out[t + 1].astype(np.float32), map_x, map_y, cv2.INTER_LINEAR)
+        valid = holes[t] & (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
+        if valid.any():
+            errors.append(np.abs(out[t].astype(np.float32) - warped)[valid].mean())
+    return float(np.mean(errors))
+
+
+def scores(out, truth, holes, flows) -> dict:
+    squared = np.concatenate([(o[h].astype(float) - g[h]).ravel() ** 2 for o, g, h in zip(out, truth, holes)])
+    ssim = np.concatenate([ssim_map(o, g)[h] for o, g, h in zip(out, truth, holes)])
+    return {
+        "psnr": 10 * np.log10(255**2 / squared.mean()),
+        "ssim": float(ssim.mean()),
+        "warp": warping_error(out, holes, flows),
+    }
+
+
+def write_png(path: Path, rows) -> None:
+    cv2.imwrite(str(path), cv2.cvtColor(np.vstack([np.hstack(r) for r in rows]), cv2.COLOR_RGB2BGR))
+
+
+def benchmark(count: int, png: Path | None) -> None:
+    print(
+        f"{'video':12} {'split':9} {'method':14} {'PSNR dB':>8} {'SSIM':>6} {'warp err':>8} {'frames/s':>8} "
+        f"{'frames/CPU-s':>12}"
+    )
+    for name, frames, flows, holes, split in videos(count):
+        with tempfile.TemporaryDirectory() as tmp:
+            filled, seconds = embedded(frames, holes, Path(tmp), {})
+        results = {
+            "embedded": filled,
+            "telea": telea(frames, holes),
+            "nearest frame": nearest_frame(frames, holes),
+        }
+        truth_warp = warping_error(frames, holes, flows)
+        print(f"{name:12} {split:9} {'ground truth':14} {'':>8} {'':>6} {truth_warp:8.2f}")
+        for method, out in results.items():
+            s = scores(out, frames, holes, flows)
+            speed = (
+                f"{len(frames) / seconds[0]:8.1f} {len(frames) / seconds[1]:12.1f}"
+                if method == "embedded"
+                else ""
+            )
+            print(
+                f"{name:12} {split:9} {method:14} {s['psnr']:8.2f} {s['ssim']:6.3f} {s['warp']:8.2f} {speed}"
+            )
+        if png:
+            png.mkdir(parents=True, exist_ok=True)
+            for t in (len(frames) // 4, 3 * len(frames) // 4):
+                holed = np.where(holes[t][..., None], np.uint8(0), frames[t])
+                write_png(
+                    png / f"{name}_{t:03d}.png",
+                    [
+                        [frames[t], holed],
+                        [results["telea"][t], results["nearest frame"][t]],
+                        [results["embedded"][t], np.zeros_like(frames[t])],
+                    ],
+                )
+
+
+def tune(count: int) -> None:
+    name, frames, flows, holes, split = next(videos(count))
+    print(f"tuning on {name}")
+    grid = [{"flow_margin": m} for m in (4, 8, 16, 24, 32)]
+    grid += [{"temporal_blend": b} for b in (0.25, 0.5)] + [
+        {"context": 20},
+        {"decay": 0.5},
+        {"spatial": "ns"},
+    ]
+    for settings in grid:
+        with tempfile.TemporaryDirectory() as tmp:
+            out, _ = embedded(frames, holes, Path(tmp), settings)
+        s = scores(out, frames, holes, flows)
+        print(f"{json.dumps(settings):60} PSNR {s['psnr']:6.2f}  SSIM {s['ssim']:.3f}  warp {s['warp']:5.2f}")
+
+
+def memory() -> None:
+    """Peak resident memory of the inpaint stage alone, in a fresh process, on pans of two lengths
+    (frames, holes and flow written beforehand)."""
+    kitti = np.concatenate([read_rgb(DATA / "flow" / "kitti" / "frame1.png")] * 3, axis=1)
+    masks = schoolgirls_masks()
+    for count in (60, 240):
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            frames, _ = pan(kitti, count, (4, 0), 20)
+            holes = moved_masks(masks, count, 0.9, (0, 10), 0.5)
+            holed = [np.where(h[..., None], np.uint8(0), f) for f, h in zip(frames, holes)]
+            write_frames(work / "frames", holed, fps=24.0)
+            (work / "holes").mkdir()
+            mask_files.write_masks(
+                work / "holes" / HOLES_JSON,
+                *SIZE,
+                [
+                    {"frame": k, "area": int(h.sum()), "rle": mask_files.encode(h)}
+                    for k, h in enumerate(holes)
+                ],
+            )
+            (work / "flow").mkdir()
+            flow_stage.run(
+                planned_config(flow_stage, {"backward": True}),
+                {"frames": Artifact(work / "frames")},
+                work / "flow",
+            )
+            del frames, holes, holed
+            code = (
+                "import resource, sys; from pathlib import Path; from vidcli.engine.stage import Artifact, "
+                "planned_config; from vidcli.stages import inpaint as s; w = Path(sys.argv[1]); "
+                "(w / 'inpaint').mkdir(); s.run(planned_config(s, {'backend': 'embedded'}), "
+                "{n: Artifact(w / n) for n in ('frames', 'holes', 'flow')}, w / 'inpaint'); "
+                "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+            )
+            peak = subprocess.run(
+                [sys.executable, "-c", code, tmp], capture_output=True, text=True, check=True
+            )
+            print(
+                f"{count} frames at 432x240: inpaint stage peak RSS "
+                f"{int(peak.stdout.split()[-1]) / 1024:.0f} MiB"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=80)
+    parser.add_argument("--tune", action="store_true")
+    parser.add_argument("--memory", action="store_true")
+    parser.add_argument("--png", type=Path)
+    args = parser.parse_args()
+    if args.tune:
+        tune(args.frames)
+    elif args.memory:
+        memory()
+    else:
+        benchmark(args.frames, args.png)
+
+
+if __name__ == "__main__":
+    main()

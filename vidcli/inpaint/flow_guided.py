@@ -1,0 +1,225 @@
+"""Flow-guided video inpainting from classical parts, the approach of FGVC, E2FGVI and ProPainter
+without their networks.
+
+1. Flow completion: the flow of each consecutive pair is discarded inside the hole (grown by a
+   margin, as flow at an object's border belongs to both sides) and interpolated smoothly from the
+   hole's border (push-pull: masked averages down a pyramid, blended back up).
+2. Propagation: one pass from the last frame of a window to the first pulls each hole pixel from the
+   next frame along the completed flow, another from the first to the last pulls it from the
+   previous frame; a pixel is taken only where the source is known (or was filled from a known pixel)
+   and forward and backward flow agree. Each pass counts its hops; the two candidates are blended
+   with weights `decay ** hops`.
+3. What no frame of the window saw is taken from the previous output frame warped along the flow
+   (so a fill never flickers), and for the first frame, or what leaves the image, filled spatially
+   with OpenCV's Telea or Navier-Stokes inpainting.
+4. Temporal blend: every hole pixel is mixed with the previous output warped along the flow.
+
+Frames are processed in windows of `window` frames, each with `context` frames on either side for
+propagation; only the window's and the context's frames are in memory at a time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from vidcli.io.flow import resize_flow
+
+SPATIAL_METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
+
+
+@dataclass(frozen=True)
+class FlowGuidedOptions:
+    window: int = 20
+    context: int = 10
+    flow_margin: int = 24
+    consistency: float = 0.05
+    decay: float = 0.9
+    spatial: str = "telea"
+    spatial_radius: int = 5
+    temporal_blend: float = 0.0
+
+    @classmethod
+    def of(cls, config) -> "FlowGuidedOptions":
+        """The options named alike in a stage config (the inpaint stage's)."""
+        return cls(**{f.name: getattr(config, f.name) for f in dataclasses.fields(cls)})
+
+
+def smooth_fill(field: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """`field` (H, W, C) float32 with its `hole` pixels interpolated smoothly from the known ones
+    (push-pull); zeros where nothing is known."""
+    if not hole.any():
+        return field
+    weight = (~hole).astype(np.float32)
+    if not weight.any():
+        return np.zeros_like(field)
+    levels = [(field * weight[..., None], weight)]
+    while not (levels[-1][1] > 0).all() and max(levels[-1][1].shape) > 1:
+        values, weights = levels[-1]
+        height, width = weights.shape
+        size = (max(1, (width + 1) // 2), max(1, (height + 1) // 2))
+        values = cv2.resize(values, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
+        levels.append((values, cv2.resize(weights, size, interpolation=cv2.INTER_AREA)))
+    values, weights = levels[-1]
+    estimate = values / np.maximum(weights, 1e-12)[..., None]
+    for values, weights in reversed(levels[:-1]):
+        height, width = weights.shape
+        coarse = cv2.resize(estimate, (width, height), interpolation=cv2.INTER_LINEAR).reshape(
+            height, width, -1
+        )
+        known = np.clip(weights, 0.0, 1.0)[..., None]
+        estimate = known * (values / np.maximum(weights, 1e-12)[..., None]) + (1 - known) * coarse
+    return np.where(hole[..., None], estimate, field).astype(np.float32)
+
+
+def complete_flow(flow: np.ndarray, hole: np.ndarray, margin: int) -> np.ndarray:
+    """Flow with its values inside `hole` (of the flow's size), grown by `margin` pixels, replaced by a
+    smooth interpolation of the border's."""
+    if margin:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+        hole = cv2.dilate(hole.astype(np.uint8), kernel).astype(bool)
+    return smooth_fill(flow, hole)
+
+
+def warp(
+    image: np.ndarray, flow: np.ndarray, interpolation=cv2.INTER_LINEAR
+) -> tuple[np.ndarray, np.ndarray]:
+    """(`image` sampled at x + flow(x), whether that point lies inside the image)."""
+    height, width = flow.shape[:2]
+    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    map_x, map_y = grid_x + flow[..., 0], grid_y + flow[..., 1]
+    sampled = cv2.remap(image, map_x, map_y, interpolation, borderMode=cv2.BORDER_REPLICATE)
+    inside = (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
+    return sampled, inside
+
+
+def consistent(flow: np.ndarray, back_at_target: np.ndarray, tolerance: float) -> np.ndarray:
+    """Forward-backward check (Sundaram et al.): |f + b|^2 <= tolerance (|f|^2 + |b|^2) + 0.5."""
+    error = np.square(flow + back_at_target).sum(-1)
+    return error <= tolerance * (np.square(flow).sum(-1) + np.square(back_at_target).sum(-1)) + 0.5
+
+
+class _Window:
+    """Frames [lo, hi) with their holes and completed flows, propagated in both directions."""
+
+    def __init__(self, video, lo: int, hi: int, options: FlowGuidedOptions):
+        self.lo, self.options = lo, options
+        self.frames = [video.frame(i) for i in range(lo, hi)]
+        self.holes = [video.hole(i) for i in range(lo, hi)]
+        width, height = video.size
+        self.size = (width, height)
+        flow_width, flow_height = video.flow_size
+        small_holes = [
+            cv2.resize(h.astype(np.float32), (flow_width, flow_height), interpolation=cv2.INTER_AREA) > 0
+            for h in self.holes
+        ]
+        # completed flows at the flow's size: forward[k] is k -> k+1, backward[k] is k+1 -> k (window indices)
+        self.forward = [
+            complete_flow(video.flow(lo + k, lo + k + 1), small_holes[k], options.flow_margin)
+            for k in range(hi - lo - 1)
+        ]
+        self.backward = [
+            complete_flow(video.flow(lo + k + 1, lo + k), small_holes[k + 1], options.flow_margin)
+            for k in range(hi - lo - 1)
+        ]
+        self.from_future = self._propagate(range(hi - lo - 2, -1, -1), +1)
+        self.from_past = self._propagate(range(1, hi - lo), -1)
+
+    def flow(self, k: int, step: int) -> np.ndarray:
+        """Completed flow from window frame k to k + step (step = +-1), at the frames' size."""
+        small = self.forward[k] if step > 0 else self.backward[k - 1]
+        return resize_flow(small, self.size)
+
+    def _propagate(self, order, step: int):
+        """(values, known, hops) per window frame, pulling hole pixels from frame k + step."""
+        last = order[0] + step
+        values = {last: self.frames[last]}
+        known = {last: ~self.holes[last]}
+        hops = {last: np.zeros(self.holes[last].shape, np.float32)}
+        for k in order:
+            source = k + step
+            flow = self.flow(k, step)
+            back = self.flow(source, -step)
+            sampled, inside = warp(values[source], flow)
+            source_known, _ = warp(known[source].astype(np.float32), flow)
+            back_at_target, _ = warp(back, flow)
+            take = (
+                self.holes[k]
+                & inside
+                & (source_known > 0.999)
+                & consistent(flow, back_at_target, self.options.consistency)
+            )
+            values[k] = np.where(take[..., None], sampled, self.frames[k])
+            known[k] = ~self.holes[k] | take
+            source_hops, _ = warp(hops[source], flow, cv2.INTER_NEAREST)
+            hops[k] = np.where(take, source_hops + 1, 0).astype(np.float32)
+        return values, known, hops
+
+    def fill(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(frame k with propagated pixels blended into its hole, the hole pixels no frame gave)."""
+        hole = self.holes[k]
+        total = np.zeros(hole.shape, np.float32)
+        blended = np.zeros((*hole.shape, 3), np.float32)
+        for values, known, hops in (self.from_future, self.from_past):
+            if k in values:
+                weight = np.where(hole & known[k], self.options.decay ** hops[k], 0).astype(np.float32)
+                blended += weight[..., None] * values[k]
+                total += weight
+        filled = self.frames[k].astype(np.float32)
+        seen = total > 0
+        filled[seen] = blended[seen] / total[seen, None]
+        return filled, hole & ~seen
+
+
+class FlowGuidedFill:
+    """Streams a `HoleVideo`'s frames with their holes filled, window by window."""
+
+    def __init__(self, options: FlowGuidedOptions):
+        self.options = options
+        self.counts = {"propagated": 0, "spatial": 0, "from_previous": 0}
+
+    def run(self, video, write: Callable[[int, np.ndarray], None]) -> None:
+        options, count = self.options, len(video)
+        previous = None  # the last output frame, as float32
+        for start in range(0, count, options.window):
+            stop = min(count, start + options.window)
+            if not any(video.hole_area(i) for i in range(start, stop)):
+                for i in range(start, stop):
+                    previous = video.frame(i)
+                    write(i, previous)
+                previous = previous.astype(np.float32)
+                continue
+            lo, hi = max(0, start - options.context), min(count, stop + options.context)
+            window = _Window(video, lo, hi, options)
+            for i in range(start, stop):
+                filled = self._frame(window, i - lo, previous if i > lo else None)
+                write(i, np.clip(np.rint(filled), 0, 255).astype(np.uint8))
+                previous = filled
+
+    def _frame(self, window: _Window, k: int, previous: np.ndarray | None) -> np.ndarray:
+        filled, unseen = window.fill(k)
+        hole = window.holes[k]
+        self.counts["propagated"] += int((hole & ~unseen).sum())
+        if previous is not None and hole.any():
+            warped, inside = warp(previous, window.flow(k, -1))
+            reuse = unseen & inside
+            filled[reuse] = warped[reuse]
+            self.counts["from_previous"] += int(reuse.sum())
+            unseen &= ~inside
+            blend = hole & inside
+            beta = self.options.temporal_blend
+            filled[blend] = (1 - beta) * filled[blend] + beta * warped[blend]
+        if unseen.any():
+            self.counts["spatial"] += int(unseen.sum())
+            spatial = cv2.inpaint(
+                np.clip(np.rint(filled), 0, 255).astype(np.uint8),
+                unseen.astype(np.uint8),
+                self.options.spatial_radius,
+                SPATIAL_METHODS[self.options.spatial],
+            )
+            filled[unseen] = spatial[unseen]
+        return filled
