@@ -544,5 +544,5 @@ def test_holes_of_chosen_people_grown_and_with_their_shadows(tmp_path):
 
 def test_a_folder_is_an_input_only_where_a_stage_reads_folders(tmp_path):
     folder = write_palette_masks(tmp_path / "masks", [square_hole(0)])
-    proc = vidcli("flow", str(folder), workspace=tmp_path / "work")  # planned by content, refused by frames
-    assert proc.returncode == 3 and "is a directory, not a video file" in proc.stderr.strip().splitlines()[-1]
+    proc = vidcli("flow", str(folder), workspace=tmp_path / "work")  # the flow pipeline takes files only
+    assert proc.returncode == 3 and "input is not a file" in proc.stderr.strip().splitlines()[-1]
