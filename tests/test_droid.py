@@ -102,3 +102,76 @@ def test_correlation_at_whole_pixels_is_the_official_all_pairs_volume(goldens):
     centre = corr[3 * 7 + 3]  # offset (0, 0) of the x-major 7x7 window
     expected = goldens["volume_edge0"][y, x, target[0, ..., 1].long(), target[0, ..., 0].long()]
     torch.testing.assert_close(centre, expected, atol=1e-4, rtol=0)
+
+
+# ----- the camera backend -----
+
+
+def write_tiny_droid_checkpoint(home: Path) -> None:
+    """A randomly initialised `droid.pth` laid out as the official file: DDP prefixes, 3-channel heads."""
+    state = {f"module.{k}": v for k, v in DroidNet().state_dict().items()}
+    for key in ("update.weight.2", "update.delta.2"):
+        state[f"module.{key}.weight"] = torch.randn(3, 128, 3, 3) * 0.01
+        state[f"module.{key}.bias"] = torch.zeros(3)
+    (home / "checkpoints").mkdir(parents=True)
+    torch.save(state, home / "checkpoints" / "droid.pth")
+
+
+def test_matches_give_people_zero_confidence_at_either_end():
+    from types import SimpleNamespace
+
+    from vidcli.backends.droid import DroidCorrespondences
+
+    torch.manual_seed(0)
+    estimator = DroidCorrespondences(DroidNet(), "cpu", iterations=2)
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (72, 80, 3), dtype=np.uint8) for _ in range(2)]
+    person = np.zeros((72, 80), bool)
+    person[20:37, 30:45] = True  # grid cells rows 2-4, columns 3-5
+    old, new = (SimpleNamespace(prepared=estimator.prepare(f), mask=person, texture=None) for f in frames)
+    (coords, weight), (back_coords, back_weight) = estimator.match(old, new)
+    assert coords.shape == (9 * 10, 2) and weight.shape == (90,)
+    cells = np.zeros((9, 10), bool)
+    cells[2:5, 3:6] = True
+    assert np.all(weight[cells.ravel()] == 0) and np.all(back_weight[cells.ravel()] == 0)
+    landed = cells[np.clip(coords[:, 1].astype(int), 0, 8), np.clip(coords[:, 0].astype(int), 0, 9)]
+    assert np.all(weight[landed] == 0) and np.any(weight > 0)
+    estimator_without_people = SimpleNamespace(prepared=old.prepared, mask=None, texture=None)
+    (_, free_weight), _ = estimator.match(estimator_without_people, SimpleNamespace(**{**vars(new), "mask": None}))
+    assert np.all(free_weight[cells.ravel()] > 0)  # the zeros came from the masks
+
+
+@pytest.mark.slow  # 2 minutes on two loaded cores: a synthetic clip and a network on the CPU
+def test_camera_stage_runs_the_droid_backend_from_a_tiny_checkpoint(tmp_path, monkeypatch, anny_body):
+    from test_camera import run_camera, synth_clip
+
+    from vidcli import backends
+    from vidcli.backends import droid
+    from vidcli.engine.stage import planned_config
+    from vidcli.stages import camera as camera_stage
+
+    monkeypatch.setenv("VIDCLI_HOME", str(tmp_path / "home"))
+    assert backends.resolve("camera", "auto")[0] == "embedded"
+    write_tiny_droid_checkpoint(tmp_path / "home")
+    assert backends.resolve("camera", "auto")[0] == "droid"
+    assert planned_config(camera_stage, {"backend": "droid"}).device == "cpu"
+    monkeypatch.setattr(droid, "ITERATIONS", 2)  # random weights: the run, not the result, is tested
+    torch.manual_seed(0)
+    _, _, _, frames, masks = synth_clip(tmp_path, "dolly", 0.4, seed=1)
+    info, camera = run_camera(frames, masks, tmp_path / "camera", backend="droid", max_size=128, focal=300.0)
+    assert info.backend == "droid" and info.model == "droid" and len(info.checksum) == 64
+    assert camera.t_wc.shape[0] == info.counts["frames"] and np.isfinite(camera.t_wc).all()
+    assert np.isfinite(camera.R_wc).all() and info.counts["keyframes"] >= 1
+
+
+def test_a_checkpoint_that_does_not_fit_is_one_clear_error(tmp_path, monkeypatch):
+    from vidcli.backends.droid import DroidCamera
+    from vidcli.engine.stage import planned_config
+    from vidcli.errors import StageError
+    from vidcli.stages import camera as camera_stage
+
+    monkeypatch.setenv("VIDCLI_HOME", str(tmp_path))
+    (tmp_path / "checkpoints").mkdir()
+    torch.save({"module.fnet.conv1.weight": torch.zeros(1)}, tmp_path / "checkpoints" / "droid.pth")
+    with pytest.raises(StageError, match="does not fit DROID-SLAM's network"):
+        DroidCamera(planned_config(camera_stage, {"backend": "droid"}))

@@ -177,35 +177,44 @@ def build_graph(read, count: int, estimator, settings: SlamSettings, advance=lam
     second keyframe; a static one keeps a single keyframe."""
     rgb, mask = read(0)
     graph = FrameGraph(rgb.shape[1], rgb.shape[0], motion=np.zeros(count))
-    recent = [_add_keyframe(graph, 0, estimator, rgb, mask)]  # the last radius + 1 keyframes
+    graph.keyframes.append(0)
+    recent = [_frame(estimator, rgb, mask)]  # the last radius + 1 keyframes
     advance()
     for frame in range(1, count):
-        rgb, mask = read(frame)
-        prepared = estimator.prepare(rgb)
-        key = recent[-1]
-        forward, backward = estimator.flow(key.prepared, prepared), estimator.flow(prepared, key.prepared)
-        coords, weight = correspondences(forward, backward, key.mask, mask, key.texture)
+        current = _frame(estimator, *read(frame))
+        matches = _match(estimator, recent[-1], current)
+        coords, weight = matches[0]
         graph.motion[frame] = _motion(graph.pixels, coords, weight)
         if graph.motion[frame] <= settings.keyframe_flow:
             graph.track(frame, len(graph.keyframes) - 1, coords, weight)
         else:
-            recent.append(_add_keyframe(graph, frame, estimator, rgb, mask, prepared))
-            _link(graph, recent, estimator, settings.radius, (forward, backward))
+            graph.keyframes.append(frame)
+            recent.append(current)
+            _link(graph, recent, estimator, settings.radius, matches)
             del recent[:-settings.radius - 1]
         advance()
     if len(graph.keyframes) == 1 and graph.motion.max() >= settings.static_flow:
         frame = int(np.argmax(graph.motion))
         del graph.tracked[frame]
-        rgb, mask = read(frame)
-        recent.append(_add_keyframe(graph, frame, estimator, rgb, mask))
+        graph.keyframes.append(frame)
+        recent.append(_frame(estimator, *read(frame)))
         _link(graph, recent, estimator, 1)
     return graph
 
 
-def _add_keyframe(graph: FrameGraph, frame: int, estimator, rgb, mask, prepared=None) -> _Keyframe:
-    graph.keyframes.append(frame)
-    texture = texture_weight(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
-    return _Keyframe(estimator.prepare(rgb) if prepared is None else prepared, mask, texture)
+def _frame(estimator, rgb, mask) -> _Keyframe:
+    return _Keyframe(estimator.prepare(rgb), mask, texture_weight(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)))
+
+
+def _match(estimator, old: _Keyframe, new: _Keyframe):
+    """Correspondences both ways, ((coords, weight) of old -> new, of new -> old): from the estimator's
+    own `match` where it has one (a network that predicts them, e.g. DROID's), else from optical flow
+    forward and backward (`correspondences`)."""
+    if hasattr(estimator, "match"):
+        return estimator.match(old, new)
+    forward, backward = estimator.flow(old.prepared, new.prepared), estimator.flow(new.prepared, old.prepared)
+    return (correspondences(forward, backward, old.mask, new.mask, old.texture),
+            correspondences(backward, forward, new.mask, old.mask, new.texture))
 
 
 def _motion(pixels: np.ndarray, coords: np.ndarray, weight: np.ndarray) -> float:
@@ -218,21 +227,15 @@ def _motion(pixels: np.ndarray, coords: np.ndarray, weight: np.ndarray) -> float
     return float(np.percentile(flow, MOTION_PERCENTILE) * CELL)
 
 
-def _link(graph: FrameGraph, recent: list[_Keyframe], estimator, radius: int, newest_flows=None) -> None:
+def _link(graph: FrameGraph, recent: list[_Keyframe], estimator, radius: int, newest_matches=None) -> None:
     """Edges both ways between the newest keyframe and up to `radius` keyframes before it;
-    `newest_flows` are the flows to and from the keyframe just before it, when already computed."""
-    new, slot = recent[-1], len(graph.keyframes) - 1
+    `newest_matches` are those with the keyframe just before it, when already found."""
+    slot = len(graph.keyframes) - 1
     for back in range(1, min(radius, len(recent) - 1) + 1):
-        old = recent[-1 - back]
-        if back == 1 and newest_flows is not None:
-            forward, backward = newest_flows
-        else:
-            forward = estimator.flow(old.prepared, new.prepared)
-            backward = estimator.flow(new.prepared, old.prepared)
-        graph.edges.append((slot - back, slot,
-                            *correspondences(forward, backward, old.mask, new.mask, old.texture)))
-        graph.edges.append((slot, slot - back,
-                            *correspondences(backward, forward, new.mask, old.mask, new.texture)))
+        matches = newest_matches if back == 1 and newest_matches is not None else \
+            _match(estimator, recent[-1 - back], recent[-1])
+        graph.edges.append((slot - back, slot, *matches[0]))
+        graph.edges.append((slot, slot - back, *matches[1]))
 
 
 # ----- back end -----
