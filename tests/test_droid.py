@@ -72,7 +72,8 @@ def test_encoders_reproduce_the_official_features(network, goldens):
 def test_update_operator_and_graph_aggregation_reproduce_the_official_outputs(network, goldens):
     with torch.no_grad():
         net, delta, weight, eta, upmask = network.update(
-            goldens["net"][II][None], goldens["inp"][II][None], goldens["corr"][None], goldens["motion"][None], II)
+            goldens["net"][II][None], goldens["inp"][II][None], goldens["corr"][None], goldens["motion"][None],
+            II)
         upsampled = convex_upsample(goldens["disps"][None], upmask)
     torch.testing.assert_close(net[0], goldens["update_net"], atol=1e-4, rtol=0)
     torch.testing.assert_close(delta[0], goldens["delta"], atol=1e-4, rtol=0)
@@ -136,8 +137,8 @@ def test_matches_give_people_zero_confidence_at_either_end():
     assert np.all(weight[cells.ravel()] == 0) and np.all(back_weight[cells.ravel()] == 0)
     landed = cells[np.clip(coords[:, 1].astype(int), 0, 8), np.clip(coords[:, 0].astype(int), 0, 9)]
     assert np.all(weight[landed] == 0) and np.any(weight > 0)
-    estimator_without_people = SimpleNamespace(prepared=old.prepared, mask=None, texture=None)
-    (_, free_weight), _ = estimator.match(estimator_without_people, SimpleNamespace(**{**vars(new), "mask": None}))
+    unmasked = [SimpleNamespace(prepared=frame.prepared, mask=None, texture=None) for frame in (old, new)]
+    (_, free_weight), _ = estimator.match(*unmasked)
     assert np.all(free_weight[cells.ravel()] > 0)  # the zeros came from the masks
 
 

@@ -110,6 +110,7 @@ class DroidCamera(DenseBundleAdjustment):
             network.load_state_dict(load_droid_state(state))
         except RuntimeError as exc:
             first_line = str(exc).splitlines()[0]
-            raise StageError(f"checkpoint {CHECKPOINT} does not fit DROID-SLAM's network: {first_line}") from None
+            raise StageError(f"checkpoint {CHECKPOINT} does not fit DROID-SLAM's network: "
+                             f"{first_line}") from None
         self.config = config
         self.flow = DroidCorrespondences(network, config.device, ITERATIONS)

@@ -51,8 +51,8 @@ CHECKPOINTS = {c.name: c for c in [
     Checkpoint(
         "droid", "https://drive.google.com/file/d/1PpqVt1H4maBa_GbPJp4NwxRsd9jk-elh/view", "droid.pth", None,
         None, "BSD-3-Clause", "camera",
-        "DROID-SLAM (Teed & Deng 2021) network weights, the README's Google Drive link (tools/download_model.sh "
-        "fetches it with gdown); a bare state_dict with `module.` prefixes", kind="manual",
+        "DROID-SLAM (Teed & Deng 2021) network weights, the README's Google Drive link "
+        "(tools/download_model.sh fetches it with gdown); a bare state_dict with `module.` prefixes", kind="manual",
     ),
     Checkpoint(
         "humor", "http://download.cs.stanford.edu/orion/humor/checkpoints.zip", "humor_best_model.pth", None,

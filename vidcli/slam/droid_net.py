@@ -18,7 +18,8 @@ from torch import nn
 FEATURE_DIM = 128  # fnet output channels; cnet gives 2 x 128 (hidden state, context)
 LEVELS, RADIUS = 4, 3  # correlation pyramid
 CORRELATION_CHANNELS = LEVELS * (2 * RADIUS + 1) ** 2  # 196, the update operator's correlation input
-SLICED_HEADS = ("update.weight.2.weight", "update.weight.2.bias", "update.delta.2.weight", "update.delta.2.bias")
+SLICED_HEADS = ("update.weight.2.weight", "update.weight.2.bias",
+                "update.delta.2.weight", "update.delta.2.bias")
 # ImageNet statistics the official `extract_features` normalises RGB images with
 IMAGE_MEAN, IMAGE_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
