@@ -227,14 +227,15 @@ def optimise_segment(model: BodyModel, segment: Segment, R_wc: np.ndarray, t_wc:
     params = PoseParameters(segment.local, segment.root, segment.free)
 
     def terms(contact: torch.Tensor) -> dict:
-        _, joints, landmarks = params.pose(model)
+        local = params.local()
+        _, joints, landmarks = params.pose(model, local)
         cam = torch.einsum("fij,fpj->fpi", R_cw, landmarks - t[:, None])
         soles = landmarks[:, SOLES]  # (F, 2, 2, 3)
         slide = ((soles[1:] - soles[:-1])[..., [0, 2]] ** 2).sum(-1)  # (F - 1, 2, 2), along the ground
         return {
             "reprojection": reprojection_term(cam, obs, K_t, options.sigma_px).sum(),
             "landmarks_3d": landmark3d_term(cam, obs, options.sigma_m).sum(),
-            "prior": prior.energy(params.root, joints, consecutive),
+            "prior": prior.energy(params.root, joints, consecutive, local),
             "skating": ((contact[1:] & contact[:-1]) * slide).sum() / options.skate_sigma**2,
             "penetration": (torch.relu(-soles[..., 1]) ** 2).sum() / options.ground_sigma**2,
             "shape": options.shape_consistency * frames * (((params.free - free_body) / free_scale)**2).sum(),
