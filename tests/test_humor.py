@@ -137,6 +137,13 @@ def test_prior_energy_has_finite_gradients_and_ignores_broken_pairs(tmp_path, mo
         energies, _ = prior.network.transition_energy(*prior_pairs(root, joints, local))
         partial = prior.energy(root, joints, broken, local)
     torch.testing.assert_close(partial, everything.detach() - energies[2].double(), atol=1e-3, rtol=1e-5)
+    _, probability = prior.network.transition_energy(*prior_pairs(root, joints, local))
+    contacts = prior.contacts(root, joints, local)
+    assert contacts.shape == (frames, 2, 2) and contacts.dtype == bool
+    left_toe, right_heel = probability[:, 5].detach().numpy() > 0.5, probability[:, 4].detach().numpy() > 0.5
+    np.testing.assert_array_equal(contacts[1:, 0, 1], left_toe)
+    np.testing.assert_array_equal(contacts[1:, 1, 0], right_heel)
+    np.testing.assert_array_equal(contacts[0], contacts[1])
 
 
 def prior_pairs(root, joints, local):

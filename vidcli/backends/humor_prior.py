@@ -22,6 +22,9 @@ CHECKPOINT = "humor"
 # vidcli's world is y-up; HuMoR's is z-up: (x, y, z) -> (x, -z, y)
 Y_UP_TO_Z_UP = ((1.0, 0.0, 0.0), (0.0, 0.0, -1.0), (0.0, 1.0, 0.0))
 BODY_JOINTS = 22  # SMPL joints 0-21: SMPL+H's body
+# indices in HuMoR's CONTACT_ORDERING of (left ankle, left toe, right ankle, right toe): the world
+# stage's (left/right foot, heel/toe) contacts
+FOOT_CONTACTS = (3, 5, 4, 6)
 
 
 class HumorPrior:
@@ -44,6 +47,17 @@ class HumorPrior:
     def energy(self, root, joints, consecutive, local=None):
         energy, _ = self.network.transition_energy(*humor_pairs(root, joints, local, self.fps))
         return self.weight * (energy.to(root.dtype) * consecutive.to(root.dtype)).sum()
+
+
+    def contacts(self, root, joints, local):
+        """HuMoR's decoder's contacts (probability over 1/2) of the ankles (heels) and toes: frame t's from
+        the transition t-1 -> t, frame 0's from the first transition."""
+        import numpy as np
+
+        with torch.no_grad():
+            _, probability = self.network.transition_energy(*humor_pairs(root, joints, local, self.fps))
+        feet = (probability[:, list(FOOT_CONTACTS)] > 0.5).numpy().reshape(-1, 2, 2)
+        return np.concatenate([feet[:1], feet])
 
 
 def humor_pairs(root, joints, local, fps: float):

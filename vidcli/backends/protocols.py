@@ -84,6 +84,10 @@ class MotionPrior(Described, Protocol):
         (F, 24, 3, 3) local joint rotations `local` (joint 0's: the root orientation) are, y-up world;
         `consecutive` (F - 1,) marks frame pairs that follow each other. A prior may ignore `local`."""
 
+    def contacts(self, root, joints, local):
+        """(F, 2, 2) bool numpy array: the left/right foot's heel/toe the prior finds in contact, which the
+        world stage adds to those it detects; None when the prior predicts none."""
+
 
 class Animator(Described, Protocol):
     """component "animation", built as `Class(config)`."""

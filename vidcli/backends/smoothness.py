@@ -12,6 +12,9 @@ class SmoothnessPrior:
         self.weight = config.smooth
         self.root_sigma, self.limb_sigma = config.root_accel_sigma / fps**2, config.limb_accel_sigma / fps**2
 
+    def contacts(self, root, joints, local):
+        return None
+
     def energy(self, root, joints, consecutive, local=None):
         from vidcli.mocap.objectives import acceleration_term
 
