@@ -44,6 +44,15 @@ class HumorPrior:
         self.network = network.eval().requires_grad_(False)
         self.weight, self.fps = config.smooth, fps
 
+    @classmethod
+    def with_network(cls, network, config, fps: float, model: str):
+        """The same term with another transition model (`transition_energy(previous, current)` giving
+        (energy, contact probabilities or None)), e.g. a stand-in fitted without HuMoR's weights."""
+        prior = cls.__new__(cls)
+        prior.network, prior.weight, prior.fps = network, config.smooth, fps
+        prior.model, prior.checksum = model, None
+        return prior
+
     def energy(self, root, joints, consecutive, local=None):
         energy, _ = self.network.transition_energy(*humor_pairs(root, joints, local, self.fps))
         return self.weight * (energy.to(root.dtype) * consecutive.to(root.dtype)).sum()
@@ -56,6 +65,8 @@ class HumorPrior:
 
         with torch.no_grad():
             _, probability = self.network.transition_energy(*humor_pairs(root, joints, local, self.fps))
+        if probability is None:
+            return None
         feet = (probability[:, list(FOOT_CONTACTS)] > 0.5).numpy().reshape(-1, 2, 2)
         return np.concatenate([feet[:1], feet])
 
