@@ -5,8 +5,8 @@ The stand-in replaces HuMoR's CVAE inside the very term the `humor` backend adds
 aligned to the earlier frame), scored by a Gaussian, fitted on CMU clips, over the frame-to-frame
 change of the pelvis and joint velocities (69 numbers; full covariance, so it learns which joints move
 together), fitted on a walk, a run and jumping jacks. It predicts no contacts. Fit clips (the tuning
-side) and held-out clips differ; nothing else
-was tuned but the term's weight (`--smooth`, world.smooth), on the fit-side walk.
+side) and held-out clips differ; nothing was tuned but the term's weight (`--smooth`, world.smooth),
+on the fit-side walk.
 
 Each clip is retargeted to a random Anny body at 30 fps (`vidcli.synth`), seen by a static camera,
 its keypoints perturbed (2D: 3 px, 3D: 3 cm, seeded), fitted by the body stage, then run through the
@@ -161,7 +161,8 @@ def main() -> None:
             error = metrics.mpjpe(out.joints_cam, truth_cam[out.frame]).mean()
             term = sum(_prior_terms(json.loads((world / "world.json").read_text())))
             gradient = _prior_gradient(backends.get("prior", prior), out)
-            print(f"| {name} | {prior} (smooth {smooth:g}) | {skate:.1f} | {jitter:.2f} | {error:.0f} | {term} "
+            print(f"| {name} | {prior} (smooth {smooth:g}) | {skate:.1f} | {jitter:.2f} | {error:.0f} "
+                  f"| {term} "
                   f"| {gradient:.3g} | {seconds:.0f} |")
 
 
