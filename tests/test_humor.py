@@ -90,18 +90,19 @@ def test_states_of_a_body_walking_sideways_in_humors_aligned_frame():
     previous, current = humor_pairs(root, joints, local, fps)
     assert previous.shape == current.shape == (frames - 1, 339)
     def rows(values):
-        return torch.tensor(values, dtype=torch.float32).expand(frames - 1, -1)
+        return torch.tensor(values, dtype=torch.float64).expand(frames - 1, -1)
 
     torch.testing.assert_close(previous[:, 0:3], rows([0.0, 0.0, 0.9]), atol=1e-6, rtol=0)
     torch.testing.assert_close(current[:, 0:3], rows([-0.05, 0.0, 0.9]), atol=1e-6, rtol=0)
     torch.testing.assert_close(current[:, 3:6], rows([-1.5, 0.0, 0.0]), atol=1e-5, rtol=0)
     # root orientation: the y-up world turned to z-up, then turned half round about z
     expected = torch.tensor([[-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]).flatten()
-    torch.testing.assert_close(previous[0, 6:15], expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(previous[0, 6:15], expected.double(), atol=1e-6, rtol=0)
     assert torch.all(previous[:, 15:18] == 0)
-    assert torch.all(previous[:, 18:207] == torch.eye(3).flatten().repeat(21))
+    assert torch.all(previous[:, 18:207] == torch.eye(3, dtype=torch.float64).flatten().repeat(21))
     # left hip 0.1 m to the body's left (-x aligned) and 0.1 m down (z)
-    torch.testing.assert_close(previous[0, 210:213], torch.tensor([-0.1, 0.0, 0.8]), atol=1e-6, rtol=0)
+    hip = torch.tensor([-0.1, 0.0, 0.8], dtype=torch.float64)
+    torch.testing.assert_close(previous[0, 210:213], hip, atol=1e-6, rtol=0)
 
 
 def write_tiny_humor_checkpoint(home: Path) -> None:

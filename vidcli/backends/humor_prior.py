@@ -92,7 +92,7 @@ def humor_pairs(root, joints, local, fps: float):
                  local[index, 1:BODY_JOINTS].flatten(1),
                  torch.einsum("fij,fkj->fki", align, points[index] - offset[:, None]).flatten(1),
                  torch.einsum("fij,fkj->fki", align, joints_vel[index]).flatten(1)]
-        states.append(torch.cat(parts, dim=1).float())
+        states.append(torch.cat(parts, dim=1))
     return states
 
 

@@ -79,7 +79,9 @@ class HumorCVAE(nn.Module):
     def transition_energy(self, previous, current):
         """(B,) negative log-likelihood, under the conditional prior, of the latent transition that the
         encoder finds between consecutive states (its mean), as HuMoR's `motion_prior_loss` sums it over
-        the latent; and the decoder's (B, 9) contact probabilities for the current frame."""
+        the latent; and the decoder's (B, 9) contact probabilities for the current frame. The states may
+        be float64 (the world stage's); the networks run in float32."""
+        previous, current = previous.float(), current.float()
         mean, _ = self.posterior(previous, current)
         prior_mean, prior_var = self.prior(previous)
         energy = 0.5 * (((mean - prior_mean) ** 2) / prior_var + torch.log(prior_var)
