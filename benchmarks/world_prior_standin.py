@@ -70,13 +70,13 @@ class GaussianTransition:
     """The stand-in for HuMoR's CVAE: negative log-likelihood (up to a constant) of the velocity change."""
 
     def __init__(self, changes: np.ndarray):
-        self.mean = torch.from_numpy(changes.mean(0)).float()
+        self.mean = torch.from_numpy(changes.mean(0))
         covariance = np.cov(changes.T) + RIDGE * np.eye(changes.shape[1])
-        self.precision = torch.from_numpy(np.linalg.inv(covariance)).float()
+        self.precision = torch.from_numpy(np.linalg.inv(covariance))
 
     def transition_energy(self, previous, current):
-        change = (current - previous)[:, VELOCITIES] - self.mean
-        return 0.5 * ((change @ self.precision) * change).sum(1), None
+        change = (current - previous)[:, VELOCITIES] - self.mean.to(current.dtype)
+        return 0.5 * ((change @ self.precision.to(current.dtype)) * change).sum(1), None
 
 
 def write_scene(directory: Path, joints, landmarks, frames: int, seed: int) -> Path:
