@@ -130,7 +130,7 @@ def test_matches_give_people_zero_confidence_at_either_end():
     person = np.zeros((72, 80), bool)
     person[20:37, 30:45] = True  # grid cells rows 2-4, columns 3-5
     old, new = (SimpleNamespace(prepared=estimator.prepare(f), mask=person, texture=None) for f in frames)
-    (coords, weight), (back_coords, back_weight) = estimator.match(old, new)
+    (coords, weight), (_, back_weight) = estimator.match(old, new)
     assert coords.shape == (9 * 10, 2) and weight.shape == (90,)
     cells = np.zeros((9, 10), bool)
     cells[2:5, 3:6] = True
@@ -145,11 +145,11 @@ def test_matches_give_people_zero_confidence_at_either_end():
 @pytest.mark.slow  # 2 minutes on two loaded cores: a synthetic clip and a network on the CPU
 def test_camera_stage_runs_the_droid_backend_from_a_tiny_checkpoint(tmp_path, monkeypatch, anny_body):
     from test_camera import run_camera, synth_clip
+    from vidcli.stages import camera as camera_stage
 
     from vidcli import backends
     from vidcli.backends import droid
     from vidcli.engine.stage import planned_config
-    from vidcli.stages import camera as camera_stage
 
     monkeypatch.setenv("VIDCLI_HOME", str(tmp_path / "home"))
     assert backends.resolve("camera", "auto")[0] == "embedded"
@@ -166,10 +166,11 @@ def test_camera_stage_runs_the_droid_backend_from_a_tiny_checkpoint(tmp_path, mo
 
 
 def test_a_checkpoint_that_does_not_fit_is_one_clear_error(tmp_path, monkeypatch):
+    from vidcli.stages import camera as camera_stage
+
     from vidcli.backends.droid import DroidCamera
     from vidcli.engine.stage import planned_config
     from vidcli.errors import StageError
-    from vidcli.stages import camera as camera_stage
 
     monkeypatch.setenv("VIDCLI_HOME", str(tmp_path))
     (tmp_path / "checkpoints").mkdir()

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_body_world import walk  # noqa: F401  (the fixture: one walker and its body fit)
 
 from vidcli.mocap.humor_cvae import HumorCVAE, load_humor_state
 
@@ -170,5 +171,3 @@ def test_world_stage_runs_with_the_humor_prior_from_a_tiny_checkpoint(walk, tmp_
     report = json.loads((world / "world.json").read_text())
     assert "prior" in json.dumps(report)
 
-
-from test_body_world import walk  # noqa: E402,F401  (the fixture: one walker and its body fit)

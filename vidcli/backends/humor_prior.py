@@ -14,6 +14,7 @@ z up, the body's right along +x, the pelvis above the origin.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from vidcli.errors import StageError
@@ -57,12 +58,9 @@ class HumorPrior:
         energy, _ = self.network.transition_energy(*humor_pairs(root, joints, local, self.fps))
         return self.weight * (energy.to(root.dtype) * consecutive.to(root.dtype)).sum()
 
-
     def contacts(self, root, joints, local):
         """HuMoR's decoder's contacts (probability over 1/2) of the ankles (heels) and toes: frame t's from
         the transition t-1 -> t, frame 0's from the first transition."""
-        import numpy as np
-
         with torch.no_grad():
             _, probability = self.network.transition_energy(*humor_pairs(root, joints, local, self.fps))
         if probability is None:

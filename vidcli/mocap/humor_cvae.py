@@ -13,6 +13,7 @@ tests/data/humor/ holds goldens of the official networks reproduced within 1e-4.
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import torch
 from torch import nn
@@ -37,7 +38,7 @@ class GroupNormMLP(nn.Module):
         super().__init__()
         extra = 0 if skip is None else sizes[0] - skip
         layers: list[nn.Module] = [nn.Linear(sizes[0], sizes[1])]
-        for previous, size in zip(sizes[1:-1], sizes[2:]):
+        for previous, size in pairwise(sizes[1:]):
             layers += [nn.GroupNorm(16, previous), nn.ReLU(), nn.Linear(previous + extra, size)]
         self.net = nn.ModuleList(layers)
         self.skip = skip
