@@ -171,3 +171,14 @@ def test_world_stage_runs_with_the_humor_prior_from_a_tiny_checkpoint(walk, tmp_
     report = json.loads((world / "world.json").read_text())
     assert "prior" in json.dumps(report)
 
+
+
+def test_checkpoints_behind_a_page_or_in_an_archive_are_placed_by_hand(tmp_path, monkeypatch):
+    from vidcli.errors import StageError
+    from vidcli.models import registry
+
+    monkeypatch.setenv("VIDCLI_HOME", str(tmp_path))
+    for name, where in (("humor", "checkpoints.zip"), ("droid", "drive.google.com")):
+        with pytest.raises(StageError, match=f"cannot be downloaded automatically: get it from .*{where}"):
+            registry.download(name)
+    assert not (tmp_path / "checkpoints").exists() or not any((tmp_path / "checkpoints").iterdir())
