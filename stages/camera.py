@@ -84,8 +84,8 @@ class Config(TrainedCheckpoint):
                               bounds="[1, 1000]")
     mask_dilation: int = setting(4, "pixels (working images) by which person masks grow before use",
                                  bounds="[0, 256]")
-    device: str = setting("auto", "where RAFT runs; auto: cuda when a GPU is visible", significant=False,
-                          choices=backends.DEVICES)
+    device: str = setting("auto", "where RAFT or DROID's network runs; auto: cuda when a GPU is visible",
+                          significant=False, choices=backends.DEVICES)
     static: bool = setting(False, "the camera is known not to move (a tripod): skip tracking, identity poses")
 
     def check(self) -> None:
@@ -106,7 +106,9 @@ def resolve_config(config: Config) -> Config:
         raise ConfigError("focal_from=depthpro needs checkpoint depth_pro (vidcli models download depth_pro)")
     flow = backends.resolve("flow", config.flow, own_checkpoint=bool(config.checkpoint))[0]
     config = with_checkpoint_digest(config, flow)
-    return replace(config, flow=flow, device=backends.device(backends.get("flow", flow), config.device))
+    solver = backends.get(COMPONENT, config.backend)
+    network = solver if solver.runs_on_gpu else backends.get("flow", flow)
+    return replace(config, flow=flow, device=backends.device(network, config.device))
 
 
 def resources(config: Config) -> dict[str, int]:

@@ -89,9 +89,14 @@ class BodyEstimator(Described, Protocol):
 class MotionPrior(Described, Protocol):
     """component "prior", built as `Class(config, fps)`: a term of the world optimisation."""
 
-    def energy(self, root, joints, consecutive):
-        """A torch scalar: how implausible the (F, 3) pelvis path and (F, J, 3) joints are;
-        `consecutive` (F - 1,) marks frame pairs that follow each other."""
+    def energy(self, root, joints, consecutive, local=None):
+        """A torch scalar: how implausible the (F, 3) pelvis path, (F, 24, 3) SMPL-24 joints and
+        (F, 24, 3, 3) local joint rotations `local` (joint 0's: the root orientation) are, y-up world;
+        `consecutive` (F - 1,) marks frame pairs that follow each other. A prior may ignore `local`."""
+
+    def contacts(self, root, joints, local):
+        """(F, 2, 2) bool numpy array: the left/right foot's heel/toe the prior finds in contact, which the
+        world stage adds to those it detects; None when the prior predicts none."""
 
 
 class Animator(Described, Protocol):

@@ -12,7 +12,10 @@ class SmoothnessPrior:
         self.weight = config.smooth
         self.root_sigma, self.limb_sigma = config.root_accel_sigma / fps**2, config.limb_accel_sigma / fps**2
 
-    def energy(self, root, joints, consecutive):
+    def contacts(self, root, joints, local):
+        return None
+
+    def energy(self, root, joints, consecutive, local=None):
         from vidcli.mocap.objectives import acceleration_term
 
         return self.weight * (acceleration_term(root, consecutive, self.root_sigma)

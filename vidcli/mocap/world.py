@@ -9,7 +9,8 @@ are composed with that trajectory, then:
    y along that normal, origin under the first camera, z along the first camera's view on the ground.
 2. **Contacts**: a heel or toe is planted where its keypoint moves in the image as a point fixed in the
    world would (slower than `contact_speed`, with the camera's motion taken out), or where the fitted
-   landmark is near the ground and slow; a foot is in contact when its heel or toe is.
+   landmark is near the ground and slow, or where a motion prior that predicts contacts (HuMoR's
+   decoder) finds it planted; a foot is in contact when its heel or toe is.
 3. **Optimisation** per gap-free segment of a track (HuMoR/WHAM-style): root trajectory, joint
    rotations and shape, with 2D reprojection through the moving camera, 3D landmark agreement, a
    motion prior (a backend; the embedded one penalises the accelerations of the pelvis and of the
@@ -227,14 +228,15 @@ def optimise_segment(model: BodyModel, segment: Segment, R_wc: np.ndarray, t_wc:
     params = PoseParameters(segment.local, segment.root, segment.free)
 
     def terms(contact: torch.Tensor) -> dict:
-        _, joints, landmarks = params.pose(model)
+        local = params.local()
+        _, joints, landmarks = params.pose(model, local)
         cam = torch.einsum("fij,fpj->fpi", R_cw, landmarks - t[:, None])
         soles = landmarks[:, SOLES]  # (F, 2, 2, 3)
         slide = ((soles[1:] - soles[:-1])[..., [0, 2]] ** 2).sum(-1)  # (F - 1, 2, 2), along the ground
         return {
             "reprojection": reprojection_term(cam, obs, K_t, options.sigma_px).sum(),
             "landmarks_3d": landmark3d_term(cam, obs, options.sigma_m).sum(),
-            "prior": prior.energy(params.root, joints, consecutive),
+            "prior": prior.energy(params.root, joints, consecutive, local),
             "skating": ((contact[1:] & contact[:-1]) * slide).sum() / options.skate_sigma**2,
             "penetration": (torch.relu(-soles[..., 1]) ** 2).sum() / options.ground_sigma**2,
             "shape": options.shape_consistency * frames * (((params.free - free_body) / free_scale)**2).sum(),
@@ -246,8 +248,11 @@ def optimise_segment(model: BodyModel, segment: Segment, R_wc: np.ndarray, t_wc:
     minimise(unknowns, lambda: sum(terms(no_contact).values()), options.iterations)
     with torch.no_grad():
         smoothed = params.pose(model)[2].numpy()
-    contact = torch.from_numpy(detect_contact(smoothed, segment.keypoints2d, segment.observed, R_wc, t_wc, K,
-                                              fps, options))
+    contact = detect_contact(smoothed, segment.keypoints2d, segment.observed, R_wc, t_wc, K, fps, options)
+    with torch.no_grad():
+        local = params.local()
+        predicted = prior.contacts(params.root, params.pose(model, local)[1], local)
+    contact = torch.from_numpy(contact if predicted is None else contact | predicted)
     minimise(unknowns, lambda: sum(terms(contact).values()), options.iterations)
     with torch.no_grad():
         energy = {name: round(float(value), 3) for name, value in terms(contact).items()}

