@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install clean-venv
+.PHONY: demo test test-slow install clean-venv
 
 $(BIN)/vidcli: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The long tests (fault injection over 20 inputs, fuzzing with hundreds of files, end-to-end runs of the
+# full backends with tiny weights, the luigid load test); not part of `make test`.
+test-slow: install
+	$(BIN)/python -m pytest -q -m slow
 
 clean-venv:
 	rm -rf $(VENV)

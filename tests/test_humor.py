@@ -155,7 +155,8 @@ def prior_pairs(root, joints, local):
 
 
 @pytest.mark.slow  # a body fit and two world optimisations on the CPU
-def test_world_stage_runs_with_the_humor_prior_from_a_tiny_checkpoint(walk, tmp_path, monkeypatch):
+def test_world_stage_runs_with_the_humor_prior_from_a_tiny_checkpoint(walk, tmp_path,  # noqa: F811
+                                                                    monkeypatch):
     from test_body_world import EXACT_FEET, run_stage
 
     from vidcli.io.motion import read_motion

@@ -121,7 +121,7 @@ def resolve(component: str, requested: str, own_checkpoint: bool = False) -> tup
     embedded = embedded_name(component)
     why = "auto: " + ("; ".join(skipped) if skipped else "the embedded backend")
     if skipped:
-        log.info("%s: using the %s backend (%s)", component, embedded, "; ".join(skipped))
+        log.debug("%s: using the %s backend (%s)", component, embedded, "; ".join(skipped))
     return embedded, why
 
 
