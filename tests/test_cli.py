@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 import pytest
 from click.testing import CliRunner
@@ -44,3 +46,11 @@ def test_a_text_file_given_as_video_is_invalid_input(tmp_path):
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and last.endswith(f"{notes}: is not a video but text, which ffmpeg's 'tty' "
                                                          "reader draws as frames")
+
+
+def test_json_output_is_one_document_whatever_happens(tmp_path, clip):
+    refused = vidcli("--json", "frames", str(clip), "--set", "frames.fps=inf", workspace=tmp_path / "w")
+    assert refused.returncode == 2
+    assert json.loads(refused.stdout) == {"error": "frames.fps must be a finite number, got inf", "exit_code": 2}
+    missing = vidcli("--json", "frames", str(tmp_path / "none.mp4"), workspace=tmp_path / "w")
+    assert missing.returncode == 3 and json.loads(missing.stdout)["exit_code"] == 3

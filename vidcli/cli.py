@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import json
 import sys
 import traceback
 from pathlib import Path
@@ -43,6 +44,8 @@ def _fail(ctx, message: str, code: int):
     if console.verbosity() >= 1 and sys.exc_info()[0] is not None:
         console.console.print(traceback.format_exc(), markup=False)
     console.error(message)
+    if getattr(ctx.obj, "as_json", False):  # --json: stdout holds one JSON document whatever happens
+        click.echo(json.dumps({"error": message, "exit_code": code}))
     ctx.exit(code)
 
 

@@ -17,7 +17,9 @@ from vidcli import console
 from vidcli.errors import EXIT_TERMINATED, with_prefix
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-stdout = Console(highlight=False, soft_wrap=True)
+# Results on stdout: folded to a terminal's width, but piped as wide as the rows are, so that hashes,
+# paths and URLs reach scripts whole (rich would fold them to 80 columns).
+stdout = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 10_000)
 
 
 @dataclass

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import click
-
 from rich.table import Table
 
-from vidcli.console import console, verbosity
+from vidcli.commands.common import stdout
+from vidcli.console import verbosity
 from vidcli.errors import ConfigError
 
 
@@ -62,8 +62,8 @@ def eval_command(ctx: click.Context, paths: tuple[str, ...], json_out: Path | No
     if getattr(ctx.obj, "as_json", False):
         click.echo(text, nl=False)
     elif verbosity() >= 0:
-        console.print(flow_table(report) if kind == "flow" else _run_tables(report))
-        console.print(f"metrics written to {target}", markup=False)
+        stdout.print(flow_table(report) if kind == "flow" else _run_tables(report))
+        stdout.print(f"metrics written to {target}", markup=False)
 
 
 def flow_table(report: dict) -> Table:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from vidcli.body.anny_model import anny_cache_dir
@@ -39,10 +37,9 @@ def list_(g: Globals):
     for r in rows:
         table.add_row(r["name"], r["stage"], r["license"], _human_size(r["size_on_disk"] or r["size"]),
                       "yes" if r["present"] else "no", r["url"])
-    console = _table_console()
-    console.print(table)
-    console.print(f"folder: {registry.checkpoint_dir()}", markup=False)
-    console.print(f"Anny body model data (built on first use): {anny_cache_dir()}", markup=False)
+    stdout.print(table)
+    stdout.print(f"folder: {registry.checkpoint_dir()}", markup=False)
+    stdout.print(f"Anny body model data (built on first use): {anny_cache_dir()}", markup=False)
 
 
 def _human_size(size: int | None) -> str:
@@ -50,12 +47,6 @@ def _human_size(size: int | None) -> str:
     if size is None:
         return "?"
     return f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.0f} MB"
-
-
-def _table_console() -> Console:
-    """stdout for the table: folded to a terminal's width, but piped as wide as the rows are, so that
-    URLs and paths reach scripts whole (rich would fold them to 80 columns)."""
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 10_000)
 
 
 def _names_arg(required: bool):
