@@ -143,11 +143,10 @@ def run_body(root: Path, inputs: dict, out: str = "body", **settings):
     return info, read_body(root / out / BODY_NPZ)
 
 
-@pytest.mark.skipif(not ZIDANE.exists(), reason="ultralytics' zidane.jpg is not installed")
-def test_body_stage_regresses_smpl_with_the_hmr2_backend(tmp_path, monkeypatch):
+def tiny_hmr2_inputs(tmp_path, monkeypatch):
+    """A tiny hmr2 checkpoint of the golden weights in a private VIDCLI_HOME, and the body stage's inputs
+    for three frames of zidane.jpg panning under one box each: (inputs, boxes, K)."""
     from vidcli.backends import hmr2_regression
-    from vidcli.body.models import BodySpec, load_body_model
-    from vidcli.io.frames import FrameSequence
     from vidcli.models import registry
 
     monkeypatch.setenv("VIDCLI_HOME", str(tmp_path / "home"))
@@ -158,6 +157,15 @@ def test_body_stage_regresses_smpl_with_the_hmr2_backend(tmp_path, monkeypatch):
     boxes = np.array([[745 + 6 * i, 40, 1140 + 6 * i, 720] for i in range(3)], float)
     K = np.array([[1000.0, 0, 640], [0, 1000, 360], [0, 0, 1]])
     inputs = body_inputs(tmp_path, [np.roll(rgb, 6 * i, axis=1) for i in range(3)], np.arange(3), boxes, K)
+    return inputs, boxes, K
+
+
+@pytest.mark.skipif(not ZIDANE.exists(), reason="ultralytics' zidane.jpg is not installed")
+def test_body_stage_regresses_smpl_with_the_hmr2_backend(tmp_path, monkeypatch):
+    from vidcli.body.models import BodySpec, load_body_model
+    from vidcli.io.frames import FrameSequence
+
+    inputs, boxes, K = tiny_hmr2_inputs(tmp_path, monkeypatch)
     info, body = run_body(tmp_path, inputs, backend="hmr2")
     assert info.model == "hmr2 (smpl)" and info.counts["frames"] == 3
 
@@ -188,17 +196,7 @@ def test_hmr2_needs_the_smpl_body_model():
 
 @pytest.mark.skipif(not ZIDANE.exists(), reason="ultralytics' zidane.jpg is not installed")
 def test_refine_starts_the_keypoint_fit_from_the_regression(tmp_path, monkeypatch):
-    from vidcli.backends import hmr2_regression
-    from vidcli.models import registry
-
-    monkeypatch.setenv("VIDCLI_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(hmr2_regression.Hmr2Regression, "size", TINY)
-    registry.checkpoint_dir().mkdir(parents=True)
-    _lightning_checkpoint(registry.local_path("hmr2"), golden("hmr2_tiny_weights.safetensors"))
-    rgb = cv2.imread(str(ZIDANE))[:, :, ::-1]
-    boxes = np.array([[745 + 6 * i, 40, 1140 + 6 * i, 720] for i in range(3)], float)
-    K = np.array([[1000.0, 0, 640], [0, 1000, 360], [0, 0, 1]])
-    inputs = body_inputs(tmp_path, [np.roll(rgb, 6 * i, axis=1) for i in range(3)], np.arange(3), boxes, K)
+    inputs, _, _ = tiny_hmr2_inputs(tmp_path, monkeypatch)
     _, direct = run_body(tmp_path, inputs, out="direct", backend="hmr2")
     _, refined = run_body(tmp_path, inputs, out="refined", backend="hmr2", refine=True)
     # random keypoints fit no body; the fit still moves the regressed bodies towards them
