@@ -14,7 +14,8 @@ from vidcli.commands.common import CONTEXT, Globals, stdout
 @click.pass_obj
 def settings_command(g: Globals, pipeline):
     """The settings of every stage of PIPELINE (a built-in name or a pipeline file; default: all built-in
-    pipelines), as `--set STAGE.FIELD=VALUE` and workflow files take them; defaults are the pipeline's."""
+    pipelines), as `--set STAGE.FIELD=VALUE` and workflow files take them; defaults are the pipeline's
+    presets, or the stages' own without a PIPELINE."""
     from vidcli.engine.pipeline import builtin_pipelines, load_pipeline
     from vidcli.settings import settings_of
 
@@ -23,7 +24,8 @@ def settings_command(g: Globals, pipeline):
     for name in names:
         for stage, spec in load_pipeline(name).stages.items():
             stages.setdefault(stage, [
-                {"setting": f"{stage}.{key}", "type": info.type.__name__, "default": getattr(spec.config, key),
+                {"setting": f"{stage}.{key}", "type": info.type.__name__,
+                 "default": getattr(spec.config, key) if pipeline else info.default,
                  "allowed": info.allowed, "significant": info.significant, "doc": info.doc}
                 for key, info in settings_of(spec.config).items()])
     if g.as_json:
