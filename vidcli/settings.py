@@ -81,10 +81,12 @@ class Setting:
 
     @property
     def allowed(self) -> str:
-        """The allowed values in words: the choices, the interval, or the type."""
+        """The allowed values in words: the choices, the interval, or any of the type's."""
         if self.choices:
             return " | ".join(self.choices)
-        return str(self.bounds) if self.bounds else self.type.__name__
+        if self.type is bool:
+            return "true | false"
+        return str(self.bounds) if self.bounds else "any"
 
 
 def settings_of(cls) -> dict[str, Setting]:
