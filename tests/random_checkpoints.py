@@ -3,6 +3,11 @@ looks for them: no download, and each in the format its backend loads."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
 from vidcli.models import registry
 
 
@@ -44,3 +49,12 @@ def write_vitpose(keypoints: int = 17) -> None:
     network = VitPoseForPoseEstimation(VitPoseConfig(backbone_config=backbone, num_labels=keypoints))
     network.eval().save_pretrained(folder)
     VitPoseImageProcessor(size={"height": 64, "width": 48}).save_pretrained(folder)
+
+
+def home_with(folder: Path, write: Callable[[], None]) -> Path:
+    """`folder` made a VIDCLI_HOME whose checkpoints `write` puts there (VIDCLI_HOME set only meanwhile)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VIDCLI_HOME", str(folder))
+        registry.checkpoint_dir().mkdir()
+        write()
+    return folder

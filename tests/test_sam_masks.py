@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from random_checkpoints import write_sam_vit_b
+from random_checkpoints import home_with, write_sam_vit_b
 
 from vidcli import backends
 from vidcli.engine.keys import sha256_of
@@ -15,7 +15,6 @@ from vidcli.errors import ConfigError
 from vidcli.io import masks as mask_files
 from vidcli.io.frames import write_frames
 from vidcli.io.tracks import Tracks, write_tracks
-from vidcli.models import registry
 from vidcli.settings import build
 from vidcli.stages import masks as masks_stage
 
@@ -25,12 +24,7 @@ pytest.importorskip("segment_anything")
 @pytest.fixture(scope="module")
 def sam_home(tmp_path_factory):
     """A VIDCLI_HOME whose sam_vit_b checkpoint is a random vit_b state dict."""
-    home = tmp_path_factory.mktemp("home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("VIDCLI_HOME", str(home))
-        registry.checkpoint_dir().mkdir()
-        write_sam_vit_b()
-    return home
+    return home_with(tmp_path_factory.mktemp("home"), write_sam_vit_b)
 
 
 def test_sam_masks_every_tracked_person_once_and_disjointly(sam_home, tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import make_clip, vidcli
-from random_checkpoints import write_yolo
+from random_checkpoints import home_with, write_yolo
 
 from vidcli import backends
 from vidcli.engine.keys import sha256_of
@@ -15,7 +15,6 @@ from vidcli.engine.stage import Artifact, planned_config
 from vidcli.errors import ConfigError
 from vidcli.io.frames import write_frames
 from vidcli.io.tracks import read_tracks
-from vidcli.models import registry
 from vidcli.stages import track as track_stage
 
 pytest.importorskip("ultralytics")
@@ -25,12 +24,7 @@ pytest.importorskip("lap")
 @pytest.fixture(scope="module")
 def yolo_home(tmp_path_factory):
     """A VIDCLI_HOME whose checkpoints/yolov8x.pt is a random YOLOv8n that sees people everywhere."""
-    home = tmp_path_factory.mktemp("home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("VIDCLI_HOME", str(home))
-        registry.checkpoint_dir().mkdir()
-        write_yolo()
-    return home
+    return home_with(tmp_path_factory.mktemp("home"), write_yolo)
 
 
 @pytest.fixture
