@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import http.server
+import os
+import re
 import threading
 from dataclasses import replace
 
@@ -134,7 +135,7 @@ class _FakeHub:
         lfs = SimpleNamespace(sha256=digest)
         siblings = [SimpleNamespace(rfilename="config.json", lfs=None),
                     SimpleNamespace(rfilename="diffusion_pytorch_model.safetensors", lfs=lfs)]
-        return SimpleNamespace(sha=self.commit, siblings=siblings)
+        return SimpleNamespace(sha=revision or self.commit, siblings=siblings)
 
     def snapshot_download(self, repo_id, revision, allow_patterns, local_dir):
         self.calls.append(("snapshot_download", repo_id, revision, allow_patterns))
@@ -146,25 +147,34 @@ class _FakeHub:
 
 
 def test_hub_checkpoint_download_into_a_folder(home, monkeypatch):
-    """A hub checkpoint: its files fetched at one commit into a folder that appears when complete, checked
-    against the sha256 the hub publishes, and pinned: commit and every file's sha256 recorded (#15.9)."""
+    """A hub checkpoint: its files fetched at the registry's commit into a folder that appears when complete,
+    checked against the sha256 the hub publishes, and pinned: commit and every file's sha256 recorded
+    (#15.9)."""
     hub = _FakeHub(monkeypatch)
+    commit = registry.get("controlnet_openpose").revision
     assert not registry.is_present("controlnet_openpose")
     path = registry.download("controlnet_openpose")
     assert path == home / "checkpoints" / "control_v11p_sd15_openpose"
     assert registry.is_present("controlnet_openpose")
     files = ["config.json", "diffusion_pytorch_model.safetensors"]
-    assert hub.calls == [("model_info", "lllyasviel/control_v11p_sd15_openpose", None),
-                         ("snapshot_download", "lllyasviel/control_v11p_sd15_openpose", hub.commit, files)]
+    assert hub.calls == [("model_info", "lllyasviel/control_v11p_sd15_openpose", commit),
+                         ("snapshot_download", "lllyasviel/control_v11p_sd15_openpose", commit, files)]
     assert sorted(p.name for p in path.iterdir()) == [registry.PIN, *files]
-    assert registry.revision("controlnet_openpose") == hub.commit
+    assert registry.revision("controlnet_openpose") == commit
     assert registry.verify("controlnet_openpose") == (
-        True, f"2 files match their sha256 at commit {hub.commit}")
+        True, f"2 files match their sha256 at commit {commit}")
     (path / "diffusion_pytorch_model.safetensors").write_bytes(b"tampered")
     assert registry.verify("controlnet_openpose") == (
         False, "diffusion_pytorch_model.safetensors differ from the sha256 recorded at download")
     (path / "config.json").unlink()
     assert registry.verify("controlnet_openpose") == (False, f"folder {path} lacks config.json")
+
+
+def test_hub_revisions_are_commits():
+    """A hub revision is a commit hash (a branch name would move), or None: pinned at the first download."""
+    revisions = {c.name: c.revision for c in registry.CHECKPOINTS.values() if c.kind == "hub"}
+    assert all(r is None or re.fullmatch(r"[0-9a-f]{40}", r) for r in revisions.values()), revisions
+    assert sum(r is not None for r in revisions.values()) >= 7
 
 
 def test_hub_download_with_a_wrong_published_digest_keeps_nothing(home, monkeypatch):

@@ -51,6 +51,9 @@ class Checkpoint:
 
 
 _HUB = "https://huggingface.co/"
+# Hub revisions are commits of each repository as they appear in the snapshot folders
+# (`models--OWNER--NAME/snapshots/COMMIT`) that public projects record; a hub checkpoint without one is
+# pinned to its default branch's commit at the first download.
 _ULTRALYTICS = "https://github.com/ultralytics/assets/releases/download/"
 CHECKPOINTS = {c.name: c for c in [
     Checkpoint(
@@ -90,7 +93,8 @@ CHECKPOINTS = {c.name: c for c in [
     Checkpoint(
         "vitpose_base", _HUB + "usyd-community/vitpose-base-simple", "vitpose-base-simple", None, None,
         "Apache-2.0", "keypoints", "ViTPose-B (Xu et al. 2022), simple decoder, COCO-17 keypoints, "
-        "transformers format (safetensors)", kind="hub", revision="main",
+        "transformers format (safetensors)", kind="hub",
+        revision="a93ac0c67e0b7e2c55287d21d4c460c8f3c54d45",
         files=("config.json", "model.safetensors", "preprocessor_config.json"),
     ),
     Checkpoint(
@@ -109,26 +113,26 @@ CHECKPOINTS = {c.name: c for c in [
     Checkpoint(
         "zoedepth_nyu", _HUB + "Intel/zoedepth-nyu", "zoedepth-nyu", None, None, "MIT", "scale",
         "ZoeDepth ZoeD_N (Bhat et al. 2023), metric depth trained on NYU Depth v2: the model TRAM's code "
-        "loads (torch.hub isl-org/ZoeDepth ZoeD_N), transformers layout", kind="hub", revision="main",
+        "loads (torch.hub isl-org/ZoeDepth ZoeD_N), transformers layout", kind="hub",
         files=("config.json", "model.safetensors", "preprocessor_config.json"),
     ),
     Checkpoint(
         "depth_anything_v2_metric_indoor", _HUB + "depth-anything/Depth-Anything-V2-Metric-Indoor-Large-hf",
         "Depth-Anything-V2-Metric-Indoor-Large-hf", None, None, "CC-BY-NC-4.0", "scale",
         "Depth Anything V2 Large fine-tuned for metric depth on Hypersim (indoor, up to 20 m)", kind="hub",
-        revision="main", files=("config.json", "model.safetensors", "preprocessor_config.json"),
+        files=("config.json", "model.safetensors", "preprocessor_config.json"),
     ),
     Checkpoint(
         "depth_anything_v2_metric_outdoor", _HUB + "depth-anything/Depth-Anything-V2-Metric-Outdoor-Large-hf",
         "Depth-Anything-V2-Metric-Outdoor-Large-hf", None, None, "CC-BY-NC-4.0", "scale",
         "Depth Anything V2 Large fine-tuned for metric depth on Virtual KITTI 2 (outdoor, up to 80 m)",
-        kind="hub", revision="main", files=("config.json", "model.safetensors", "preprocessor_config.json"),
+        kind="hub", files=("config.json", "model.safetensors", "preprocessor_config.json"),
     ),
     Checkpoint(
         "depth_pro", _HUB + "apple/DepthPro-hf", "DepthPro-hf", None, None,
         "Apple Sample Code License (apple-amlr)", "scale",
         "Depth Pro (Bochkovskii et al. 2024): metric depth and focal length from one image",
-        kind="hub", revision="main", files=("config.json", "model.safetensors", "preprocessor_config.json"),
+        kind="hub", files=("config.json", "model.safetensors", "preprocessor_config.json"),
     ),
     Checkpoint(
         "droid", "https://drive.google.com/file/d/1PpqVt1H4maBa_GbPJp4NwxRsd9jk-elh/view", "droid.pth", None,
@@ -146,7 +150,7 @@ CHECKPOINTS = {c.name: c for c in [
         "sd15", _HUB + "stable-diffusion-v1-5/stable-diffusion-v1-5", "stable-diffusion-v1-5", None, None,
         "CreativeML-OpenRAIL-M", "generate",
         "Stable Diffusion 1.5 (diffusers layout, fp32 safetensors): UNet, VAE, CLIP text encoder, tokenizer",
-        kind="hub",
+        kind="hub", revision="451f4fe16113bff5a5d2269ed5ad43b0592e9a14",
         files=("model_index.json", "feature_extractor/preprocessor_config.json",
                "scheduler/scheduler_config.json", "text_encoder/config.json",
                "text_encoder/model.safetensors", "tokenizer/merges.txt", "tokenizer/special_tokens_map.json",
@@ -157,13 +161,15 @@ CHECKPOINTS = {c.name: c for c in [
     Checkpoint(
         "controlnet_openpose", _HUB + "lllyasviel/control_v11p_sd15_openpose", "control_v11p_sd15_openpose",
         None, None, "CreativeML-OpenRAIL-M", "generate", "ControlNet 1.1 OpenPose for SD 1.5 (Zhang et al.)",
-        kind="hub", files=("config.json", "diffusion_pytorch_model.safetensors"),
+        kind="hub", revision="9ae9f970358db89e211b87c915f9535c6686d5ba",
+        files=("config.json", "diffusion_pytorch_model.safetensors"),
     ),
     Checkpoint(
         "animatediff_motion_adapter", _HUB + "guoyww/animatediff-motion-adapter-v1-5-2",
         "animatediff-motion-adapter-v1-5-2", None, None, "Apache-2.0", "generate",
         "AnimateDiff v2 motion module for SD 1.5 (Guo et al. 2023), diffusers MotionAdapter",
-        kind="hub", files=("config.json", "diffusion_pytorch_model.safetensors"),
+        kind="hub", revision="6167b88ffe39b4441fdf2113e77b99a6f56b7906",
+        files=("config.json", "diffusion_pytorch_model.safetensors"),
     ),
     Checkpoint(
         "sd15_inpainting", _HUB + "stable-diffusion-v1-5/stable-diffusion-inpainting",
@@ -171,7 +177,7 @@ CHECKPOINTS = {c.name: c for c in [
         None, None, "CreativeML-OpenRAIL-M", "inpaint",
         "Stable Diffusion 1.5 inpainting (diffusers layout, 9-channel UNet): UNet, VAE, CLIP text encoder, "
         "tokenizer",
-        kind="hub", revision="main",
+        kind="hub", revision="8a4288a76071f7280aedbdb3253bdb9e9d5d84bb",
         files=("model_index.json", "scheduler/scheduler_config.json", "text_encoder/config.json",
                "text_encoder/model.safetensors", "tokenizer/merges.txt", "tokenizer/special_tokens_map.json",
                "tokenizer/tokenizer_config.json", "tokenizer/vocab.json", "unet/config.json",
@@ -182,7 +188,7 @@ CHECKPOINTS = {c.name: c for c in [
         "sd2_inpainting", _HUB + "stabilityai/stable-diffusion-2-inpainting", "stable-diffusion-2-inpainting",
         None, None, "CreativeML-OpenRAIL++-M", "inpaint",
         "Stable Diffusion 2 inpainting (diffusers layout, 9-channel UNet, OpenCLIP text encoder)",
-        kind="hub", revision="main",
+        kind="hub", revision="81a84f49b15956b60b4272a405ad3daef3da4590",
         files=("model_index.json", "scheduler/scheduler_config.json", "text_encoder/config.json",
                "text_encoder/model.safetensors", "tokenizer/merges.txt", "tokenizer/special_tokens_map.json",
                "tokenizer/tokenizer_config.json", "tokenizer/vocab.json", "unet/config.json",
@@ -199,7 +205,7 @@ CHECKPOINTS = {c.name: c for c in [
     Checkpoint(
         "ip_adapter_sd15", _HUB + "h94/IP-Adapter", "IP-Adapter", None, None, "Apache-2.0", "generate",
         "IP-Adapter for SD 1.5 (Ye et al. 2023) and its OpenCLIP ViT-H/14 image encoder",
-        kind="hub",
+        kind="hub", revision="018e402774aeeddd60609b4ecdb7e298259dc729",
         files=("models/ip-adapter_sd15.safetensors", "models/image_encoder/config.json",
                "models/image_encoder/model.safetensors"),
     ),
