@@ -9,6 +9,12 @@ $(BIN)/vidcli: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev,full]"
+	# ultralytics requires opencv-python, mediapipe opencv-contrib-python; both write cv2/: keep the contrib one
+	if $(BIN)/python -m pip show --quiet opencv-python 2>/dev/null; then \
+	  $(BIN)/python -m pip uninstall --quiet --yes opencv-python && \
+	  $(BIN)/python -m pip install --quiet --force-reinstall --no-deps \
+	    "opencv-contrib-python==$$($(BIN)/python -c 'from importlib.metadata import version; print(version("opencv-contrib-python"))')"; \
+	fi
 	touch $@
 
 install: $(BIN)/vidcli

@@ -26,3 +26,13 @@ def test_results_page_files_are_package_data():
     files = [p.relative_to(ROOT / "vidcli" / "mocap").as_posix() for p in page.rglob("*") if p.is_file()]
     assert {"page/results.html", "page/results.js", "page/three/three.min.js", "page/three/LICENSE"} <= set(files)
     assert all(any(fnmatch(name, pattern) for pattern in patterns["vidcli.mocap"]) for name in files)
+
+
+def test_one_package_provides_cv2():
+    """`make` keeps mediapipe's opencv-contrib-python as the only writer of cv2/ (ultralytics asks for
+    opencv-python, whose files would overwrite it) (#16.4)."""
+    from importlib.metadata import distributions
+
+    writers = sorted({d.metadata["Name"] for d in distributions()
+                      if any(str(f) == "cv2/__init__.py" for f in d.files or ())})
+    assert writers == ["opencv-contrib-python"]
