@@ -13,12 +13,12 @@ from vidcli.backends.raft import TrainedCheckpoint, with_checkpoint_digest
 from vidcli.console import progress
 from vidcli.engine.stage import RunInfo
 from vidcli.errors import InputError
-from vidcli.io.flow import FLOW_INDEX_NAME, PAIRS_DIR, pair_filename, write_flo
+from vidcli.io.flow import FLOW_INDEX_NAME, FORMAT_SUFFIXES, PAIRS_DIR, pair_filename, write_flow
 from vidcli.io.frames import FrameSequence
 from vidcli.io.video import scaled_size
 from vidcli.settings import setting
 
-VERSION = 2
+VERSION = 3
 INPUTS = ("frames",)
 COMPONENT = "flow"
 
@@ -34,6 +34,8 @@ class Config(TrainedCheckpoint):
     dis_preset: str = setting("medium", "DIS speed/quality preset", choices=tuple(PRESETS))
     dis_finest_scale: int = setting(PRESET_FINEST_SCALE, "finest pyramid level (0 = the image) DIS refines "
                                                          "its flow on; -1 = the preset's", bounds="[-1, 4]")
+    format: str = setting("png", "file of each pair's flow: png = KITTI 16-bit PNG (1/64 px steps, a fraction "
+                                 "of the size), flo = Middlebury float32 (exact)", choices=tuple(FORMAT_SUFFIXES))
     backward: bool = setting(False, "also store flow from i + step back to i, for forward-backward checks")
     device: str = setting("auto", "where RAFT runs; auto: cuda when a GPU is visible", significant=False,
                           choices=backends.DEVICES)
@@ -66,7 +68,8 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
             for k in (i, j):
                 if k not in prepared:
                     prepared[k] = estimator.prepare(frames.read_resized(k, size))
-            write_flo(out_dir / PAIRS_DIR / pair_filename(i, j), estimator.flow(prepared[i], prepared[j]))
+            write_flow(out_dir / PAIRS_DIR / pair_filename(i, j, FORMAT_SUFFIXES[config.format]),
+                       estimator.flow(prepared[i], prepared[j]))
             for k in [k for k in prepared if k < min(i, j)]:
                 del prepared[k]
             bar.advance()
@@ -75,6 +78,7 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
         "pairs": [list(pair) for pair in pairs],
         "step": config.step,
         "backward": config.backward,
+        "format": config.format,
         "size": list(size),
         "frame_size": list(frame_size),
         "scale": [frame_size[0] / size[0], frame_size[1] / size[1]],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import numpy as np
 
 from vidcli.console import progress
 from vidcli.engine.stage import RunInfo
-from vidcli.io.flow import FLOW_INDEX_NAME, PAIRS_DIR, flow_to_rgb, pair_filename, read_flo
+from vidcli.io.flow import FlowArtifact, flow_to_rgb
 from vidcli.io.frames import FrameSequence
 from vidcli.io.video import VideoWriter
 from vidcli.settings import setting
@@ -32,13 +31,11 @@ class Config:
 
 def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     frames = FrameSequence(inputs["frames"].path)
-    flow_dir = Path(inputs["flow"].path)
-    index = json.loads((flow_dir / FLOW_INDEX_NAME).read_text())
-    pairs = [(i, j) for i, j in index["pairs"] if j > i]
-    to_frame_pixels = np.array(index["scale"], np.float32)
+    flow = FlowArtifact(inputs["flow"].path)
+    pairs = [(i, j) for i, j in flow.pairs if j > i]
 
     def flow_of(i: int, j: int) -> np.ndarray:
-        return read_flo(flow_dir / PAIRS_DIR / pair_filename(i, j)) * to_frame_pixels
+        return flow.read(i, j) * flow.scale
 
     max_flow = config.max_flow or _robust_max_magnitude(flow_of(i, j) for i, j in pairs)
     width, height = frames.size

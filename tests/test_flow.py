@@ -15,7 +15,8 @@ from vidcli.engine.keys import sha256_of
 from vidcli.engine.stage import Artifact, planned_config
 from vidcli.errors import ConfigError, InputError
 from vidcli.io.flow import (
-    endpoint_error, flow_to_rgb, pair_filename, read_flo, read_kitti_flow, resize_flow, write_flo,
+    FlowArtifact, endpoint_error, flow_to_rgb, pair_filename, read_flo, read_kitti_flow, resize_flow,
+    write_flo,
 )
 from vidcli.io.frames import write_frames
 from vidcli.io.video import iter_frames, probe
@@ -103,8 +104,8 @@ def test_dis_recovers_a_translation(tmp_path):
     index = json.loads((tmp_path / "flow" / "index.json").read_text())
     assert index["pairs"] == [[0, 1], [1, 0], [1, 2], [2, 1]]
     assert (index["size"], index["scale"], index["backend"]) == ([160, 120], [1.0, 1.0], "dis")
-    forward = read_flo(tmp_path / "flow" / "pairs" / pair_filename(0, 1))
-    backward = read_flo(tmp_path / "flow" / "pairs" / pair_filename(1, 0))
+    flow = FlowArtifact(tmp_path / "flow")
+    forward, backward = flow.read(0, 1), flow.read(1, 0)
     interior = (slice(16, -16), slice(16, -16))
     assert forward.shape == (120, 160, 2)
     assert endpoint_error(forward[interior], np.broadcast_to(SHIFT, (88, 128, 2))) < 0.5
@@ -139,8 +140,23 @@ def test_flow_at_reduced_size_records_its_scale(tmp_path):
     run_flow(frames, tmp_path / "flow", backend="dis", max_size=80)
     index = json.loads((tmp_path / "flow" / "index.json").read_text())
     assert (index["size"], index["frame_size"], index["scale"]) == ([80, 60], [160, 120], [2.0, 2.0])
-    flow = read_flo(tmp_path / "flow" / "pairs" / pair_filename(0, 1)) * np.array(index["scale"])
-    assert endpoint_error(flow[8:-8, 8:-8], np.broadcast_to(SHIFT, (44, 64, 2))) < 0.75
+    flow = FlowArtifact(tmp_path / "flow")
+    field = flow.read(0, 1) * flow.scale
+    assert endpoint_error(field[8:-8, 8:-8], np.broadcast_to(SHIFT, (44, 64, 2))) < 0.75
+
+
+def test_flow_files_as_kitti_png_or_flo(tmp_path):
+    """The default KITTI PNGs hold the .flo's field to 1/128 px in a fraction of its bytes (#16.17)."""
+    frames = make_frames_artifact(tmp_path / "frames", translated_frames(2))
+    fields, sizes = {}, {}
+    for file_format in ("png", "flo"):
+        run_flow(frames, tmp_path / file_format, backend="dis", max_size=0, format=file_format)
+        (path,) = (tmp_path / file_format / "pairs").iterdir()
+        assert path.name == pair_filename(0, 1, "." + file_format)
+        fields[file_format] = FlowArtifact(tmp_path / file_format).read(0, 1)
+        sizes[file_format] = path.stat().st_size
+    assert np.abs(fields["png"] - fields["flo"]).max() <= 1 / 128
+    assert sizes["png"] < sizes["flo"] / 3
 
 
 def test_flow_settings_are_checked(tmp_path):
@@ -171,7 +187,7 @@ def test_raft_backend_with_a_checkpoint(tmp_path, raft_checkpoint):
     assert (info.backend, info.model, info.counts) == ("raft", "raft_large", {"pairs": 2})
     assert info.checksum == sha256_of(raft_checkpoint)
     for i in (0, 1):
-        flow = read_flo(tmp_path / "flow" / "pairs" / pair_filename(i, i + 1))
+        flow = FlowArtifact(tmp_path / "flow").read(i, i + 1)
         assert flow.shape == (100, 140, 2) and np.isfinite(flow).all()
     assert json.loads((tmp_path / "flow" / "index.json").read_text())["backend"] == "raft"
 
@@ -192,7 +208,7 @@ def test_dis_on_flying_chairs(tmp_path):
                   for k in (0, 1)]
         frames = make_frames_artifact(tmp_path / f"frames{pair}", images)
         run_flow(frames, tmp_path / f"flow{pair}", backend="dis")
-        flow = read_flo(tmp_path / f"flow{pair}" / "pairs" / pair_filename(0, 1))
+        flow = FlowArtifact(tmp_path / f"flow{pair}").read(0, 1)
         errors.append(endpoint_error(flow, read_flo(CHAIRS / f"{pair:07d}-gt.flo")))
     assert np.mean(errors) < 5.0  # DIS medium measures about 4.4 px here; standing still scores 5.0
 

@@ -24,7 +24,7 @@ from vidcli.engine.pipeline import load_pipeline
 from vidcli.engine.stage import planned_config
 from vidcli.engine.store import Workspace
 from vidcli.errors import InputError
-from vidcli.io.flow import read_flo, read_kitti_flow, write_flo, write_kitti_flow
+from vidcli.io.flow import FlowArtifact, read_flo, read_kitti_flow, write_flo, write_kitti_flow
 from vidcli.io.video import VideoWriter
 from vidcli.stages import camera as camera_stage
 from vidcli.stages import flow as flow_stage
@@ -329,7 +329,7 @@ def test_train_stage_artifact_and_trained_checkpoint_in_the_flow_stage(tiny_pair
     info = flow_stage.run(config, {"frames": Artifact(frames)}, tmp_path / "flow")
     assert info.backend == "raft" and info.model.startswith("raft_small:")
     assert info.checksum == sha256_of(model)
-    estimate = read_flo(tmp_path / "flow" / "pairs" / "000000_000001.flo")
+    estimate = FlowArtifact(tmp_path / "flow").read(0, 1)
     assert estimate.shape == (136, 136, 2) and np.isfinite(estimate).all() and np.abs(estimate).max() > 0
 
 

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from vidcli.errors import InputError
-from vidcli.io.flow import PAIRS_DIR, flow_metrics, read_flo, read_kitti_flow, resize_flow
+from vidcli.io.flow import PAIRS_DIR, flow_metrics, read_flow, resize_flow
 
 _SUFFIXES = ("-gt", "_flow")
 
@@ -32,15 +30,6 @@ def flow_files(folder: Path) -> dict[str, Path]:
         folder = folder / PAIRS_DIR
     files = sorted(folder.glob("*.flo")) or sorted(folder.glob("*.png"))  # beside .flo files, PNGs are images
     return {_pair_name(p): p for p in files}
-
-
-def read_flow(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(flow, valid) of a `.flo` or KITTI PNG file."""
-    if path.suffix.lower() == ".png":
-        return read_kitti_flow(path)
-    flow = read_flo(path)
-    valid = np.isfinite(flow).all(axis=-1)
-    return np.where(valid[..., None], flow, 0.0).astype(np.float32), valid
 
 
 def evaluate_flow(predicted: Path, truth: Path) -> dict:

@@ -3,13 +3,12 @@ read from its artifact on demand, so that a backend holds only the frames it is 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from vidcli.io import masks as mask_files
-from vidcli.io.flow import FLOW_INDEX_NAME, PAIRS_DIR, pair_filename, read_flo
+from vidcli.io.flow import FlowArtifact
 from vidcli.io.frames import FrameSequence
 
 HOLES_JSON = "holes.json"  # the holes stage's per-frame masks
@@ -31,11 +30,9 @@ class HoleVideo:
         holes = mask_files.read_masks(Path(holes_dir) / HOLES_JSON)
         self._holes = {entry["frame"]: entry["rle"] for entry in holes["masks"]}
         self._areas = {entry["frame"]: entry["area"] for entry in holes["masks"]}
-        self._flow_dir = Path(flow_dir) if flow_dir else None
-        self.flow_size = None
-        if self._flow_dir:
-            index = json.loads((self._flow_dir / FLOW_INDEX_NAME).read_text())
-            self.flow_size = tuple(index["size"])  # (width, height) the flow was computed at
+        self._flow = FlowArtifact(flow_dir) if flow_dir else None
+        # (width, height) the flow was computed at
+        self.flow_size = tuple(self._flow.index["size"]) if self._flow else None
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -67,6 +64,6 @@ class HoleVideo:
 
     def flow(self, i: int, j: int) -> np.ndarray:
         """Flow from frame i to frame j (|i - j| = 1) at `flow_size`, in that size's pixels."""
-        if self._flow_dir is None:
+        if self._flow is None:
             raise ValueError("this video was given no flow")
-        return read_flo(self._flow_dir / PAIRS_DIR / pair_filename(i, j))
+        return self._flow.read(i, j)

@@ -1,10 +1,12 @@
 """Optical-flow files and helpers: Middlebury `.flo`, KITTI flow PNGs, colour coding, end-point error.
 
-A flow field is an HxWx2 float32 array of (u, v) displacements in pixels: x right, y down.
+A flow field is an HxWx2 float32 array of (u, v) displacements in pixels: x right, y down. A KITTI PNG
+stores it in 1/64-pixel steps at about an eighth of a `.flo`'s size (docs/formats.md).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -15,9 +17,11 @@ from vidcli.errors import InputError
 FLO_MAGIC = 202021.25  # the float32 whose bytes read 'PIEH'
 _HEADER_BYTES = 12
 
-# A `flow` artifact: FLOW_INDEX_NAME lists the pairs; each pair's field is PAIRS_DIR/pair_filename(i, j).
+# A `flow` artifact: FLOW_INDEX_NAME lists the pairs and the file format; each pair's field is
+# PAIRS_DIR/pair_filename(i, j, suffix).
 FLOW_INDEX_NAME = "index.json"
 PAIRS_DIR = "pairs"
+FORMAT_SUFFIXES = {"png": ".png", "flo": ".flo"}  # KITTI 16-bit PNG, Middlebury float32
 
 # Baker et al.'s colour wheel: hue anchors (red, yellow, green, cyan, blue, magenta) and how many
 # steps each segment to the next anchor gets; the uneven steps make hues perceptually even.
@@ -27,9 +31,38 @@ _WHEEL_ANCHORS = np.array(
 _WHEEL_STEPS = (15, 6, 4, 11, 13, 6)
 
 
-def pair_filename(first: int, second: int) -> str:
-    """The `.flo` file name of the flow from frame `first` to frame `second`."""
-    return f"{first:06d}_{second:06d}.flo"
+def pair_filename(first: int, second: int, suffix: str = ".flo") -> str:
+    """The file name of the flow from frame `first` to frame `second`."""
+    return f"{first:06d}_{second:06d}{suffix}"
+
+
+class FlowArtifact:
+    """A `flow` stage artifact: its index and each pair's field, in the pixels of the size flow was
+    computed at (`scale` converts them to frame pixels)."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.index = json.loads((self.folder / FLOW_INDEX_NAME).read_text())
+        self.pairs = [tuple(pair) for pair in self.index["pairs"]]
+        self.scale = np.array(self.index["scale"], np.float32)
+        self._suffix = FORMAT_SUFFIXES[self.index["format"]]
+
+    def read(self, first: int, second: int) -> np.ndarray:
+        return read_flow(self.folder / PAIRS_DIR / pair_filename(first, second, self._suffix))[0]
+
+
+def write_flow(path, flow: np.ndarray) -> None:
+    """Write a flow field in the format its suffix names (.png: KITTI, else Middlebury .flo)."""
+    (write_kitti_flow if Path(path).suffix.lower() == ".png" else write_flo)(path, flow)
+
+
+def read_flow(path) -> tuple[np.ndarray, np.ndarray]:
+    """(flow, valid) of a `.flo` (non-finite vectors are unknown) or KITTI PNG file."""
+    if Path(path).suffix.lower() == ".png":
+        return read_kitti_flow(path)
+    flow = read_flo(path)
+    valid = np.isfinite(flow).all(axis=-1)
+    return np.where(valid[..., None], flow, 0.0).astype(np.float32), valid
 
 
 def write_flo(path, flow: np.ndarray) -> None:
