@@ -34,8 +34,9 @@ class Config(TrainedCheckpoint):
     dis_preset: str = setting("medium", "DIS speed/quality preset", choices=tuple(PRESETS))
     dis_finest_scale: int = setting(PRESET_FINEST_SCALE, "finest pyramid level (0 = the image) DIS refines "
                                                          "its flow on; -1 = the preset's", bounds="[-1, 4]")
-    format: str = setting("png", "file of each pair's flow: png = KITTI 16-bit PNG (1/64 px steps, a fraction "
-                                 "of the size), flo = Middlebury float32 (exact)", choices=tuple(FORMAT_SUFFIXES))
+    format: str = setting("png", "file of each pair's flow: png = KITTI 16-bit PNG (1/64 px steps, a "
+                                 "fraction of the size), flo = Middlebury float32 (exact)",
+                          choices=tuple(FORMAT_SUFFIXES))
     backward: bool = setting(False, "also store flow from i + step back to i, for forward-backward checks")
     device: str = setting("auto", "where RAFT runs; auto: cuda when a GPU is visible", significant=False,
                           choices=backends.DEVICES)
