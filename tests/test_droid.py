@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from vidcli.geometry import se3
 from vidcli.slam.droid_net import CorrelationPyramid, DroidNet, convex_upsample, load_droid_state
 
 DATA = Path(__file__).parent / "data" / "droid"
@@ -118,28 +119,154 @@ def write_tiny_droid_checkpoint(home: Path) -> None:
     torch.save(state, home / "checkpoints" / "droid.pth")
 
 
-def test_matches_give_people_zero_confidence_at_either_end():
-    from types import SimpleNamespace
+# ----- DROID's tracking (vidcli.slam.droid_frontend) -----
 
-    from vidcli.backends.droid import DroidCorrespondences
 
-    torch.manual_seed(0)
-    estimator = DroidCorrespondences(DroidNet(), "cpu", iterations=2)
-    rng = np.random.default_rng(0)
-    frames = [rng.integers(0, 256, (72, 80, 3), dtype=np.uint8) for _ in range(2)]
-    person = np.zeros((72, 80), bool)
-    person[20:37, 30:45] = True  # grid cells rows 2-4, columns 3-5
-    old, new = (SimpleNamespace(prepared=estimator.prepare(f), mask=person, texture=None) for f in frames)
-    (coords, weight), (_, back_weight) = estimator.match(old, new)
-    assert coords.shape == (9 * 10, 2) and weight.shape == (90,)
-    cells = np.zeros((9, 10), bool)
-    cells[2:5, 3:6] = True
-    assert np.all(weight[cells.ravel()] == 0) and np.all(back_weight[cells.ravel()] == 0)
-    landed = cells[np.clip(coords[:, 1].astype(int), 0, 8), np.clip(coords[:, 0].astype(int), 0, 9)]
-    assert np.all(weight[landed] == 0) and np.any(weight > 0)
-    unmasked = [SimpleNamespace(prepared=frame.prepared, mask=None, texture=None) for frame in (old, new)]
-    (_, free_weight), _ = estimator.match(*unmasked)
-    assert np.all(free_weight[cells.ravel()] > 0)  # the zeros came from the masks
+def textured_frames(count: int, step: int, seed: int = 0) -> list[np.ndarray]:
+    """64x64 crops of one smooth random texture, each `step` pixels right of the last (a panning camera)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    texture = cv2.resize(rng.integers(0, 256, (24, 48, 3), dtype=np.uint8), (256, 128), interpolation=cv2.INTER_CUBIC)
+    return [np.ascontiguousarray(texture[32:96, step * k:step * k + 64]) for k in range(count)]
+
+
+def test_motion_filter_keeps_a_frame_when_its_mean_flow_from_the_last_keyframe_exceeds_the_threshold(network):
+    from vidcli.slam.droid_frontend import DroidSettings, Frontend, Keyframes, MotionFilter, add_keyframes
+
+    frames = textured_frames(6, 4)
+    person = np.zeros((64, 64), bool)
+    person[:, 40:] = True  # the grid's columns 5-7
+    masks = [None, None, person, None, person, None]
+    motion = MotionFilter(network, "cpu", thresh=0.0)
+    K = np.array([[64.0, 0, 32], [0, 64.0, 32], [0, 0, 1]])
+    features = [motion.features(f) for f in frames]
+    first = motion.with_context(features[0], frames[0])
+    flows = [motion.flow(first, None, f) for f in features[1:]]
+    # the mean leaves out the last keyframe's people
+    keyframe = motion.with_context(features[2], frames[2])
+    both = motion.flow(keyframe, None, features[3]), motion.flow(keyframe, person[::8, ::8], features[3])
+    assert both[0] != both[1]
+
+    def kept(thresh: float) -> list[int]:
+        """The keyframes add_keyframes picks (the frontend waits for 1000, so it stays out of the way)."""
+        motion.thresh = thresh
+        frontend = Frontend(Keyframes(K, (8, 8)), motion.operator, DroidSettings(warmup=1000))
+        add_keyframes(lambda i: (frames[i], masks[i]), len(frames), motion, frontend)
+        return frontend.video.frames
+
+    def expected(thresh: float) -> list[int]:
+        """The same rule applied by hand: mean flow from the last keyframe, over its cells without people."""
+        keep, last = [0], 0
+        for frame in range(1, len(frames)):
+            people = None if masks[last] is None else masks[last][::8, ::8]
+            source = motion.with_context(features[last], frames[last])
+            if motion.flow(source, people, features[frame]) > thresh:
+                keep.append(frame)
+                last = frame
+        return keep
+
+    assert kept(0.0) == list(range(6))
+    assert kept(1e6) == [0]
+    between = float(np.median(flows))
+    assert 1 < len(kept(between)) < 6 and kept(between) == expected(between)
+
+
+def synthetic_keyframes(people: np.ndarray | None = None):
+    """The camera tests' synthetic scene as DROID's keyframes: exact correspondences `truth`
+    {(i, j): (P, 2)}, keyframes at the true poses and depths, random 4-channel features."""
+    from test_camera import GRID, GRID_K, synthetic_scene
+
+    from vidcli.slam.droid_frontend import Features, Keyframes
+
+    poses, inv_depth, edges = synthetic_scene(count=5)
+    truth = {(int(i), int(j)): coords for i, j, coords in zip(edges.source, edges.target, edges.coords)}
+    video = Keyframes(np.diag([CELL_SIZE, CELL_SIZE, 1.0]) @ GRID_K, GRID)
+    generator = torch.Generator().manual_seed(0)
+    for k, (pose, disp) in enumerate(zip(poses, inv_depth)):
+        fmap, net, inp = (torch.randn(4, *GRID, generator=generator) for _ in range(3))
+        video.append(k, Features(fmap, net, inp), people, pose.copy(), disp.copy())
+    return video, truth, poses, inv_depth
+
+
+CELL_SIZE = 8
+
+
+def oracle(graph_of, truth, corrupt=None):
+    """An update operator that knows the true correspondences: its revision moves each target onto
+    them, with full confidence; `corrupt(i, j, true)` gives wrong ones for some cells."""
+
+    def operator(net, inp, corr, motion, ii, jj):
+        video = graph_of().video
+        coords1 = motion[:, :2].permute(0, 2, 3, 1).reshape(len(ii), -1, 2).double().numpy() + video.pixels
+        true = np.stack([truth[int(i), int(j)] if corrupt is None else corrupt(int(i), int(j), truth[int(i), int(j)])
+                         for i, j in zip(ii, jj)])
+        delta = torch.from_numpy(true - coords1).float().view(len(ii), *video.grid, 2)
+        return net, delta, torch.ones_like(delta)
+
+    return operator
+
+
+def run_loop(video, operator_of_graph, iterations: int):
+    from vidcli.slam.droid_frontend import DroidSettings, FactorGraph
+
+    holder = {}
+    graph = FactorGraph(video, operator_of_graph(lambda: holder["graph"]), DroidSettings())
+    holder["graph"] = graph
+    graph.add_neighborhood_factors(0, len(video), radius=2)
+    for _ in range(iterations):
+        graph.update(1)
+    return graph
+
+
+def perturb(video, seed: int = 3):
+    rng = np.random.default_rng(seed)
+    for k in range(1, len(video)):
+        video.poses[k] = se3.se3_exp(rng.normal(0, 0.02, 6)) @ video.poses[k]
+    video.disps = [disp * rng.uniform(0.7, 1.3, disp.shape) for disp in video.disps]
+
+
+def test_the_update_operator_alternating_with_bundle_adjustment_converges_from_a_perturbed_start():
+    """Each iteration feeds the operator the current reprojection and takes its targets into two BA
+    steps: with an operator that knows the true correspondences, the poses and depths converge."""
+    video, truth, poses, inv_depth = synthetic_keyframes()
+    perturb(video)
+    start_error = np.abs(np.stack(video.poses)[:, :3, :3] - poses[:, :3, :3]).max()
+    graph = run_loop(video, lambda graph_of: oracle(graph_of, truth), iterations=12)
+    solved = np.stack(video.poses)
+    centres, true_centres = se3.inverse(solved)[:, :3, 3], se3.inverse(poses)[:, :3, 3]
+    scale = np.sum(true_centres * centres) / np.sum(centres**2)  # the one gauge freedom left
+    assert start_error > 0.01
+    np.testing.assert_allclose(scale * centres, true_centres, atol=1e-4)
+    np.testing.assert_allclose(solved[:, :3, :3], poses[:, :3, :3], atol=1e-4)
+    seen = np.zeros(inv_depth.shape, bool)  # cells landing inside another keyframe (outside: weight 0)
+    np.logical_or.at(seen, graph.ii, graph.weight > 0)
+    assert seen.mean() > 0.9 and set(np.unique(graph.weight)) == {0.0, 1.0} and np.all(graph.age == 12)
+    np.testing.assert_allclose((np.stack(video.disps) / scale)[seen], inv_depth[seen], rtol=1e-4)
+
+
+def test_people_cells_do_not_influence_the_loop():
+    """Wrong correspondences on people's cells (leaving a person, or landing inside one) change nothing:
+    those cells get zero confidence at either end."""
+    people = np.zeros((24, 40), bool)
+    people[8:16, 15:25] = True
+
+    def corrupt(i, j, true):
+        wrong = true.copy()
+        leaving = people.reshape(-1)
+        landing = (true[:, 0] >= 16) & (true[:, 0] < 23.5) & (true[:, 1] >= 9) & (true[:, 1] < 15)
+        wrong[leaving] += np.array([4.0, -3.0])
+        wrong[landing & ~leaving] += np.array([0.5, 0.0])  # still inside the person
+        return wrong
+
+    results = []
+    for masked, corrupted in ((True, False), (True, True), (False, True)):
+        video, truth, _, _ = synthetic_keyframes(people if masked else None)
+        perturb(video)
+        run_loop(video, lambda graph_of: oracle(graph_of, truth, corrupt if corrupted else None), iterations=4)
+        results.append(np.stack(video.poses))
+    np.testing.assert_allclose(results[1], results[0], atol=1e-12)
+    assert np.abs(results[2] - results[0]).max() > 1e-3  # unmasked, the same errors do move the poses
 
 
 @pytest.mark.slow  # 2 minutes on two loaded cores: a synthetic clip and a network on the CPU

@@ -149,13 +149,23 @@ class DroidNet(nn.Module):
         self.update = UpdateModule()
 
     def extract_features(self, rgb):
-        """(features, hidden state, context) of RGB images (B, N, 3, H, W) with values 0-255. The
-        official code takes BGR (OpenCV's order) and flips the channels first; vidcli passes RGB."""
+        """(features, hidden state, context) of RGB images (B, N, 3, H, W) with values 0-255."""
+        images = self.normalised(rgb)
+        return (self.fnet(images), *self.context(images))
+
+    @staticmethod
+    def normalised(rgb):
+        """The encoders' input: RGB images (B, N, 3, H, W) with values 0-255, normalised by ImageNet's
+        statistics. The official code takes BGR (OpenCV's order) and flips the channels first; vidcli
+        passes RGB."""
         mean = rgb.new_tensor(IMAGE_MEAN).view(3, 1, 1)
         std = rgb.new_tensor(IMAGE_STD).view(3, 1, 1)
-        images = (rgb / 255.0 - mean) / std
+        return (rgb / 255.0 - mean) / std
+
+    def context(self, images):
+        """(hidden state, context) of normalised images: only keyframes need them."""
         net, inp = self.cnet(images).split([128, 128], dim=2)
-        return self.fnet(images), torch.tanh(net), torch.relu(inp)
+        return torch.tanh(net), torch.relu(inp)
 
 
 def load_droid_state(state: dict) -> dict:
@@ -182,10 +192,11 @@ class CorrelationPyramid:
     """DROID's correlation lookup, computed on demand from pooled target features instead of a stored
     all-pairs volume: average-pooling the volume over the target pixels (as the official pyramid does)
     equals correlating with average-pooled target features, so memory grows with `chunk` (source
-    pixels per step) rather than with the square of the image. Out-of-image samples are zero and the
-    (2r+1)^2 window is ordered x-major, as the official CUDA kernel `corr_index_forward` writes it."""
+    pixels per step) times the image, not with its square (256 pixels of a 640x360 image: 3.7 MB per
+    edge). Out-of-image samples are zero and the (2r+1)^2 window is ordered x-major, as the official
+    CUDA kernel `corr_index_forward` writes it."""
 
-    def __init__(self, source, target, levels: int = LEVELS, radius: int = RADIUS, chunk: int = 1024):
+    def __init__(self, source, target, levels: int = LEVELS, radius: int = RADIUS, chunk: int = 256):
         """`source`, `target`: (E, C, H, W) features of each edge's two frames."""
         self.source = source.flatten(2).transpose(1, 2) / 4.0  # (E, HW, C), scaled as the official corr
         self.radius, self.chunk = radius, chunk
@@ -205,8 +216,10 @@ class CorrelationPyramid:
         return torch.cat(out, dim=2).transpose(1, 2).reshape(edges, -1, height, width)
 
     def _lookup(self, target, source, points):
-        """(E, P, (2r+1)^2) bilinear correlations of source features (E, P, C) around `points` (E, P, 2)."""
+        """(E, P, (2r+1)^2) bilinear correlations of source features (E, P, C) around `points` (E, P, 2):
+        the chunk's rows of the volume at this level, (E, P, H * W), then its window's corners."""
         edges, channels, height, width = target.shape
+        volume = torch.bmm(source, target.flatten(2))  # (E, P, HW)
         side = 2 * self.radius + 2  # integer corners spanning the window
         base = torch.floor(points)
         frac = points - base
@@ -215,10 +228,7 @@ class CorrelationPyramid:
         ys = base[..., 1, None].long() + offsets
         inside = ((xs >= 0) & (xs < width))[..., :, None] & ((ys >= 0) & (ys < height))[..., None, :]
         index = (ys.clamp(0, height - 1)[..., None, :] * width + xs.clamp(0, width - 1)[..., :, None])
-        flat = target.flatten(2).transpose(1, 2)  # (E, HW, C)
-        gathered = torch.gather(flat, 1, index.reshape(edges, -1, 1).expand(-1, -1, channels))
-        gathered = gathered.view(edges, *index.shape[1:], channels)  # (E, P, side x, side y, C)
-        values = torch.einsum("epijc,epc->epij", gathered, source) * inside  # [x index i, y index j]
+        values = torch.gather(volume, 2, index.flatten(2)).view(index.shape) * inside  # [x index i, y index j]
         dx, dy = frac[..., 0, None, None], frac[..., 1, None, None]
         sampled = ((1 - dx) * (1 - dy) * values[..., :-1, :-1] + dx * (1 - dy) * values[..., 1:, :-1]
                    + (1 - dx) * dy * values[..., :-1, 1:] + dx * dy * values[..., 1:, 1:])

@@ -310,11 +310,8 @@ def _frame(estimator, rgb, mask) -> _Keyframe:
 
 
 def _match(estimator, old: _Keyframe, new: _Keyframe):
-    """Correspondences both ways, ((coords, weight) of old -> new, of new -> old): from the estimator's
-    own `match` where it has one (a network that predicts them, e.g. DROID's), else from optical flow
+    """Correspondences both ways, ((coords, weight) of old -> new, of new -> old), from optical flow
     forward and backward (`correspondences`)."""
-    if hasattr(estimator, "match"):
-        return estimator.match(old, new)
     forward, backward = estimator.flow(old.prepared, new.prepared), estimator.flow(new.prepared, old.prepared)
     return (correspondences(forward, backward, old.mask, new.mask, old.texture),
             correspondences(backward, forward, new.mask, old.mask, new.texture))
