@@ -28,6 +28,15 @@ def seeded_state(model) -> dict:
     return state
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """The tests' tensors are small: a second OpenMP thread only waits (10 times slower on loaded cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def goldens():
     from safetensors.torch import load_file
@@ -269,13 +278,12 @@ def test_people_cells_do_not_influence_the_loop():
     assert np.abs(results[2] - results[0]).max() > 1e-3  # unmasked, the same errors do move the poses
 
 
-@pytest.mark.slow  # 2 minutes on two loaded cores: a synthetic clip and a network on the CPU
+@pytest.mark.slow  # a synthetic clip, DROID's tracking with the full-size network on the CPU
 def test_camera_stage_runs_the_droid_backend_from_a_tiny_checkpoint(tmp_path, monkeypatch, anny_body):
     from test_camera import run_camera, synth_clip
     from vidcli.stages import camera as camera_stage
 
     from vidcli import backends
-    from vidcli.backends import droid
     from vidcli.engine.stage import planned_config
 
     monkeypatch.setenv("VIDCLI_HOME", str(tmp_path / "home"))
@@ -283,13 +291,14 @@ def test_camera_stage_runs_the_droid_backend_from_a_tiny_checkpoint(tmp_path, mo
     write_tiny_droid_checkpoint(tmp_path / "home")
     assert backends.resolve("camera", "auto")[0] == "droid"
     assert planned_config(camera_stage, {"backend": "droid"}).device == "cpu"
-    monkeypatch.setattr(droid, "ITERATIONS", 2)  # random weights: the run, not the result, is tested
     torch.manual_seed(0)
     _, _, _, frames, masks = synth_clip(tmp_path, "dolly", 0.4, seed=1)
-    info, camera = run_camera(frames, masks, tmp_path / "camera", backend="droid", max_size=128, focal=300.0)
+    # random weights: the run, not the result, is tested; every frame moves enough to be a keyframe
+    info, camera = run_camera(frames, masks, tmp_path / "camera", backend="droid", max_size=128,
+                              droid_filter_thresh=1e-6, droid_warmup=4)
     assert info.backend == "droid" and info.model == "droid" and len(info.checksum) == 64
     assert camera.t_wc.shape[0] == info.counts["frames"] and np.isfinite(camera.t_wc).all()
-    assert np.isfinite(camera.R_wc).all() and info.counts["keyframes"] >= 1
+    assert np.isfinite(camera.R_wc).all() and info.counts["keyframes"] >= 4 and np.isfinite(camera.K).all()
 
 
 def test_a_checkpoint_that_does_not_fit_is_one_clear_error(tmp_path, monkeypatch):

@@ -292,9 +292,23 @@ class FactorGraph:
             self.add_factors(pairs[:, 0], pairs[:, 1], remove)
 
     def update(self, t0: int | None = None, use_inactive: bool = False) -> None:
-        """One iteration: the update operator on every active edge, then BA_STEPS of bundle adjustment
-        of the keyframes from t0 on (default: after the oldest source), with the inactive edges whose
-        both ends are from t0 - 3 on when `use_inactive`."""
+        """One iteration: the update operator on every active edge (`revise_edges`), then BA_STEPS of
+        bundle adjustment of the keyframes from t0 on (default: after the oldest source), with the
+        inactive edges whose both ends are from t0 - 3 on when `use_inactive`."""
+        self.revise_edges()
+        if t0 is None:
+            t0 = max(1, int(self.ii.min()) + 1)
+        ii, jj, target, weight = self.ii, self.jj, self.target, self.weight
+        if use_inactive:
+            recent = (self.ii_inactive >= t0 - 3) & (self.jj_inactive >= t0 - 3)
+            ii, jj = np.concatenate([self.ii_inactive[recent], ii]), np.concatenate([self.jj_inactive[recent], jj])
+            target = np.concatenate([self.target_inactive[recent], target])
+            weight = np.concatenate([self.weight_inactive[recent], weight])
+        self.video.adjust(Edges(ii, jj, target, weight), t0, self.settings.huber)
+
+    def revise_edges(self) -> None:
+        """The update operator on every active edge, OPERATOR_CHUNK at a time: new targets and
+        confidences (zero on people) from the current geometry's reprojection."""
         video = self.video
         coords1 = video.reproject(self.ii, self.jj)
         confidence = np.zeros(self.weight.shape)
@@ -310,15 +324,6 @@ class FactorGraph:
         self.net = self.torch.cat(nets)
         self.weight = video.weights(confidence, self.ii, self.jj, self.target)
         self.age += 1
-        if t0 is None:
-            t0 = max(1, int(self.ii.min()) + 1)
-        ii, jj, target, weight = self.ii, self.jj, self.target, self.weight
-        if use_inactive:
-            recent = (self.ii_inactive >= t0 - 3) & (self.jj_inactive >= t0 - 3)
-            ii, jj = np.concatenate([self.ii_inactive[recent], ii]), np.concatenate([self.jj_inactive[recent], jj])
-            target = np.concatenate([self.target_inactive[recent], target])
-            weight = np.concatenate([self.weight_inactive[recent], weight])
-        video.adjust(Edges(ii, jj, target, weight), t0, self.settings.huber)
 
 
 def revise(operator: Operator, net, inp, pyramid, coords1: np.ndarray, target: np.ndarray, video: Keyframes,
