@@ -92,8 +92,8 @@ def main() -> None:
             print(f"| {name} | {seconds:.2f} |")
         settings = droid.DroidSettings(filter_thresh=0.0, warmup=min(8, args.frames))
         start = time.perf_counter()
-        result = droid.track(lambda i: (frames[i], None), args.frames, motion.network, args.device, K, settings,
-                             False, SlamSettings())
+        result = droid.track(lambda i: (frames[i], None), args.frames, motion.network, args.device, K,
+                             settings, False, SlamSettings())
         total = time.perf_counter() - start
     print(f"whole run, every frame a keyframe: {total:.0f} s for {args.frames} frames "
           f"({total / args.frames:.0f} s per frame), {len(result.keyframes)} keyframes kept")

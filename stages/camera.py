@@ -82,10 +82,11 @@ class Config(TrainedCheckpoint):
                                   bounds="[0, 100]")
     iterations: int = setting(12, "Gauss-Newton iterations of each global bundle adjustment",
                               bounds="[1, 1000]")
-    droid_filter_thresh: float = setting(2.4, "backend droid: mean flow (1/8-resolution pixels) from the last "
-                                              "keyframe, predicted by one update step, that makes a keyframe",
-                                         bounds="(0, 1000]")
-    droid_warmup: int = setting(8, "backend droid: keyframes before the frontend initialises", bounds="[4, 1000]")
+    droid_filter_thresh: float = setting(2.4, "backend droid: mean flow (1/8-resolution pixels) from the "
+                                              "last keyframe, predicted by one update step, that makes a "
+                                              "keyframe", bounds="(0, 1000]")
+    droid_warmup: int = setting(8, "backend droid: keyframes before the frontend initialises",
+                                bounds="[4, 1000]")
     droid_keyframe_thresh: float = setting(4.0, "backend droid: the keyframe before last is dropped when its "
                                                 "neighbours are closer than twice this (1/8-res. pixels)",
                                            bounds="[0, 1000]")
@@ -93,14 +94,14 @@ class Config(TrainedCheckpoint):
                                                  "this (1/8-res. pixels)", bounds="[0, 1000]")
     droid_frontend_window: int = setting(25, "backend droid: keyframes back the frontend links by proximity",
                                          bounds="[1, 1000]")
-    droid_frontend_radius: int = setting(2, "backend droid: the frontend links each new keyframe to this many "
-                                            "before it, and the one before those", bounds="[0, 100]")
+    droid_frontend_radius: int = setting(2, "backend droid: the frontend links each new keyframe to this "
+                                            "many before it, and the one before those", bounds="[0, 100]")
     droid_frontend_nms: int = setting(1, "backend droid: proximity edges of the frontend this close to an "
                                          "existing one are suppressed", bounds="[0, 100]")
     droid_backend_thresh: float = setting(22.0, "backend droid: the final global adjustment links keyframes "
                                                 "closer than this (1/8-res. pixels)", bounds="[0, 1000]")
-    droid_backend_radius: int = setting(2, "backend droid: as droid_frontend_radius, for the global adjustment",
-                                        bounds="[0, 100]")
+    droid_backend_radius: int = setting(2, "backend droid: as droid_frontend_radius, for the global "
+                                           "adjustment", bounds="[0, 100]")
     droid_backend_nms: int = setting(3, "backend droid: as droid_frontend_nms, for the global adjustment",
                                      bounds="[0, 100]")
     mask_dilation: int = setting(4, "pixels (working images) by which person masks grow before use",

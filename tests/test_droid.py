@@ -136,7 +136,8 @@ def textured_frames(count: int, step: int, seed: int = 0) -> list[np.ndarray]:
     import cv2
 
     rng = np.random.default_rng(seed)
-    texture = cv2.resize(rng.integers(0, 256, (24, 48, 3), dtype=np.uint8), (256, 128), interpolation=cv2.INTER_CUBIC)
+    texture = cv2.resize(rng.integers(0, 256, (24, 48, 3), dtype=np.uint8), (256, 128),
+                         interpolation=cv2.INTER_CUBIC)
     return [np.ascontiguousarray(texture[32:96, step * k:step * k + 64]) for k in range(count)]
 
 
@@ -208,8 +209,8 @@ def oracle(graph_of, truth, corrupt=None):
     def operator(net, inp, corr, motion, ii, jj):
         video = graph_of().video
         coords1 = motion[:, :2].permute(0, 2, 3, 1).reshape(len(ii), -1, 2).double().numpy() + video.pixels
-        true = np.stack([truth[int(i), int(j)] if corrupt is None else corrupt(int(i), int(j), truth[int(i), int(j)])
-                         for i, j in zip(ii, jj)])
+        pairs = [(int(i), int(j)) for i, j in zip(ii, jj)]
+        true = np.stack([truth[p] if corrupt is None else corrupt(*p, truth[p]) for p in pairs])
         delta = torch.from_numpy(true - coords1).float().view(len(ii), *video.grid, 2)
         return net, delta, torch.ones_like(delta)
 
@@ -272,7 +273,9 @@ def test_people_cells_do_not_influence_the_loop():
     for masked, corrupted in ((True, False), (True, True), (False, True)):
         video, truth, _, _ = synthetic_keyframes(people if masked else None)
         perturb(video)
-        run_loop(video, lambda graph_of: oracle(graph_of, truth, corrupt if corrupted else None), iterations=4)
+        wrong = corrupt if corrupted else None
+        run_loop(video, lambda graph_of, truth=truth, wrong=wrong: oracle(graph_of, truth, wrong),
+                 iterations=4)
         results.append(np.stack(video.poses))
     np.testing.assert_allclose(results[1], results[0], atol=1e-12)
     assert np.abs(results[2] - results[0]).max() > 1e-3  # unmasked, the same errors do move the poses

@@ -29,10 +29,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vidcli.errors import InputError
 from vidcli.geometry import se3
 from vidcli.geometry.ba import Edges, bundle_adjust, refine_poses
 from vidcli.geometry.projection import MIN_DEPTH, pixel_rays, project, transform
-from vidcli.errors import InputError
 from vidcli.slam.correspondence import CELL, grid_intrinsics, grid_pixels
 
 MOTION_CLAMP = 64.0  # grid pixels, as DROID clamps the motion features
@@ -149,7 +149,8 @@ class Keyframes:
         cells = len(self.rays)
         return np.where(valid / cells < MIN_VALID_SHARE, FAR, total / np.maximum(valid, 1e-9))
 
-    def weights(self, confidence: np.ndarray, ii: np.ndarray, jj: np.ndarray, target: np.ndarray) -> np.ndarray:
+    def weights(self, confidence: np.ndarray, ii: np.ndarray, jj: np.ndarray,
+                target: np.ndarray) -> np.ndarray:
         """(E, P) confidences of edges between keyframes, zero on people (see `masked_weights`)."""
         return masked_weights(confidence, target, self.grid, [self.people[i] for i in ii],
                               [self.people[j] for j in jj])
@@ -165,7 +166,8 @@ class Keyframes:
                                  involved < t0, BA_STEPS, huber)
         for k, pose, disp, information in zip(involved, solution.poses, solution.inv_depth,
                                                solution.information):
-            self.poses[k], self.disps[k], self.information[k] = pose, np.maximum(disp, MIN_DISPARITY), information
+            self.poses[k], self.information[k] = pose, information
+            self.disps[k] = np.maximum(disp, MIN_DISPARITY)
 
     def set_intrinsics(self, K: np.ndarray) -> None:
         """Intrinsics of the working images (the grid's follow)."""
@@ -241,7 +243,8 @@ class FactorGraph:
         self.video.remove(index)
         touching = (self.ii_inactive == index) | (self.jj_inactive == index)
         self.ii_inactive, self.jj_inactive = self.ii_inactive[~touching], self.jj_inactive[~touching]
-        self.target_inactive, self.weight_inactive = self.target_inactive[~touching], self.weight_inactive[~touching]
+        self.target_inactive = self.target_inactive[~touching]
+        self.weight_inactive = self.weight_inactive[~touching]
         self.ii_inactive -= self.ii_inactive > index
         self.jj_inactive -= self.jj_inactive > index
         self.rm_factors((self.ii == index) | (self.jj == index))
@@ -271,7 +274,8 @@ class FactorGraph:
                     if abs(di) + abs(dj) <= reach and t0 <= i + di < t and t1 <= j + dj < t:
                         d[(i + di - t0) * (t - t1) + (j + dj - t1)] = np.inf
 
-        for i, j in zip(np.concatenate([self.ii, self.ii_inactive]), np.concatenate([self.jj, self.jj_inactive])):
+        for i, j in zip(np.concatenate([self.ii, self.ii_inactive]),
+                        np.concatenate([self.jj, self.jj_inactive])):
             suppress(int(i), int(j))
         edges = []
         for i in range(t0, t):
@@ -301,7 +305,8 @@ class FactorGraph:
         ii, jj, target, weight = self.ii, self.jj, self.target, self.weight
         if use_inactive:
             recent = (self.ii_inactive >= t0 - 3) & (self.jj_inactive >= t0 - 3)
-            ii, jj = np.concatenate([self.ii_inactive[recent], ii]), np.concatenate([self.jj_inactive[recent], jj])
+            ii = np.concatenate([self.ii_inactive[recent], ii])
+            jj = np.concatenate([self.jj_inactive[recent], jj])
             target = np.concatenate([self.target_inactive[recent], target])
             weight = np.concatenate([self.weight_inactive[recent], weight])
         self.video.adjust(Edges(ii, jj, target, weight), t0, self.settings.huber)
@@ -319,7 +324,8 @@ class FactorGraph:
             inp = self.torch.stack([video.features[i].inp for i in ii])
             pyramid = _pyramid([video.features[i].fmap for i in ii], [video.features[j].fmap for j in jj])
             net, self.target[edges], confidence[edges] = revise(
-                self.operator, self.net[edges], inp, pyramid, coords1[edges], self.target[edges], video, ii, jj)
+                self.operator, self.net[edges], inp, pyramid, coords1[edges], self.target[edges], video,
+                ii, jj)
             nets.append(net)
         self.net = self.torch.cat(nets)
         self.weight = video.weights(confidence, self.ii, self.jj, self.target)
@@ -339,7 +345,8 @@ def revise(operator: Operator, net, inp, pyramid, coords1: np.ndarray, target: n
     motion = torch.from_numpy(motion).float().to(net.device).view(edges, rows, columns, 4).permute(0, 3, 1, 2)
     moved = torch.from_numpy(coords1 - 0.5).float().to(net.device).view(edges, rows, columns, 2)
     with torch.inference_mode():
-        net, delta, weight = operator(net, inp, pyramid(moved), motion.clamp(-MOTION_CLAMP, MOTION_CLAMP), ii, jj)
+        motion = motion.clamp(-MOTION_CLAMP, MOTION_CLAMP)
+        net, delta, weight = operator(net, inp, pyramid(moved), motion, ii, jj)
     delta = delta.reshape(edges, -1, 2).double().cpu().numpy()
     return net, coords1 + delta, weight.reshape(edges, -1, 2).mean(-1).double().cpu().numpy()
 
@@ -403,7 +410,8 @@ class Frontend:
         self.next_disp = float(np.median(np.concatenate(video.disps[max(self.t1 - 3, 0):self.t1 - 1])))
 
 
-def global_adjustment(video: Keyframes, operator: Operator, settings: DroidSettings, steps: int) -> FactorGraph:
+def global_adjustment(video: Keyframes, operator: Operator, settings: DroidSettings,
+                      steps: int) -> FactorGraph:
     """DROID's backend: depths normalised, a graph over all keyframes by proximity, `steps`
     iterations with the first keyframe fixed. Returns the graph (its final correspondences)."""
     video.normalize()
@@ -447,8 +455,8 @@ class MotionFilter:
         frame, over the keyframe's cells without people."""
         torch = self.torch
         rows, columns = frame.fmap.shape[-2:]
-        y, x = torch.meshgrid(torch.arange(rows, device=self.device), torch.arange(columns, device=self.device),
-                              indexing="ij")
+        y, x = torch.meshgrid(torch.arange(rows, device=self.device),
+                              torch.arange(columns, device=self.device), indexing="ij")
         coords0 = torch.stack([x, y], -1).float()[None]
         with torch.inference_mode():
             corr = _pyramid([keyframe.fmap], [frame.fmap])(coords0)
@@ -509,7 +517,8 @@ def fill_trajectory(video: Keyframes, operator: Operator, frames: list[int], loa
         pyramid = _pyramid([video.features[k].fmap for k in before], [f.fmap for f in features])
         target = None
         for _ in range(FILL_ITERATIONS):
-            coords1 = project(_in_front(transform(current @ se3.inverse(poses[before]), video.rays, disps)), video.K)
+            points = transform(current @ se3.inverse(poses[before]), video.rays, disps)
+            coords1 = project(_in_front(points), video.K)
             net, target, confidence = revise(operator, net, inp, pyramid, coords1,
                                              coords1 if target is None else target, video, before, chunk)
             weights = masked_weights(confidence, target, video.grid, [video.people[k] for k in before],
@@ -568,8 +577,8 @@ def track(read: Callable, count: int, network, device: str, K: np.ndarray, setti
     poses[video.frames] = np.stack(video.poses)
     for frame, pose in filled.items():
         poses[frame] = pose
-    return SlamResult(poses, K, False, np.array(video.frames), np.stack(video.disps), np.stack(video.information),
-                      grid, focal_costs=focal_costs, textured_frames=count)
+    return SlamResult(poses, K, False, np.array(video.frames), np.stack(video.disps),
+                      np.stack(video.information), grid, focal_costs=focal_costs, textured_frames=count)
 
 
 def add_keyframes(read: Callable, count: int, motion: MotionFilter, frontend: Frontend,

@@ -218,7 +218,7 @@ class CorrelationPyramid:
     def _lookup(self, target, source, points):
         """(E, P, (2r+1)^2) bilinear correlations of source features (E, P, C) around `points` (E, P, 2):
         the chunk's rows of the volume at this level, (E, P, H * W), then its window's corners."""
-        edges, channels, height, width = target.shape
+        height, width = target.shape[-2:]
         volume = torch.bmm(source, target.flatten(2))  # (E, P, HW)
         side = 2 * self.radius + 2  # integer corners spanning the window
         base = torch.floor(points)
@@ -228,7 +228,8 @@ class CorrelationPyramid:
         ys = base[..., 1, None].long() + offsets
         inside = ((xs >= 0) & (xs < width))[..., :, None] & ((ys >= 0) & (ys < height))[..., None, :]
         index = (ys.clamp(0, height - 1)[..., None, :] * width + xs.clamp(0, width - 1)[..., :, None])
-        values = torch.gather(volume, 2, index.flatten(2)).view(index.shape) * inside  # [x index i, y index j]
+        # [x index i, y index j]
+        values = torch.gather(volume, 2, index.flatten(2)).view(index.shape) * inside
         dx, dy = frac[..., 0, None, None], frac[..., 1, None, None]
         sampled = ((1 - dx) * (1 - dy) * values[..., :-1, :-1] + dx * (1 - dy) * values[..., 1:, :-1]
                    + (1 - dx) * dy * values[..., :-1, 1:] + dx * dy * values[..., 1:, 1:])
