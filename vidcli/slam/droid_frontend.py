@@ -38,6 +38,7 @@ from vidcli.slam.correspondence import CELL, grid_intrinsics, grid_pixels
 MOTION_CLAMP = 64.0  # grid pixels, as DROID clamps the motion features
 MIN_GRID = 8  # cells per side the 4-level correlation pyramid needs (1/8, 1/16, 1/32, 1/64)
 FRONTEND_MAX_FACTORS = 48
+BACKEND_FACTORS_PER_KEYFRAME = 16
 MAX_AGE = 20  # iterations an edge stays in the frontend's active graph
 WARMUP_ITERATIONS = 8  # each of the two rounds of the initialisation
 ITERATIONS_BEFORE_REMOVAL, ITERATIONS_AFTER = 3, 2  # the frontend's iters1 and iters2
@@ -360,8 +361,8 @@ def _pyramid(sources: list, targets: list):
 
 
 class Frontend:
-    """DROID's frontend: the initialisation after `warmup` keyframes, then one update per new keyframe,
-    each predicting the next keyframe's pose and depth (`next_pose`, `next_disp`)."""
+    """DROID's frontend: the initialisation after `warmup` (at least 4) keyframes, then one update per
+    new keyframe, each predicting the next keyframe's pose and depth (`next_pose`, `next_disp`)."""
 
     def __init__(self, video: Keyframes, operator: Operator, settings: DroidSettings):
         self.video, self.settings = video, settings
@@ -375,6 +376,11 @@ class Frontend:
             self.initialize()
         elif self.initialized and self.t1 < len(self.video):
             self.update()
+        else:
+            return
+        # the next keyframe starts at the newest one's pose, with the median depth of the two before it
+        self.next_pose = self.video.poses[self.t1 - 1].copy()
+        self.next_disp = float(np.median(np.concatenate(self.video.disps[self.t1 - 3:self.t1 - 1])))
 
     def initialize(self) -> None:
         graph, settings = self.graph, self.settings
@@ -385,8 +391,6 @@ class Frontend:
         graph.add_proximity_factors(0, 0, radius=2, nms=2, thresh=settings.frontend_thresh)
         for _ in range(WARMUP_ITERATIONS):
             graph.update(1, use_inactive=True)
-        self.next_pose = self.video.poses[self.t1 - 1].copy()
-        self.next_disp = float(np.mean(self.video.disps[max(self.t1 - 4, 0):self.t1]))
         self.initialized = True
         graph.rm_factors(graph.ii < settings.warmup - 4, store=True)
 
@@ -406,8 +410,6 @@ class Frontend:
         else:
             for _ in range(ITERATIONS_AFTER):
                 graph.update(None, use_inactive=True)
-        self.next_pose = video.poses[self.t1 - 1].copy()
-        self.next_disp = float(np.median(np.concatenate(video.disps[max(self.t1 - 3, 0):self.t1 - 1])))
 
 
 def global_adjustment(video: Keyframes, operator: Operator, settings: DroidSettings,
@@ -415,7 +417,7 @@ def global_adjustment(video: Keyframes, operator: Operator, settings: DroidSetti
     """DROID's backend: depths normalised, a graph over all keyframes by proximity, `steps`
     iterations with the first keyframe fixed. Returns the graph (its final correspondences)."""
     video.normalize()
-    graph = FactorGraph(video, operator, settings)
+    graph = FactorGraph(video, operator, settings, BACKEND_FACTORS_PER_KEYFRAME * len(video))
     graph.add_proximity_factors(radius=settings.backend_radius, nms=settings.backend_nms,
                                 thresh=settings.backend_thresh, beta=settings.beta)
     for _ in range(steps):
