@@ -182,16 +182,21 @@ def test_motion_filter_keeps_a_frame_when_its_mean_flow_from_the_last_keyframe_e
     assert 1 < len(kept(between)) < 6 and kept(between) == expected(between)
 
 
-def synthetic_keyframes(people: np.ndarray | None = None):
-    """The camera tests' synthetic scene as DROID's keyframes: exact correspondences `truth`
-    {(i, j): (P, 2)}, keyframes at the true poses and depths, random 4-channel features."""
-    from test_camera import GRID, GRID_K, synthetic_scene
+def synthetic_keyframes(people: np.ndarray | None = None, scene=None):
+    """A synthetic scene (poses, inverse depths; default: the camera tests' scene of 5 keyframes) as
+    DROID's keyframes at the true poses and depths with random 4-channel features, and the exact
+    correspondences `truth` {(i, j): (P, 2)} between every two of them."""
+    from test_camera import GRID, GRID_K, grid_rays, synthetic_scene
 
+    from vidcli.geometry.projection import project, transform
+    from vidcli.slam.correspondence import CELL
     from vidcli.slam.droid_frontend import Features, Keyframes
 
-    poses, inv_depth, edges = synthetic_scene(count=5)
-    truth = {(int(i), int(j)): coords for i, j, coords in zip(edges.source, edges.target, edges.coords)}
-    video = Keyframes(np.diag([CELL_SIZE, CELL_SIZE, 1.0]) @ GRID_K, GRID)
+    poses, inv_depth = scene or synthetic_scene(count=5)[:2]
+    rays = grid_rays()
+    truth = {(i, j): project(transform(poses[j] @ se3.inverse(poses[i]), rays, inv_depth[i]), GRID_K)
+             for i in range(len(poses)) for j in range(len(poses)) if i != j}
+    video = Keyframes(np.diag([CELL, CELL, 1.0]) @ GRID_K, GRID)
     generator = torch.Generator().manual_seed(0)
     for k, (pose, disp) in enumerate(zip(poses, inv_depth)):
         fmap, net, inp = (torch.randn(4, *GRID, generator=generator) for _ in range(3))
@@ -199,17 +204,15 @@ def synthetic_keyframes(people: np.ndarray | None = None):
     return video, truth, poses, inv_depth
 
 
-CELL_SIZE = 8
-
-
 def oracle(graph_of, truth, corrupt=None):
-    """An update operator that knows the true correspondences: its revision moves each target onto
-    them, with full confidence; `corrupt(i, j, true)` gives wrong ones for some cells."""
+    """An update operator that knows the true correspondences (between the keyframes' frames): its
+    revision moves each target onto them, with full confidence; `corrupt(i, j, true)` gives wrong
+    ones for some cells."""
 
     def operator(net, inp, corr, motion, ii, jj):
         video = graph_of().video
         coords1 = motion[:, :2].permute(0, 2, 3, 1).reshape(len(ii), -1, 2).double().numpy() + video.pixels
-        pairs = [(int(i), int(j)) for i, j in zip(ii, jj)]
+        pairs = [(video.frames[i], video.frames[j]) for i, j in zip(ii, jj)]
         true = np.stack([truth[p] if corrupt is None else corrupt(*p, truth[p]) for p in pairs])
         delta = torch.from_numpy(true - coords1).float().view(len(ii), *video.grid, 2)
         return net, delta, torch.ones_like(delta)
@@ -316,3 +319,28 @@ def test_a_checkpoint_that_does_not_fit_is_one_clear_error(tmp_path, monkeypatch
     torch.save({"module.fnet.conv1.weight": torch.zeros(1)}, tmp_path / "checkpoints" / "droid.pth")
     with pytest.raises(StageError, match="does not fit DROID-SLAM's network"):
         DroidCamera(planned_config(camera_stage, {"backend": "droid"}))
+
+
+@pytest.mark.parametrize("returns", [True, False])
+def test_the_frontend_drops_the_keyframe_before_last_when_its_neighbours_are_close(returns):
+    """DROID's keyframing after the motion filter: with each new keyframe, the one before last goes
+    when the keyframes around it are closer than 2 keyframe_thresh (the camera came back)."""
+    from test_camera import GRID, GRID_K, synthetic_scene
+
+    from vidcli.slam.correspondence import CELL
+    from vidcli.slam.droid_frontend import DroidSettings, Frontend, Keyframes
+
+    poses, inv_depth, _ = synthetic_scene(count=6)
+    if returns:
+        poses[4], inv_depth[4] = poses[2], inv_depth[2]
+    arrived, truth, _, _ = synthetic_keyframes(scene=(poses, inv_depth))
+    video = Keyframes(np.diag([CELL, CELL, 1.0]) @ GRID_K, GRID)
+    frontend = Frontend(video, None, DroidSettings(warmup=5, keyframe_thresh=1.0))
+    frontend.graph.operator = oracle(lambda: frontend.graph, truth)
+    for k in range(6):  # as the motion filter adds them, from the frontend's predicted pose and depth
+        video.append(k, arrived.features[k], None, frontend.next_pose.copy(),
+                     np.full(len(video.rays), frontend.next_disp))
+        frontend()
+    assert frontend.initialized
+    assert video.frames == ([0, 1, 2, 4, 5] if returns else [0, 1, 2, 3, 4, 5])
+    assert set(frontend.graph.ii.tolist() + frontend.graph.ii_inactive.tolist()) <= set(range(len(video)))
