@@ -299,7 +299,9 @@ class FactorGraph:
     def update(self, t0: int | None = None, use_inactive: bool = False) -> None:
         """One iteration: the update operator on every active edge (`revise_edges`), then BA_STEPS of
         bundle adjustment of the keyframes from t0 on (default: after the oldest source), with the
-        inactive edges whose both ends are from t0 - 3 on when `use_inactive`."""
+        inactive edges whose both ends are from t0 - 3 on when `use_inactive`. Nothing without edges."""
+        if not len(self.ii):
+            return
         self.revise_edges()
         if t0 is None:
             t0 = max(1, int(self.ii.min()) + 1)
