@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import zlib
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -205,14 +206,14 @@ def synthetic_keyframes(people: np.ndarray | None = None, scene=None):
 
 
 def oracle(graph_of, truth, corrupt=None):
-    """An update operator that knows the true correspondences (between the keyframes' frames): its
-    revision moves each target onto them, with full confidence; `corrupt(i, j, true)` gives wrong
-    ones for some cells."""
+    """An update operator that knows the true correspondences between frames: its revision moves
+    each target onto them, with full confidence; `corrupt(i, j, true)` gives wrong ones for some
+    cells."""
 
     def operator(net, inp, corr, motion, ii, jj):
         video = graph_of().video
         coords1 = motion[:, :2].permute(0, 2, 3, 1).reshape(len(ii), -1, 2).double().numpy() + video.pixels
-        pairs = [(video.frames[i], video.frames[j]) for i, j in zip(ii, jj)]
+        pairs = [(int(i), int(j)) for i, j in zip(ii, jj)]
         true = np.stack([truth[p] if corrupt is None else corrupt(*p, truth[p]) for p in pairs])
         delta = torch.from_numpy(true - coords1).float().view(len(ii), *video.grid, 2)
         return net, delta, torch.ones_like(delta)
@@ -344,3 +345,29 @@ def test_the_frontend_drops_the_keyframe_before_last_when_its_neighbours_are_clo
     assert frontend.initialized
     assert video.frames == ([0, 1, 2, 4, 5] if returns else [0, 1, 2, 3, 4, 5])
     assert set(frontend.graph.ii.tolist() + frontend.graph.ii_inactive.tolist()) <= set(range(len(video)))
+
+
+def test_the_trajectory_filler_places_the_frames_between_keyframes():
+    """With an operator that knows the true correspondences, every other frame lands on its true pose
+    from the edges of the keyframes around it (the last one, after the last keyframe, from one)."""
+    from test_camera import GRID, GRID_K, grid_rays
+
+    from vidcli.geometry.projection import project, transform
+    from vidcli.slam.droid_frontend import Features, fill_trajectory
+
+    video, _, poses, inv_depth = synthetic_keyframes()
+    video.frames = [0, 2, 4, 6, 8]
+    rng = np.random.default_rng(5)
+    between = {2 * k + 1: se3.se3_exp(rng.normal(0, 0.01, 6))
+               @ se3.interpolate(poses[k], poses[min(k + 1, 4)], 0.5) for k in range(5)}
+    truth = {(2 * k, f): project(transform(pose @ se3.inverse(poses[k]), grid_rays(), inv_depth[k]), GRID_K)
+             for k in range(5) for f, pose in between.items()}
+    generator = torch.Generator().manual_seed(1)
+
+    def load(frame: int):
+        return Features(torch.randn(4, *GRID, generator=generator)), None
+
+    operator = oracle(lambda: SimpleNamespace(video=video), truth)
+    filled = fill_trajectory(video, operator, sorted(between), load, huber=0.125)
+    for frame, pose in between.items():
+        np.testing.assert_allclose(filled[frame], pose, atol=1e-5)

@@ -225,8 +225,9 @@ def refine_poses(poses: np.ndarray, reference: np.ndarray, ref_inv_depth: np.nda
                  huber: float = 0.5, rotation_only: bool = False) -> np.ndarray:
     """Motion-only refinement of M independent poses (M, 4, 4), each seen from its own reference
     keyframe (poses `reference` (M, 4, 4), inverse depths (M, P)) through `coords` (M, P, 2);
-    `rotation_only` keeps their camera centres. A pose stops once a step lowers its cost by less
-    than CONVERGED of it, or no step lowers it."""
+    `rays` (P, 3) are the grid's, or (M, P, 3) each pose's own (homogeneous points (ray, inverse
+    depth) in its reference's frame, of any scale); `rotation_only` keeps their camera centres. A
+    pose stops once a step lowers its cost by less than CONVERGED of it, or no step lowers it."""
     components = np.arange(3, 6) if rotation_only else np.arange(6)
     poses = poses.copy()
     ref_inverse = inverse(reference)
@@ -238,7 +239,8 @@ def refine_poses(poses: np.ndarray, reference: np.ndarray, ref_inv_depth: np.nda
             break
         T_ji = poses[active] @ ref_inverse[active]
         depth, seen, trust = ref_inv_depth[active], coords[active], weight[active]
-        points, residual, valid = _reproject(T_ji, depth, rays, K, seen)
+        seen_rays = rays[active] if rays.ndim == 3 else rays
+        points, residual, valid = _reproject(T_ji, depth, seen_rays, K, seen)
         w = trust * valid * huber_weight(_lengths(residual), huber)
         J, _ = projection_jacobians(points, depth, T_ji, K)
         J = J[..., components]
@@ -255,7 +257,7 @@ def refine_poses(poses: np.ndarray, reference: np.ndarray, ref_inv_depth: np.nda
             step = np.zeros((len(active), 6))
             step[:, components] = np.linalg.solve(damped, g[..., None])[..., 0]
             candidate = se3_exp(step) @ poses[active]
-            new_cost = _cost(candidate @ ref_inverse[active], depth, rays, K, seen, trust, huber)
+            new_cost = _cost(candidate @ ref_inverse[active], depth, seen_rays, K, seen, trust, huber)
             better = pending & (new_cost < cost[active])
             poses[active[better]], cost[active[better]] = candidate[better], new_cost[better]
             damping[active] = np.where(better, lam / LAMBDA_DOWN, np.where(pending, lam * LAMBDA_UP, lam))

@@ -16,7 +16,7 @@ dense bundle adjustment (`vidcli.geometry.ba`, Schur complement, numpy) in place
   follow. People's cells get zero confidence at either end, as TRAM masks them.
 - The backend: depths normalised to a mean of 1, a fresh graph over all keyframes by proximity
   (`backend_*`), 7 then 12 iterations; the trajectory filler then places every other frame from the
-  keyframe before it (6 iterations of motion-only refinement).
+  keyframes before and after it (6 iterations of motion-only refinement).
 
 Poses are camera <- world (the first keyframe is the world), grid coordinates have cell centres at
 +0.5 (as `vidcli.slam.correspondence`; the network looks up at integer cells, hence the -0.5).
@@ -70,7 +70,8 @@ class DroidSettings:
     huber: float = 0.125  # Huber threshold of vidcli's bundle adjustment (grid pixels)
 
 
-# operator(net, inp, corr, motion, ii, jj) -> (net, delta (E, H, W, 2), weight (E, H, W, 2)), torch
+# operator(net, inp, corr, motion, ii, jj) -> (net, delta (E, H, W, 2), weight (E, H, W, 2)), torch;
+# ii, jj: the frames each edge links (the network does not use them)
 Operator = Callable
 
 
@@ -326,9 +327,10 @@ class FactorGraph:
             ii, jj = self.ii[edges], self.jj[edges]
             inp = self.torch.stack([video.features[i].inp for i in ii])
             pyramid = _pyramid([video.features[i].fmap for i in ii], [video.features[j].fmap for j in jj])
+            frames = np.array(video.frames)
             net, self.target[edges], confidence[edges] = revise(
                 self.operator, self.net[edges], inp, pyramid, coords1[edges], self.target[edges], video,
-                ii, jj)
+                frames[ii], frames[jj])
             nets.append(net)
         self.net = self.torch.cat(nets)
         self.weight = video.weights(confidence, self.ii, self.jj, self.target)
@@ -337,7 +339,8 @@ class FactorGraph:
 
 def revise(operator: Operator, net, inp, pyramid, coords1: np.ndarray, target: np.ndarray, video: Keyframes,
            ii, jj):
-    """One update-operator step on edges whose current reprojections are `coords1` (E, P, 2) and last
+    """One update-operator step on edges (from frames ii to frames jj) whose current reprojections
+    are `coords1` (E, P, 2) and last
     targets `target`: (hidden state, new targets coords1 + delta, confidences (E, P), the mean of the
     operator's two channels)."""
     import torch
@@ -498,9 +501,10 @@ def people_cells(mask: np.ndarray | None, grid: tuple[int, int]) -> np.ndarray |
 def fill_trajectory(video: Keyframes, operator: Operator, frames: list[int], load: Callable,
                     huber: float) -> dict[int, np.ndarray]:
     """Poses of non-keyframes, whose (features, people cells) `load(frame)` gives (FILL_CHUNK frames
-    are held at once, as DROID's trajectory filler streams them): each starts between the keyframes around it
-    (geodesic interpolation by frame index) and is refined over FILL_ITERATIONS iterations of the
-    update operator on the edge from the keyframe before it, each followed by motion-only steps."""
+    are held at once, as DROID's trajectory filler streams them): each starts between the keyframes
+    around it (geodesic interpolation by frame index) and is refined over FILL_ITERATIONS iterations
+    of the update operator on the edges from those two keyframes, each followed by motion-only
+    steps (a frame after the last keyframe has the one edge)."""
     import torch
 
     keyframes = np.array(video.frames)
@@ -509,28 +513,43 @@ def fill_trajectory(video: Keyframes, operator: Operator, frames: list[int], loa
     filled = {}
     for start in range(0, len(order), FILL_CHUNK):
         chunk = np.array(order[start:start + FILL_CHUNK])
+        count = len(chunk)
         before = np.searchsorted(keyframes, chunk, side="right") - 1
         after = np.minimum(before + 1, len(keyframes) - 1)
         span = np.maximum(keyframes[after] - keyframes[before], 1)
         alpha = np.clip((chunk - keyframes[before]) / span, 0.0, 1.0) * (after > before)
         current = se3.interpolate(poses[before], poses[after], alpha)
-        disps = np.stack(video.disps)[before]
+        sources, targets = np.concatenate([before, after]), np.concatenate([chunk, chunk])  # the edges
+        disps = np.stack(video.disps)[sources]
         features, people = zip(*(load(int(f)) for f in chunk))
-        net = torch.stack([video.features[k].net for k in before])
-        inp = torch.stack([video.features[k].inp for k in before])
-        pyramid = _pyramid([video.features[k].fmap for k in before], [f.fmap for f in features])
+        net = torch.stack([video.features[k].net for k in sources])
+        inp = torch.stack([video.features[k].inp for k in sources])
+        pyramid = _pyramid([video.features[k].fmap for k in sources], [f.fmap for f in features * 2])
+        # refine_poses sees both edges from the keyframe before: the cells of the one after as
+        # homogeneous points (ray, inverse depth) in its frame
+        T_before_after = poses[before] @ se3.inverse(poses[after])
+        rays = np.concatenate([np.broadcast_to(video.rays, (count, *video.rays.shape)),
+                               transform(T_before_after, video.rays, disps[count:])], axis=1)
         target = None
         for _ in range(FILL_ITERATIONS):
-            points = transform(current @ se3.inverse(poses[before]), video.rays, disps)
-            coords1 = project(_in_front(points), video.K)
+            T = np.concatenate([current, current]) @ se3.inverse(poses[sources])
+            coords1 = project(_in_front(transform(T, video.rays, disps)), video.K)
             net, target, confidence = revise(operator, net, inp, pyramid, coords1,
-                                             coords1 if target is None else target, video, before, chunk)
-            weights = masked_weights(confidence, target, video.grid, [video.people[k] for k in before],
-                                     people)
-            current = refine_poses(current, poses[before], disps, video.rays, video.K, target, weights,
-                                   iterations=BA_STEPS, huber=huber)
+                                             coords1 if target is None else target, video,
+                                             keyframes[sources], targets)
+            weights = masked_weights(confidence, target, video.grid, [video.people[k] for k in sources],
+                                     people * 2)
+            weights[count:] *= (after > before)[:, None]  # after the last keyframe: the edge before only
+            current = refine_poses(current, poses[before], _per_frame(disps, count), rays, video.K,
+                                   _per_frame(target, count), _per_frame(weights, count), iterations=BA_STEPS,
+                                   huber=huber)
         filled.update(zip(chunk.tolist(), current))
     return filled
+
+
+def _per_frame(values: np.ndarray, count: int) -> np.ndarray:
+    """(2 count, P, ...) values of the edges from the keyframes before and after -> (count, 2 P, ...)."""
+    return np.concatenate([values[:count], values[count:]], axis=1)
 
 
 def _in_front(points: np.ndarray) -> np.ndarray:
