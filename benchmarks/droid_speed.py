@@ -1,12 +1,13 @@
 """CPU (or GPU) cost of the `droid` camera backend's parts on this machine, with the full-size network at
 random weights (the cost does not depend on them), on the first frames of a real clip resized to
 640x360 (an 80x45 grid): the motion filter per frame, the context encoder per keyframe, one
-update-operator iteration per edge, one bundle-adjustment step per frontend graph, and then one whole
-run of DROID's tracking (`vidcli.slam.droid_frontend.track`) on those frames with every frame made a
-keyframe (filter threshold 0, the costliest case; the warm-up shortened to the frames given).
+update-operator iteration per edge, the trajectory filler per frame, two bundle-adjustment steps on a
+small graph, and then one whole run of DROID's tracking (`vidcli.slam.droid_frontend.track`) on those
+frames with every frame made a keyframe (filter threshold 0, the costliest case; the warm-up
+shortened to the frames given).
 
 Usage: python benchmarks/droid_speed.py [--video ../shared/data/videos/hiphop_clip1.mp4] [--frames 6]
-       [--threads 1] [--device cpu]
+       [--threads 1] [--device cpu] [--parts-only]
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=6)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--parts-only", action="store_true", help="skip the whole run (minutes on a CPU)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -71,8 +73,8 @@ def main() -> None:
     features = [motion.features(f) for f in frames]
     keyframe = motion.with_context(features[0], frames[0])
     video = droid.Keyframes(K, (SIZE[1] // 8, SIZE[0] // 8))
-    for k, f in enumerate(frames[:4]):
-        video.append(k, motion.with_context(features[k], f), None, np.eye(4), np.ones(len(video.rays)))
+    for k, f in enumerate(frames[:4]):  # as frames 0, 2, 4, 6, so that the filler has frames between
+        video.append(2 * k, motion.with_context(features[k], f), None, np.eye(4), np.ones(len(video.rays)))
     graph = droid.FactorGraph(video, motion.operator, droid.DroidSettings())
     graph.add_neighborhood_factors(0, 4, radius=3)  # 12 edges
     with threadpool_limits(1, user_api="blas"):
@@ -82,6 +84,9 @@ def main() -> None:
             "context encoder, per keyframe": timed(lambda: motion.with_context(features[1], frames[1])),
             "update operator, per edge and iteration (8 edges at once)":
                 timed(graph.revise_edges) / 12,
+            "trajectory filler, per frame (feature encoder + 6 iterations on 2 edges)":
+                timed(lambda: droid.fill_trajectory(video, motion.operator, [1], lambda _: (
+                    motion.features(frames[1]), None), 0.125)),
             "bundle adjustment, 2 steps on 4 keyframes and 12 edges":
                 timed(lambda: video.adjust(droid.Edges(graph.ii, graph.jj, graph.target, graph.weight), 1,
                                            0.125)),
@@ -90,6 +95,8 @@ def main() -> None:
         print("| --- | --- |")
         for name, seconds in parts.items():
             print(f"| {name} | {seconds:.2f} |")
+        if args.parts_only:
+            return
         settings = droid.DroidSettings(filter_thresh=0.0, warmup=min(8, args.frames))
         start = time.perf_counter()
         result = droid.track(lambda i: (frames[i], None), args.frames, motion.network, args.device, K,
