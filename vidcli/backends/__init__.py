@@ -193,7 +193,7 @@ _BUILTIN = [
             description="keyframes, flow correspondences without people, dense bundle adjustment",
             license="Apache-2.0"),
     Backend("camera", "droid", "vidcli.backends.droid:DroidCamera", kind=FULL,
-            description="DROID-SLAM's network for correspondences and confidence, vidcli's dense BA",
+            description="DROID-SLAM's tracking and update operator, vidcli's dense BA",
             license="BSD-3-Clause", checkpoints=("droid",), runs_on_gpu=True),
     Backend("scale", "embedded", "vidcli.backends.people_scale:PeopleScale",
             description="people's metric keypoints standing on the reconstructed ground",
