@@ -274,8 +274,8 @@ def tune(count: int) -> None:
     """Each setting's PSNR, SSIM and warping error on every tuning clip, and its mean PSNR there."""
     clips = list(videos(count, splits=("tuning",)))
     print("tuning on " + ", ".join(clip[0] for clip in clips))
-    grid = [{}] + [{"unseen_refresh": r} for r in (0, 0.25, 0.5)] + [{"flow_margin": m} for m in (16, 32)]
-    grid += [{"temporal_blend": 0.25}, {"context": 20}]
+    grid = [{}] + [{"unseen_refresh": r} for r in (0, 0.15, 0.25, 0.5)]
+    grid += [{"flow_margin": m} for m in (16, 32)] + [{"temporal_blend": 0.25}, {"context": 20}]
     for settings in grid:
         row = []
         for name, frames, flows, holes, _ in clips:
