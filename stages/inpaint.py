@@ -67,6 +67,12 @@ class Config:
         "0 measured best, also for flicker, on the tuning split",
         bounds="[0, 1)",
     )
+    unseen_refresh: float = setting(
+        0.1,
+        "share of each hole pixel no nearby frame shows that is filled spatially again in every frame; "
+        "the rest follows the previous output along the flow (embedded)",
+        bounds="[0, 1]",
+    )
     sttn_masked_attention: bool = setting(
         False,
         "STTN: hide hole patches from the attention; the released "

@@ -175,6 +175,20 @@ def test_what_no_frame_shows_is_filled_spatially_and_held_still():
         assert np.abs(frame.astype(int) - out[0]).max() <= 1  # no flicker
 
 
+def test_a_fill_no_frame_shows_follows_its_surroundings_at_the_refresh_share():
+    hole = np.zeros((HEIGHT, WIDTH), bool)
+    hole[30:50, 60:90] = True
+    frames = [np.where(hole[..., None], 0, np.full((HEIGHT, WIDTH, 3), 50 if k < 3 else 150, np.uint8))
+              for k in range(8)]
+    held = fill(MemoryVideo(frames, [hole] * 8), window=4, context=2, unseen_refresh=0)
+    refreshed = fill(MemoryVideo(frames, [hole] * 8), window=4, context=2, unseen_refresh=0.5)
+    for k in range(8):  # Telea leaves a few levels of ripple on a flat image: compare mean levels
+        assert np.array_equal(held[k][hole], held[0][hole]), k
+        expected = 50 if k < 3 else 150 - 100 * 0.5 ** (k - 2)  # half of the gap closed in every frame
+        assert abs(refreshed[k][hole].mean() - expected) <= 1, k
+    assert abs(held[7][hole].mean() - 50) <= 1
+
+
 def test_windows_read_only_their_frames_and_context():
     holes = [square_hole(k % 6) for k in range(30)]
     video = MemoryVideo([background()] * 30, holes)

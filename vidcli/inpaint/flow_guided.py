@@ -10,8 +10,9 @@ without their networks.
    and forward and backward flow agree. Each pass counts its hops; the two candidates are blended
    with weights `decay ** hops`.
 3. What no frame of the window saw is taken from the previous output frame warped along the flow
-   (so a fill never flickers), and for the first frame, or what leaves the image, filled spatially
-   with OpenCV's Telea or Navier-Stokes inpainting.
+   (so a fill never flickers), with a share (`unseen_refresh`) filled spatially again in every frame
+   from the current border (so it does not drift and smear as it is carried); for the first frame, or
+   what leaves the image, it is filled spatially only, with OpenCV's Telea or Navier-Stokes inpainting.
 4. Temporal blend: every hole pixel is mixed with the previous output warped along the flow.
 
 Frames are processed in windows of `window` frames, each with `context` frames on either side for
@@ -42,6 +43,7 @@ class FlowGuidedOptions:
     spatial: str = "telea"
     spatial_radius: int = 5
     temporal_blend: float = 0.0
+    unseen_refresh: float = 0.1
 
     @classmethod
     def of(cls, config) -> "FlowGuidedOptions":
@@ -207,7 +209,10 @@ class FlowGuidedFill:
         if previous is not None and hole.any():
             warped, inside = warp(previous, window.flow(k, -1))
             reuse = unseen & inside
-            filled[reuse] = warped[reuse]
+            if reuse.any():
+                refresh = self.options.unseen_refresh
+                spatial = self._spatial(filled, reuse) if refresh else filled
+                filled[reuse] = (1 - refresh) * warped[reuse] + refresh * spatial[reuse]
             self.counts["from_previous"] += int(reuse.sum())
             unseen &= ~inside
             blend = hole & inside
@@ -215,11 +220,14 @@ class FlowGuidedFill:
             filled[blend] = (1 - beta) * filled[blend] + beta * warped[blend]
         if unseen.any():
             self.counts["spatial"] += int(unseen.sum())
-            spatial = cv2.inpaint(
-                np.clip(np.rint(filled), 0, 255).astype(np.uint8),
-                unseen.astype(np.uint8),
-                self.options.spatial_radius,
-                SPATIAL_METHODS[self.options.spatial],
-            )
-            filled[unseen] = spatial[unseen]
+            filled[unseen] = self._spatial(filled, unseen)[unseen]
         return filled
+
+    def _spatial(self, filled: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        """`filled` with `hole` inpainted by OpenCV from its border."""
+        return cv2.inpaint(
+            np.clip(np.rint(filled), 0, 255).astype(np.uint8),
+            hole.astype(np.uint8),
+            self.options.spatial_radius,
+            SPATIAL_METHODS[self.options.spatial],
+        )
