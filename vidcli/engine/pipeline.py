@@ -123,6 +123,10 @@ def _build(name: str, data: Any, overrides: dict[str, dict], assignments: list[s
         entry = entry or {}
         module = load_stage(stage_name)
         binding = {port: entry.get("inputs", {}).get(port, port) for port in module.INPUTS}
+        for port in getattr(module, "OPTIONAL_INPUTS", ()):
+            target = entry.get("inputs", {}).get(port, port)
+            if target in sources or target in data["stages"]:
+                binding[port] = target
         for port, target in binding.items():
             if target not in sources and target not in data["stages"]:
                 raise ConfigError(f"{where}: stage {stage_name!r} input {port!r} is bound to unknown {target!r}")
