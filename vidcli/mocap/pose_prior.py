@@ -59,16 +59,14 @@ def load_pose_prior(path: Path = PRIOR_FILE) -> PosePrior:
                          tuple(json.loads(str(data["sources"]))))
 
 
-def motion_rotvecs(path: Path) -> np.ndarray:
-    """Local rotation vectors (F, 23, 3) of SMPL-24 joints 1-23 of a CMU-skeleton BVH file retarget onto
-    the average Anny body, resampled to FIT_FPS."""
-    from vidcli import bvh
+def motion_rotvecs(motion) -> np.ndarray:
+    """Local rotation vectors (F, 23, 3) of SMPL-24 joints 1-23 of a CMU-skeleton `vidcli.bvh.Motion`
+    retargeted onto the average Anny body, resampled to FIT_FPS."""
     from vidcli.body.anny_model import Phenotype, load_body
     from vidcli.body.kinematics import matrix_to_axis_angle
     from vidcli.body.retarget import retarget
 
     body = load_body()
-    motion = bvh.parse(path)
     rotations, _ = retarget(motion, body.rest(Phenotype()), body.bone_names, body.parents)
     chosen = np.arange(0.0, len(rotations), motion.fps / FIT_FPS).astype(int)
     world = rotations[chosen][:, np.asarray(body.smpl.bone)]  # (F, 24, 3, 3): each joint's bone
@@ -79,9 +77,10 @@ def motion_rotvecs(path: Path) -> np.ndarray:
 
 def fit_pose_prior(paths: list[Path]) -> PosePrior:
     """The prior of the motions in `paths` (CMU-skeleton BVH files), every resampled frame weighted alike."""
+    from vidcli import bvh
     from vidcli.engine.keys import sha256_of
 
-    per_clip = [motion_rotvecs(Path(p)) for p in paths]
+    per_clip = [motion_rotvecs(bvh.parse(p)) for p in paths]
     samples = np.concatenate(per_clip)
     mean = samples.mean(0)
     centred = samples - mean
