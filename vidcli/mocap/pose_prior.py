@@ -56,7 +56,7 @@ class PosePrior:
 def load_pose_prior(path: Path = PRIOR_FILE) -> PosePrior:
     with np.load(path) as data:
         return PosePrior(data["mean"], data["precision"], data["lower"], data["upper"],
-                         tuple(json.loads(str(data["sources"]))))
+                         tuple(tuple(source) for source in json.loads(str(data["sources"]))))
 
 
 def motion_rotvecs(motion) -> np.ndarray:
