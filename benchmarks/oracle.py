@@ -78,12 +78,14 @@ def noisy_keypoints(truth: Path, out: Path, layout: str, seed: int) -> Path:
     outlier = rng.uniform(size=score.shape) < OUTLIER_RATE
     angle = rng.uniform(0, 2 * np.pi, score.shape)
     distance = rng.uniform(*OUTLIER_PX, score.shape)
-    uv = np.where(outlier[..., None], uv + distance[..., None] * np.stack([np.cos(angle), np.sin(angle)], -1), uv)
+    away = distance[..., None] * np.stack([np.cos(angle), np.sin(angle)], -1)
+    uv = np.where(outlier[..., None], uv + away, uv)
     score = np.where(outlier, OUTLIER_SCORE, score)
-    noisy = np.concatenate([np.where(inside[..., None], uv, np.nan), np.where(inside, score, 0.0)[..., None]], -1)
+    noisy = np.concatenate([np.where(inside[..., None], uv, np.nan), np.where(inside, score, 0.0)[..., None]],
+                           -1)
     out.mkdir(parents=True)
-    write_keypoints(out / KEYPOINTS_NPZ, Keypoints(true.frame, true.track_id, noisy, np.full(noisy.shape, np.nan),
-                                                   layout))
+    no_3d = np.full(noisy.shape, np.nan)
+    write_keypoints(out / KEYPOINTS_NPZ, Keypoints(true.frame, true.track_id, noisy, no_3d, layout))
     return out
 
 

@@ -32,8 +32,9 @@ COMPONENT = "keypoints"
 class Config:
     backend: str = setting("auto", "pose estimator; auto: a full backend whose checkpoints are installed, "
                                    "else embedded", choices=backends.choices(COMPONENT))
-    vitpose_model: str = setting("base_simple", "the vitpose backend's checkpoint: base_simple (vitpose_base, "
-                                                "COCO-17) or plus_base (vitpose_plus_base, ViTPose+ experts)",
+    vitpose_model: str = setting("base_simple", "the vitpose backend's checkpoint: base_simple "
+                                                "(vitpose_base, COCO-17) or plus_base (vitpose_plus_base, "
+                                                "ViTPose+ experts)",
                                  choices=tuple(VITPOSE_CHECKPOINTS))
     vitpose_dataset: int = setting(0, "ViTPose+ expert (dataset index): 0 COCO, 1 AiC, 2 MPII, 3 AP-10K, "
                                       "4 APT-36K, 5 COCO-WholeBody; the layout follows the checkpoint's head "

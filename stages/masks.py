@@ -36,10 +36,11 @@ class Config:
                              choices=("vit_b", "vit_l", "vit_h"))
     sam_cpu_size: int = setting(512, "longest side, in pixels, of the image SAM's encoder sees on the CPU "
                                      "(on a GPU: 1024, as trained)", bounds="[256, 1024]")
-    sam_points: bool = setting(True, "sam: besides the box, positive points at the person's confident keypoints "
-                                     "and negative points at other people's inside the box (where the "
-                                     "pipeline has a keypoints stage)")
-    point_score: float = setting(0.5, "sam: keypoints scored at least this are point prompts", bounds="[0, 1]")
+    sam_points: bool = setting(True, "sam: besides the box, positive points at the person's confident "
+                                     "keypoints and negative points at other people's inside the box "
+                                     "(where the pipeline has a keypoints stage)")
+    point_score: float = setting(0.5, "sam: keypoints scored at least this are point prompts",
+                                 bounds="[0, 1]")
     device: str = setting("auto", "where SAM runs; auto: cuda when a GPU is visible", significant=False,
                           choices=backends.DEVICES)
 

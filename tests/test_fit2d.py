@@ -112,3 +112,19 @@ def test_shipped_prior_is_the_one_its_sources_give(tmp_path):
     assert refitted.sources == shipped.sources
     np.testing.assert_allclose(refitted.mean, shipped.mean, atol=1e-9)
     np.testing.assert_allclose(refitted.precision, shipped.precision, rtol=1e-7)
+
+
+def test_scale_places_2d_only_people_as_an_average_standing_adult(anny_body):
+    from vidcli.backends.people_scale import standing_template, person_translation
+
+    template = standing_template("coco17")
+    arms = [COCO_17.index(f"{side}_{part}") for side in ("left", "right") for part in ("elbow", "wrist")]
+    assert np.isnan(template[arms]).all() and np.isfinite(np.delete(template, arms, 0)).all()
+    ankle, nose = template[COCO_17.index("left_ankle")], template[COCO_17.index("nose")]
+    assert 0.7 < ankle[1] < 1.0 and -0.8 < nose[1] < -0.5  # y down: feet below the hips, head above
+    # Seen 5 m away, the template is placed back at 5 m from its pixels alone.
+    placed = template + [0.3, 0.1, 5.0]
+    pixels = placed[:, :2] / placed[:, 2:] * 500.0 + [320.0, 180.0]
+    usable = np.isfinite(template).all(-1)
+    np.testing.assert_allclose(person_translation(template[usable], pixels[usable], K), [0.3, 0.1, 5.0],
+                               atol=1e-6)

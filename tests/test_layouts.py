@@ -12,7 +12,7 @@ from vidcli.body.skeletons import BLAZEPOSE_33, COCO_17, WHOLEBODY_133, as_blaze
 from vidcli.engine import RunOptions, run
 from vidcli.engine.pipeline import load_pipeline
 from vidcli.engine.store import Workspace
-from vidcli.errors import ConfigError, InputError
+from vidcli.errors import InputError
 from vidcli.io.keypoints import Keypoints, read_keypoints, write_keypoints
 from vidcli.perception.sides import consistent_legs, legs
 

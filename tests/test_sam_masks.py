@@ -82,9 +82,9 @@ def test_sam_prompts_points_at_the_persons_keypoints_and_negatives_at_others(sam
     points[1, :2] = [[25, 15, 0.8], [55, 40, 0.9]]  # the first inside person 1's box, the second not
     points[0, 50] = [15, 15, 1.0]  # a face point
     (tmp_path / "keypoints").mkdir()
-    write_keypoints(tmp_path / "keypoints" / KEYPOINTS_NPZ, Keypoints(np.array([0, 0]), np.array([1, 2]), points,
-                                                                      np.full(points.shape, np.nan),
-                                                                      "wholebody133"))
+    write_keypoints(tmp_path / "keypoints" / KEYPOINTS_NPZ,
+                    Keypoints(np.array([0, 0]), np.array([1, 2]), points, np.full(points.shape, np.nan),
+                              "wholebody133"))
     prompts = []
     original = __import__("segment_anything").SamPredictor.predict
 

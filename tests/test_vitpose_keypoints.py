@@ -89,7 +89,8 @@ def test_vitpose_plus_runs_the_expert_of_its_dataset_index(scene, tmp_path, monk
         config = planned_config(keypoints_stage, {"backend": "vitpose", "vitpose_model": "plus_base",
                                                   "vitpose_dataset": expert})
         info = keypoints_stage.run(config, inputs, out)
-        assert info.model == f"vitpose_plus_base (expert {expert})" and info.counts["layout"] == "wholebody133"
+        assert info.model == f"vitpose_plus_base (expert {expert})"
+        assert info.counts["layout"] == "wholebody133"
         found[expert] = read_keypoints(out / KEYPOINTS_NPZ)
     feet = indices("wholebody133", [f"{side}_{part}" for side in ("left", "right")
                                     for part in ("heel", "big_toe", "small_toe")])

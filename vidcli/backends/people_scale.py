@@ -74,9 +74,9 @@ def scale_samples(config, camera, depth: dict, keypoints) -> list[float]:
 
 
 # The points of a standing person that hardly move as the arms and legs swing: their height sets the depth.
-STANDING_POINTS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-                   "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "left_heel",
-                   "right_heel", "left_foot_index", "right_foot_index")
+STANDING_POINTS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
+                   "right_shoulder", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
+                   "right_ankle", "left_heel", "right_heel", "left_foot_index", "right_foot_index")
 
 
 def standing_template(layout: str) -> np.ndarray:
@@ -88,7 +88,8 @@ def standing_template(layout: str) -> np.ndarray:
     model = load_body_model(BodySpec())
     local = np.tile(np.eye(3), (1, len(SMPL_24), 1, 1))
     local[0, 0] = np.diag([1.0, -1.0, -1.0])  # the body's y up and +z forward turned to face the camera
-    landmarks = pose_numpy(model, model.shape(np.zeros(len(model.shape_labels))), local, np.zeros((1, 3)))[2][0]
+    average = model.shape(np.zeros(len(model.shape_labels)))
+    landmarks = pose_numpy(model, average, local, np.zeros((1, 3)))[2][0]
     hips = [BLAZEPOSE_33.index("left_hip"), BLAZEPOSE_33.index("right_hip")]
     landmarks = landmarks - landmarks[hips].mean(0)
     template = np.full((len(layout_names(layout)), 3), np.nan)

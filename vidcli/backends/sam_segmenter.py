@@ -57,7 +57,8 @@ class SamSegmenter:
         return found
 
     def _prompt_points(self, row: int, rows: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """(N, 2) pixels and (N,) labels: the row's confident points (1), the other rows' inside its box (0)."""
+        """(N, 2) pixels and (N,) labels: the row's confident points (1), the other rows' inside its box
+        (0); (None, None) where there are none."""
         if self._points is None:
             return None, None
         x0, y0, x1, y1 = self._tracks.box[row]

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 LAYOUT_BY_COUNT = {17: "coco17", 133: "wholebody133"}
-VITPOSE_CHECKPOINTS = {"base_simple": "vitpose_base", "plus_base": "vitpose_plus_base"}  # keypoints.vitpose_model
+# keypoints.vitpose_model -> checkpoint
+VITPOSE_CHECKPOINTS = {"base_simple": "vitpose_base", "plus_base": "vitpose_plus_base"}
 
 
 class VitPoseEstimator:

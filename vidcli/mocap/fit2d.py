@@ -21,12 +21,14 @@ import torch
 from vidcli.body.models import BodyModel
 from vidcli.body.skeletons import SMPL_24
 from vidcli.mocap.fitting import TrackFit, initial_root, posed_track
-from vidcli.mocap.objectives import Observations, PoseParameters, acceleration_term, minimise, reprojection_term
+from vidcli.mocap.objectives import (Observations, PoseParameters, acceleration_term, minimise,
+                                     reprojection_term)
 from vidcli.mocap.options import FitOptions
 from vidcli.mocap.pose_prior import PosePrior, load_pose_prior
 
 HEADINGS = 8  # upright starting orientations per frame, evenly spaced around the vertical
-TRACK_SOLVE_ITERATIONS = 3  # times `iterations`: the whole track's solve couples every frame and converges slower
+# The whole track's solve (times `iterations`): it couples every frame and converges slower.
+TRACK_SOLVE_ITERATIONS = 3
 TURN_SIGMA = np.radians(30.0)  # change of the pelvis orientation between frames costing one unit
 # The body's rest pose (y up, facing +z) seen upright by a camera (y down, z forward), facing it.
 _FACING_CAMERA = np.diag([1.0, -1.0, -1.0])

@@ -99,7 +99,8 @@ CHECKPOINTS = {c.name: c for c in [
         "six dataset experts (0 COCO, 1 AiC, 2 MPII, 3 AP-10K, 4 APT-36K, 5 COCO-WholeBody) but, as "
         "transformers converted it, only the COCO-17 head (the other heads were dropped), so 17 keypoints "
         "whatever the expert; a folder converted with the 133-point COCO-WholeBody head gives whole-body "
-        "keypoints (keypoints.vitpose_dataset 5)", kind="hub", revision="92be54d7a29e42fad47b6e2ca01dd9e685a61e0d",
+        "keypoints (keypoints.vitpose_dataset 5)", kind="hub",
+        revision="92be54d7a29e42fad47b6e2ca01dd9e685a61e0d",
         files=("config.json", "model.safetensors", "preprocessor_config.json"),
     ),
     Checkpoint(
