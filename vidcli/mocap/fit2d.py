@@ -29,6 +29,7 @@ from vidcli.mocap.pose_prior import PosePrior, load_pose_prior
 HEADINGS = 8  # upright starting orientations per frame, evenly spaced around the vertical
 # The whole track's solve (times `iterations`): it couples every frame and converges slower.
 TRACK_SOLVE_ITERATIONS = 3
+FACING_CHUNK = 240  # frames fitted together from every heading
 TURN_SIGMA = np.radians(30.0)  # change of the pelvis orientation between frames costing one unit
 # The body's rest pose (y up, facing +z) seen upright by a camera (y down, z forward), facing it.
 _FACING_CAMERA = np.diag([1.0, -1.0, -1.0])
@@ -84,7 +85,22 @@ def _rotvecs(params: PoseParameters) -> torch.Tensor:
 def _best_facing(model: BodyModel, obs: Observations, K: np.ndarray, K_t: torch.Tensor, free: np.ndarray,
                  options: FitOptions, prior: PosePrior) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per frame, the pelvis orientation (F, 3, 3), local rotation vectors of joints 1-23 (F, 23, 3) and
-    pelvis position (F, 3) of the fits from each starting heading, one chosen per frame (Viterbi)."""
+    pelvis position (F, 3) of the fits from each starting heading, one chosen per frame (Viterbi). The
+    frames are independent here, so they are fitted FACING_CHUNK at a time (bounded memory)."""
+    frames = len(obs.uv)
+    parts = [_facing_candidates(model, Observations(*(field[start:start + FACING_CHUNK] for field in (
+        obs.uv, obs.weight_2d, obs.world3d, obs.weight_3d))), K, K_t, free, options, prior)
+        for start in range(0, frames, FACING_CHUNK)]
+    cost, orientation, rotvecs, root = (np.concatenate(arrays, axis=1) for arrays in zip(*parts))
+    chosen = _viterbi(cost, orientation)
+    index = np.arange(frames)
+    return orientation[chosen, index], rotvecs[chosen, index], root[chosen, index]
+
+
+def _facing_candidates(model: BodyModel, obs: Observations, K: np.ndarray, K_t: torch.Tensor,
+                       free: np.ndarray, options: FitOptions, prior: PosePrior):
+    """Each frame fitted from each starting heading, without temporal terms: per heading and frame, the
+    energy (H, F), pelvis orientation (H, F, 3, 3), rotation vectors (H, F, 23, 3) and pelvis (H, F, 3)."""
     frames = len(obs.uv)
     headings = np.arange(HEADINGS) * 2 * np.pi / HEADINGS
     turns = np.stack([_FACING_CAMERA @ _yaw(h) for h in headings])  # (H, 3, 3)
@@ -103,13 +119,10 @@ def _best_facing(model: BodyModel, obs: Observations, K: np.ndarray, K_t: torch.
 
     minimise([params.delta, params.root], lambda: per_frame().sum(), options.iterations)
     with torch.no_grad():
-        cost = per_frame().numpy().reshape(HEADINGS, frames)
-        local_fit = params.local().numpy().reshape(HEADINGS, frames, len(SMPL_24), 3, 3)
-        root_fit = params.root.numpy().reshape(HEADINGS, frames, 3)
-        rotvecs = _rotvecs(params).numpy().reshape(HEADINGS, frames, len(SMPL_24) - 1, 3)
-    chosen = _viterbi(cost, local_fit[:, :, 0])
-    index = np.arange(frames)
-    return local_fit[chosen, index, 0], rotvecs[chosen, index], root_fit[chosen, index]
+        return (per_frame().numpy().reshape(HEADINGS, frames),
+                params.local()[:, 0].numpy().reshape(HEADINGS, frames, 3, 3),
+                _rotvecs(params).numpy().reshape(HEADINGS, frames, len(SMPL_24) - 1, 3),
+                params.root.numpy().reshape(HEADINGS, frames, 3))
 
 
 def _viterbi(cost: np.ndarray, orientation: np.ndarray) -> np.ndarray:
