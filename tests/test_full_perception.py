@@ -46,7 +46,7 @@ def test_every_full_perception_backend_runs_from_the_cli(tmp_path, monkeypatch):
     tracks = read_tracks(next((tmp_path / "work").glob("clip-*/track/*/tracks.npz")).parent)
     assert len(tracks) and set(np.unique(tracks.frame)) == set(range(5))
     assert len(read_masks(out / "masks" / MASKS_JSON)["masks"]) == len(tracks)
-    keypoints = read_keypoints(out / "keypoints" / KEYPOINTS_NPZ)
+    keypoints = read_keypoints(next((tmp_path / "work").glob(f"clip-*/keypoints/*/{KEYPOINTS_NPZ}")))
     assert keypoints.layout == "wholebody133" and len(keypoints) == len(tracks)
 
     mocap = vidcli("mocap", str(clip), "--set", "track.backend=yolo", "--set", "masks.backend=sam",

@@ -119,3 +119,4 @@ def test_masks_read_the_keypoints_only_where_the_pipeline_has_them():
     assert load_pipeline("perception").stages["masks"].inputs == {"frames": "frames", "track": "track",
                                                                   "keypoints": "keypoints"}
     assert "keypoints" not in load_pipeline("remove").stages["masks"].inputs
+    assert set(load_pipeline("perception").final_stages) == {"masks", "keypoints"}  # keypoints stay an output

@@ -57,7 +57,10 @@ class Pipeline:
 
     @property
     def final_stages(self) -> list[str]:
-        used = {u for name in self.stages for u in self.upstream_stages(name)}
+        """The stages no other stage needs: one read only through an optional port (the keypoints that the
+        masks take as prompts) is still what the run is for."""
+        used = {target for spec in self.stages.values() for port, target in spec.inputs.items()
+                if target in self.stages and port not in getattr(spec.module, "OPTIONAL_INPUTS", ())}
         return [name for name in self.stages if name not in used]
 
 
