@@ -26,3 +26,9 @@ def test_results_page_files_are_package_data():
     files = [p.relative_to(ROOT / "vidcli" / "mocap").as_posix() for p in page.rglob("*") if p.is_file()]
     assert {"page/results.html", "page/results.js", "page/three/three.min.js", "page/three/LICENSE"} <= set(files)
     assert all(any(fnmatch(name, pattern) for pattern in patterns["vidcli.mocap"]) for name in files)
+
+
+def test_the_pose_prior_is_package_data():
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert (ROOT / "vidcli" / "mocap" / "data" / "pose_prior.npz").is_file()
+    assert "data/pose_prior.npz" in patterns["vidcli.mocap"]
