@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from vidcli import backends
+from vidcli.backends.vitpose_estimator import VITPOSE_CHECKPOINTS
 from vidcli.engine.stage import RunInfo
 from vidcli.io.frames import FrameSequence
 from vidcli.io.keypoints import KEYPOINTS_NPZ, Keypoints, write_keypoints
@@ -31,11 +32,26 @@ COMPONENT = "keypoints"
 class Config:
     backend: str = setting("auto", "pose estimator; auto: a full backend whose checkpoints are installed, "
                                    "else embedded", choices=backends.choices(COMPONENT))
+    vitpose_model: str = setting("base_simple", "the vitpose backend's checkpoint: base_simple "
+                                                "(vitpose_base, COCO-17) or plus_base (vitpose_plus_base, "
+                                                "ViTPose+ experts)",
+                                 choices=tuple(VITPOSE_CHECKPOINTS))
+    vitpose_dataset: int = setting(0, "ViTPose+ expert (dataset index): 0 COCO, 1 AiC, 2 MPII, 3 AP-10K, "
+                                      "4 APT-36K, 5 COCO-WholeBody; the layout follows the checkpoint's head "
+                                      "(17 points coco17, 133 wholebody133)", bounds="[0, 5]")
     device: str = setting("auto", "where a full pose estimator runs; auto: cuda when a GPU is visible",
                           significant=False, choices=backends.DEVICES)
 
 
 def resolve_config(config: Config) -> Config:
+    """The device; the vitpose backend needs the checkpoint `vitpose_model` names."""
+    from vidcli.errors import ConfigError
+    from vidcli.models import registry
+
+    checkpoint = VITPOSE_CHECKPOINTS[config.vitpose_model]
+    if config.backend == "vitpose" and not registry.is_present(checkpoint):
+        raise ConfigError(f"vitpose_model {config.vitpose_model} needs checkpoint {checkpoint} "
+                          f"(vidcli models download {checkpoint})")
     return replace(config, device=backends.device(backends.get(COMPONENT, config.backend), config.device))
 
 

@@ -1,6 +1,7 @@
 """A mask per person and frame, and the union of everyone per frame (what the camera stage ignores).
 
-The `masks` backend (`vidcli.backends`) gives each tracked detection its mask. Masks are then made
+The `masks` backend (`vidcli.backends`) gives each tracked detection its mask; where the pipeline has a
+keypoints stage, the masks read its keypoints (SAM takes them as point prompts). Masks are then made
 disjoint: a pixel claimed by two people goes to the one whose box reaches lower in the frame (nearer
 the camera, for people on a floor).
 """
@@ -23,6 +24,7 @@ from vidcli.settings import setting
 
 VERSION = 1
 INPUTS = ("frames", "track")
+OPTIONAL_INPUTS = ("keypoints",)
 COMPONENT = "masks"
 
 
@@ -34,6 +36,11 @@ class Config:
                              choices=("vit_b", "vit_l", "vit_h"))
     sam_cpu_size: int = setting(512, "longest side, in pixels, of the image SAM's encoder sees on the CPU "
                                      "(on a GPU: 1024, as trained)", bounds="[256, 1024]")
+    sam_points: bool = setting(True, "sam: besides the box, positive points at the person's confident "
+                                     "keypoints and negative points at other people's inside the box "
+                                     "(where the pipeline has a keypoints stage)")
+    point_score: float = setting(0.5, "sam: keypoints scored at least this are point prompts",
+                                 bounds="[0, 1]")
     device: str = setting("auto", "where SAM runs; auto: cuda when a GPU is visible", significant=False,
                           choices=backends.DEVICES)
 
@@ -54,7 +61,12 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     frames = FrameSequence(inputs["frames"].path)
     track_dir = inputs["track"].path
     tracks = read_tracks(track_dir)
-    segmenter = backends.get(COMPONENT, config.backend).build(config, frames, tracks, track_dir)
+    keypoints = None
+    if "keypoints" in inputs:
+        from vidcli.io.keypoints import KEYPOINTS_NPZ, read_keypoints
+
+        keypoints = read_keypoints(Path(inputs["keypoints"].path) / KEYPOINTS_NPZ)
+    segmenter = backends.get(COMPONENT, config.backend).build(config, frames, tracks, track_dir, keypoints)
     width, height = frames.size
     per_person, union = [], []
     with progress(f"masks ({config.backend})", len(frames)) as bar:

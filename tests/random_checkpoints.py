@@ -35,17 +35,18 @@ def write_sam_vit_b() -> None:
     torch.save(state, registry.local_path("sam_vit_b"))
 
 
-def write_vitpose(keypoints: int = 17) -> None:
-    """A tiny ViTPose (2 layers, width 32, 64x48 input) with `keypoints` heatmaps, in the hub folder."""
+def write_vitpose(keypoints: int = 17, experts: int = 1, name: str = "vitpose_base") -> None:
+    """A tiny ViTPose (2 layers, width 32, 64x48 input) with `keypoints` heatmaps, in the hub folder of
+    checkpoint `name`; with `experts` > 1 a ViTPose+ backbone (one MLP expert per dataset)."""
     import torch
     from transformers import (VitPoseBackboneConfig, VitPoseConfig, VitPoseForPoseEstimation,
                               VitPoseImageProcessor)
 
-    folder = registry.local_path("vitpose_base")
+    folder = registry.local_path(name)
     torch.manual_seed(0)
     backbone = VitPoseBackboneConfig(image_size=[64, 48], patch_size=[16, 16], hidden_size=32,
                                      num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                                     out_indices=[2])
+                                     out_indices=[2], num_experts=experts, part_features=8)
     network = VitPoseForPoseEstimation(VitPoseConfig(backbone_config=backbone, num_labels=keypoints))
     network.eval().save_pretrained(folder)
     VitPoseImageProcessor(size={"height": 64, "width": 48}).save_pretrained(folder)

@@ -89,7 +89,7 @@ def test_a_registered_backend_runs_through_the_pipeline(tmp_path, plugins):
 
 def test_the_plan_refuses_backends_that_read_what_upstream_does_not_record(tmp_path, plugins):
     video = make_clip(tmp_path / "clip.mp4", seconds=0.2)
-    pipeline = load_pipeline("perception", assignments=["track.backend=centre"])
+    pipeline = load_pipeline("remove", assignments=["track.backend=centre"])
     refusal = "masks backend embedded reads the silhouettes that the track backend centre does not record"
     with pytest.raises(ConfigError, match=refusal):
         run(pipeline, [{"video": video}], Workspace(tmp_path / "work"), RunOptions(dry_run=True))
@@ -125,17 +125,15 @@ def test_every_builtin_backend_names_a_class_that_exists():
 
 
 def test_auto_full_backends_give_way_where_they_would_not_fit(monkeypatch):
-    """With every checkpoint and a GPU here, auto keeps the full backends that fit the mocap chain (SAM
-    masks need only boxes) and gives the others back to embedded (a yolo track records no landmarks for
-    the embedded keypoints; ViTPose records no 3D for the scale and body stages)."""
+    """With every checkpoint and a GPU here, auto picks the full perception backends (ViTPose's 2D-only
+    keypoints feed the 2D-only body fit); where one is forced to embedded, the full ones that would not
+    fit around it give way (a yolo track records no landmarks for the embedded keypoints)."""
     from vidcli.engine.plan import resolved_configs
 
     monkeypatch.setattr("vidcli.models.registry.is_present", lambda name: True)
     monkeypatch.setattr("vidcli.devices.visible_gpu_count", lambda: 1)
     resolved = resolved_configs(load_pipeline("mocap"))
+    assert [resolved[s].backend for s in ("track", "masks", "keypoints", "body")] == [
+        "yolo", "sam", "vitpose", "embedded"]
+    resolved = resolved_configs(load_pipeline("mocap", assignments=["keypoints.backend=embedded"]))
     assert [resolved[s].backend for s in ("track", "masks", "keypoints")] == ["embedded", "sam", "embedded"]
-    chosen = load_pipeline("mocap", assignments=["track.backend=yolo", "masks.backend=sam",
-                                                 "keypoints.backend=vitpose"])
-    with pytest.raises(ConfigError, match="backend embedded reads the world3d that the keypoints "
-                                          "backend vitpose does not record"):
-        resolved_configs(chosen)

@@ -1,8 +1,10 @@
 """The perception pipeline through the real CLI with every full backend (yolo track, sam masks, vitpose
 keypoints) on randomly initialised checkpoints placed where the registry looks, and the mocap pipeline
-refusing that combination at plan time (its scale and body stages need 3D points)."""
+running end to end on them (the scale and body stages take ViTPose's 2D-only keypoints)."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
@@ -44,11 +46,16 @@ def test_every_full_perception_backend_runs_from_the_cli(tmp_path, monkeypatch):
     tracks = read_tracks(next((tmp_path / "work").glob("clip-*/track/*/tracks.npz")).parent)
     assert len(tracks) and set(np.unique(tracks.frame)) == set(range(5))
     assert len(read_masks(out / "masks" / MASKS_JSON)["masks"]) == len(tracks)
-    keypoints = read_keypoints(out / "keypoints" / KEYPOINTS_NPZ)
+    keypoints = read_keypoints(next((tmp_path / "work").glob(f"clip-*/keypoints/*/{KEYPOINTS_NPZ}")))
     assert keypoints.layout == "wholebody133" and len(keypoints) == len(tracks)
 
-    refused = vidcli("mocap", str(clip), "--set", "track.backend=yolo", "--set", "masks.backend=sam",
-                     "--set", "keypoints.backend=vitpose", "--trust-checkpoint", workspace=tmp_path / "work")
-    assert refused.returncode == 2
-    assert "scale backend embedded reads the world3d that the keypoints backend vitpose does not record" in (
-        refused.stderr)
+    mocap = vidcli("mocap", str(clip), "--set", "track.backend=yolo", "--set", "masks.backend=sam",
+                   "--set", "keypoints.backend=vitpose", "--set", "track.detect_size=160", "--set",
+                   "track.max_people=1", "--set", "masks.sam_cpu_size=256", "--set", "body.min_frames=2",
+                   "--trust-checkpoint", "-o", str(tmp_path / "mocap"), workspace=tmp_path / "work")
+    assert mocap.returncode == 0, mocap.stderr
+    body = json.loads(next((tmp_path / "work").glob("clip-*/body/*/manifest.json")).read_text())
+    assert body["backend"]["name"] == "embedded" and body["counts"]["tracks"] >= 1
+    keypoints = json.loads(next((tmp_path / "work").glob("clip-*/keypoints/*/manifest.json")).read_text())
+    assert keypoints["counts"]["layout"] == "wholebody133"
+    assert any((tmp_path / "mocap").rglob("*.bvh"))

@@ -12,7 +12,7 @@ from vidcli.body.skeletons import BLAZEPOSE_33, COCO_17, WHOLEBODY_133, as_blaze
 from vidcli.engine import RunOptions, run
 from vidcli.engine.pipeline import load_pipeline
 from vidcli.engine.store import Workspace
-from vidcli.errors import ConfigError, InputError
+from vidcli.errors import InputError
 from vidcli.io.keypoints import Keypoints, read_keypoints, write_keypoints
 from vidcli.perception.sides import consistent_legs, legs
 
@@ -91,14 +91,15 @@ class FlatKeypoints:
         return points, np.full((len(rows), 17, 3), np.nan)
 
 
-def test_the_plan_refuses_a_2d_only_layout_where_3d_points_are_read(tmp_path):
+def test_the_mocap_plan_takes_a_2d_only_layout(tmp_path):
+    """No stage needs metric 3D points any more: the scale places a 2D-only layout's people as an average
+    standing adult and the body fits their pixels alone."""
     flat = backends.register(backends.Backend("keypoints", "flat", FlatKeypoints, description="test"))
     try:
         video = make_clip(tmp_path / "clip.mp4", seconds=0.2)
         pipeline = load_pipeline("mocap", assignments=["keypoints.backend=flat"])
-        refusal = "scale backend embedded reads the world3d that the keypoints backend flat does not record"
-        with pytest.raises(ConfigError, match=refusal):
-            run(pipeline, [{"video": video}], Workspace(tmp_path / "work"), RunOptions(dry_run=True))
-        assert not (tmp_path / "work").exists() or not any((tmp_path / "work").glob("clip*"))
+        report = run(pipeline, [{"video": video}], Workspace(tmp_path / "work"), RunOptions(dry_run=True))
+        assert report.exit_code == 0
+        assert {o.stage for o in report.outcomes} >= {"keypoints", "scale", "body", "world"}
     finally:
         backends.unregister(flat.component, flat.name)

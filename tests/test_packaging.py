@@ -36,3 +36,9 @@ def test_one_package_provides_cv2():
     writers = sorted({d.metadata["Name"] for d in distributions()
                       if any(str(f) == "cv2/__init__.py" for f in d.files or ())})
     assert writers == ["opencv-contrib-python"]
+
+
+def test_the_pose_prior_is_package_data():
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert (ROOT / "vidcli" / "mocap" / "data" / "pose_prior.npz").is_file()
+    assert "data/pose_prior.npz" in patterns["vidcli.mocap"]

@@ -69,3 +69,30 @@ def test_auto_picks_vitpose_when_its_checkpoint_is_here(tmp_path, monkeypatch):
         backends.resolve("keypoints", "vitpose")
     registry.local_path("vitpose_base").mkdir(parents=True)
     assert backends.resolve("keypoints", "auto")[0] == "vitpose"
+
+
+def test_vitpose_plus_runs_the_expert_of_its_dataset_index(scene, tmp_path, monkeypatch):
+    """A ViTPose+ backbone (six experts) with a 133-point head, as a COCO-WholeBody conversion would be:
+    expert 5 gives whole-body keypoints with the feet, and another expert gives other keypoints."""
+    from vidcli.body.skeletons import indices
+
+    monkeypatch.setenv("VIDCLI_HOME", str(tmp_path / "home"))
+    write_vitpose(17)  # the backend row's default checkpoint, which `resolve` looks for
+    with pytest.raises(ConfigError, match="vitpose_model plus_base needs checkpoint vitpose_plus_base"):
+        planned_config(keypoints_stage, {"backend": "vitpose", "vitpose_model": "plus_base"})
+    write_vitpose(133, experts=6, name="vitpose_plus_base")
+    inputs, _ = scene
+    found = {}
+    for expert in (0, 5):
+        out = tmp_path / f"keypoints{expert}"
+        out.mkdir()
+        config = planned_config(keypoints_stage, {"backend": "vitpose", "vitpose_model": "plus_base",
+                                                  "vitpose_dataset": expert})
+        info = keypoints_stage.run(config, inputs, out)
+        assert info.model == f"vitpose_plus_base (expert {expert})"
+        assert info.counts["layout"] == "wholebody133"
+        found[expert] = read_keypoints(out / KEYPOINTS_NPZ)
+    feet = indices("wholebody133", [f"{side}_{part}" for side in ("left", "right")
+                                    for part in ("heel", "big_toe", "small_toe")])
+    assert len(feet) == 6 and np.isfinite(found[5].keypoints2d[:, feet]).all()
+    assert not np.allclose(found[0].keypoints2d, found[5].keypoints2d)

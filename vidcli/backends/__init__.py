@@ -196,16 +196,16 @@ _BUILTIN = [
             description="DROID-SLAM's tracking and update operator, vidcli's dense BA",
             license="BSD-3-Clause", checkpoints=("droid",), runs_on_gpu=True),
     Backend("scale", "embedded", "vidcli.backends.people_scale:PeopleScale",
-            description="people's metric keypoints standing on the reconstructed ground",
-            license="Apache-2.0", needs=(("keypoints", ("world3d",)),)),
+            description="people's metric keypoints (2D-only keypoints: an average adult's) standing on the "
+                        "reconstructed ground", license="Apache-2.0"),
     Backend("scale", "depth", "vidcli.backends.depth_scale:DepthScale", kind=FULL,
             description="metric depth network per keyframe (ZoeDepth, Depth Anything V2 metric, Depth Pro; "
                         "transformers), TRAM's robust depth-ratio fit",
             license="per network (docs/backends.md)",
             checkpoints=("zoedepth_nyu",), packages=("transformers",), extra="depth", runs_on_gpu=True),
     Backend("body", "embedded", "vidcli.backends.landmark_fit:LandmarkFit",
-            description="body model fitted to 2D keypoints and metric 3D landmarks", license="Apache-2.0",
-            needs=(("keypoints", ("world3d",)),)),
+            description="body model fitted to 2D keypoints and metric 3D landmarks, or to 2D keypoints alone "
+                        "under a motion-capture pose prior", license="Apache-2.0"),
     Backend("body", "hmr2", "vidcli.backends.hmr2_regression:Hmr2Regression", kind=FULL,
             description="HMR2.0 (ViT-H/16 + transformer decoder) regresses SMPL from each box's crop; needs "
                         "body=smpl and your SMPL files", license="MIT (4D-Humans)", checkpoints=("hmr2",),

@@ -7,8 +7,10 @@ keyframe's confident inverse depths in the lower half of the image (people thems
 depth), fitted with RANSAC in inverse depth (planes have affine inverse depth), up to scale; the
 keyframe nearest in time lends its ground to a detection through the relative pose. The scale is
 the one that puts the person's lowest foot keypoint `sole_height` above that plane. It reads any
-keypoint layout with metric 3D points (its row `needs` them); the feet are the ankles, heels and toes
-that the layout has.
+keypoint layout; the feet are the ankles, heels and toes that the layout has. A 2D-only layout
+(ViTPose's) has no metric points: its detections are placed as an average adult standing upright and
+facing the camera (`standing_template`: head, shoulders, hips, legs and feet of the average Anny body),
+whose height, not its turn, sets the depth; a crouching or lying person is then placed too near.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class PeopleScale:
 
 def scale_samples(config, camera, depth: dict, keypoints) -> list[float]:
     """One scale (metric / reconstruction units) for every usable person detection."""
+    template = None if np.isfinite(keypoints.world3d).any() else standing_template(keypoints.layout)
     keyframes = depth["keyframes"]
     grounds = [ground_plane(depth["inv_depth"][slot], depth["confidence"][slot], depth["K"],
                             config.depth_confidence,
@@ -45,8 +48,9 @@ def scale_samples(config, camera, depth: dict, keypoints) -> list[float]:
     samples = []
     for row in range(len(keypoints)):
         frame = int(keypoints.frame[row])
-        points2d, points3d = keypoints.keypoints2d[row], keypoints.world3d[row]
-        visible = points2d[:, 2] > config.visibility
+        points2d = keypoints.keypoints2d[row]
+        points3d = keypoints.world3d[row] if template is None else template
+        visible = (np.nan_to_num(points2d[:, 2]) > config.visibility) & np.isfinite(points3d).all(-1)
         feet = [k for k in foot_keypoints if visible[k]]
         if visible.sum() < config.min_keypoints or not feet or frame >= len(camera.t_wc):
             continue
@@ -67,6 +71,33 @@ def scale_samples(config, camera, depth: dict, keypoints) -> list[float]:
         if scale > 0:
             samples.append(float(scale))
     return samples
+
+
+# The points of a standing person that hardly move as the arms and legs swing: their height sets the depth.
+STANDING_POINTS = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
+                   "right_shoulder", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
+                   "right_ankle", "left_heel", "right_heel", "left_foot_index", "right_foot_index")
+
+
+def standing_template(layout: str) -> np.ndarray:
+    """(K, 3) metric points of `layout` on the average Anny body standing and facing the camera, camera
+    axes (y down), origin between the hips; NaN where the layout's point is not in STANDING_POINTS."""
+    from vidcli.body.models import BodySpec, load_body_model, pose_numpy
+    from vidcli.body.skeletons import BLAZEPOSE_33, SMPL_24, blazepose_sources, layout_names
+
+    model = load_body_model(BodySpec())
+    local = np.tile(np.eye(3), (1, len(SMPL_24), 1, 1))
+    local[0, 0] = np.diag([1.0, -1.0, -1.0])  # the body's y up and +z forward turned to face the camera
+    average = model.shape(np.zeros(len(model.shape_labels)))
+    landmarks = pose_numpy(model, average, local, np.zeros((1, 3)))[2][0]
+    hips = [BLAZEPOSE_33.index("left_hip"), BLAZEPOSE_33.index("right_hip")]
+    landmarks = landmarks - landmarks[hips].mean(0)
+    template = np.full((len(layout_names(layout)), 3), np.nan)
+    sources = blazepose_sources(layout)
+    for blazepose, target in enumerate(sources):
+        if target >= 0 and BLAZEPOSE_33[blazepose] in STANDING_POINTS:
+            template[target] = landmarks[blazepose]
+    return template
 
 
 def person_translation(points3d: np.ndarray, pixels: np.ndarray, K: np.ndarray) -> np.ndarray | None:

@@ -24,7 +24,8 @@ class PersonTracker(Described, Protocol):
 
 
 class Segmenter(Described, Protocol):
-    """component "masks", built as `Class(config, frames, tracks, track_dir)`."""
+    """component "masks", built as `Class(config, frames, tracks, track_dir, keypoints)`: `keypoints` the
+    `vidcli.io.keypoints.Keypoints` of the tracked people where the pipeline has them, else None."""
 
     def masks(self, frame: int, rows: np.ndarray) -> list[np.ndarray]:
         """The (H, W) bool mask of each given row of the track table, all in `frame`."""

@@ -15,7 +15,7 @@ from vidcli.io.tracks import SILHOUETTES_JSON, Tracks, check_rows
 class RecordedSilhouettes:
     model = checksum = None  # no model runs here; the track stage's manifest names the one that recorded them
 
-    def __init__(self, config, frames, tracks: Tracks, track_dir: Path):
+    def __init__(self, config, frames, tracks: Tracks, track_dir: Path, keypoints=None):
         path = Path(track_dir) / SILHOUETTES_JSON
         self._entries = mask_files.read_masks(path)["masks"]
         check_rows(np.array([e["frame"] for e in self._entries], int),

@@ -1,17 +1,18 @@
 """The full 2D pose estimator: transformers' ViTPose (`VitPoseForPoseEstimation` and its image
 processor), top-down on the track boxes: each tracked person's box is cropped and warped to the model's
 input, its heatmaps decoded back to frame pixels. The layout follows the model's keypoint count: 17 is
-COCO-17, 133 is COCO-WholeBody (feet, face, hands). A ViTPose+ checkpoint (one expert per training
-dataset) runs its first expert, COCO's. It gives no 3D points (`world3d` NaN), so the stages that need
-them refuse it at plan time (docs/backends.md).
+COCO-17, 133 is COCO-WholeBody (feet, face, hands). A ViTPose+ checkpoint (one backbone expert per
+training dataset) runs the expert `vitpose_dataset` names (5: COCO-WholeBody). It gives no 3D points
+(`world3d` NaN): the body stage then fits to the pixels alone (`vidcli.mocap.fit2d`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-CHECKPOINT = "vitpose_base"
 LAYOUT_BY_COUNT = {17: "coco17", 133: "wholebody133"}
+# keypoints.vitpose_model -> checkpoint
+VITPOSE_CHECKPOINTS = {"base_simple": "vitpose_base", "plus_base": "vitpose_plus_base"}
 
 
 class VitPoseEstimator:
@@ -23,18 +24,19 @@ class VitPoseEstimator:
         from vidcli.errors import StageError
         from vidcli.models import registry
 
-        folder = registry.checkpoint_path(CHECKPOINT)
+        checkpoint = VITPOSE_CHECKPOINTS[config.vitpose_model]
+        folder = registry.checkpoint_path(checkpoint)
         self._network = VitPoseForPoseEstimation.from_pretrained(folder).to(config.device).eval()
         self._processor = VitPoseImageProcessor.from_pretrained(folder)
         count = self._network.config.num_labels
         if count not in LAYOUT_BY_COUNT:
-            raise StageError(f"checkpoint {CHECKPOINT} gives {count} keypoints; vidcli reads "
+            raise StageError(f"checkpoint {checkpoint} gives {count} keypoints; vidcli reads "
                              f"{' or '.join(map(str, LAYOUT_BY_COUNT))}")
         self.layout = LAYOUT_BY_COUNT[count]
-        self.model = CHECKPOINT
-        self.checksum = sha256_of(folder / "model.safetensors")
         experts = self._network.config.backbone_config.num_experts
-        self._expert = 0 if experts > 1 else None
+        self._expert = config.vitpose_dataset if experts > 1 else None
+        self.model = checkpoint if self._expert is None else f"{checkpoint} (expert {self._expert})"
+        self.checksum = sha256_of(folder / "model.safetensors")
         self._torch, self._device = torch, config.device
         self._frames, self._tracks = frames, tracks
 

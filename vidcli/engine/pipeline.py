@@ -57,7 +57,10 @@ class Pipeline:
 
     @property
     def final_stages(self) -> list[str]:
-        used = {u for name in self.stages for u in self.upstream_stages(name)}
+        """The stages no other stage needs: one read only through an optional port (the keypoints that the
+        masks take as prompts) is still what the run is for."""
+        used = {target for spec in self.stages.values() for port, target in spec.inputs.items()
+                if target in self.stages and port not in getattr(spec.module, "OPTIONAL_INPUTS", ())}
         return [name for name in self.stages if name not in used]
 
 
@@ -123,6 +126,10 @@ def _build(name: str, data: Any, overrides: dict[str, dict], assignments: list[s
         entry = entry or {}
         module = load_stage(stage_name)
         binding = {port: entry.get("inputs", {}).get(port, port) for port in module.INPUTS}
+        for port in getattr(module, "OPTIONAL_INPUTS", ()):
+            target = entry.get("inputs", {}).get(port, port)
+            if target in sources or target in data["stages"]:
+                binding[port] = target
         for port, target in binding.items():
             if target not in sources and target not in data["stages"]:
                 raise ConfigError(f"{where}: stage {stage_name!r} input {port!r} is bound to unknown {target!r}")

@@ -10,6 +10,8 @@ A stage is a module under `vidcli.stages` that defines:
 
 and may define:
 
+- `OPTIONAL_INPUTS`: ports read where the pipeline has a source or stage to bind them to (absent from
+  `inputs` otherwise), e.g. the masks stage's keypoints;
 - `COMPONENT`: the backend component (`vidcli.backends`) whose `backend` setting the config carries;
 - `resolve_config(config) -> config`: automatic choices made concrete at plan time (never checks);
 - `resources(config) -> dict`: the Luigi resources a run holds, e.g. {"gpu": 1}.

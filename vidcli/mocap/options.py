@@ -31,6 +31,14 @@ class FitOptions(KeypointTerms):
     pose_prior: float = setting(0.5, "pull of the joint rotations towards the rest pose", bounds="[0, 1e6]")
     shape_prior: float = setting(10.0, "pull of the shape towards the average body", bounds="[0, 1e6]")
     iterations: int = setting(50, "L-BFGS iterations per solve (three solves per track)", bounds="[1, 10000]")
+    pose_prior_2d: float = setting(0.1, "2D-only keypoints (no metric 3D): weight of the pose prior fitted "
+                                        "on motion capture", bounds="[0, 1e6]")
+    sigma_px_2d: float = setting(20.0, "2D-only keypoints: robust scale of the 2D residuals, pixels (wider "
+                                       "than sigma_px: with no 3D term, saturated residuals would stop "
+                                       "pulling)",
+                                 bounds="(0, 1000]")
+    accel_sigma_2d: float = setting(0.1, "2D-only keypoints: joint acceleration (m per frame^2) costing as "
+                                         "much as a keypoint off by sigma_px_2d", bounds="(0, 100]")
 
 
 @dataclass

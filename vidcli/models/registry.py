@@ -98,6 +98,16 @@ CHECKPOINTS = {c.name: c for c in [
         files=("config.json", "model.safetensors", "preprocessor_config.json"),
     ),
     Checkpoint(
+        "vitpose_plus_base", _HUB + "usyd-community/vitpose-plus-base", "vitpose-plus-base", None, None,
+        "Apache-2.0", "keypoints", "ViTPose+-B (Xu et al. 2022, ViTPose++), classic decoder: a backbone with "
+        "six dataset experts (0 COCO, 1 AiC, 2 MPII, 3 AP-10K, 4 APT-36K, 5 COCO-WholeBody) but, as "
+        "transformers converted it, only the COCO-17 head (the other heads were dropped), so 17 keypoints "
+        "whatever the expert; a folder converted with the 133-point COCO-WholeBody head gives whole-body "
+        "keypoints (keypoints.vitpose_dataset 5)", kind="hub",
+        revision="92be54d7a29e42fad47b6e2ca01dd9e685a61e0d",
+        files=("config.json", "model.safetensors", "preprocessor_config.json"),
+    ),
+    Checkpoint(
         "hmr2", "https://people.eecs.berkeley.edu/~jathushan/projects/4dhumans/hmr2_data.tar.gz",
         "hmr2_epoch35_step1000000.ckpt", None, None, "MIT (4D-Humans code and weights)", "body",
         "HMR2.0b (Goel et al. 2023, 4D-Humans): the Lightning checkpoint of the ViT-H/16 regressor, "
