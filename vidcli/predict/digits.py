@@ -57,4 +57,5 @@ def moving_digits(seed: int, index: int, length: int = 20, size: int = 64, digit
                     position[axis], velocity[axis] = -position[axis], -velocity[axis]
                 elif position[axis] > room:
                     position[axis], velocity[axis] = 2 * room - position[axis], -velocity[axis]
+            position = np.clip(position, 0, room)  # a frame barely wider than a digit
     return frames[:, None]

@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 HEADS = ("dynamic", "fixed")
+CENTRE_LOGIT = 4.0  # initial filters: e^4 / (e^4 + K^2 - 1) of the weight at the centre (0.4 for 9 x 9)
 
 
 def dynamic_local_filter(image: torch.Tensor, filters: torch.Tensor) -> torch.Tensor:
@@ -73,6 +74,10 @@ class FramePredictor(nn.Module):
             above = widths[k]
         self.up = nn.ModuleList(ups)
         self.out = nn.Conv2d(widths[0], filter_size ** 2 if head == "dynamic" else channels, 1)
+        if head == "dynamic":  # start near copying the last frame: most of each filter's weight at its centre
+            with torch.no_grad():
+                self.out.bias.zero_()
+                self.out.bias[filter_size ** 2 // 2] = CENTRE_LOGIT
         self.refine = nn.Sequential(nn.Conv2d(2 * channels, widths[0], 3, padding=1), nn.ReLU(),
                                     nn.Conv2d(widths[0], channels, 3, padding=1)) if refine else None
 
