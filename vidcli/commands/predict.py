@@ -16,9 +16,7 @@ MOVING_DIGITS = "moving-digits"
 
 
 @click.command("predictor", context_settings=CONTEXT,
-               epilog="Example: vidcli train predictor --data moving-digits --steps 2000 -o trained/   (then: "
-                      "vidcli predict clip.mp4 --checkpoint trained/moving-digits-*/train_predictor/"
-                      "model.safetensors --frames 10 -o next.mp4)")
+               epilog="Example: vidcli train predictor --data my_clips/ --colour --steps 2000 -o trained/")
 @click.option("--data", "data", required=True, metavar="moving-digits|DIR",
               help="moving-digits: generated bouncing digits (64x64, seeded); or a folder of your clips "
                    "(videos, or folders of frames such as a frames artifact).")
