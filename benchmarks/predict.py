@@ -1,4 +1,4 @@
-"""Next-frame prediction with Dynamic Filter Networks against copying the last frame and a fixed-filter network.
+"""Next-frame prediction with Dynamic Filter Networks against copying the last frame and fixed filters.
 
 `digits`: the paper's Moving MNIST protocol on generated moving digits (10 frames in, 10 predicted from the
 model's own output, binary cross-entropy summed per sequence): a DFN and the same network with a fixed-filter
@@ -11,7 +11,7 @@ teacher-forced next-frame PSNR and SSIM (every frame from the true frames before
 frame, at the training height; the tuning split is the held-out tail of each training clip.
 
     python benchmarks/predict.py digits --steps 400 --threads 1 --strip docs/predict/digits.png
-    python benchmarks/predict.py video --train DIR --test-videos hiphop_clip1.mp4 synth.mp4 --steps 300 --threads 1
+    python benchmarks/predict.py video --train DIR --test-videos hiphop_clip1.mp4 synth.mp4 --steps 300
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ from vidcli.evaluation.images import psnr, ssim
 from vidcli.predict.data import Clips, MovingDigits, scale_frame
 from vidcli.predict.digits import moving_digits
 from vidcli.predict.network import parameter_count
-from vidcli.predict.recipe import PredictorOptions, PredictorTrainer, predict_future, predict_sequence, sequence_bce
+from vidcli.predict.recipe import (
+    PredictorOptions, PredictorTrainer, predict_future, predict_sequence, sequence_bce,
+)
 
 
 def train(options: PredictorOptions, data) -> tuple[PredictorTrainer, float]:
@@ -40,7 +42,8 @@ def train(options: PredictorOptions, data) -> tuple[PredictorTrainer, float]:
         metrics = trainer.run()
         seconds = time.monotonic() - started
     curve = " ".join(f"{row['step']}:{row['loss']:.4f}" for row in trainer.rows)
-    print(f"  {options.head}: {options.steps} steps in {seconds:.0f} s ({options.steps / seconds:.2f} steps/s); "
+    rate = options.steps / seconds
+    print(f"  {options.head}: {options.steps} steps in {seconds:.0f} s ({rate:.2f} steps/s); "
           f"loss by step {curve}")
     print(f"  validation: {metrics['validation']}")
     return trainer, seconds
@@ -60,10 +63,12 @@ def digits(args) -> None:
     context = base.context
     print(f"\nBCE per sequence (sum over {base.future} predicted 64x64 frames), {base.steps} steps x "
           f"{base.batch_size} sequences, {args.tuning} tuning / {args.test} test sequences")
-    print("| split | copy last | fixed filters | DFN | DFN / copy | DFN / fixed | PSNR copy | PSNR fixed | PSNR DFN |")
+    print("| split | copy last | fixed filters | DFN | DFN / copy | DFN / fixed | PSNR copy | PSNR fixed "
+          "| PSNR DFN |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     predictions = {}
-    for split, sequences in (("tuning (seed %d)" % args.seed, tuning), ("test (seed %d)" % (args.seed + 1), test)):
+    splits = ((f"tuning (seed {args.seed})", tuning), (f"test (seed {args.seed + 1})", test))
+    for split, sequences in splits:
         truth = sequences[:, context:]
         estimates = {"copy": np.repeat(sequences[:, context - 1:context], truth.shape[1], axis=1)}
         for head, (network, _, _) in heads.items():
@@ -88,7 +93,8 @@ def digits(args) -> None:
         strip = np.vstack([np.hstack([np.pad(f[0], 1, constant_values=0.5) for f in row]) for row in rows])
         args.strip.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(args.strip), (strip * 255).round().astype(np.uint8))
-        print(f"\nstrip: {args.strip} (per test sequence: truth, DFN, fixed; frames 0-9 seen, 10-19 predicted)")
+        print(f"\nstrip: {args.strip} (per test sequence: truth, DFN, fixed; frames 0-9 seen, 10-19 "
+              "predicted)")
 
 
 def read_video(path: Path, height: int) -> np.ndarray:
@@ -126,7 +132,8 @@ def video(args) -> None:
         count = len(scores["copy"][0])
         print(f"| {name} | {count} | {np.mean(scores['copy'][0]):.2f} | {np.mean(scores['dfn'][0]):.2f} | "
               f"{np.mean(scores['copy'][1]):.4f} | {np.mean(scores['dfn'][1]):.4f} |")
-    print(f"\n{parameter_count(network):,} parameters, {seconds:.0f} s training ({options.steps / seconds:.2f} "
+    print(f"\n{parameter_count(network):,} parameters, {seconds:.0f} s training "
+          f"({options.steps / seconds:.2f} "
           "steps/s)")
 
 
@@ -148,7 +155,8 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=96, help="video: frames scaled to this height")
     parser.add_argument("--crop", type=int, default=64, help="video: training crop side")
     parser.add_argument("--loss", default="l1", choices=("bce", "l1"), help="video: training loss")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is faster on a busy machine)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1 is faster on a busy machine)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.part == "digits":

@@ -19,8 +19,8 @@ INPUTS = ("frames",)
 @dataclass
 class Config:
     checkpoint: str = setting("", "model.safetensors of `vidcli train predictor`", significant=False)
-    checkpoint_sha256: str = setting("", "sha256 of `checkpoint`, filled in when the plan is made (it goes into "
-                                         "the artifact key); leave empty")
+    checkpoint_sha256: str = setting("", "sha256 of `checkpoint`, filled in when the plan is made (it goes "
+                                         "into the artifact key); leave empty")
     frames: int = setting(10, "frames predicted, each from the previous prediction", bounds="[1, 100000]")
     start: int = setting(0, "first predicted frame: the model sees the frames before it; 0 = past the end",
                          bounds="[0, 10000000]")
@@ -80,8 +80,8 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     frames = np.stack([read(i) for i in range(observed)])
     width = frames.shape[2]
     frames = frames.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
-    log.info("predict: frames %d-%d at %dx%d from %d observed frames%s", first, total, width, height, observed,
-             " (teacher forcing)" if config.teacher_forcing else "")
+    log.info("predict: frames %d-%d at %dx%d from %d observed frames%s", first, total, width, height,
+             observed, " (teacher forcing)" if config.teacher_forcing else "")
     predicted = predict_sequence(network, frames, observed, total, config.device)[first - 1:]
     predicted = (predicted.transpose(0, 2, 3, 1) * 255).round().astype(np.uint8)
     indices = list(range(first, total + 1))

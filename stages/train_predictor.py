@@ -42,21 +42,14 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     from vidcli.predict.data import open_data
     from vidcli.predict.network import parameter_count
     from vidcli.predict.recipe import PredictorTrainer
-    from vidcli.training.loop import MODEL_FILE
+    from vidcli.training.loop import MODEL_FILE, follow_with
 
     data = open_data(Path(inputs["data"].path), config.data_options())
     log.info("train predictor: %s, %s head, on %s", data.kind, config.head, config.device)
     with progress(f"train predictor ({config.head})", config.steps) as bar:
-        shown = [0]
-
-        def on_step(step, row):
-            bar.advance(step - shown[0])  # a resumed run starts at its last save
-            shown[0] = step
-            if row is not None and row["step"] == step:
-                bar.describe(f"loss {row['loss']:.4f}")
-
         trainer = PredictorTrainer(config, data, out_dir=out_dir, resume_dir=resume_dir_of(out_dir),
-                                   device=config.device, on_step=on_step)
+                                   device=config.device,
+                                   on_step=follow_with(bar, lambda row: f"loss {row['loss']:.4f}"))
         metrics = trainer.run()
     (out_dir / "data.json").write_text(json.dumps(data.describe(), indent=1))
     validation = metrics["validation"] or {}

@@ -141,7 +141,8 @@ def test_a_few_steps_lower_the_loss(head, tmp_path):
 
     def loss():
         with torch.no_grad():
-            return float(pixel_loss(trainer.network.eval()(sequences, options.context), sequences[:, 1:], "bce"))
+            predicted = trainer.network.eval()(sequences, options.context)
+            return float(pixel_loss(predicted, sequences[:, 1:], "bce"))
     before = loss()
     for _ in range(options.steps):
         trainer.train_step()
@@ -174,7 +175,8 @@ def test_resume_ends_where_an_uninterrupted_run_does_and_the_model_reloads(tmp_p
     network, about = load_predictor(tmp_path / "whole" / MODEL_FILE)
     assert about["head"] == "dynamic" and about["channels"] == 1 and about["height"] == 32
     sequences = np.stack(data.validation)
-    np.testing.assert_array_equal(predict_future(network, sequences, 3), predict_future(whole.network, sequences, 3))
+    np.testing.assert_array_equal(predict_future(network, sequences, 3),
+                                  predict_future(whole.network, sequences, 3))
     # streaming one frame at a time predicts what the batched run does
     streamed = predict_sequence(network, sequences[0], 3, 4)
     np.testing.assert_allclose(streamed[2:], predict_future(network, sequences[:1], 3)[0], atol=1e-6)
@@ -204,8 +206,8 @@ def test_train_predictor_then_predict_through_the_commands(tmp_path):
     index = json.loads((artifact / PREDICTION_INDEX).read_text())
     assert index["frames"] == [6, 7, 8, 9] and index["with_truth"] == [6, 7]
     assert np.load(artifact / PREDICTION_FRAMES)["frames"].shape == (4, 64, 64, 1)
-    teacher = vidcli("predict", str(clip), "--checkpoint", str(checkpoint), "--teacher-forcing", workspace=work,
-                     check=True)
+    teacher = vidcli("predict", str(clip), "--checkpoint", str(checkpoint), "--teacher-forcing",
+                     workspace=work, check=True)
     assert "ran" in teacher.stdout
 
 

@@ -48,14 +48,16 @@ def train_predictor(g: Globals, data: str, output, **run):
 
 
 @click.command(context_settings=CONTEXT,
-               epilog="Example: vidcli predict clip.mp4 --checkpoint model.safetensors --frames 10 -o next.mp4")
+               epilog="Example: vidcli predict clip.mp4 --checkpoint model.safetensors --frames 10 "
+                      "-o next.mp4")
 @click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
 @setting_option("--checkpoint", "predict.checkpoint")
 @setting_option("--frames", "predict.frames")
 @setting_option("--start", "predict.start")
 @setting_option("--teacher-forcing", "predict.teacher_forcing")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also copy the video of the prediction (beside the truth where there is one) to this .mp4.")
+              help="Also copy the video of the prediction (beside the truth where there is one) to this "
+                   ".mp4.")
 @run_options
 @click.pass_obj
 def predict(g: Globals, video: Path, output, **run):

@@ -89,9 +89,11 @@ class Clips:
     def __init__(self, folder: Path, options: DataOptions):
         self.options = options
         self.channels = 3 if options.colour else 1
-        clips = [(name, frames) for name, frames in _read_clips(folder, options) if len(frames) >= options.length]
+        clips = [(name, frames) for name, frames in _read_clips(folder, options)
+                 if len(frames) >= options.length]
         if not clips:
-            raise InputError(f"{folder}: no clip of at least {options.length} frames (image folders or videos)")
+            raise InputError(f"{folder}: no clip of at least {options.length} frames (image folders or "
+                             "videos)")
         self.names = [name for name, _ in clips]
         self.train, self.validation = [], []
         rng = np.random.default_rng([options.seed, 1])
@@ -144,7 +146,8 @@ def _read_clips(folder: Path, options: DataOptions):
                 bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
                 if bgr is None:
                     raise InputError(f"{path}: cannot read image")
-                frames.append(scale_frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), options.height, options.colour))
+                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                frames.append(scale_frame(rgb, options.height, options.colour))
             yield str(directory.relative_to(folder)), _same_size(frames, directory, options)
         for path in sorted(p for p in directory.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES):
             frames = [scale_frame(frame.rgb, options.height, options.colour) for frame in iter_frames(path)]
@@ -156,6 +159,6 @@ def _same_size(frames: list, where: Path, options: DataOptions) -> np.ndarray:
         raise InputError(f"{where}: frames of different sizes")
     stack = np.stack(frames)
     if min(stack.shape[1:3]) < options.size:
-        raise InputError(f"{where}: frames of {stack.shape[2]}x{stack.shape[1]} at height {options.height} are "
-                         f"smaller than the {options.size}-pixel crop")
+        raise InputError(f"{where}: frames of {stack.shape[2]}x{stack.shape[1]} at height {options.height} "
+                         f"are smaller than the {options.size}-pixel crop")
     return stack

@@ -164,7 +164,8 @@ class PredictorTrainer(TrainingLoop):
                                "copy_last_bce": sequence_bce(copied, truth), "copy_last_psnr": psnr(copied)}}
 
     def write_model(self, path: Path) -> None:
-        about = {"architecture": ARCHITECTURE, "channels": self.data.channels, "context": self.options.context,
+        about = {"architecture": ARCHITECTURE, "channels": self.data.channels,
+                 "context": self.options.context,
                  "height": self.options.height if self.data.kind == "clips" else self.options.size,
                  "step": self.step, **{name: getattr(self.options, name) for name in NETWORK_FIELDS}}
         save_safetensors(self.network, path, about)
@@ -197,7 +198,7 @@ def predict_sequence(network, frames: np.ndarray, context: int, total: int, devi
     state, previous, out = None, None, []
     with torch.inference_mode():
         for t in range(total):
-            frame = torch.from_numpy(np.ascontiguousarray(frames[t][None])).to(device) if t < context else previous
+            frame = torch.from_numpy(frames[t][None].copy()).to(device) if t < context else previous
             previous, state = network.step(frame, state)
             out.append(previous[0].float().cpu().numpy())
     return np.stack(out)

@@ -39,6 +39,19 @@ def read_safetensors(path: Path) -> tuple[dict, dict]:
         return about, {k: f.get_tensor(k) for k in f.keys()}
 
 
+def follow_with(bar, describe):
+    """An `on_step` that moves a progress bar to each step (a resumed run starts at its last save) and shows
+    `describe(row)` at the steps that log a row."""
+    shown = [0]
+
+    def on_step(step: int, row: dict | None) -> None:
+        bar.advance(step - shown[0])
+        shown[0] = step
+        if row is not None and row["step"] == step:
+            bar.describe(describe(row))
+    return on_step
+
+
 class TrainingLoop:
     """One training run: `run()` trains from the last save in `resume_dir` (or the start) to `steps`.
 
