@@ -38,13 +38,13 @@ from vidcli.predict.recipe import (
 def train(options: PredictorOptions, data) -> tuple[PredictorTrainer, float]:
     with tempfile.TemporaryDirectory() as scratch:
         trainer = PredictorTrainer(options, data, out_dir=None, resume_dir=Path(scratch))
-        started = time.monotonic()
+        started, cpu = time.monotonic(), time.process_time()
         metrics = trainer.run()
-        seconds = time.monotonic() - started
+        seconds, cpu = time.monotonic() - started, time.process_time() - cpu
     curve = " ".join(f"{row['step']}:{row['loss']:.4f}" for row in trainer.rows)
     rate = options.steps / seconds
-    print(f"  {options.head}: {options.steps} steps in {seconds:.0f} s ({rate:.2f} steps/s); "
-          f"loss by step {curve}")
+    print(f"  {options.head}: {options.steps} steps in {seconds:.0f} s ({rate:.2f} steps/s; {cpu:.0f} s of "
+          f"CPU time, {options.steps / cpu:.2f} steps per CPU second); loss by step {curve}")
     print(f"  validation: {metrics['validation']}")
     return trainer, seconds
 
