@@ -154,7 +154,7 @@ def main() -> None:
     parser.add_argument("--test-videos", type=Path, nargs="*", default=[])
     parser.add_argument("--height", type=int, default=96, help="video: frames scaled to this height")
     parser.add_argument("--crop", type=int, default=64, help="video: training crop side")
-    parser.add_argument("--loss", default="l1", choices=("bce", "l1"), help="video: training loss")
+    parser.add_argument("--loss", default="bce", choices=("bce", "l1"), help="video: training loss")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1 is faster on a busy machine)")
     args = parser.parse_args()
