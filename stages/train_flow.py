@@ -55,20 +55,14 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     from vidcli.engine.keys import sha256_of
     from vidcli.engine.store import resume_dir_of
     from vidcli.training.flow_data import open_dataset
+    from vidcli.training.loop import follow_with
     from vidcli.training.raft_recipe import MODEL_FILE, Trainer
 
     kind, samples = open_dataset(Path(inputs["dataset"].path), config.dataset, config.sintel_pass)
     log.info("train flow: %d %s pairs, %s from %s on %s", len(samples), kind, config.architecture,
              config.init or "scratch", config.device)
     with progress(f"train {config.architecture}", config.steps) as bar:
-        shown = [0]
-
-        def on_step(step, row):
-            bar.advance(step - shown[0])  # a resumed run starts at its last save
-            shown[0] = step
-            if row is not None and row["step"] == step:
-                bar.describe(f"loss {row['loss']:.3f} EPE {row['epe']:.2f}")
-
+        on_step = follow_with(bar, lambda row: f"loss {row['loss']:.3f} EPE {row['epe']:.2f}")
         trainer = Trainer(config, samples, sparse=kind == "kitti", out_dir=out_dir,
                           resume_dir=resume_dir_of(out_dir), device=config.device, on_step=on_step)
         metrics = trainer.run()

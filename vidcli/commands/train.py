@@ -11,12 +11,16 @@ import click
 from vidcli.commands.common import (
     CONTEXT, Globals, command_pipeline, run_options, run_pipeline, setting_option,
 )
+from vidcli.commands.predict import train_predictor
 from vidcli.errors import ConfigError
 
 
 @click.group(context_settings=CONTEXT, epilog="Example: vidcli train flow pairs/ --steps 2000 -o trained/")
 def train():
     """Train learned components on your data; the result is a cached artifact like any stage's."""
+
+
+train.add_command(train_predictor)
 
 
 @train.command("flow", context_settings=CONTEXT,

@@ -8,23 +8,17 @@ DistributedDataParallel under torchrun. Every random choice is drawn from genera
 
 from __future__ import annotations
 
-import csv
-import json
-import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from vidcli.settings import setting
+from vidcli.training.loop import (  # noqa: F401 (MODEL_FILE, RESUME_FILE: this recipe's files)
+    MODEL_FILE, RESUME_FILE, TrainingLoop, read_safetensors, save_safetensors,
+)
 
 ARCHITECTURES = ("raft_small", "raft_large")
-MODEL_FILE = "model.safetensors"
-METRICS_FILE = "metrics.json"
-LOG_FILE = "log.csv"
-RESUME_FILE = "state.pt"
-LOG_COLUMNS = ("step", "loss", "epe", "1px", "3px", "5px", "lr", "seconds")
 
 
 @dataclass
@@ -102,11 +96,8 @@ def load_flow_checkpoint(path: Path) -> tuple[str, dict]:
 
     path = Path(path)
     if path.suffix == ".safetensors":
-        from safetensors import safe_open
-
-        with safe_open(str(path), "pt") as f:
-            architecture = json.loads((f.metadata() or {}).get("vidcli", "{}")).get("architecture", "")
-            state = {k: f.get_tensor(k) for k in f.keys()}
+        about, state = read_safetensors(path)
+        architecture = about.get("architecture", "")
     else:
         state = torch.load(path, map_location="cpu", weights_only=True)
         stem = state.get("feature_encoder.convnormrelu.0.weight") if isinstance(state, dict) else None
@@ -117,12 +108,7 @@ def load_flow_checkpoint(path: Path) -> tuple[str, dict]:
 
 
 def save_model(network, path: Path, options: TrainOptions, step: int) -> None:
-    from safetensors.torch import save_file
-
-    state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
-    # One metadata entry: safetensors writes several in a random order; equal models make equal files.
-    about = json.dumps({"architecture": options.architecture, "step": step}, sort_keys=True)
-    save_file(state, str(path), metadata={"vidcli": about})
+    save_safetensors(network, path, {"architecture": options.architecture, "step": step})
 
 
 def _normalise(images, noise_std=None, generator=None):
@@ -135,8 +121,10 @@ def _normalise(images, noise_std=None, generator=None):
     return images / 127.5 - 1.0
 
 
-class Trainer:
-    """One training run: `run()` trains from the last save in `resume_dir` (or the start) to the end."""
+class Trainer(TrainingLoop):
+    """RAFT's recipe in the shared training loop (`vidcli.training.loop`)."""
+
+    METRICS = ("loss", "epe", "1px", "3px", "5px")
 
     def __init__(self, options: TrainOptions, samples, sparse: bool, out_dir: Path | None, resume_dir: Path,
                  device: str = "cpu", on_step=None):
@@ -144,13 +132,7 @@ class Trainer:
 
         from vidcli.training.flow_data import Augmentation
 
-        self.options, self.out_dir, self.resume_dir, self.on_step = options, out_dir, resume_dir, on_step
-        self.rank, self.world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-        if self.world > 1 and not torch.distributed.is_initialized():
-            torch.distributed.init_process_group("nccl" if device == "cuda" else "gloo")
-        if device == "cuda":
-            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-        self.device = torch.device(device)
+        super().__init__(options, out_dir, resume_dir, device, on_step, options.mixed_precision)
         held = min(options.validation_pairs, max(len(samples) - 1, 0))
         self.train_samples, self.validation_samples = samples[held:], samples[:held]
         self.augment = Augmentation((options.crop_height, options.crop_width), options.min_scale,
@@ -159,19 +141,12 @@ class Trainer:
         network = build_network(options.architecture)
         if options.init:
             network.load_state_dict(load_flow_checkpoint(Path(options.init))[1])
-        self.network = network.to(self.device)  # the module itself: its state is what is saved
-        self.model = network  # what a training step calls: the network, or its DDP wrapper
-        if self.world > 1:
-            self.model = torch.nn.parallel.DistributedDataParallel(
-                network, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.wrap(network)
         self.optimizer = torch.optim.AdamW(network.parameters(), lr=options.lr,
                                            weight_decay=options.weight_decay, eps=options.epsilon)
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
             self.optimizer, options.lr, options.steps + 100, pct_start=options.pct_start,
             cycle_momentum=False, anneal_strategy="linear")
-        self.mixed = options.mixed_precision and self.device.type == "cuda"
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.mixed)
-        self.step, self.rows = 0, []
 
     # --- data -------------------------------------------------------------------------------------------
     def _batch(self, step: int):
@@ -193,36 +168,6 @@ class Trainer:
             t = torch.from_numpy(np.ascontiguousarray(array))
             return (t.permute(0, 3, 1, 2) if channels_last else t).float().to(self.device)
         return tensor(image1), tensor(image2), tensor(flow), tensor(valid, channels_last=False)
-
-    # --- state --------------------------------------------------------------------------------------------
-    def _state(self) -> dict:
-        return {"step": self.step, "model": self.network.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "scaler": self.scaler.state_dict(), "log": self.rows}
-
-    def save_resume_state(self) -> None:
-        import torch
-
-        if self.rank != 0:
-            return
-        self.resume_dir.mkdir(parents=True, exist_ok=True)
-        partial = self.resume_dir / f".{RESUME_FILE}.{os.getpid()}"
-        torch.save(self._state(), partial)
-        os.replace(partial, self.resume_dir / RESUME_FILE)
-
-    def load_resume_state(self) -> bool:
-        import torch
-
-        path = self.resume_dir / RESUME_FILE
-        if not path.is_file():
-            return False
-        state = torch.load(path, map_location=self.device, weights_only=True)
-        self.network.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.step, self.rows = state["step"], [dict(row) for row in state["log"]]
-        return True
 
     # --- training -----------------------------------------------------------------------------------------
     def _freeze_batch_norm(self) -> None:
@@ -263,6 +208,8 @@ class Trainer:
 
     def validate(self) -> dict:
         """EPE, 1/3/5 px accuracy and Fl-all over the held-out pairs at their full size."""
+        if not self.validation_samples:
+            return {"validation_pairs": 0, "validation": None}
         import torch
 
         from vidcli.io.flow import flow_metrics
@@ -274,53 +221,10 @@ class Trainer:
                 image1, image2, flow, valid = sample.read()
                 estimate = predict(self.network, image1, image2, self.device, self.options.iterations)
                 errors.append((estimate, flow, valid))
-        return flow_metrics(errors)
+        return {"validation_pairs": len(errors), "validation": flow_metrics(errors)}
 
-    def run(self) -> dict:
-        """Train to the last step, saving resumable state every `save_every` steps; write the model, the CSV
-        log and the metrics into `out_dir` (process 0). Returns the final metrics."""
-        resumed_from = self.step if self.load_resume_state() else None
-        started = time.monotonic() - (self.rows[-1]["seconds"] if self.rows else 0.0)
-        tensorboard = self._tensorboard()
-        window: list[dict] = []
-        while self.step < self.options.steps:
-            window.append(self.train_step())
-            if self.step % self.options.log_every == 0 or self.step == self.options.steps:
-                row = {"step": self.step, **{k: float(np.mean([w[k] for w in window]))
-                                             for k in ("loss", "epe", "1px", "3px", "5px")},
-                       "lr": self.scheduler.get_last_lr()[0], "seconds": round(time.monotonic() - started, 3)}
-                self.rows.append(row)
-                window = []
-                if tensorboard is not None:
-                    for name in ("loss", "epe", "1px", "3px", "5px", "lr"):
-                        tensorboard.add_scalar(f"train/{name}", row[name], self.step)
-            if self.step % self.options.save_every == 0 and self.step < self.options.steps:
-                self.save_resume_state()
-            if self.on_step is not None:
-                self.on_step(self.step, self.rows[-1] if self.rows else None)
-        metrics = {"steps": self.step, "resumed_from": resumed_from,
-                   "train": self.rows[-1] if self.rows else None,
-                   "validation_pairs": len(self.validation_samples),
-                   "validation": self.validate() if self.validation_samples else None}
-        if self.rank == 0 and self.out_dir is not None:
-            save_model(self.network, self.out_dir / MODEL_FILE, self.options, self.step)
-            with open(self.out_dir / LOG_FILE, "w", newline="") as f:
-                writer = csv.DictWriter(f, LOG_COLUMNS)
-                writer.writeheader()
-                writer.writerows(self.rows)
-            (self.out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=1))
-        if tensorboard is not None:
-            tensorboard.close()
-        return metrics
-
-    def _tensorboard(self):
-        if self.rank != 0 or self.out_dir is None:
-            return None
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            return None
-        return SummaryWriter(str(self.out_dir / "tensorboard"))
+    def write_model(self, path: Path) -> None:
+        save_model(self.network, path, self.options, self.step)
 
 
 def predict(network, image1: np.ndarray, image2: np.ndarray, device, iterations: int = 12) -> np.ndarray:

@@ -1,0 +1,83 @@
+"""`vidcli train predictor`: a Dynamic Filter Network on moving digits or your clips; `vidcli predict`: the
+next frames of a video with it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import click
+
+from vidcli.commands.common import CONTEXT, Globals, run_options, run_pipeline, setting_option
+from vidcli.errors import ConfigError
+
+MOVING_DIGITS = "moving-digits"
+
+
+@click.command("predictor", context_settings=CONTEXT,
+               epilog="Example: vidcli train predictor --data my_clips/ --colour --steps 2000 -o trained/")
+@click.option("--data", "data", required=True, metavar="moving-digits|DIR",
+              help="moving-digits: generated bouncing digits (64x64, seeded); or a folder of your clips "
+                   "(videos, or folders of frames such as a frames artifact).")
+@setting_option("--head", "train_predictor.head")
+@setting_option("--filter-size", "train_predictor.filter_size")
+@setting_option("--steps", "train_predictor.steps")
+@setting_option("--batch-size", "train_predictor.batch_size")
+@setting_option("--lr", "train_predictor.lr")
+@setting_option("--colour", "train_predictor.colour")
+@setting_option("--seed", "train_predictor.seed")
+@setting_option("--device", "train_predictor.device")
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also copy the model, its log and metrics to OUTPUT/<data>-<hash8>/train_predictor/.")
+@run_options
+@click.pass_obj
+def train_predictor(g: Globals, data: str, output, **run):
+    """Train a Dynamic Filter Network frame predictor: it sees `context` frames and predicts the next ones by
+    applying a filter of its own to every pixel of the last frame. `vidcli settings train_predictor` lists
+    every value. A killed run resumes from its last save."""
+    from vidcli.engine.store import Workspace
+    from vidcli.predict.data import write_generator_source
+
+    if data == MOVING_DIGITS:
+        # The generator has no files: a small file in the workspace stands for it as the pipeline's source.
+        source = write_generator_source(Workspace(g.workspace).state_dir / "generators")
+    else:
+        source = Path(data)
+    run_pipeline(g, "train_predictor", [{"data": source}], outputs=output, **run)
+
+
+@click.command(context_settings=CONTEXT,
+               epilog="Example: vidcli predict clip.mp4 --checkpoint model.safetensors --frames 10 "
+                      "-o next.mp4")
+@click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
+@setting_option("--checkpoint", "predict.checkpoint")
+@setting_option("--frames", "predict.frames")
+@setting_option("--start", "predict.start")
+@setting_option("--teacher-forcing", "predict.teacher_forcing")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also copy the video of the prediction (beside the truth where there is one) to this "
+                   ".mp4.")
+@run_options
+@click.pass_obj
+def predict(g: Globals, video: Path, output, **run):
+    """Predict frames of VIDEO with a model of `vidcli train predictor`: FRAMES frames past the end (or past
+    --start), each from the previous prediction; or, with --teacher-forcing, every next frame from the true
+    frames before it."""
+    if output is not None:
+        if output.suffix.lower() != ".mp4":
+            raise ConfigError(f"{output}: the output must be an .mp4 file")
+        if not output.resolve().parent.is_dir():
+            raise ConfigError(f"{output.parent}: no such directory for the output")
+
+    def deliver(artifacts: dict[str, Path]) -> str | None:
+        from vidcli.predict.recipe import PREDICTION_VIDEO
+
+        if output is None:
+            return None
+        partial = output.with_name(f".{output.name}.partial")
+        shutil.copyfile(artifacts["predict"] / PREDICTION_VIDEO, partial)
+        os.replace(partial, output)
+        return f"wrote {output}"
+
+    run_pipeline(g, "predict", [{"video": video}], deliver=deliver, **run)

@@ -1,0 +1,1 @@
+"""Next-frame prediction with Dynamic Filter Networks: the network, its training data and its recipe."""
