@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from conftest import SHARED_DATA, vidcli
+
 from vidcli import bvh
 from vidcli.synth.walk import procedural_walk
 
