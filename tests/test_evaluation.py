@@ -207,6 +207,21 @@ def test_a_still_camera_has_no_scale_error():
         assert errors.sim3_scale is None and errors.scale_error_pct is None
 
 
+def test_hands_are_compared_only_between_the_same_body_model(gt, tmp_path):
+    scene = make_scene()
+    moved = dict(scene["motion.npz"])
+    for key in ("joints_world", "joints_cam"):
+        moved[key] = moved[key].copy()
+        moved[key][:, list(metrics.HAND_JOINTS)] += [0.0, 0.05, 0.05]  # another model's hand point
+    scene["motion.npz"] = moved
+    run = write_folder(tmp_path / "run", scene)
+    same = evaluate(run, gt)["stages"]["world"]["metrics"]
+    assert same["hands"] == "yes" and same["pa_mpjpe_mm"] > 1.0
+    (run / "world.json").write_text(json.dumps({"body_model": {"name": "smpl"}}))
+    other = evaluate(run, gt)["stages"]["world"]["metrics"]
+    assert other["hands"] == "no" and other["pa_mpjpe_mm"] == pytest.approx(0.0, abs=1e-6)
+
+
 def test_tracks_per_person_counts_fragments():
     box = np.array([0.0, 0.0, 50.0, 120.0])
     gt = metrics.Boxes(np.arange(10), np.ones(10, int), np.tile(box, (10, 1)))

@@ -17,6 +17,7 @@ from rich.table import Table
 from vidcli.engine.store import complete_artifacts
 from vidcli.errors import InputError
 from vidcli.evaluation import metrics
+from vidcli.body import BODY_MODELS
 from vidcli.io.arrays import load_npz
 from vidcli.io.motion import WORLD_JSON
 
@@ -27,6 +28,7 @@ STAGE_FILES = {
 # Files beside a flat layout's camera.npz that make it metric (the scale or world stage wrote it).
 METRIC_CAMERA_MARKERS = ("scale.json", "world.json")
 DEFAULT_FPS = 30.0
+DEFAULT_BODY_MODEL = BODY_MODELS[0]  # what a motion table that names no body model was made with
 STATUS_TEXT = {
     "ok": "ok",
     "missing": "missing from RUN",
@@ -248,14 +250,14 @@ def _person_samples(gt: dict, run: dict, frames, gi, ri, fps: float, window: int
     }
 
 
-def _body_model(motion_file: Path) -> str | None:
-    """The body model a motion table's joints belong to: `world.json` beside it (a world artifact) or
-    its own `body_model` key (ground truth); None when neither names one."""
+def _body_model(motion_file: Path) -> str:
+    """The body model a motion table's joints belong to: named by `world.json` beside it (a world
+    artifact) or its own `body_model` key (ground truth), else the default body model."""
     world_json = motion_file.parent / WORLD_JSON
     if world_json.is_file():
-        return json.loads(world_json.read_text()).get("body_model", {}).get("name")
+        return json.loads(world_json.read_text()).get("body_model", {}).get("name", DEFAULT_BODY_MODEL)
     with np.load(motion_file, allow_pickle=False) as data:
-        return str(data["body_model"]) if "body_model" in data.files else None
+        return str(data["body_model"]) if "body_model" in data.files else DEFAULT_BODY_MODEL
 
 
 def _world(run_file: Path, gt_file: Path, pairs, fps: float, window: int) -> dict:
@@ -264,8 +266,7 @@ def _world(run_file: Path, gt_file: Path, pairs, fps: float, window: int) -> dic
     run = load_npz(run_file, keys)
     # Each body model puts SMPL-24's hand joints at its own point (SMPL's between wrist and knuckles,
     # Anny's at the finger base): they are compared only between tables of the same body model.
-    model = _body_model(run_file)
-    hands = model is not None and model == _body_model(gt_file)
+    hands = _body_model(run_file) == _body_model(gt_file)
     joints = np.array([j for j in range(gt["joints_world"].shape[1]) if hands or j not in metrics.HAND_JOINTS])
     people, pooled = [], {name: [] for name in WORLD_METRICS}
     for gt_id, run_id, frames, gi, ri in _shared_rows(gt, run, pairs):
