@@ -112,7 +112,7 @@ def test_a_skeleton_without_legs_is_refused_in_one_line(tmp_path):
                     "--duration", "0.2", "--size", "64x36")
     assert result.returncode == 3
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "lacks LeftUpLeg" in errors[0]
+    assert len(errors) == 1 and "odd.bvh: the BVH skeleton lacks LeftUpLeg" in errors[0]
     assert not list(tmp_path.glob("odd.mp4*"))
 
 
