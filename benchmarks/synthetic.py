@@ -45,7 +45,8 @@ def render(name: str, spec: dict, config: dict, workdir: Path) -> tuple[Path, fl
     clip = workdir / "clips" / f"{name}.mp4"
     bvh = [str(MOTION / f) for f in spec.get("bvh", [])] if MOTION.is_dir() else []
     args = ["--people", str(spec["people"]), "--camera", spec["camera"], "--duration", str(spec["duration"]),
-            "--size", spec.get("size", config["size"]), "--fps", str(config["fps"]), "--seed", str(spec["seed"])]
+            "--size", spec.get("size", config["size"]), "--fps", str(config["fps"]),
+            "--seed", str(spec["seed"])]
     args += [a for path in bvh for a in ("--bvh", path)]
     args += [a for key in SCENE_OPTIONS if key in spec for a in (f"--{key}", str(spec[key]))]
     args += ["--shadow"] if spec.get("shadow") else []
@@ -178,7 +179,8 @@ def split_summary(values: list[list]) -> tuple[list[str], list[str]]:
     for column, (_, _, _, target) in enumerate(COLUMNS):
         numbers = [row[column] for row in values if isinstance(row[column], (int, float))]
         means.append(text(float(np.mean(numbers))) if numbers else "-")
-        meeting.append(f"{sum(meets(n, target) for n in numbers)}/{len(numbers)}" if target and numbers else "")
+        met = sum(meets(n, target) for n in numbers) if target else 0
+        meeting.append(f"{met}/{len(numbers)}" if target and numbers else "")
     return means, meeting
 
 
@@ -195,11 +197,12 @@ def main() -> None:
     args, splits = benchmark_arguments(__doc__.splitlines()[0])
     header = ["clip", "synth s", "stages fps", "camera"] + [title for _, _, title, _ in COLUMNS]
     for split, config, clips in splits:
-        lead, values = zip(*[clip_row(name, spec, config, args.workdir) for name, spec in clips]) if clips else ((), ())
-        means, meeting = split_summary(list(values))
-        print(f"\n{split} split: {len(clips)} clips, pipeline {config['pipeline']}   ('-': the stage is not in "
-              "the pipeline, has no ground truth, or the figure is undefined, e.g. a scale without camera motion)")
-        rows = [list(cells) + [text(v) for v in row] for cells, row in zip(lead, values)]
+        scored = [clip_row(name, spec, config, args.workdir) for name, spec in clips]
+        means, meeting = split_summary([values for _, values in scored])
+        print(f"\n{split} split: {len(clips)} clips, pipeline {config['pipeline']}   ('-': the stage is not "
+              "in the pipeline, has no ground truth, or the figure is undefined, e.g. a scale without camera "
+              "motion)")
+        rows = [cells + [text(v) for v in values] for cells, values in scored]
         rows += [["mean", "", "", ""] + means, ["clips meeting", "", "", ""] + meeting,
                  ["target", "", "", ""] + [target for _, _, _, target in COLUMNS]]
         print_table(header, rows)

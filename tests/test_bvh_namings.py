@@ -72,11 +72,13 @@ def cmu_skeleton_in(naming: str) -> bvh.Motion:
     for name, (channel, angle) in BENT.items():
         joint = kept_names.index(name)
         values[1, sum(len(c) for c in channels[:joint]) + channels[joint].index(channel)] = angle
-    return bvh.Motion([names.get(n, n) for n in kept_names], parents, offsets, channels, end_sites, values, 0.1)
+    renamed = [names.get(n, n) for n in kept_names]
+    return bvh.Motion(renamed, parents, offsets, channels, end_sites, values, 0.1)
 
 
 def limb_directions(positions: np.ndarray, names: list[str]) -> np.ndarray:
-    vectors = np.stack([positions[..., names.index(b), :] - positions[..., names.index(a), :] for a, b in LIMBS], -2)
+    vectors = np.stack([positions[..., names.index(b), :] - positions[..., names.index(a), :]
+                        for a, b in LIMBS], -2)
     return vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)
 
 

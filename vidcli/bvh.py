@@ -52,11 +52,11 @@ NAMINGS: dict[str, tuple[set[str], dict[str, str]]] = {
         "RightToe": "RightToeBase"}),
     "ACCAD": ({"ToSpine"}, {"ToSpine": "LowerBack"}),
     "Bandai Namco": ({"UpperLeg_L", "UpperArm_L"}, {
-        "Chest": "Spine1", **{f"{name}_{s}": f"{side}{mb_name}" for side, _, s in _SIDES for name, mb_name in (
+        "Chest": "Spine1", **{f"{name}_{s}": f"{side}{mb}" for side, _, s in _SIDES for name, mb in (
             ("Shoulder", "Shoulder"), ("UpperArm", "Arm"), ("LowerArm", "ForeArm"), ("Hand", "Hand"),
             ("UpperLeg", "UpLeg"), ("LowerLeg", "Leg"), ("Foot", "Foot"), ("Toes", "ToeBase"))}}),
-    "SNU woody": ({"LeftShoulder1"}, {"LeftShoulder1": "LeftShoulder", "HEad": "Head", "LeftToes": "LeftToeBase",
-                                      "RightToes": "RightToeBase"}),
+    "SNU woody": ({"LeftShoulder1"}, {"LeftShoulder1": "LeftShoulder", "HEad": "Head",
+                                      "LeftToes": "LeftToeBase", "RightToes": "RightToeBase"}),
 }
 # Names that mean one joint in every naming: the CMU MotionBuilder conversions name the finger joint
 # either LeftHandIndex1 or LFingers.

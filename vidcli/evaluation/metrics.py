@@ -276,8 +276,9 @@ def foot_skating(pred_world: np.ndarray, gt_world: np.ndarray, frames: np.ndarra
     contact = foot_contact(gt_world, frames, fps)
     steps = [np.zeros(0)]
     for run in contiguous_runs(frames):
-        pred_step, gt_step = (np.linalg.norm(np.diff(world[run][:, list(FOOT_JOINTS)][..., horizontal], axis=0),
-                                             axis=-1) * MM for world in (pred_world, gt_world))
+        pred_step, gt_step = (
+            np.linalg.norm(np.diff(world[run][:, list(FOOT_JOINTS)][..., horizontal], axis=0), axis=-1) * MM
+            for world in (pred_world, gt_world))
         planted = contact[run][1:] & contact[run][:-1]
         steps.append(np.maximum(pred_step - gt_step, 0.0)[planted])
     return np.concatenate(steps)

@@ -267,7 +267,8 @@ def _world(run_file: Path, gt_file: Path, pairs, fps: float, window: int) -> dic
     # Each body model puts SMPL-24's hand joints at its own point (SMPL's between wrist and knuckles,
     # Anny's at the finger base): they are compared only between tables of the same body model.
     hands = _body_model(run_file) == _body_model(gt_file)
-    joints = np.array([j for j in range(gt["joints_world"].shape[1]) if hands or j not in metrics.HAND_JOINTS])
+    joints = np.array([j for j in range(gt["joints_world"].shape[1])
+                       if hands or j not in metrics.HAND_JOINTS])
     people, pooled = [], {name: [] for name in WORLD_METRICS}
     for gt_id, run_id, frames, gi, ri in _shared_rows(gt, run, pairs):
         samples = _person_samples(gt, run, frames, gi, ri, fps, window, joints)
@@ -279,7 +280,8 @@ def _world(run_file: Path, gt_file: Path, pairs, fps: float, window: int) -> dic
         return {"status": "no_overlap", "people": []}
     overall = {"people": len(people), "frames": sum(p["frames"] for p in people)}
     overall.update({name: _mean(values) for name, values in pooled.items()})
-    overall["gravity_deg"] = _gravity(run_file.parent / STAGE_FILES["camera"], gt_file.parent / STAGE_FILES["camera"])
+    camera = STAGE_FILES["camera"]
+    overall["gravity_deg"] = _gravity(run_file.parent / camera, gt_file.parent / camera)
     overall["hands"] = "yes" if hands else "no"
     return {"status": "ok", "metrics": overall, "people": people}
 
