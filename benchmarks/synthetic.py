@@ -31,7 +31,7 @@ COLUMNS = [
     ("track", "recall", "recall", ""), ("track", "recall_tall", "recall>=100px", ">=0.95"),
     ("track", "id_switches", "ID sw", "0"), ("track", "tracks_per_person", "tracks/person", "1"),
     ("track", "idf1", "IDF1", ""), ("keypoints", "error_px", "kp px", ""),
-    ("keypoints", "size_ratio", "size ratio", "1"),
+    ("keypoints", "size_ratio", "size ratio", ""),
     ("world", "pa_mpjpe_mm", "PA-MPJPE", "<=75"), ("world", "wa_mpjpe_mm", "WA-MPJPE", "<=110"),
     ("world", "w_mpjpe_mm", "W-MPJPE", "<=300"),
     ("world", "rte_pct", "RTE %", "<=3"), ("world", "jitter_10m_per_s3", "jitter", ""),
