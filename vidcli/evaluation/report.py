@@ -25,8 +25,9 @@ STAGE_FILES = {
     "camera": "camera.npz", "scale": "camera.npz", "track": "tracks.npz", "world": "motion.npz",
     "keypoints": "keypoints.npz",
 }
-# Files beside a flat layout's camera.npz that make it metric (the scale or world stage wrote it).
-METRIC_CAMERA_MARKERS = ("scale.json", "world.json")
+# Files beside a flat layout's camera.npz that make it metric (the scale or world stage wrote it, or
+# `vidcli synth`'s ground truth).
+METRIC_CAMERA_MARKERS = ("scale.json", "world.json", "people.json")
 DEFAULT_FPS = 30.0
 DEFAULT_BODY_MODEL = BODY_MODELS[0]  # what a motion table that names no body model was made with
 STATUS_TEXT = {
