@@ -206,6 +206,9 @@ def test_a_still_camera_has_no_scale_error():
     for rotations in (R, turning):
         errors = metrics.camera_errors(rotations, np.zeros((10, 3)), rotations, np.full((10, 3), 2.0))
         assert errors.sim3_scale is None and errors.scale_error_pct is None
+    moving = np.linspace([0, 0, 0], [1, 0, 0], 10)
+    still_estimate = metrics.camera_errors(R, np.zeros((10, 3)), R, moving)
+    assert still_estimate.scale_error_pct is None
 
 
 def test_hands_are_compared_only_between_the_same_body_model(gt, tmp_path):

@@ -112,7 +112,8 @@ def camera_errors(pred_R: np.ndarray, pred_t: np.ndarray, gt_R: np.ndarray, gt_t
     ground truth); RPE scales predicted relative translations by that fit's scale and compares poses
     `delta` frames apart. The rotation error fits its own rotation on the orientations, because
     centres alone do not fix it when the camera moves along a line. A camera whose true centre stays
-    put (static, or turning in place) has no scale: `sim3_scale` and `scale_error_pct` are then None.
+    put (static, or turning in place), or whose estimated one never moves, has no scale:
+    `sim3_scale` and `scale_error_pct` are then None.
     """
     scale, rotation, translation = umeyama(pred_t, gt_t, with_scale=True)
     aligned = apply_similarity(pred_t, scale, rotation, translation)
@@ -120,7 +121,8 @@ def camera_errors(pred_R: np.ndarray, pred_t: np.ndarray, gt_R: np.ndarray, gt_t
     rigid = align(pred_t, gt_t, with_scale=False)
     ate_se3 = float(np.sqrt(np.mean(np.sum((rigid - gt_t) ** 2, axis=-1))))
     length = path_length(gt_t)
-    has_scale = bool(np.sqrt(((gt_t - gt_t.mean(0)) ** 2).sum(-1).mean()) >= STILL_CAMERA_M)
+    has_scale = bool(np.sqrt(((gt_t - gt_t.mean(0)) ** 2).sum(-1).mean()) >= STILL_CAMERA_M
+                     and np.ptp(pred_t, axis=0).max() > 0)
     aligned_R = rotation_alignment(pred_R, gt_R) @ pred_R
     rotation_errors = rotation_angle_deg(np.swapaxes(gt_R, -1, -2) @ aligned_R)
     rpe_trans = rpe_rot = None
