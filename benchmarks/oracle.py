@@ -1,6 +1,6 @@
 """Which input limits mocap accuracy: the body and world stages on true or pipeline keypoints and camera.
 
-Usage: python benchmarks/oracle.py [--config benchmarks/synthetic.yaml] [--workdir DIR] [--only NAME ...]
+Usage: python benchmarks/oracle.py [--config SPLIT.yaml ...] [--workdir DIR] [--only NAME ...]
 Clips are rendered and run as `benchmarks/synthetic.py` does (sharing its WORKDIR and cache). Then the
 body and world stages' `run` is called with the ground truth's `keypoints.npz` (exact 2D keypoints and
 metric 3D landmarks) in place of the keypoints stage's, with its `camera.npz` (exact intrinsics and
@@ -104,14 +104,14 @@ def evaluate_world(world: Path, tracks: Path, truth: Path, out: Path) -> dict:
 
 
 def main() -> None:
-    args, config, clips = benchmark_arguments(
+    args, splits = benchmark_arguments(
         __doc__.splitlines()[0],
         [("--smooth", {"type": float, "help": "world-stage acceleration weight of the reruns"}),
          ("--keypoints2d", {"choices": ("coco17", "wholebody133"),
                             "help": "measure the 2D-only fit on noisy true keypoints of this layout"})])
     world_settings = {} if args.smooth is None else {"smooth": args.smooth}
     rows = []
-    for index, (name, _, artifacts, truth) in enumerate(mocap_runs(args, config, clips)):
+    for index, (split, _, name, _, artifacts, truth) in enumerate(mocap_runs(args, splits)):
         with tempfile.TemporaryDirectory() as scratch:
             for keypoints, camera in SOURCES_2D if args.keypoints2d else SOURCES:
                 out = Path(scratch) / f"{keypoints}-{camera}"
@@ -122,9 +122,9 @@ def main() -> None:
                     given, truth if camera == "truth" else artifacts["scale"], out, world_settings)
                 metrics = evaluate_world(world, artifacts["track"] if keypoints == "run" else truth, truth,
                                          out / "scored")
-                rows.append([name, keypoints, camera] + [f"{metrics[key]:.3g}" for key, _ in COLUMNS])
+                rows.append([split, name, keypoints, camera] + [f"{metrics[key]:.3g}" for key, _ in COLUMNS])
                 print(" ".join(rows[-1]), file=sys.stderr, flush=True)
-    print_table(["clip", "keypoints", "camera"] + [title for _, title in COLUMNS], rows)
+    print_table(["split", "clip", "keypoints", "camera"] + [title for _, title in COLUMNS], rows)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Which input limits the metric scale: the scale stage on true or pipeline keypoints and camera.
 
-Usage: python benchmarks/scale_oracle.py [--config FILE] [--workdir DIR] [--only NAME ...]
+Usage: python benchmarks/scale_oracle.py [--config SPLIT.yaml ...] [--workdir DIR] [--only NAME ...]
 Clips are rendered and run as `benchmarks/synthetic.py` does (sharing its WORKDIR and cache). For each
 clip whose camera moves, the scale stage's `run` is called with the keypoints stage's artifact or the
 ground truth's `keypoints.npz` (exact 2D keypoints and the person's own metric 3D landmarks), and with
@@ -50,10 +50,12 @@ def true_camera(name: str, spec: dict, config: dict, truth: Path, out: Path) -> 
     from vidcli.synth.generate import Synthesis, SynthOptions
     from vidcli.synth.groundtruth import inverse_depth_grid
 
-    width, height = (int(v) for v in config["size"].lower().split("x"))
+    width, height = (int(v) for v in spec.get("size", config["size"]).lower().split("x"))
     bvh = [MOTION / f for f in spec.get("bvh", [])] if MOTION.is_dir() else []
+    phenotype = {key: spec[key] for key in ("height", "weight") if key in spec}
     scene = Synthesis(SynthOptions(duration=spec["duration"], width=width, height=height, fps=config["fps"],
-                                   seed=spec["seed"], people=spec["people"], camera=spec["camera"], bvh=bvh))
+                                   seed=spec["seed"], people=spec["people"], camera=spec["camera"], bvh=bvh,
+                                   phenotype=phenotype))
     camera = read_camera(truth / CAMERA_NPZ)
     if not (np.allclose(camera.t_wc, scene.t_wc) and np.allclose(camera.R_wc, scene.R_wc)):
         raise SystemExit(f"{name}: the re-created scene's camera differs from the clip's ground truth")
@@ -104,9 +106,9 @@ def body_length(keypoints_dir: Path) -> float:
 
 
 def main() -> None:
-    args, config, clips = benchmark_arguments(__doc__.splitlines()[0], [])
+    args, splits = benchmark_arguments(__doc__.splitlines()[0], [])
     rows = []
-    for name, spec, artifacts, truth in mocap_runs(args, config, clips):
+    for split, config, name, spec, artifacts, truth in mocap_runs(args, splits):
         if np.ptp(read_camera(truth / CAMERA_NPZ).t_wc, axis=0).max() == 0:
             continue  # a camera that does not change position needs no scale
         with tempfile.TemporaryDirectory() as scratch:
@@ -119,11 +121,11 @@ def main() -> None:
                       for keypoints, camera in SOURCES]
             ratio = size_ratio(artifacts, truth, Path(scratch) / "sizes")
         lengths = f"{body_length(truth):.2f} / {body_length(Path(artifacts['keypoints'])):.2f}"
-        rows.append([name, f"{ratio:.3f}", lengths] + [f"{error:+.2f}" for error in errors])
+        rows.append([split, name, f"{ratio:.3f}", lengths] + [f"{error:+.2f}" for error in errors])
         print(" ".join(rows[-1]), file=sys.stderr, flush=True)
     print("Scale error, %: keypoints (run: the keypoints stage's; truth: exact) with each camera.")
     titles = [f"{keypoints} kp, {camera} camera" for keypoints, camera in SOURCES]
-    print_table(["clip", "size ratio", "length m, truth / run"] + titles, rows)
+    print_table(["split", "clip", "size ratio", "length m, truth / run"] + titles, rows)
 
 
 if __name__ == "__main__":

@@ -126,7 +126,6 @@ def main() -> None:
     from vidcli.body.anny_model import load_body
     from vidcli.evaluation import metrics
     from vidcli.io.motion import read_motion
-    from vidcli.synth.groundtruth import foot_contact
 
     body = load_body()
     fit = np.concatenate([transition_changes(motion_truth(body, clip, 150, seed)[0])
@@ -148,7 +147,6 @@ def main() -> None:
         R_wc, t_wc = write_scene(root / "gt", joints, landmarks, args.frames, 200 + index)
         body_dir = run_stage("body", {"keypoints": root / "gt", "camera": root / "gt"}, root / "body",
                              feet_3d=True)
-        contact = foot_contact(landmarks, FPS)
         truth_cam = np.einsum("fji,fkj->fki", R_wc, joints - t_wc[:, None])
         for prior, smooth in [("embedded", 1.0)] + [("gaussian_standin", s) for s in args.smooth]:
             start = time.perf_counter()
@@ -156,7 +154,7 @@ def main() -> None:
                               root / f"world-{prior}-{smooth:g}", backend=prior, smooth=smooth, feet_3d=True)
             seconds = time.perf_counter() - start
             out = read_motion(world / "motion.npz")
-            skate = metrics.foot_skating(out.joints_world, contact[out.frame], out.frame).mean()
+            skate = metrics.foot_skating(out.joints_world, joints[out.frame], out.frame, FPS).mean()
             jitter = metrics.jitter(out.joints_world, out.frame, FPS).mean()
             error = metrics.mpjpe(out.joints_cam, truth_cam[out.frame]).mean()
             term = sum(_prior_terms(json.loads((world / "world.json").read_text())))

@@ -171,20 +171,68 @@ def test_accel_error_and_jitter_known_values():
     assert len(metrics.jitter(cubic, gap, FPS)) == 14
 
 
-def test_foot_skating_from_a_sliding_foot():
+def test_foot_skating_counts_slides_where_the_true_foot_is_planted():
     frames = np.arange(30)
-    joints = np.zeros((30, 24, 3))
+    truth = np.zeros((30, 24, 3))
     left, right = metrics.FOOT_JOINTS
-    joints[:, left, 0] = 0.005 * frames  # slides 5 mm/frame forward ...
-    joints[:, left, 1] = 0.01 * frames  # ... and lifts, which does not count
-    joints[:, right, 2] = 0.02 * frames  # the right foot moves only out of contact
-    contact = np.zeros((30, 2), bool)
-    contact[:, 0] = True
-    contact[10:20, 1] = True
-    joints[10:20, right, 2] = 0.2
-    skating = metrics.foot_skating(joints, contact, frames)
-    assert len(skating) == 29 + 9
-    np.testing.assert_allclose(np.sort(skating), [0.0] * 9 + [5.0] * 29, atol=1e-9)
+    truth[:, right, 2] = 0.02 * frames  # the true right foot walks on (0.6 m/s): never in contact ...
+    truth[10:20, right, 2] = 0.2  # ... but for frames 10-19, planted
+    truth[:, :, 1] += np.where(frames < 25, 0.0, 0.1)[:, None]  # both lifted 10 cm from frame 25
+    estimate = truth.copy()
+    estimate[:, left, 0] = 0.005 * frames  # the estimated left foot slides 5 mm/frame
+    estimate[:, right, 0] = 0.003 * frames  # ... the right one 3 mm/frame
+    contact = metrics.foot_contact(truth, frames, FPS)
+    assert contact[:25, 0].all() and not contact[25:, 0].any()
+    assert contact[10:19, 1].all() and not contact[:10, 1].any() and not contact[20:, 1].any()
+    skating = metrics.foot_skating(estimate, truth, frames, FPS)
+    assert len(skating) == 24 + 8  # frame pairs with both frames in contact
+    np.testing.assert_allclose(np.sort(skating), [3.0] * 8 + [5.0] * 24, atol=1e-9)
+    assert not metrics.foot_skating(truth, truth, frames, FPS).any()
+
+
+def test_gravity_error_is_the_tilt_of_up_in_the_camera_frame():
+    turn = metrics.umeyama(np.eye(3), np.random.default_rng(0).normal(size=(3, 3)))[1]
+    cameras = np.stack([turn, rot_y(0.3) @ turn])
+    tilt = rot_x(0.1)
+    np.testing.assert_allclose(metrics.gravity_errors(cameras, cameras), 0.0, atol=1e-6)
+    turned = rot_y(1.0) @ cameras  # another heading of the world: no tilt
+    np.testing.assert_allclose(metrics.gravity_errors(turned, cameras), 0.0, atol=1e-6)
+    np.testing.assert_allclose(metrics.gravity_errors(tilt @ cameras, cameras), np.degrees(0.1), atol=1e-6)
+
+
+def test_a_still_camera_has_no_scale_error():
+    R = np.broadcast_to(np.eye(3), (10, 3, 3))
+    turning = np.stack([rot_y(a) for a in np.linspace(0, 0.5, 10)])
+    for rotations in (R, turning):
+        errors = metrics.camera_errors(rotations, np.zeros((10, 3)), rotations, np.full((10, 3), 2.0))
+        assert errors.sim3_scale is None and errors.scale_error_pct is None
+    moving = np.linspace([0, 0, 0], [1, 0, 0], 10)
+    still_estimate = metrics.camera_errors(R, np.zeros((10, 3)), R, moving)
+    assert still_estimate.scale_error_pct is None
+
+
+def test_hands_are_compared_only_between_the_same_body_model(gt, tmp_path):
+    scene = make_scene()
+    moved = dict(scene["motion.npz"])
+    for key in ("joints_world", "joints_cam"):
+        moved[key] = moved[key].copy()
+        moved[key][:, list(metrics.HAND_JOINTS)] += [0.0, 0.05, 0.05]  # another model's hand point
+    scene["motion.npz"] = moved
+    run = write_folder(tmp_path / "run", scene)
+    same = evaluate(run, gt)["stages"]["world"]["metrics"]
+    assert same["hands"] == "yes" and same["pa_mpjpe_mm"] > 1.0
+    (run / "world.json").write_text(json.dumps({"body_model": {"name": "smpl"}}))
+    other = evaluate(run, gt)["stages"]["world"]["metrics"]
+    assert other["hands"] == "no" and other["pa_mpjpe_mm"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_tracks_per_person_counts_fragments():
+    box = np.array([0.0, 0.0, 50.0, 120.0])
+    gt = metrics.Boxes(np.arange(10), np.ones(10, int), np.tile(box, (10, 1)))
+    split = metrics.Boxes(np.r_[np.arange(7), np.arange(3, 10)], np.r_[np.full(7, 1), np.full(7, 2)],
+                          np.tile(box + [2, 0, 2, 0], (14, 1)))
+    assert metrics.tracks_per_person(gt, split) == {1: 2}
+    assert metrics.tracks_per_person(gt, gt) == {1: 1}
 
 
 def test_camera_errors_with_up_to_scale_poses():
@@ -258,12 +306,14 @@ def assert_all_zero(values: dict):
 
 def test_perfect_prediction_scores_zero(gt, tmp_path):
     run = write_folder(tmp_path / "run", renumber_and_shuffle(make_scene(), offset=100))
+    (run / "scale.json").write_text("{}")  # the camera is metric: the scale stage is scored
     report = evaluate(run, gt)
     stages = report["stages"]
     assert {entry["status"] for entry in stages.values()} == {"ok"}
     assert_all_zero(stages["camera"]["metrics"])
     assert stages["camera"]["metrics"]["sim3_scale"] == pytest.approx(1.0)
     track = stages["track"]["metrics"]
+    assert track["idf1"] == 1.0 and track["tracks_per_person"] == 1
     assert track["recall"] == track["recall_tall"] == track["precision"] == track["mota"] == 1.0
     assert track["id_switches"] == 0 and track["matched_tracks"] == 2
     world = stages["world"]
@@ -272,6 +322,7 @@ def test_perfect_prediction_scores_zero(gt, tmp_path):
     assert_all_zero(world["metrics"])
     assert world["metrics"]["foot_skating_mm_per_frame"] is not None
     assert world["metrics"]["jitter_10m_per_s3"] > 0  # jitter scores the motion itself, not an error
+    assert world["metrics"]["gravity_deg"] == pytest.approx(0.0, abs=1e-5)
     assert [(p["gt_track"], p["run_track"]) for p in world["people"]] == [(1, 101), (2, 102)]
     assert stages["keypoints"]["metrics"]["error_px"] == 0.0 and stages["keypoints"]["metrics"]["pck"] == 1.0
     assert stages["keypoints"]["metrics"]["size_ratio"] == pytest.approx(1.0)

@@ -235,7 +235,9 @@ def test_synth_then_eval_through_the_cli(tmp_path, anny_body):
     vidcli("-q", "eval", str(gt), str(gt), "--json-out", str(out), check=True)
     report = json.loads(out.read_text())
     assert report["stages"]["camera"]["metrics"]["ate_m"] == pytest.approx(0.0, abs=1e-9)
-    assert report["stages"]["world"]["metrics"]["pa_mpjpe_mm"] == pytest.approx(0.0, abs=1e-6)
+    world = report["stages"]["world"]["metrics"]
+    assert world["pa_mpjpe_mm"] == pytest.approx(0.0, abs=1e-6)
+    assert world["gravity_deg"] == pytest.approx(0.0, abs=1e-5)
 
 
 def test_short_clips_loop_without_a_jump():

@@ -6,10 +6,15 @@ table of channel values per frame. Rotation channels compose in the order they a
 rotation is its parent's world rotation times its own, the rest pose (all channels zero) having every
 joint's world rotation equal to the identity.
 
+A non-root joint's position channels, where a file has them (Bandai Namco's), hold its whole local
+translation (they repeat the OFFSET in the rest pose), so they replace the offset; the root's are added
+to its offset.
+
 CMU motion capture files use a unit of about 0.0564 m ((1 / 0.45) inch, the scale the CMU
-conversion to BVH applied); `CMU_UNIT_M` converts them to metres. Files exported with 3ds Max
-joint names (LeftHip, LeftKnee, Chest2, ...) are renamed to the MotionBuilder names (LeftUpLeg,
-LeftLeg, Spine1, ...) when parsed, so both CMU variants drive the same rig.
+conversion to BVH applied); `CMU_UNIT_M` converts them to metres. Joint names are renamed to the CMU
+MotionBuilder names (LeftUpLeg, LeftLeg, Spine1, ...) when parsed, whichever naming a file uses
+(`NAMINGS`: the CMU conversions for 3ds Max and Daz, and other skeletons that share the CMU's layout),
+so they all drive the same rig; joints a naming has no counterpart for keep their names.
 """
 
 from __future__ import annotations
@@ -23,18 +28,41 @@ from vidcli.errors import InputError
 
 CMU_UNIT_M = 2.54 / 100 / 0.45
 
-# 3ds Max joint name -> MotionBuilder joint name, for the CMU skeleton. Applied only to files that
-# use 3ds Max naming, since "LeftShoulder" and "Neck" name different joints in the two conventions.
-MAX_TO_MOTIONBUILDER = {
-    "LeftHip": "LeftUpLeg", "LeftKnee": "LeftLeg", "LeftAnkle": "LeftFoot", "LeftToe": "LeftToeBase",
-    "RightHip": "RightUpLeg", "RightKnee": "RightLeg", "RightAnkle": "RightFoot", "RightToe": "RightToeBase",
-    "lowerback": "LowerBack", "Chest": "Spine", "Chest2": "Spine1", "lowerneck": "Neck", "Neck": "Neck1",
-    "LeftCollar": "LeftShoulder", "LeftShoulder": "LeftArm", "LeftElbow": "LeftForeArm", "LeftWrist": "LeftHand",
-    "lhand": "LeftFingerBase", "LFingers": "LeftHandIndex1",
-    "RightCollar": "RightShoulder", "RightShoulder": "RightArm", "RightElbow": "RightForeArm",
-    "RightWrist": "RightHand", "rhand": "RightFingerBase", "RFingers": "RightHandIndex1",
+# Joint namings -> MotionBuilder names, each recognised by joints only it has ("markers"). A table
+# applies only to files of its naming, since the same name may mean different joints in two namings
+# ("LeftShoulder" is the collar bone in MotionBuilder's and the upper arm in 3ds Max's).
+_SIDES = (("Left", "l", "L"), ("Right", "r", "R"))
+NAMINGS: dict[str, tuple[set[str], dict[str, str]]] = {
+    "CMU 3ds Max": ({"LeftHip", "LeftCollar", "Chest2", "lowerneck"}, {
+        "lowerback": "LowerBack", "Chest": "Spine", "Chest2": "Spine1", "lowerneck": "Neck", "Neck": "Neck1",
+        **{f"{side}{max_name}": f"{side}{mb_name}" for side, _, _ in _SIDES for max_name, mb_name in (
+            ("Hip", "UpLeg"), ("Knee", "Leg"), ("Ankle", "Foot"), ("Toe", "ToeBase"), ("Collar", "Shoulder"),
+            ("Shoulder", "Arm"), ("Elbow", "ForeArm"), ("Wrist", "Hand"))},
+        "lhand": "LeftFingerBase", "rhand": "RightFingerBase"}),
+    "CMU Daz": ({"hip", "abdomen", "lThigh", "rThigh"}, {
+        "hip": "Hips", "abdomen": "LowerBack", "chest": "Spine1", "neck": "Neck", "head": "Head",
+        **{f"{s}{daz_name}": f"{side}{mb_name}" for side, s, _ in _SIDES for daz_name, mb_name in (
+            ("Thigh", "UpLeg"), ("Shin", "Leg"), ("Foot", "Foot"), ("Collar", "Shoulder"),
+            ("Shldr", "Arm"), ("ForeArm", "ForeArm"), ("Hand", "Hand"), ("Mid1", "FingerBase"),
+            ("Mid2", "HandIndex1"))},
+        "lButtock": "LHipJoint", "rButtock": "RHipJoint", "lThumb1": "LThumb", "rThumb1": "RThumb"}),
+    # 22-joint CMU retargets (SNU): three spine joints named one step higher than MotionBuilder's.
+    "SNU 22-joint": ({"Spine2", "LeftToe"}, {
+        "Spine": "LowerBack", "Spine1": "Spine", "Spine2": "Spine1", "LeftToe": "LeftToeBase",
+        "RightToe": "RightToeBase"}),
+    "ACCAD": ({"ToSpine"}, {"ToSpine": "LowerBack"}),
+    "Bandai Namco": ({"UpperLeg_L", "UpperArm_L"}, {
+        "Chest": "Spine1", **{f"{name}_{s}": f"{side}{mb}" for side, _, s in _SIDES for name, mb in (
+            ("Shoulder", "Shoulder"), ("UpperArm", "Arm"), ("LowerArm", "ForeArm"), ("Hand", "Hand"),
+            ("UpperLeg", "UpLeg"), ("LowerLeg", "Leg"), ("Foot", "Foot"), ("Toes", "ToeBase"))}}),
+    "SNU woody": ({"LeftShoulder1"}, {"LeftShoulder1": "LeftShoulder", "HEad": "Head",
+                                      "LeftToes": "LeftToeBase", "RightToes": "RightToeBase"}),
 }
-_MAX_MARKERS = {"LeftHip", "LeftCollar", "Chest2", "lowerneck"}
+# Names that mean one joint in every naming: the CMU MotionBuilder conversions name the finger joint
+# either LeftHandIndex1 or LFingers.
+_ANY_NAMING = {"LFingers": "LeftHandIndex1", "RFingers": "RightHandIndex1"}
+# MotionBuilder HumanIK prefixes every joint with the character's name.
+_HUMANIK_PREFIX = "Character1_"
 
 _AXES = {"X": 0, "Y": 1, "Z": 2}
 
@@ -81,7 +109,7 @@ class Motion:
                 value = self.values[:, column]
                 axis = _AXES[name[0].upper()]
                 if name.lower().endswith("position"):
-                    translations[:, j, axis] += value
+                    translations[:, j, axis] = value + (self.offsets[j, axis] if self.parents[j] < 0 else 0.0)
                 else:
                     rotations[:, j] = rotations[:, j] @ axis_rotation(axis, np.radians(value))
                 column += 1
@@ -159,7 +187,7 @@ def continuous_euler(rotations: np.ndarray, order: str) -> np.ndarray:
 
 
 def parse(path) -> Motion:
-    """Read a BVH file (any channel order, CRLF or LF line endings); 3ds Max names are renamed."""
+    """Read a BVH file (any channel order, CRLF or LF line endings), joints renamed to MotionBuilder names."""
     path = Path(path)
     try:
         text = path.read_text(errors="replace")
@@ -169,9 +197,15 @@ def parse(path) -> Motion:
         motion = _parse_text(text)
     except (ValueError, IndexError) as error:
         raise InputError(f"{path}: not a valid BVH file ({error})") from None
-    if _MAX_MARKERS & set(motion.names):
-        motion.names = [MAX_TO_MOTIONBUILDER.get(name, name) for name in motion.names]
+    motion.names = motionbuilder_names(motion.names)
     return motion
+
+
+def motionbuilder_names(names: list[str]) -> list[str]:
+    """`names` in the CMU MotionBuilder naming, by the first of `NAMINGS` whose markers they contain."""
+    names = [name.removeprefix(_HUMANIK_PREFIX) for name in names]
+    table = next((table for markers, table in NAMINGS.values() if markers <= set(names)), {})
+    return [_ANY_NAMING.get(name, table.get(name, name)) for name in names]
 
 
 def _parse_text(text: str) -> Motion:

@@ -12,11 +12,15 @@ from __future__ import annotations
 import numpy as np
 
 from vidcli.body.anny_model import RestBody
-from vidcli.bvh import CMU_UNIT_M, Motion
+from vidcli.bvh import CMU_UNIT_M, NAMINGS, Motion
 from vidcli.errors import InputError
 
 # BVH (MotionBuilder) joint name -> cmu_mb bone name, where they differ.
 _BVH_TO_RIG = {"LeftHandIndex1": "LeftHandFinger1", "RightHandIndex1": "RightHandFinger1"}
+# Bones without which a skeleton cannot drive the body; others a BVH skeleton lacks (a second spine or
+# neck joint, toes, fingers) stay rigid with their parent bone.
+REQUIRED_BONES = ("Hips", "Head", *(f"{side}{bone}" for side in ("Left", "Right")
+                                    for bone in ("UpLeg", "Leg", "Foot", "Arm", "ForeArm", "Hand")))
 _MIN_LENGTH = 1e-6
 
 
@@ -28,10 +32,14 @@ def retarget(motion: Motion, rest: RestBody, bone_names: list[str], parents: lis
     axes (y up); the motion keeps the clip's own placement on the ground plane.
     """
     rig_names = [_BVH_TO_RIG.get(name, name) for name in motion.names]
-    missing = [name for name in bone_names if name not in rig_names]
+    missing = [name for name in REQUIRED_BONES if name not in rig_names]
     if missing:
-        raise InputError(f"the BVH skeleton is not the CMU one: it lacks {', '.join(missing)}")
-    joint_of_bone = np.array([rig_names.index(name) for name in bone_names])
+        raise InputError(f"the BVH skeleton lacks {', '.join(missing)} (known namings: CMU MotionBuilder, "
+                         f"{', '.join(NAMINGS)})")
+    joint_of_bone = np.full(len(bone_names), -1)
+    for bone, name in enumerate(bone_names):
+        joint_of_bone[bone] = rig_names.index(name) if name in rig_names else joint_of_bone[parents[bone]]
+    mapped = [name in rig_names for name in bone_names]
     world_rotations, positions = motion.forward_kinematics()
 
     bvh_rest = _rest_positions(motion)
@@ -39,12 +47,14 @@ def retarget(motion: Motion, rest: RestBody, bone_names: list[str], parents: lis
     for bone, parent in enumerate(parents):
         joint = joint_of_bone[bone]
         rig_vectors, bvh_vectors = [], []
-        for descendant in _first_offset_descendants(motion, joint):
+        apart = {name for b, name in enumerate(bone_names)
+                 if np.linalg.norm(rest.heads[b] - rest.heads[bone]) > _MIN_LENGTH}
+        for descendant in _first_offset_descendants(motion, joint, apart) if mapped[bone] else []:
             rig_bone = bone_names.index(rig_names[descendant])
             rig_vectors.append(rest.heads[rig_bone] - rest.heads[bone])
             bvh_vectors.append(bvh_rest[descendant] - bvh_rest[joint])
         end_site = motion.end_sites[joint]
-        if end_site is not None and np.linalg.norm(end_site) > _MIN_LENGTH:
+        if mapped[bone] and end_site is not None and np.linalg.norm(end_site) > _MIN_LENGTH:
             rig_vectors.append(rest.tails[bone] - rest.heads[bone])
             bvh_vectors.append(end_site)
         if rig_vectors:
@@ -66,12 +76,14 @@ def _rest_positions(motion: Motion) -> np.ndarray:
     return positions
 
 
-def _first_offset_descendants(motion: Motion, joint: int) -> list[int]:
-    """The nearest descendants of `joint` that sit away from it (zero-offset joints are looked through)."""
+def _first_offset_descendants(motion: Motion, joint: int, rig_names: set[str] | None = None) -> list[int]:
+    """The nearest descendants of `joint` that sit away from it and, given `rig_names`, are named there
+    (zero-offset joints, and the others, are looked through)."""
     found, stack = [], list(motion.children(joint))
     while stack:
         child = stack.pop()
-        if np.linalg.norm(motion.offsets[child]) > _MIN_LENGTH:
+        name = _BVH_TO_RIG.get(motion.names[child], motion.names[child])
+        if np.linalg.norm(motion.offsets[child]) > _MIN_LENGTH and (rig_names is None or name in rig_names):
             found.append(child)
         else:
             stack += motion.children(child)

@@ -18,7 +18,13 @@ MM = 1000.0
 HIP_JOINTS = (1, 2)  # SMPL-24 left and right hip: their midpoint is the root for root-relative joints
 ROOT_JOINT = 0  # SMPL-24 pelvis: the trajectory that RTE scores
 FOOT_JOINTS = (10, 11)  # SMPL-24 left and right foot, in the order of the `contact` columns
+HAND_JOINTS = (22, 23)  # SMPL-24 left and right hand: each body model puts them at its own point
 UP_AXIS = 1  # world frame is y up
+# A foot is in contact while its joint is within CONTACT_HEIGHT_M of its lowest height in the clip and
+# moves slower than CONTACT_SPEED_M_PER_S horizontally (docs/metrics.md, "Foot skating").
+CONTACT_HEIGHT_M = 0.03
+CONTACT_SPEED_M_PER_S = 0.2
+STILL_CAMERA_M = 0.01  # camera centres spread less than this (RMS): no baseline, so no scale
 
 
 # ----- alignment -----
@@ -94,7 +100,7 @@ class CameraErrors:
     rotation_deg: float
     rpe_trans_m: float | None
     rpe_rot_deg: float | None
-    sim3_scale: float
+    sim3_scale: float | None
     scale_error_pct: float | None
 
 
@@ -105,7 +111,9 @@ def camera_errors(pred_R: np.ndarray, pred_t: np.ndarray, gt_R: np.ndarray, gt_t
     The prediction may be up to scale: ATE fits a Sim(3) on the camera centres (prediction onto
     ground truth); RPE scales predicted relative translations by that fit's scale and compares poses
     `delta` frames apart. The rotation error fits its own rotation on the orientations, because
-    centres alone do not fix it when the camera moves along a line.
+    centres alone do not fix it when the camera moves along a line. A camera whose true centre stays
+    put (static, or turning in place), or whose estimated one never moves, has no scale:
+    `sim3_scale` and `scale_error_pct` are then None.
     """
     scale, rotation, translation = umeyama(pred_t, gt_t, with_scale=True)
     aligned = apply_similarity(pred_t, scale, rotation, translation)
@@ -113,6 +121,8 @@ def camera_errors(pred_R: np.ndarray, pred_t: np.ndarray, gt_R: np.ndarray, gt_t
     rigid = align(pred_t, gt_t, with_scale=False)
     ate_se3 = float(np.sqrt(np.mean(np.sum((rigid - gt_t) ** 2, axis=-1))))
     length = path_length(gt_t)
+    has_scale = bool(np.sqrt(((gt_t - gt_t.mean(0)) ** 2).sum(-1).mean()) >= STILL_CAMERA_M
+                     and np.ptp(pred_t, axis=0).max() > 0)
     aligned_R = rotation_alignment(pred_R, gt_R) @ pred_R
     rotation_errors = rotation_angle_deg(np.swapaxes(gt_R, -1, -2) @ aligned_R)
     rpe_trans = rpe_rot = None
@@ -130,8 +140,8 @@ def camera_errors(pred_R: np.ndarray, pred_t: np.ndarray, gt_R: np.ndarray, gt_t
         rotation_deg=float(rotation_errors.mean()),
         rpe_trans_m=rpe_trans,
         rpe_rot_deg=rpe_rot,
-        sim3_scale=float(scale),
-        scale_error_pct=100.0 * abs(1.0 / scale - 1.0) if scale > 0 else None,
+        sim3_scale=float(scale) if has_scale else None,
+        scale_error_pct=100.0 * abs(1.0 / scale - 1.0) if has_scale and scale > 0 else None,
     )
 
 
@@ -139,6 +149,20 @@ def _relative_poses(R: np.ndarray, t: np.ndarray, delta: int):
     """Pose of camera i+delta in camera i's frame: (R_i^T R_j, R_i^T (t_j - t_i))."""
     Ri_T = np.swapaxes(R[:-delta], -1, -2)
     return Ri_T @ R[delta:], (Ri_T @ (t[delta:] - t[:-delta])[..., None])[..., 0]
+
+
+def gravity_errors(pred_R_wc: np.ndarray, gt_R_wc: np.ndarray) -> np.ndarray:
+    """Per frame, the angle (degrees) between the estimated and the true up direction in the camera
+    frame, from world←camera rotations (F, 3, 3) of two y-up worlds: how far the estimate tilts gravity."""
+    pred_up, gt_up = pred_R_wc[:, UP_AXIS, :], gt_R_wc[:, UP_AXIS, :]  # R_wc^T e_y: world up, camera axes
+    cosine = (pred_up * gt_up).sum(-1) / np.linalg.norm(pred_up, axis=-1) / np.linalg.norm(gt_up, axis=-1)
+    return np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
+
+
+def focal_error_pct(pred_K: np.ndarray, gt_K: np.ndarray) -> float:
+    """Relative error (%) of the estimated focal length (the mean of fx and fy) against the true one."""
+    pred, gt = (pred_K[0, 0] + pred_K[1, 1]) / 2, (gt_K[0, 0] + gt_K[1, 1]) / 2
+    return float(100.0 * abs(pred / gt - 1.0))
 
 
 # ----- body: frame-wise -----
@@ -231,19 +255,34 @@ def jitter(joints: np.ndarray, frames: np.ndarray, fps: float) -> np.ndarray:
     return np.concatenate(values)
 
 
-def foot_skating(pred_world: np.ndarray, contact: np.ndarray, frames: np.ndarray) -> np.ndarray:
-    """Horizontal foot-joint displacement (mm/frame) over frame pairs where GT marks that foot in contact.
-
-    `contact` (F, 2) is the GT left/right contact; a pair (f, f+1) counts for a foot when both frames
-    are in contact. One sample per foot per such pair.
-    """
+def foot_contact(gt_world: np.ndarray, frames: np.ndarray, fps: float) -> np.ndarray:
+    """(F, 2) whether each true foot joint (SMPL-24 left, right foot) is in contact: within
+    CONTACT_HEIGHT_M of its lowest height over the rows and slower than CONTACT_SPEED_M_PER_S
+    horizontally (its speed taken over the frame pair after the frame, or before at a run's end)."""
+    feet = gt_world[:, list(FOOT_JOINTS)]
+    low = feet[..., UP_AXIS] - feet[..., UP_AXIS].min(0) < CONTACT_HEIGHT_M
     horizontal = [axis for axis in range(3) if axis != UP_AXIS]
+    slow = np.zeros_like(low)
+    for run in contiguous_runs(frames):
+        step = np.linalg.norm(np.diff(feet[run][..., horizontal], axis=0), axis=-1) * fps
+        if len(step):
+            slow[run] = np.concatenate([step, step[-1:]]) < CONTACT_SPEED_M_PER_S
+    return low & slow
+
+
+def foot_skating(pred_world: np.ndarray, gt_world: np.ndarray, frames: np.ndarray, fps: float) -> np.ndarray:
+    """Foot skating (mm/frame): how much farther each estimated foot joint moves horizontally than the
+    true one, over frame pairs where the true foot is in contact (`foot_contact`) in both frames; 0 where
+    it moves less. One sample per foot per such pair, so the ground truth itself scores exactly 0."""
+    horizontal = [axis for axis in range(3) if axis != UP_AXIS]
+    contact = foot_contact(gt_world, frames, fps)
     steps = [np.zeros(0)]
     for run in contiguous_runs(frames):
-        feet = pred_world[run][:, list(FOOT_JOINTS)][..., horizontal]
-        step = np.linalg.norm(np.diff(feet, axis=0), axis=-1) * MM
+        pred_step, gt_step = (
+            np.linalg.norm(np.diff(world[run][:, list(FOOT_JOINTS)][..., horizontal], axis=0), axis=-1) * MM
+            for world in (pred_world, gt_world))
         planted = contact[run][1:] & contact[run][:-1]
-        steps.append(step[planted])
+        steps.append(np.maximum(pred_step - gt_step, 0.0)[planted])
     return np.concatenate(steps)
 
 
@@ -361,6 +400,18 @@ def tracking_errors(gt: Boxes, pred: Boxes, iou_threshold: float = 0.5,
         fragmentations=int(fragmentations),
         identity_matches=_identity_matches(gt, pred, iou_threshold),
     )
+
+
+def tracks_per_person(gt: Boxes, pred: Boxes, iou_threshold: float = 0.5) -> dict[int, int]:
+    """GT track id -> how many predicted tracks cover that person (IoU >= threshold) in at least one
+    frame: 1 for a person followed by one track, more when the person is split into fragments."""
+    covering: dict[int, set[int]] = {int(i): set() for i in np.unique(gt.track_id)}
+    for frame in np.intersect1d(gt.frame, pred.frame):
+        g, p = gt.in_frame(frame), pred.in_frame(frame)
+        rows, cols = np.nonzero(box_iou(gt.box[g], pred.box[p]) >= iou_threshold)
+        for row, col in zip(rows, cols):
+            covering[int(gt.track_id[g[row]])].add(int(pred.track_id[p[col]]))
+    return {gt_id: len(ids) for gt_id, ids in covering.items()}
 
 
 def _identity_matches(gt: Boxes, pred: Boxes, threshold: float) -> int:

@@ -8,6 +8,7 @@ status instead of metrics; the other stages are still scored.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +17,19 @@ from rich.table import Table
 from vidcli.engine.store import complete_artifacts
 from vidcli.errors import InputError
 from vidcli.evaluation import metrics
+from vidcli.body import BODY_MODELS
 from vidcli.io.arrays import load_npz
+from vidcli.io.motion import WORLD_JSON
 
 STAGE_FILES = {
     "camera": "camera.npz", "scale": "camera.npz", "track": "tracks.npz", "world": "motion.npz",
     "keypoints": "keypoints.npz",
 }
+# Files beside a flat layout's camera.npz that make it metric (the scale or world stage wrote it, or
+# `vidcli synth`'s ground truth).
+METRIC_CAMERA_MARKERS = ("scale.json", "world.json", "people.json")
 DEFAULT_FPS = 30.0
+DEFAULT_BODY_MODEL = BODY_MODELS[0]  # what a motion table that names no body model was made with
 STATUS_TEXT = {
     "ok": "ok",
     "missing": "missing from RUN",
@@ -40,6 +47,7 @@ TABLE_ROWS = {
         ("ate_m", "ATE, Sim(3) aligned", "m", ""),
         ("rotation_deg", "rotation error, best rotation fit", "deg", ""),
         ("rpe_rot_deg", "RPE rotation (1 frame)", "deg", ""),
+        ("focal_error_pct", "focal length error", "%", "<= 5"),
     ],
     "scale": [
         ("frames", "frames compared", "", ""),
@@ -55,6 +63,8 @@ TABLE_ROWS = {
         ("id_switches", "ID switches", "", "0"),
         ("mota", "MOTA", "", ""),
         ("matched_tracks", "GT tracks paired with a run track", "", "every GT person"),
+        ("tracks_per_person", "run tracks covering one GT person, most", "", "1"),
+        ("idf1", "IDF1", "", ""),
     ],
     "world": [
         ("people", "people paired", "", ""),
@@ -67,6 +77,8 @@ TABLE_ROWS = {
         ("accel_mm_per_frame2", "acceleration error", "mm/frame²", ""),
         ("jitter_10m_per_s3", "jitter", "10 m/s³", ""),
         ("foot_skating_mm_per_frame", "foot skating in GT contact", "mm/frame", "<= 8"),
+        ("gravity_deg", "gravity error, camera frame", "deg", "<= 3"),
+        ("hands", "hand joints compared (same body model)", "", ""),
     ],
     "keypoints": [
         ("keypoints", "visible GT keypoints compared", "", ""),
@@ -80,10 +92,14 @@ TABLE_ROWS = {
 # ----- locating files -----
 
 
-def stage_files(folder: Path) -> dict[str, Path | None]:
-    """The file each stage is scored from, or None: flat (GT-like) layout first, else workspace layout."""
+def stage_files(folder: Path, metric_camera: bool = False) -> dict[str, Path | None]:
+    """The file each stage is scored from, or None: flat (GT-like) layout first, else workspace layout.
+    A flat layout's camera.npz counts for the scale stage when `metric_camera` (ground truth) or a file
+    beside it says the camera is metric; a camera up to scale has no scale error to print."""
     flat = {stage: folder / name for stage, name in STAGE_FILES.items() if (folder / name).is_file()}
     if flat:
+        if not metric_camera and not any((folder / name).is_file() for name in METRIC_CAMERA_MARKERS):
+            flat.pop("scale", None)
         return {stage: flat.get(stage) for stage in STAGE_FILES}
     return {stage: _newest_artifact_file(folder / stage, name) for stage, name in STAGE_FILES.items()}
 
@@ -103,7 +119,7 @@ def evaluate(run: Path, gt: Path, window: int = 100) -> dict:
     for role, folder in (("RUN", run), ("GT", gt)):
         if not folder.is_dir():
             raise InputError(f"{role} {folder} is not a directory")
-    run_files, gt_files = stage_files(run), stage_files(gt)
+    run_files, gt_files = stage_files(run), stage_files(gt, metric_camera=True)
     if not any(gt_files.values()):
         raise InputError(f"GT {gt} holds none of {', '.join(dict.fromkeys(STAGE_FILES.values()))}")
     if not any(run_files.values()):
@@ -174,7 +190,7 @@ def _shared_rows(gt: dict, run: dict, pairs: dict[int, int] | None):
 
 
 def _camera(run_file: Path, gt_file: Path) -> dict:
-    keys = ("R_wc", "t_wc")
+    keys = ("K", "R_wc", "t_wc")
     run, gt = load_npz(run_file, keys), load_npz(gt_file, keys)
     lengths = {"run_frames": len(run["t_wc"]), "gt_frames": len(gt["t_wc"])}
     count = min(lengths.values())
@@ -183,6 +199,7 @@ def _camera(run_file: Path, gt_file: Path) -> dict:
     head = slice(0, count)
     errors = metrics.camera_errors(run["R_wc"][head], run["t_wc"][head], gt["R_wc"][head], gt["t_wc"][head])
     values = {name: _number(getattr(errors, name)) for name in errors.__dataclass_fields__}
+    values["focal_error_pct"] = _number(metrics.focal_error_pct(run["K"], gt["K"]))
     return {"status": "ok", **lengths, "metrics": values}
 
 
@@ -195,6 +212,9 @@ def _tracking(run_file: Path, gt_file: Path) -> dict:
         "precision": _number(errors.precision),
         "id_switches": errors.id_switches,
         "mota": _number(errors.mota),
+        "idf1": _number(errors.idf1),
+        "fragmentations": errors.fragmentations,
+        "tracks_per_person": max(metrics.tracks_per_person(gt, run).values(), default=0),
         "matched_tracks": len(errors.track_pairs),
         "gt_tracks": len(np.unique(gt.track_id)),
         "run_tracks": len(np.unique(run.track_id)),
@@ -211,31 +231,48 @@ WORLD_METRICS = ("pa_mpjpe_mm", "mpjpe_mm", "wa_mpjpe_mm", "w_mpjpe_mm", "rte_pc
                  "accel_mm_per_frame2", "jitter_10m_per_s3", "foot_skating_mm_per_frame")
 
 
-def _person_samples(gt: dict, run: dict, frames, gi, ri, fps: float, window: int) -> dict[str, np.ndarray]:
-    """Per-sample errors of one paired person over its shared frames."""
+def _person_samples(gt: dict, run: dict, frames, gi, ri, fps: float, window: int,
+                    joints: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-sample errors of one paired person over its shared frames, on the SMPL-24 `joints` both
+    sides define at the same point."""
     gt_world, run_world = gt["joints_world"][gi], run["joints_world"][ri]
-    gt_cam = metrics.root_relative(gt["joints_cam"][gi])
-    run_cam = metrics.root_relative(run["joints_cam"][ri])
+    gt_cam = metrics.root_relative(gt["joints_cam"][gi])[:, joints]
+    run_cam = metrics.root_relative(run["joints_cam"][ri])[:, joints]
     root_errors = metrics.rte(run_world[:, metrics.ROOT_JOINT], gt_world[:, metrics.ROOT_JOINT])
     return {
         "pa_mpjpe_mm": metrics.pa_mpjpe(run_cam, gt_cam),
         "mpjpe_mm": metrics.mpjpe(run_cam, gt_cam),
-        "wa_mpjpe_mm": metrics.wa_mpjpe(run_world, gt_world, window),
-        "w_mpjpe_mm": metrics.w_mpjpe(run_world, gt_world, window),
+        "wa_mpjpe_mm": metrics.wa_mpjpe(run_world[:, joints], gt_world[:, joints], window),
+        "w_mpjpe_mm": metrics.w_mpjpe(run_world[:, joints], gt_world[:, joints], window),
         "rte_pct": np.zeros(0) if root_errors is None else root_errors,
         "accel_mm_per_frame2": metrics.accel_error(run_cam, gt_cam, frames),
-        "jitter_10m_per_s3": metrics.jitter(run_world, frames, fps),
-        "foot_skating_mm_per_frame": metrics.foot_skating(run_world, gt["contact"][gi].astype(bool), frames),
+        "jitter_10m_per_s3": metrics.jitter(run_world[:, joints], frames, fps),
+        "foot_skating_mm_per_frame": metrics.foot_skating(run_world, gt_world, frames, fps),
     }
+
+
+def _body_model(motion_file: Path) -> str:
+    """The body model a motion table's joints belong to: named by `world.json` beside it (a world
+    artifact) or its own `body_model` key (ground truth), else the default body model."""
+    world_json = motion_file.parent / WORLD_JSON
+    if world_json.is_file():
+        return json.loads(world_json.read_text()).get("body_model", {}).get("name", DEFAULT_BODY_MODEL)
+    with np.load(motion_file, allow_pickle=False) as data:
+        return str(data["body_model"]) if "body_model" in data.files else DEFAULT_BODY_MODEL
 
 
 def _world(run_file: Path, gt_file: Path, pairs, fps: float, window: int) -> dict:
     keys = ("frame", "track_id", "joints_world", "joints_cam")
-    gt = load_npz(gt_file, keys + ("contact",))
+    gt = load_npz(gt_file, keys)
     run = load_npz(run_file, keys)
+    # Each body model puts SMPL-24's hand joints at its own point (SMPL's between wrist and knuckles,
+    # Anny's at the finger base): they are compared only between tables of the same body model.
+    hands = _body_model(run_file) == _body_model(gt_file)
+    joints = np.array([j for j in range(gt["joints_world"].shape[1])
+                       if hands or j not in metrics.HAND_JOINTS])
     people, pooled = [], {name: [] for name in WORLD_METRICS}
     for gt_id, run_id, frames, gi, ri in _shared_rows(gt, run, pairs):
-        samples = _person_samples(gt, run, frames, gi, ri, fps, window)
+        samples = _person_samples(gt, run, frames, gi, ri, fps, window, joints)
         for name, values in samples.items():
             pooled[name].append(values)
         summary = {name: _mean([values]) for name, values in samples.items()}
@@ -244,7 +281,20 @@ def _world(run_file: Path, gt_file: Path, pairs, fps: float, window: int) -> dic
         return {"status": "no_overlap", "people": []}
     overall = {"people": len(people), "frames": sum(p["frames"] for p in people)}
     overall.update({name: _mean(values) for name, values in pooled.items()})
+    camera = STAGE_FILES["camera"]
+    overall["gravity_deg"] = _gravity(run_file.parent / camera, gt_file.parent / camera)
+    overall["hands"] = "yes" if hands else "no"
     return {"status": "ok", "metrics": overall, "people": people}
+
+
+def _gravity(run_camera: Path, gt_camera: Path) -> float | None:
+    """Mean gravity error (degrees) of the world's camera (camera.npz beside its motion.npz) over the
+    frames both cameras have; None without both."""
+    if not (run_camera.is_file() and gt_camera.is_file()):
+        return None
+    run, gt = load_npz(run_camera, ("R_wc",)), load_npz(gt_camera, ("R_wc",))
+    count = min(len(run["R_wc"]), len(gt["R_wc"]))
+    return _mean([metrics.gravity_errors(run["R_wc"][:count], gt["R_wc"][:count])]) if count else None
 
 
 def _keypoints(run_file: Path, gt_file: Path, pairs) -> dict:
@@ -272,7 +322,7 @@ def _keypoints(run_file: Path, gt_file: Path, pairs) -> dict:
 def _format(value) -> str:
     if value is None:
         return "n/a"
-    if isinstance(value, int):
+    if isinstance(value, (int, str)):
         return str(value)
     return f"{value:.4g}" if abs(value) < 1 else f"{value:.2f}"
 

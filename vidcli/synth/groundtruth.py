@@ -124,7 +124,10 @@ class GroundTruth:
                  joints_world=np.concatenate(smpl_w), joints_cam=np.concatenate(smpl_c),
                  blazepose_world=np.concatenate(blaze_w), blazepose_cam=np.concatenate(blaze_c),
                  blazepose_valid=s.body.blazepose.valid, contact=np.concatenate(contact),
-                 shape=np.concatenate(shape))
+                 shape=np.concatenate(shape), body_model=np.array(BODY_MODEL))
+
+
+BODY_MODEL = "anny"  # the body model whose joints the ground truth holds (SMPL-24 read off Anny's rig)
 
 
 def foot_contact(blazepose_world: np.ndarray, fps: float) -> np.ndarray:

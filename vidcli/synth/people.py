@@ -13,6 +13,7 @@ from vidcli import bvh
 from vidcli.body.anny_model import AnnyBody, Phenotype
 from vidcli.body.retarget import retarget
 from vidcli.bvh import axis_rotation
+from vidcli.errors import InputError
 from vidcli.synth.walk import procedural_walk
 
 SHIRTS = [(200, 55, 45), (45, 95, 200), (55, 160, 70)]
@@ -65,7 +66,10 @@ def make_people(body: AnnyBody, count: int, clips: list[Path], frames: int, fps:
             source = None
             motion = procedural_walk(frames / fps, fps, cadence_hz=rng.uniform(0.85, 1.0),
                                      phase=rng.uniform(0, 2 * np.pi))
-        rotations, root = retarget(motion, rest, body.bone_names, body.parents)
+        try:
+            rotations, root = retarget(motion, rest, body.bone_names, body.parents)
+        except InputError as error:
+            raise InputError(f"{source}: {error}") from None
         rotations, root = _resample(rotations, root, motion.fps, frames, fps)
         rotations, root = _place(rotations, root, index, count, rng)
         vertices, heads = body.pose(rest, rotations, root)
