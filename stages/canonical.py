@@ -7,6 +7,7 @@ steps) and ends exactly where an uninterrupted one with the same seed would."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -93,6 +94,7 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
              config.iterations, config.device)
     fitter = Fitter(torch.from_numpy(video).float() / 255.0, torch.from_numpy(flows), sizes, options,
                     config.device, resume_dir_of(out_dir))
+    started = time.monotonic()
     with progress("canonical fit", config.iterations) as bar:
         shown = [0]
 
@@ -101,6 +103,7 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
             shown[0] = step
 
         resumed_from = fitter.run(on_step)
+    fit_seconds = time.monotonic() - started
 
     fitter.model.eval()
     images, deformation = reconstruct(fitter.model, len(frames), height, width, fitter.level_weights(),
@@ -117,7 +120,7 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     np.save(out_dir / files.DEFORMATION_NPY, deformation.astype(np.float16))
     (out_dir / files.CANONICAL_JSON).write_text(json.dumps({
         "bounds": bounds, "canonical_size": list(canonical_size), "fit_size": [width, height],
-        "frames": len(frames), "sizes": sizes.__dict__, "resumed_from": resumed_from}, indent=1))
+        "frames": len(frames), "sizes": sizes.__dict__}, indent=1))
     (out_dir / files.PSNR_CSV).write_text(
         "frame,psnr\n" + "".join(f"{t},{value:.3f}\n" for t, value in enumerate(per_frame)))
     (out_dir / files.CURVE_CSV).write_text(
@@ -128,6 +131,7 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     log.info("canonical: PSNR %.2f dB (worst frame %.2f)", float(np.mean(per_frame)), min(per_frame))
     return RunInfo(backend="codef", model="codef-hash", checksum=sha256_of(out_dir / files.MODEL_FILE),
                    counts={"frames": len(frames), "iterations": config.iterations,
+                           "fit_seconds": round(fit_seconds, 1), "resumed_from": resumed_from,
                            "psnr": round(float(np.mean(per_frame)), 3), "min_psnr": round(min(per_frame), 3)})
 
 

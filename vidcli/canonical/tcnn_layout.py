@@ -63,13 +63,9 @@ class HashGridEncoding(nn.Module):
         # tiny-cuda-nn initialises the table uniformly in [-1e-4, 1e-4]
         self.params = nn.Parameter(torch.empty(total * n_features).uniform_(-1e-4, 1e-4))
         # per-level constants, so that one gather serves every level (one gradient buffer, not one per level)
-        corners = torch.tensor([[(c >> d) & 1 for d in range(dims)] for c in range(2 ** dims)])
-        strides = torch.tensor([[level.resolution ** d for d in range(dims)] for level in self.levels])
         constants = {
-            "corners": corners,  # [C, D]
             "scales": torch.tensor([level.scale for level in self.levels], dtype=torch.float32),
-            "strides": strides,  # [L, D]
-            "primes": torch.tensor(PRIMES[:dims]),
+            "strides": torch.tensor([[level.resolution ** d for d in range(dims)] for level in self.levels]),
             "dense": torch.tensor([level.dense for level in self.levels]),
             "entries": torch.tensor([level.entries for level in self.levels]),
             "offsets": torch.tensor([level.offset for level in self.levels]),
@@ -82,18 +78,26 @@ class HashGridEncoding(nn.Module):
         return len(self.levels) * self.n_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Corners are combined per dimension (each dimension's two cells, then their 2^dims combinations),
+        which keeps the integer work at [N, levels, 2] per dimension rather than [N, levels, 2^dims, dims]."""
         position = x[:, None, :].float() * self.scales[None, :, None] + 0.5  # [N, L, D]
         cell = torch.floor(position)
         fraction = position - cell
-        cells = (cell.long()[:, :, None, :] + self.corners) & UINT32  # C's (uint32_t)(int) cast; [N, L, C, D]
-        dense = ((cells * self.strides[:, None, :]) & UINT32).sum(-1) & UINT32
-        hashed = cells[..., 0] * self.primes[0]
-        for d in range(1, self.dims):
-            hashed = hashed ^ ((cells[..., d] * self.primes[d]) & UINT32)
-        index = torch.where(self.dense[:, None], dense, hashed & UINT32) % self.entries[:, None]
-        index = index + self.offsets[:, None]
-        weight = torch.where(self.corners.bool(), fraction[:, :, None, :], 1 - fraction[:, :, None, :]).prod(-1)
-        values = self.params.view(-1, self.n_features)[index]  # [N, L, C, F]
+        cell = cell.long()
+        dense, hashed, weight = None, None, None
+        for d in range(self.dims):
+            cells = (torch.stack([cell[..., d], cell[..., d] + 1], dim=-1) & UINT32)  # (uint32_t)(int); [N, L, 2]
+            dense_term = (cells * self.strides[:, d, None]) & UINT32
+            hash_term = (cells * PRIMES[d]) & UINT32
+            weight_term = torch.stack([1 - fraction[..., d], fraction[..., d]], dim=-1)
+            if d == 0:
+                dense, hashed, weight = dense_term, hash_term, weight_term
+            else:  # corner index grows with dimension d as the slowest-varying bit
+                dense = (dense_term[..., :, None] + dense[..., None, :]).flatten(-2)
+                hashed = (hash_term[..., :, None] ^ hashed[..., None, :]).flatten(-2)
+                weight = (weight_term[..., :, None] * weight[..., None, :]).flatten(-2)
+        index = torch.where(self.dense[:, None], dense & UINT32, hashed) % self.entries[:, None]
+        values = self.params.view(-1, self.n_features)[index + self.offsets[:, None]]  # [N, L, 2^D, F]
         return (weight[..., None] * values).sum(dim=2).reshape(len(x), -1)
 
 
