@@ -48,8 +48,24 @@ def make_clip(name: str, folder: Path) -> Path:
     if name == "pan":
         command = [sys.executable, str(ROOT / "examples" / "make_demo_clip.py"), str(path), "--seconds", "3"]
     else:
-        command = [sys.executable, "-m", "vidcli", "synth", str(path), "--camera", "pan", "--size", "480x270",
-                   "--duration", "3", "--people", "1", "--flow", "--seed", "3"]
+        command = [
+            sys.executable,
+            "-m",
+            "vidcli",
+            "synth",
+            str(path),
+            "--camera",
+            "pan",
+            "--size",
+            "480x270",
+            "--duration",
+            "3",
+            "--people",
+            "1",
+            "--flow",
+            "--seed",
+            "3",
+        ]
     subprocess.run(command, check=True)
     return path
 
@@ -76,10 +92,15 @@ def fit_figures(folder: Path) -> dict:
         batch = [float(row["batch_psnr"]) for row in csv.DictReader(f)]
     tenth = max(1, len(batch) // 10)
     counts = manifest["counts"]
-    return {"psnr": float(np.mean(per_frame)), "worst": min(per_frame), "frames": len(per_frame),
-            "fit_s": counts["fit_seconds"], "it_per_s": counts["iterations"] / counts["fit_seconds"],
-            "iterations": counts["iterations"],
-            "curve": [round(float(np.mean(batch[i:i + tenth])), 1) for i in range(0, len(batch), tenth)][:10]}
+    return {
+        "psnr": float(np.mean(per_frame)),
+        "worst": min(per_frame),
+        "frames": len(per_frame),
+        "fit_s": counts["fit_seconds"],
+        "it_per_s": counts["iterations"] / counts["fit_seconds"],
+        "iterations": counts["iterations"],
+        "curve": [round(float(np.mean(batch[i : i + tenth])), 1) for i in range(0, len(batch), tenth)][:10],
+    }
 
 
 def warping_error(video: np.ndarray, flows: list[np.ndarray]) -> float:
@@ -89,10 +110,16 @@ def warping_error(video: np.ndarray, flows: list[np.ndarray]) -> float:
     errors = []
     for t, flow in enumerate(flows):
         map_x, map_y = grid_x + flow[..., 0], grid_y + flow[..., 1]
-        valid = np.isfinite(flow).all(-1) & (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (
-            map_y <= height - 1)
-        following = cv2.remap(video[t + 1].astype(np.float32), np.nan_to_num(map_x), np.nan_to_num(map_y),
-                              cv2.INTER_LINEAR)
+        valid = (
+            np.isfinite(flow).all(-1)
+            & (map_x >= 0)
+            & (map_x <= width - 1)
+            & (map_y >= 0)
+            & (map_y <= height - 1)
+        )
+        following = cv2.remap(
+            video[t + 1].astype(np.float32), np.nan_to_num(map_x), np.nan_to_num(map_y), cv2.INTER_LINEAR
+        )
         errors.append(np.abs(video[t].astype(np.float32) - following).mean(-1)[valid])
     return float(np.concatenate(errors).mean())
 
@@ -106,7 +133,7 @@ def consistency(folder: Path, clip: Path, png: Path | None) -> dict:
     size = frames.size
     video = np.stack([frames.read(t) for t in range(len(frames))])
     truth = sorted((clip.parent / f"{clip.name}.gt" / "flow").glob("*.flo"))
-    flows = [read_flo(path) for path in truth][:len(video) - 1]
+    flows = [read_flo(path) for path in truth][: len(video) - 1]
     if flows[0].shape[1::-1] != size:
         raise SystemExit(f"the true flow is {flows[0].shape[1::-1]}, the frames {size}")
     per_frame = np.stack([EDITS["stylize"](image) for image in video])
@@ -117,10 +144,15 @@ def consistency(folder: Path, clip: Path, png: Path | None) -> dict:
         for t in (0, len(video) // 2, len(video) - 1):
             row = np.hstack([video[t], per_frame[t], propagated[t]])
             cv2.imwrite(str(png / f"stylize_{t:03d}.png"), cv2.cvtColor(row, cv2.COLOR_RGB2BGR))
-        cv2.imwrite(str(png / "canonical_stylized.png"), cv2.cvtColor(
-            (edit[..., :3] * 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
-    return {"input": warping_error(video, flows), "per_frame": warping_error(per_frame, flows),
-            "propagated": warping_error(propagated, flows)}
+        cv2.imwrite(
+            str(png / "canonical_stylized.png"),
+            cv2.cvtColor((edit[..., :3] * 255).astype(np.uint8), cv2.COLOR_RGB2BGR),
+        )
+    return {
+        "input": warping_error(video, flows),
+        "per_frame": warping_error(per_frame, flows),
+        "propagated": warping_error(propagated, flows),
+    }
 
 
 def main() -> None:
@@ -131,22 +163,30 @@ def main() -> None:
     parser.add_argument("--png", type=Path, default=None)
     args = parser.parse_args()
     os.environ.setdefault("ANNY_CACHE_DIR", str(ROOT.parent / "main" / ".cache" / "anny"))
-    print("| clip | split | frames | PSNR dB (mean / worst frame) | fit s | it/s | iterations | "
-          "batch PSNR by tenth of the fit |")
+    print(
+        "| clip | split | frames | PSNR dB (mean / worst frame) | fit s | it/s | iterations | "
+        "batch PSNR by tenth of the fit |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     folders = {}
     for name in args.clips.split(","):
         clip = make_clip(name, args.work / "clips")
         folders[name] = (fit(clip, args.work / "work", args.iterations), clip)
         r = fit_figures(folders[name][0])
-        print(f"| {name} | {SPLIT[name]} | {r['frames']} | {r['psnr']:.2f} / {r['worst']:.2f} | {r['fit_s']:.0f} | "
-              f"{r['it_per_s']:.2f} | {r['iterations']} | {' '.join(map(str, r['curve']))} |", flush=True)
+        print(
+            f"| {name} | {SPLIT[name]} | {r['frames']} | {r['psnr']:.2f} / {r['worst']:.2f} | "
+            f"{r['fit_s']:.0f} | "
+            f"{r['it_per_s']:.2f} | {r['iterations']} | {' '.join(map(str, r['curve']))} |",
+            flush=True,
+        )
     if "synth" in folders:
         c = consistency(*folders["synth"], args.png)
         print("\nwarping error under the true flow (synth, 0-255 levels):")
         print("| video | warping error |\n|---|---|")
-        print(f"| input | {c['input']:.2f} |\n| stylised per frame | {c['per_frame']:.2f} |\n"
-              f"| stylised canonical, propagated | {c['propagated']:.2f} |")
+        print(
+            f"| input | {c['input']:.2f} |\n| stylised per frame | {c['per_frame']:.2f} |\n"
+            f"| stylised canonical, propagated | {c['propagated']:.2f} |"
+        )
         print(f"ratio propagated / per frame: {c['propagated'] / c['per_frame']:.2f}")
 
 

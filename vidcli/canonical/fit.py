@@ -6,9 +6,9 @@ batch of step s depends only on (seed, s), so a resumed fit ends exactly where a
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -39,14 +39,23 @@ class Fitter:
     """Fits `CoDeF` to `video` ([T, H, W, 3] floats in [0, 1]) with forward `flows` ([T-1, H, W, 2] in
     pixels, (dx, dy)) or None."""
 
-    def __init__(self, video: torch.Tensor, flows: torch.Tensor | None, sizes: FieldSizes, options: FitOptions,
-                 device: str, resume_dir: Path | None = None):
+    def __init__(
+        self,
+        video: torch.Tensor,
+        flows: torch.Tensor | None,
+        sizes: FieldSizes,
+        options: FitOptions,
+        device: str,
+        resume_dir: Path | None = None,
+    ):
         torch.manual_seed(options.seed)
         self.video, self.flows, self.options, self.device = video, flows, options, device
         self.frames, self.height, self.width = video.shape[:3]
         self.model = CoDeF(sizes).to(device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=options.lr)
-        milestones = [round(options.iterations * f) for f in (0.25, 0.5, 0.75)]  # CoDeF: 2500/5000/7500 of 10k
+        milestones = [
+            round(options.iterations * f) for f in (0.25, 0.5, 0.75)
+        ]  # CoDeF: 2500/5000/7500 of 10k
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones, gamma=0.5)
         self.resume_dir = resume_dir
         self.step = 0
@@ -54,8 +63,12 @@ class Fitter:
 
     def level_weights(self) -> torch.Tensor:
         o = self.options
-        return annealed_level_weights(self.step, self.model.sizes.levels, round(o.anneal_begin * o.iterations),
-                                      max(1, round(o.anneal_length * o.iterations))).to(self.device)
+        return annealed_level_weights(
+            self.step,
+            self.model.sizes.levels,
+            round(o.anneal_begin * o.iterations),
+            max(1, round(o.anneal_length * o.iterations)),
+        ).to(self.device)
 
     def train_step(self) -> float:
         o = self.options
@@ -87,8 +100,12 @@ class Fitter:
         t, rows, cols = t[has_next], rows[has_next], cols[has_next]
         flow = self.flows[t, rows, cols].float()
         next_rows, next_cols = rows + flow[:, 1], cols + flow[:, 0]
-        inside = (next_rows > -0.5) & (next_rows < self.height - 0.5) & (next_cols > -0.5) & (
-            next_cols < self.width - 0.5)
+        inside = (
+            (next_rows > -0.5)
+            & (next_rows < self.height - 0.5)
+            & (next_cols > -0.5)
+            & (next_cols < self.width - 0.5)
+        )
         if not bool(inside.any()):
             return torch.zeros((), device=self.device)
         points = pixel_points(self.height, self.width, next_rows[inside], next_cols[inside]).to(self.device)
@@ -105,15 +122,27 @@ class Fitter:
             self.train_step()
             if on_step:
                 on_step(self.step)
-            if self.resume_dir and self.step % self.options.save_every == 0 and self.step < self.options.iterations:
+            if (
+                self.resume_dir
+                and self.step % self.options.save_every == 0
+                and self.step < self.options.iterations
+            ):
                 self.save_resume_state()
         return resumed_from
 
     def save_resume_state(self) -> None:
         self.resume_dir.mkdir(parents=True, exist_ok=True)
         partial = self.resume_dir / f".{RESUME_FILE}.{os.getpid()}"
-        torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                    "scheduler": self.scheduler.state_dict(), "step": self.step, "curve": self.curve}, partial)
+        torch.save(
+            {
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "step": self.step,
+                "curve": self.curve,
+            },
+            partial,
+        )
         os.replace(partial, self.resume_dir / RESUME_FILE)
 
     def load_resume_state(self) -> bool:
@@ -129,8 +158,15 @@ class Fitter:
 
 
 @torch.no_grad()
-def reconstruct(model: CoDeF, frames: int, height: int, width: int, level_weights: torch.Tensor, device: str,
-                chunk: int = 65536):
+def reconstruct(
+    model: CoDeF,
+    frames: int,
+    height: int,
+    width: int,
+    level_weights: torch.Tensor,
+    device: str,
+    chunk: int = 65536,
+):
     """Every frame's reconstruction ([T, H, W, 3] floats) and its canonical coordinates ([T, H, W, 2])."""
     rows, cols = torch.meshgrid(torch.arange(height).float(), torch.arange(width).float(), indexing="ij")
     points = pixel_points(height, width, rows.reshape(-1), cols.reshape(-1)).to(device)
@@ -139,7 +175,7 @@ def reconstruct(model: CoDeF, frames: int, height: int, width: int, level_weight
     for t in range(frames):
         rgb, deformed = [], []
         for start in range(0, len(points), chunk):
-            part = points[start:start + chunk]
+            part = points[start : start + chunk]
             colour, where = model(part, torch.full((len(part),), t / frames, device=device), level_weights)
             rgb.append(colour)
             deformed.append(where)
@@ -149,8 +185,13 @@ def reconstruct(model: CoDeF, frames: int, height: int, width: int, level_weight
 
 
 @torch.no_grad()
-def render_canonical(model: CoDeF, bounds: tuple[float, float, float, float], size: tuple[int, int],
-                     device: str, chunk: int = 65536) -> np.ndarray:
+def render_canonical(
+    model: CoDeF,
+    bounds: tuple[float, float, float, float],
+    size: tuple[int, int],
+    device: str,
+    chunk: int = 65536,
+) -> np.ndarray:
     """The canonical image ([h, w, 3] floats) over canonical coordinates `bounds` (row0, row1, col0, col1),
     pixel centres as in `canonical_pixel`."""
     width, height = size
@@ -158,7 +199,7 @@ def render_canonical(model: CoDeF, bounds: tuple[float, float, float, float], si
     rows = row0 + (torch.arange(height).float() + 0.5) / height * (row1 - row0)
     cols = col0 + (torch.arange(width).float() + 0.5) / width * (col1 - col0)
     grid = torch.stack(torch.meshgrid(rows, cols, indexing="ij"), dim=-1).reshape(-1, 2).to(device)
-    out = torch.cat([model.canonical(grid[s:s + chunk]) for s in range(0, len(grid), chunk)])
+    out = torch.cat([model.canonical(grid[s : s + chunk]) for s in range(0, len(grid), chunk)])
     return out.clamp(0, 1).reshape(height, width, 3).cpu().numpy()
 
 

@@ -26,7 +26,8 @@ class FieldSizes:
     """The hash grids and MLPs; the defaults are CoDeF's configs/hash.json."""
 
     levels: int = 16
-    log2_hashmap_size: int = 19
+    canonical_log2_hashmap_size: int = 19
+    deform_log2_hashmap_size: int = 19
     base_resolution: int = 16
     canonical_scale: float = 1.44
     deform_scale: float = 1.38
@@ -40,10 +41,17 @@ class ImplicitVideoHash(nn.Module):
 
     def __init__(self, sizes: FieldSizes):
         super().__init__()
-        self.encoder = HashGridEncoding(2, sizes.levels, 2, sizes.log2_hashmap_size, sizes.base_resolution,
-                                        sizes.canonical_scale)
-        self.decoder = FullyFusedMLP(self.encoder.n_output_dims + 2, 3, sizes.width,
-                                     sizes.canonical_hidden_layers)
+        self.encoder = HashGridEncoding(
+            2,
+            sizes.levels,
+            2,
+            sizes.canonical_log2_hashmap_size,
+            sizes.base_resolution,
+            sizes.canonical_scale,
+        )
+        self.decoder = FullyFusedMLP(
+            self.encoder.n_output_dims + 2, 3, sizes.width, sizes.canonical_hidden_layers
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(torch.cat([x, self.encoder(x)], dim=-1))
@@ -55,9 +63,12 @@ class DeformHash3d(nn.Module):
 
     def __init__(self, sizes: FieldSizes):
         super().__init__()
-        self.encoder = HashGridEncoding(3, sizes.levels, 2, sizes.log2_hashmap_size, sizes.base_resolution,
-                                        sizes.deform_scale)
-        self.decoder = FullyFusedMLP(self.encoder.n_output_dims + 3, 2, sizes.width, sizes.deform_hidden_layers)
+        self.encoder = HashGridEncoding(
+            3, sizes.levels, 2, sizes.deform_log2_hashmap_size, sizes.base_resolution, sizes.deform_scale
+        )
+        self.decoder = FullyFusedMLP(
+            self.encoder.n_output_dims + 3, 2, sizes.width, sizes.deform_hidden_layers
+        )
 
     def forward(self, xyt: torch.Tensor, level_weights: torch.Tensor | None = None) -> torch.Tensor:
         features = self.encoder(xyt)
@@ -105,7 +116,9 @@ class CoDeF(nn.Module):
 
     def canonical(self, canonical_points: torch.Tensor, layer: int = 0) -> torch.Tensor:
         """RGB of the canonical image at canonical coordinates."""
-        return getattr(self, f"implicit_video_{layer}")((canonical_points + CANONICAL_OFFSET) / CANONICAL_SPAN)
+        return getattr(self, f"implicit_video_{layer}")(
+            (canonical_points + CANONICAL_OFFSET) / CANONICAL_SPAN
+        )
 
     def forward(self, points, times, level_weights=None, layer: int = 0):
         deformed = self.deform(points, times, level_weights, layer)

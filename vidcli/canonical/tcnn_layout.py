@@ -34,17 +34,21 @@ class Level:
     dense: bool
 
 
-def hash_grid_levels(dims: int, n_levels: int, log2_hashmap_size: int, base_resolution: int,
-                     per_level_scale: float) -> list[Level]:
+def hash_grid_levels(
+    dims: int, n_levels: int, log2_hashmap_size: int, base_resolution: int, per_level_scale: float
+) -> list[Level]:
     """Each level's scale, resolution, entry count and offset, by tiny-cuda-nn's formulas."""
     levels, offset = [], 0
     for level in range(n_levels):
         # tiny-cuda-nn computes exp2(level * log2(per_level_scale)) * base - 1 in float32
-        scale = float(np.exp2(np.float32(level) * np.float32(np.log2(np.float32(per_level_scale))))
-                      * np.float32(base_resolution) - np.float32(1.0))
+        scale = float(
+            np.exp2(np.float32(level) * np.float32(np.log2(np.float32(per_level_scale))))
+            * np.float32(base_resolution)
+            - np.float32(1.0)
+        )
         resolution = math.ceil(scale) + 1
-        dense_size = resolution ** dims
-        entries = min(-(-dense_size // 8) * 8, 2 ** log2_hashmap_size)
+        dense_size = resolution**dims
+        entries = min(-(-dense_size // 8) * 8, 2**log2_hashmap_size)
         levels.append(Level(scale, resolution, entries, offset, dense_size <= entries))
         offset += entries
     return levels
@@ -54,8 +58,15 @@ class HashGridEncoding(nn.Module):
     """tcnn.Encoding(otype=HashGrid) with linear interpolation: maps points of [0, 1]^dims to
     n_levels * n_features features."""
 
-    def __init__(self, dims: int, n_levels: int = 16, n_features: int = 2, log2_hashmap_size: int = 19,
-                 base_resolution: int = 16, per_level_scale: float = 1.44):
+    def __init__(
+        self,
+        dims: int,
+        n_levels: int = 16,
+        n_features: int = 2,
+        log2_hashmap_size: int = 19,
+        base_resolution: int = 16,
+        per_level_scale: float = 1.44,
+    ):
         super().__init__()
         self.dims, self.n_features = dims, n_features
         self.levels = hash_grid_levels(dims, n_levels, log2_hashmap_size, base_resolution, per_level_scale)
@@ -65,7 +76,7 @@ class HashGridEncoding(nn.Module):
         # per-level constants, so that one gather serves every level (one gradient buffer, not one per level)
         constants = {
             "scales": torch.tensor([level.scale for level in self.levels], dtype=torch.float32),
-            "strides": torch.tensor([[level.resolution ** d for d in range(dims)] for level in self.levels]),
+            "strides": torch.tensor([[level.resolution**d for d in range(dims)] for level in self.levels]),
             "dense": torch.tensor([level.dense for level in self.levels]),
             "entries": torch.tensor([level.entries for level in self.levels]),
             "offsets": torch.tensor([level.offset for level in self.levels]),
@@ -86,7 +97,9 @@ class HashGridEncoding(nn.Module):
         cell = cell.long()
         dense, hashed, weight = None, None, None
         for d in range(self.dims):
-            cells = (torch.stack([cell[..., d], cell[..., d] + 1], dim=-1) & UINT32)  # (uint32_t)(int); [N, L, 2]
+            cells = (
+                torch.stack([cell[..., d], cell[..., d] + 1], dim=-1) & UINT32
+            )  # (uint32_t)(int); [N, L, 2]
             dense_term = (cells * self.strides[:, d, None]) & UINT32
             hash_term = (cells * PRIMES[d]) & UINT32
             weight_term = torch.stack([1 - fraction[..., d], fraction[..., d]], dim=-1)
@@ -112,8 +125,9 @@ class FullyFusedMLP(nn.Module):
     def __init__(self, n_input: int, n_output: int, width: int = 64, hidden_layers: int = 2):
         super().__init__()
         self.n_input, self.n_output = n_input, n_output
-        self.shapes = ([(width, padded(n_input))] + [(width, width)] * (hidden_layers - 1)
-                       + [(padded(n_output), width)])
+        self.shapes = (
+            [(width, padded(n_input))] + [(width, width)] * (hidden_layers - 1) + [(padded(n_output), width)]
+        )
         params = []
         for rows, cols in self.shapes:
             bound = math.sqrt(6.0 / (rows + cols))  # tiny-cuda-nn's Xavier-uniform initialisation
@@ -123,13 +137,13 @@ class FullyFusedMLP(nn.Module):
     def matrices(self) -> list[torch.Tensor]:
         out, start = [], 0
         for rows, cols in self.shapes:
-            out.append(self.params[start:start + rows * cols].view(rows, cols))
+            out.append(self.params[start : start + rows * cols].view(rows, cols))
             start += rows * cols
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         matrices = self.matrices()
-        h = x @ matrices[0][:, :self.n_input].t()  # padded inputs are zeros: their columns never matter
+        h = x @ matrices[0][:, : self.n_input].t()  # padded inputs are zeros: their columns never matter
         for matrix in matrices[1:]:
             h = torch.relu(h) @ matrix.t()
-        return h[:, :self.n_output]
+        return h[:, : self.n_output]

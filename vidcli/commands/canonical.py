@@ -23,9 +23,12 @@ def _with_fit_options(func):
     return func
 
 
-@click.command(context_settings=CONTEXT, epilog="Example: vidcli canonical clip.mp4, then edit the image it "
-                                                "names and run vidcli propagate clip.mp4 --canonical-edit "
-                                                "edited.png -o out.mp4")
+@click.command(
+    context_settings=CONTEXT,
+    epilog="Example: vidcli canonical clip.mp4, then edit the image it "
+    "names and run vidcli propagate clip.mp4 --canonical-edit "
+    "edited.png -o out.mp4",
+)
 @click.argument("videos", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @_with_fit_options
 @run_options
@@ -37,22 +40,40 @@ def canonical(g: Globals, videos, **run):
     def deliver(artifacts: dict[str, Path]) -> str:
         folder = artifacts["canonical"]
         values = [float(line.split(",")[1]) for line in (folder / PSNR_CSV).read_text().splitlines()[1:]]
-        return (f"canonical image: {folder / CANONICAL_PNG} (reconstruction PSNR {sum(values) / len(values):.2f} "
-                f"dB); edit it, then: vidcli propagate VIDEO --canonical-edit EDITED.png -o OUT.mp4")
+        return (
+            f"canonical image: {folder / CANONICAL_PNG} (reconstruction PSNR {sum(values) / len(values):.2f} "
+            f"dB); edit it, then: vidcli propagate VIDEO --canonical-edit EDITED.png -o OUT.mp4"
+        )
 
     run_pipeline(g, "canonical", [{"video": v} for v in videos], deliver=deliver, **run)
 
 
-@click.command(context_settings=CONTEXT,
-               epilog="Example: vidcli propagate clip.mp4 --edit stylize -o styled.mp4")
+@click.command(
+    context_settings=CONTEXT, epilog="Example: vidcli propagate clip.mp4 --edit stylize -o styled.mp4"
+)
 @click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--canonical-edit", "edit_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="An edited copy of the canonical image (any size; its alpha channel, if any, pastes it over "
-                   "the frames).")
-@click.option("--edit", "edit_name", type=click.Choice(EDIT_NAMES), default=None,
-              help="Instead of --canonical-edit: a built-in edit of the canonical image (OpenCV filters).")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The edited video (.mp4, the frames' size and rate).")
+@click.option(
+    "--canonical-edit",
+    "edit_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="An edited copy of the canonical image (any size; its alpha channel, if any, pastes it over "
+    "the frames).",
+)
+@click.option(
+    "--edit",
+    "edit_name",
+    type=click.Choice(EDIT_NAMES),
+    default=None,
+    help="Instead of --canonical-edit: a built-in edit of the canonical image (OpenCV filters).",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The edited video (.mp4, the frames' size and rate).",
+)
 @_with_fit_options
 @run_options
 @click.pass_obj
@@ -75,8 +96,9 @@ def propagate(g: Globals, video, edit_path, edit_name, output, **run):
     def deliver(artifacts: dict[str, Path]) -> str:
         folder = artifacts["canonical"]
         frames = FrameSequence(upstream_artifact(folder, "frames"))
-        count = propagate_video(folder, frames, edit if edit is not None else builtin_edit(folder, edit_name),
-                                output)
+        count = propagate_video(
+            folder, frames, edit if edit is not None else builtin_edit(folder, edit_name), output
+        )
         return f"wrote {output} ({count} frames)"
 
     run_pipeline(g, "canonical", [{"video": video}], deliver=deliver, **run)
