@@ -69,12 +69,13 @@ def main(ctx, workspace, verbose, quiet, as_json):
 
 
 def _register() -> None:
-    from vidcli.commands import (animate, engine, evaluate, flow, frames, inpaint, mocap, models, predict,
-                                 settings, synth, tracks, train)
+    from vidcli.commands import (animate, canonical, engine, evaluate, flow, frames, inpaint, mocap, models,
+                                 predict, settings, synth, tracks, train)
 
     commands = (engine.run, engine.plan, engine.clean, models.models, settings.settings_command,
                 frames.frames, flow.flow, tracks.tracks, mocap.mocap, animate.animate, inpaint.inpaint,
-                inpaint.remove, synth.synth, train.synth_flow, train.train, predict.predict, evaluate.eval_command)
+                inpaint.remove, canonical.canonical, canonical.propagate, predict.predict, synth.synth,
+                train.synth_flow, train.train, evaluate.eval_command)
     for command in commands:
         main.add_command(command)
 

@@ -1,0 +1,194 @@
+"""CoDeF canonical fields: reconstruction PSNR and fit time, and the temporal consistency of a propagated
+edit against per-frame editing.
+
+Usage: python benchmarks/canonical.py [--clips pan,synth,hiphop] [--iterations N] [--work DIR] [--png DIR]
+
+Clips (3 s, fitted at 480 px on the longest side, settings otherwise the stage's defaults):
+- `pan` (tuning split: settings were chosen on it): `examples/make_demo_clip.py`, a camera panning over a
+  street photo;
+- `synth` (held out): `vidcli synth --camera pan --size 480x270 --duration 3 --people 1 --flow --seed 3`,
+  with its exact forward flow;
+- `hiphop` (held out): ../shared/data/videos/hiphop_clip1.mp4, 1280x720 decoded at 480x270.
+Figures: the fit's PSNR over the whole reconstructed video (mean of frames, worst frame), the training
+batches' PSNR along the fit (mean of each tenth of the iterations), the fit's wall-clock seconds and
+iterations per second. Flow for the flow-consistency term comes from vidcli's flow stage (DIS).
+Temporal consistency (`synth`, whose true flow is known): every frame stylised independently
+(`propagate.EDITS`, OpenCV's stylization) versus the canonical image stylised once and propagated. The
+warping error is mean |O_t(p) - O_t+1(p + F(p))| in 0-255 levels over the pixels p whose true flow F is
+defined (not hidden in the next frame, landing inside it); the input video's own warping error is printed
+beside it. `--png DIR` writes frames of both stylised videos side by side with the input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+CLIPS = ("pan", "synth", "hiphop")
+SPLIT = {"pan": "tuning", "synth": "held out", "hiphop": "held out"}
+
+
+def make_clip(name: str, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.mp4"
+    if name == "hiphop":
+        return DATA / "videos" / "hiphop_clip1.mp4"
+    if path.is_file():
+        return path
+    if name == "pan":
+        command = [sys.executable, str(ROOT / "examples" / "make_demo_clip.py"), str(path), "--seconds", "3"]
+    else:
+        command = [
+            sys.executable,
+            "-m",
+            "vidcli",
+            "synth",
+            str(path),
+            "--camera",
+            "pan",
+            "--size",
+            "480x270",
+            "--duration",
+            "3",
+            "--people",
+            "1",
+            "--flow",
+            "--seed",
+            "3",
+        ]
+    subprocess.run(command, check=True)
+    return path
+
+
+def fit(clip: Path, work: Path, iterations: int | None) -> Path:
+    from vidcli.engine import run
+    from vidcli.engine.pipeline import load_pipeline
+    from vidcli.engine.store import Workspace
+
+    overrides = {"frames": {"max_size": 480}}
+    if iterations:
+        overrides["canonical"] = {"iterations": iterations}
+    report = run(load_pipeline("canonical", overrides), [{"video": clip}], Workspace(work))
+    if report.exit_code != 0:
+        raise SystemExit(f"canonical failed on {clip}: {[o.detail for o in report.outcomes if o.detail]}")
+    return Path(next(o.artifact for o in report.outcomes if o.stage == "canonical"))
+
+
+def fit_figures(folder: Path) -> dict:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    with open(folder / "psnr.csv") as f:
+        per_frame = [float(row["psnr"]) for row in csv.DictReader(f)]
+    with open(folder / "curve.csv") as f:
+        batch = [float(row["batch_psnr"]) for row in csv.DictReader(f)]
+    tenth = max(1, len(batch) // 10)
+    counts = manifest["counts"]
+    return {
+        "psnr": float(np.mean(per_frame)),
+        "worst": min(per_frame),
+        "frames": len(per_frame),
+        "fit_s": counts["fit_seconds"],
+        "it_per_s": counts["iterations"] / counts["fit_seconds"],
+        "iterations": counts["iterations"],
+        "curve": [round(float(np.mean(batch[i : i + tenth])), 1) for i in range(0, len(batch), tenth)][:10],
+    }
+
+
+def warping_error(video: np.ndarray, flows: list[np.ndarray]) -> float:
+    """Mean |O_t(p) - O_t+1(p + F(p))| (0-255) over the pixels whose flow is defined and lands inside."""
+    height, width = video.shape[1:3]
+    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    errors = []
+    for t, flow in enumerate(flows):
+        map_x, map_y = grid_x + flow[..., 0], grid_y + flow[..., 1]
+        valid = (
+            np.isfinite(flow).all(-1)
+            & (map_x >= 0)
+            & (map_x <= width - 1)
+            & (map_y >= 0)
+            & (map_y <= height - 1)
+        )
+        following = cv2.remap(
+            video[t + 1].astype(np.float32), np.nan_to_num(map_x), np.nan_to_num(map_y), cv2.INTER_LINEAR
+        )
+        errors.append(np.abs(video[t].astype(np.float32) - following).mean(-1)[valid])
+    return float(np.concatenate(errors).mean())
+
+
+def consistency(folder: Path, clip: Path, png: Path | None) -> dict:
+    from vidcli.canonical.propagate import EDITS, Propagation, builtin_edit, composite, upstream_artifact
+    from vidcli.io.flow import read_flo
+    from vidcli.io.frames import FrameSequence
+
+    frames = FrameSequence(upstream_artifact(folder, "frames"))
+    size = frames.size
+    video = np.stack([frames.read(t) for t in range(len(frames))])
+    truth = sorted((clip.parent / f"{clip.name}.gt" / "flow").glob("*.flo"))
+    flows = [read_flo(path) for path in truth][: len(video) - 1]
+    if flows[0].shape[1::-1] != size:
+        raise SystemExit(f"the true flow is {flows[0].shape[1::-1]}, the frames {size}")
+    per_frame = np.stack([EDITS["stylize"](image) for image in video])
+    propagation, edit = Propagation(folder), builtin_edit(folder, "stylize")
+    propagated = np.stack([composite(video[t], propagation.warp(edit, t, size)) for t in range(len(video))])
+    if png:
+        png.mkdir(parents=True, exist_ok=True)
+        for t in (0, len(video) // 2, len(video) - 1):
+            row = np.hstack([video[t], per_frame[t], propagated[t]])
+            cv2.imwrite(str(png / f"stylize_{t:03d}.png"), cv2.cvtColor(row, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(
+            str(png / "canonical_stylized.png"),
+            cv2.cvtColor((edit[..., :3] * 255).astype(np.uint8), cv2.COLOR_RGB2BGR),
+        )
+    return {
+        "input": warping_error(video, flows),
+        "per_frame": warping_error(per_frame, flows),
+        "propagated": warping_error(propagated, flows),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", default=",".join(CLIPS))
+    parser.add_argument("--iterations", type=int, default=None, help="default: the stage's")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/vidcli-canonical-bench"))
+    parser.add_argument("--png", type=Path, default=None)
+    args = parser.parse_args()
+    os.environ.setdefault("ANNY_CACHE_DIR", str(ROOT.parent / "main" / ".cache" / "anny"))
+    print(
+        "| clip | split | frames | PSNR dB (mean / worst frame) | fit s | it/s | iterations | "
+        "batch PSNR by tenth of the fit |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    folders = {}
+    for name in args.clips.split(","):
+        clip = make_clip(name, args.work / "clips")
+        folders[name] = (fit(clip, args.work / "work", args.iterations), clip)
+        r = fit_figures(folders[name][0])
+        print(
+            f"| {name} | {SPLIT[name]} | {r['frames']} | {r['psnr']:.2f} / {r['worst']:.2f} | "
+            f"{r['fit_s']:.0f} | "
+            f"{r['it_per_s']:.2f} | {r['iterations']} | {' '.join(map(str, r['curve']))} |",
+            flush=True,
+        )
+    if "synth" in folders:
+        c = consistency(*folders["synth"], args.png)
+        print("\nwarping error under the true flow (synth, 0-255 levels):")
+        print("| video | warping error |\n|---|---|")
+        print(
+            f"| input | {c['input']:.2f} |\n| stylised per frame | {c['per_frame']:.2f} |\n"
+            f"| stylised canonical, propagated | {c['propagated']:.2f} |"
+        )
+        print(f"ratio propagated / per frame: {c['propagated'] / c['per_frame']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""`vidcli canonical` (fit CoDeF's canonical image and deformation to a video) and `vidcli propagate` (carry
+an edit of the canonical image to every frame)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from vidcli.canonical import EDIT_NAMES
+from vidcli.commands.common import CONTEXT, Globals, run_options, run_pipeline, setting_option
+
+_fit_options = [
+    setting_option("--iterations", "canonical.iterations"),
+    setting_option("--max-size", "canonical.max_size"),
+    setting_option("--seed", "canonical.seed"),
+]
+
+
+def _with_fit_options(func):
+    for option in reversed(_fit_options):
+        func = option(func)
+    return func
+
+
+@click.command(
+    context_settings=CONTEXT,
+    epilog="Example: vidcli canonical clip.mp4, then edit the image it "
+    "names and run vidcli propagate clip.mp4 --canonical-edit "
+    "edited.png -o out.mp4",
+)
+@click.argument("videos", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@_with_fit_options
+@run_options
+@click.pass_obj
+def canonical(g: Globals, videos, **run):
+    """Fit a canonical image and a deformation field to each of VIDEOS and print where the image is."""
+    from vidcli.canonical.propagate import CANONICAL_PNG, PSNR_CSV
+
+    def deliver(artifacts: dict[str, Path]) -> str:
+        folder = artifacts["canonical"]
+        values = [float(line.split(",")[1]) for line in (folder / PSNR_CSV).read_text().splitlines()[1:]]
+        return (
+            f"canonical image: {folder / CANONICAL_PNG} (reconstruction PSNR {sum(values) / len(values):.2f} "
+            f"dB); edit it, then: vidcli propagate VIDEO --canonical-edit EDITED.png -o OUT.mp4"
+        )
+
+    run_pipeline(g, "canonical", [{"video": v} for v in videos], deliver=deliver, **run)
+
+
+@click.command(
+    context_settings=CONTEXT, epilog="Example: vidcli propagate clip.mp4 --edit stylize -o styled.mp4"
+)
+@click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--canonical-edit",
+    "edit_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="An edited copy of the canonical image (any size; its alpha channel, if any, pastes it over "
+    "the frames).",
+)
+@click.option(
+    "--edit",
+    "edit_name",
+    type=click.Choice(EDIT_NAMES),
+    default=None,
+    help="Instead of --canonical-edit: a built-in edit of the canonical image (OpenCV filters).",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The edited video (.mp4, the frames' size and rate).",
+)
+@_with_fit_options
+@run_options
+@click.pass_obj
+def propagate(g: Globals, video, edit_path, edit_name, output, **run):
+    """Carry an edit of VIDEO's canonical image (fitted as `vidcli canonical` does, cached) to every frame."""
+    from vidcli.canonical.propagate import builtin_edit, propagate_video, read_edit, upstream_artifact
+    from vidcli.errors import ConfigError, InputError
+    from vidcli.io.frames import FrameSequence
+
+    if (edit_path is None) == (edit_name is None):
+        raise click.UsageError("give one of --canonical-edit IMAGE or --edit NAME")
+    if edit_path is not None and not edit_path.is_file():
+        raise InputError(f"{edit_path}: no such image")
+    if output.suffix.lower() != ".mp4":
+        raise ConfigError(f"{output}: the output must be an .mp4 file")
+    if not output.resolve().parent.is_dir():
+        raise ConfigError(f"{output.parent}: no such directory for the output")
+    edit = read_edit(edit_path) if edit_path is not None else None
+
+    def deliver(artifacts: dict[str, Path]) -> str:
+        folder = artifacts["canonical"]
+        frames = FrameSequence(upstream_artifact(folder, "frames"))
+        count = propagate_video(
+            folder, frames, edit if edit is not None else builtin_edit(folder, edit_name), output
+        )
+        return f"wrote {output} ({count} frames)"
+
+    run_pipeline(g, "canonical", [{"video": video}], deliver=deliver, **run)
