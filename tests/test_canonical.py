@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import make_clip, vidcli
+from conftest import make_clip, vidcli
 from vidcli.canonical.fit import FitOptions, Fitter, psnr, reconstruct, render_canonical
 from vidcli.canonical.model import CoDeF, FieldSizes
 from vidcli.canonical.propagate import Propagation
