@@ -94,12 +94,10 @@ def fit_people_focal(points: np.ndarray, person: np.ndarray, width: int, height:
     lower = np.concatenate([[np.log(f0 / 5), -1.2, -0.6], np.full(2 * count, 0.05)])
     upper = np.concatenate([[np.log(f0 * 5), 1.2, 0.6], np.full(2 * count, 3.0)])
     fit = least_squares(residuals, x0, loss="soft_l1", f_scale=1.0, bounds=(lower, upper), x_scale="jac")
-    jac = fit.jac
     dof = max(len(fit.fun) - len(x0), 1)
-    variance = 2 * fit.cost / dof
-    try:
-        covariance = np.linalg.pinv(jac.T @ jac) * variance
-    except np.linalg.LinAlgError:
-        return None
-    relative_std = float(np.sqrt(max(covariance[0, 0], 0.0)))
+    information = fit.jac.T @ fit.jac
+    if np.linalg.cond(information) > 1e12:  # a direction the rows do not constrain at all
+        relative_std = np.inf
+    else:
+        relative_std = float(np.sqrt(max(np.linalg.inv(information)[0, 0] * 2 * fit.cost / dof, 0.0)))
     return PeopleFocal(float(np.exp(fit.x[0])), relative_std, float(np.degrees(fit.x[1])), len(points))
