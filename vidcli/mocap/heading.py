@@ -24,6 +24,7 @@ _SHOULDERS = [BLAZEPOSE_33.index(n) for n in ("left_shoulder", "right_shoulder")
 STEP_DEG = 25.0  # a heading change per row above this belongs to a jump
 JUMP_DEG = 45.0  # a jump turns the heading by at least this
 RETURN_DEG = 30.0  # the jump back undoes the first within this
+STEADY_DEG = 4.0  # the heading's frame-to-frame scatter (median absolute deviation) must stay below this
 MAX_JUMP_STEPS = 3  # a jump takes at most this many rows; a longer fast turn is the person's
 TURN_WINDOW = 15  # rows either side whose median heading change is the person's own turning
 
@@ -56,18 +57,27 @@ def flip_corrections(heading: np.ndarray, max_span: int) -> np.ndarray:
         else:
             events.append([i, i, excess[i]])
     events = [e for e in events if abs(e[2]) >= np.radians(JUMP_DEG) and e[1] - e[0] < MAX_JUMP_STEPS]
+    calm = ~fast
+
+    def steady(first: int, last: int) -> bool:
+        """Whether the heading around steps first..last, jumps aside, is steady enough to tell a flip by."""
+        around = slice(max(first - TURN_WINDOW, 0), last + TURN_WINDOW + 1)
+        steps = step[around][calm[around]]
+        return len(steps) >= 3 and np.median(np.abs(steps - np.median(steps))) < np.radians(STEADY_DEG)
+
     correction = np.zeros(len(heading))
     paired: set[int] = set()
     for a, (start, end, angle) in enumerate(events):
         for b in range(a + 1, len(events)):
             if a in paired or events[b][0] - end > max_span:
                 break
-            if b not in paired and abs(angle + events[b][2]) < np.radians(RETURN_DEG):
+            if (b not in paired and abs(angle + events[b][2]) < np.radians(RETURN_DEG)
+                    and steady(start, events[b][1])):
                 back_end = events[b][1]
                 correction[start + 1:back_end + 1] = -np.cumsum(excess[start:back_end])
                 paired.update((a, b))
     alone = [event for a, event in enumerate(events) if a not in paired]
-    if len(alone) == 1:  # one jump that nothing undoes: a flip at the track's start or end, or a turn
+    if len(alone) == 1 and steady(*alone[0][:2]):  # a flip at the track's start or end, or a turn
         rows, (start, end, angle) = len(heading), alone[0]
         jump = np.zeros(len(step))
         jump[start:end + 1] = excess[start:end + 1]
