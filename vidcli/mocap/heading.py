@@ -7,7 +7,9 @@ side. A person turns fast too (a pirouette), but does not turn back by the same 
 flip is a pair: a jump, then within `max_span` rows the opposite jump. The rows between them are turned
 back about the track's up axis through the hips (the landmarks' origin) by the angle they jumped,
 less the person's own turning over those frames. A flip that starts the track or runs to its end (no
-pair) is undone where it covers fewer rows than the rest of the track.
+pair) is undone where it covers fewer rows than the rest of the track. Only a heading that is steady
+around the jumps tells a flip: where BlazePose's heading scatters from frame to frame (a dance with
+spins, jumping jacks), its jumps are noise, and turning rows back made them worse.
 """
 
 from __future__ import annotations
