@@ -534,7 +534,7 @@ def test_camera_settings_are_checked():
         planned_config(camera_stage, {"min_textured": 120.0})
     K, calibrate = camera_stage.intrinsics(camera_stage.Config(fx=400.0, cy=100.0), 640, 360)
     assert K.tolist() == [[400.0, 0.0, 320.0], [0.0, 400.0, 100.0], [0.0, 0.0, 1.0]] and not calibrate
-    K, calibrate = camera_stage.intrinsics(planned_config(camera_stage, {"focal": "512.5"}), 640, 360)
+    K, calibrate = camera_stage.intrinsics(planned_config(camera_stage, {"focal": 512.5}), 640, 360)
     assert K[0, 0] == K[1, 1] == 512.5 and not calibrate
     assert camera_stage.intrinsics(camera_stage.Config(), 640, 360)[1]
     assert not camera_stage.intrinsics(camera_stage.Config(focal="people"), 640, 360)[1]
