@@ -73,7 +73,7 @@ def camera_with_true_focal(artifacts: dict, truth: Path, out: Path) -> Path:
     stage = load_stage("camera")
     out.mkdir(parents=True)
     focal = float(read_camera(truth / CAMERA_NPZ).K[0, 0])
-    stage.run(planned_config(stage, {"focal": str(focal)}), {"frames": SimpleNamespace(path=artifacts["frames"]),
+    stage.run(planned_config(stage, {"focal": focal}), {"frames": SimpleNamespace(path=artifacts["frames"]),
                                           "masks": SimpleNamespace(path=artifacts["masks"])}, out)
     return out
 

@@ -6,7 +6,8 @@ people of the masks artifact, dense bundle adjustment of keyframe poses and 1/8-
 depths (local while tracking, global at the end), motion-only poses for the other frames. Without
 given intrinsics, the focal length of a moving camera is the one of lowest reprojection cost over a
 sweep around max(width, height); a still camera's comes from the people of the keypoints artifact
-where they are seen at several depths (`vidcli.slam.people_focal`), else it is max(width, height). A camera that only turns (no parallax) is solved for rotations only; one that
+where they are seen at several depths (`vidcli.slam.people_focal`), else it is max(width, height).
+A camera that only turns (no parallax) is solved for rotations only; one that
 does not move is reported static, with identity poses. So is one whose motion cannot be observed:
 a background (people masked) with too few textured cells, as a plain studio backdrop, shows
 neither parallax nor rotation; frames like that get no flow. The world frame is the first camera
@@ -50,7 +51,8 @@ class Config(TrainedCheckpoint):
                                    "else embedded", choices=backends.choices(COMPONENT))
     focal: str = setting("auto", "focal length: a number of pixels (fx = fy); sweep = the focal of lowest "
                                  "reprojection error from a sweep around max(width, height) (a moving camera "
-                                 "only); people = from the people standing at several depths; depthpro = Depth "
+                                 "only); people = from the people standing at several depths; depthpro = "
+                                 "Depth "
                                  "Pro's estimate (median over up to 5 frames; checkpoint depth_pro); auto = "
                                  "fx/fy if given, else the sweep for a moving camera and people for a static "
                                  "one; max(width, height) where none of these can tell (the manifest's "
@@ -164,7 +166,8 @@ def people_focal(source, width: int, height: int, principal: tuple[float, float]
                  "too few upright rows" if fit is None else
                  f"{fit.focal:.0f} px within {100 * fit.relative_std:.0f}%: they stay at one depth")
         return None
-    log.info("camera: focal length %.0f px from the people (within %.1f%%)", fit.focal, 100 * fit.relative_std)
+    log.info("camera: focal length %.0f px from the people (within %.1f%%)", fit.focal,
+             100 * fit.relative_std)
     return fit.focal
 
 
@@ -218,7 +221,7 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
         with progress(f"camera ({config.backend})", len(frames)) as bar:
             result = solver.solve(read, len(frames), (work_width, work_height), frames.fps, to_work @ K,
                                   calibrate, bar.advance)
-    if result.static and calibrate and config.focal == "auto" and not config.static:  # no sweep: ask the people
+    if result.static and calibrate and config.focal == "auto" and not config.static:  # no sweep: the people
         estimated = people_focal(inputs.get("keypoints"), width, height, principal)
         if estimated:
             result.K[:2, :2] = np.diag(np.diag(to_work)[:2] * estimated)

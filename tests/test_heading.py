@@ -14,7 +14,8 @@ def turning_person(frames: int, degrees_per_frame: float, seed: int = 0) -> np.n
     body = rng.normal(0.0, 0.15, (33, 3))
     body[[11, 12, 23, 24]] = [[0.18, -0.5, 0.0], [-0.18, -0.5, 0.0], [0.1, 0.0, 0.0], [-0.1, 0.0, 0.0]]
     angles = np.radians(degrees_per_frame * np.arange(frames))
-    return np.einsum("fij,pj->fpi", Rotation.from_rotvec(np.outer(angles, [0.0, -1.0, 0.0])).as_matrix(), body)
+    turns = Rotation.from_rotvec(np.outer(angles, [0.0, -1.0, 0.0])).as_matrix()
+    return np.einsum("fij,pj->fpi", turns, body)
 
 
 def flipped(landmarks: np.ndarray, rows: slice, degrees: float) -> np.ndarray:

@@ -5,8 +5,9 @@ are composed with that trajectory, then:
 
 1. **Ground**: the lowest sole points, in frames where they are near the lowest the person's feet get
    around then, lie on the ground. A plane is fitted to them robustly, its normal kept near the bodies'
-   mean up direction (ankles to head) by a prior (so that contacts along one line still give a plane). The world frame is
-   y along that normal, origin under the first camera, z along the first camera's view on the ground.
+   mean up direction (ankles to head) by a prior (so that contacts along one line still give a plane).
+   The world frame is y along that normal, origin under the first camera, z along the first camera's
+   view on the ground.
 2. **Contacts**: a heel or toe is planted where its keypoint moves in the image as a point fixed in the
    world would (slower than `contact_speed`, with the camera's motion taken out), or where the fitted
    landmark is near the ground and slow, or where a motion prior that predicts contacts (HuMoR's

@@ -21,7 +21,8 @@ from scipy.optimize import least_squares
 
 from vidcli.body.skeletons import BLAZEPOSE_33
 
-_SOLES = [BLAZEPOSE_33.index(f"{side}_{part}") for side in ("left", "right") for part in ("heel", "foot_index")]
+_SOLES = [BLAZEPOSE_33.index(f"{side}_{part}") for side in ("left", "right")
+          for part in ("heel", "foot_index")]
 _HIPS = [BLAZEPOSE_33.index(f"{side}_hip") for side in ("left", "right")]
 _SHOULDERS = [BLAZEPOSE_33.index(f"{side}_shoulder") for side in ("left", "right")]
 NOISE_PX = 3.0  # keypoint noise the residuals are scaled by; larger ones count robustly (soft L1)
