@@ -4,8 +4,10 @@ DROID-SLAM-style, as TRAM uses it: keyframes by flow magnitude, a frame graph of
 dense correspondences from optical flow weighted by forward-backward consistency and zero on the
 people of the masks artifact, dense bundle adjustment of keyframe poses and 1/8-resolution inverse
 depths (local while tracking, global at the end), motion-only poses for the other frames. Without
-given intrinsics, the focal length is the one of lowest reprojection cost over a sweep around
-max(width, height). A camera that only turns (no parallax) is solved for rotations only; one that
+given intrinsics, the focal length of a moving camera is the one of lowest reprojection cost over a
+sweep around max(width, height); a still camera's comes from the people of the keypoints artifact
+where they are seen at several depths (`vidcli.slam.people_focal`), else it is max(width, height).
+A camera that only turns (no parallax) is solved for rotations only; one that
 does not move is reported static, with identity poses. So is one whose motion cannot be observed:
 a background (people masked) with too few textured cells, as a plain studio backdrop, shows
 neither parallax nor rotation; frames like that get no flow. The world frame is the first camera
@@ -14,6 +16,7 @@ of a textured frame.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -29,33 +32,35 @@ from vidcli.errors import ConfigError, InputError
 from vidcli.io import masks as mask_files
 from vidcli.settings import setting
 
-VERSION = 5
-INPUTS = ("frames", "masks")
+VERSION = 6
+INPUTS = ("frames", "masks", "keypoints")
 COMPONENT = "camera"
 
 # Relative inverse-depth uncertainty at which a depth cell's confidence is 1/2, and the residual
 # noise (grid pixels) assumed to turn the bundle adjustment's curvature into that uncertainty.
 DEPTH_CONFIDENCE_REL = 0.1
 RESIDUAL_NOISE_GRID_PX = 0.125
-FOCAL_FRAMES = 5  # frames Depth Pro estimates the focal length on (focal_from=depthpro)
+FOCAL_FRAMES = 5  # frames Depth Pro estimates the focal length on (focal=depthpro)
+FOCAL_METHODS = ("auto", "sweep", "people", "depthpro")
+PEOPLE_FOCAL_MAX_STD = 0.03  # the people's focal is used where its relative standard deviation is below
 
 
 @dataclass
 class Config(TrainedCheckpoint):
     backend: str = setting("auto", "camera solver; auto: a full backend whose checkpoints are installed, "
                                    "else embedded", choices=backends.choices(COMPONENT))
-    focal: float = setting(0.0, "focal length in pixels (fx = fy); 0 = fx/fy if given, else calibrate",
-                           bounds="[0, 1e6]")
+    focal: str = setting("auto", "focal length: a number of pixels (fx = fy); sweep = the focal of lowest "
+                                 "reprojection error from a sweep around max(width, height) (a moving camera "
+                                 "only); people = from the people standing at several depths; depthpro = "
+                                 "Depth "
+                                 "Pro's estimate (median over up to 5 frames; checkpoint depth_pro); auto = "
+                                 "fx/fy if given, else the sweep for a moving camera and people for a static "
+                                 "one; max(width, height) where none of these can tell (the manifest's "
+                                 "focal_source says which)")
     fx: float = setting(0.0, "focal length along x in pixels; 0 = not given", bounds="[0, 1e6]")
     fy: float = setting(0.0, "focal length along y in pixels; 0 = fx", bounds="[0, 1e6]")
     cx: float = setting(0.0, "principal point x in pixels; 0 = the image centre", bounds="[0, 1e5]")
     cy: float = setting(0.0, "principal point y in pixels; 0 = the image centre", bounds="[0, 1e5]")
-    calibrate: bool = setting(True, "without a given focal: pick the focal of lowest reprojection error "
-                                    "from a sweep around max(width, height); false: use max(width, height)")
-    focal_from: str = setting("sweep", "without a given focal: sweep = max(width, height), refined by the "
-                                       "sweep where calibrate; depthpro = Depth Pro's estimate (median over "
-                                       "up to 5 frames; checkpoint depth_pro), not swept",
-                              choices=("sweep", "depthpro"))
     max_size: int = setting(512, "longest side, in pixels, of the images flow and tracking work on",
                             bounds="[64, 4096]")
     flow: str = setting("dis", "optical flow the embedded solver tracks with; auto: RAFT when its checkpoint "
@@ -110,13 +115,23 @@ class Config(TrainedCheckpoint):
                           significant=False, choices=backends.DEVICES)
     static: bool = setting(False, "the camera is known not to move (a tripod): skip tracking, identity poses")
 
+    def given_focal(self) -> float | None:
+        """The focal in pixels `focal` gives, or None for one of its methods."""
+        return None if self.focal in FOCAL_METHODS else float(self.focal)
+
     def check(self) -> None:
-        if self.focal and (self.fx or self.fy):
+        if self.focal not in FOCAL_METHODS:
+            try:
+                value = float(self.focal)
+            except ValueError:
+                value = math.nan
+            if not 0 < value <= 1e6:
+                raise ConfigError(f"focal must be a number of pixels in (0, 1e6] or one of "
+                                  f"{', '.join(FOCAL_METHODS)}; got {self.focal!r}")
+        if self.focal != "auto" and (self.fx or self.fy):
             raise ConfigError("give either focal or fx/fy, not both")
         if self.fy and not self.fx:
             raise ConfigError("fy needs fx")
-        if self.focal_from == "depthpro" and (self.focal or self.fx):
-            raise ConfigError("give a focal or focal_from=depthpro, not both")
         if self.keyframe_flow <= self.static_flow:
             raise ConfigError("keyframe_flow must exceed static_flow")
 
@@ -124,8 +139,8 @@ class Config(TrainedCheckpoint):
 def resolve_config(config: Config) -> Config:
     from vidcli.models import registry
 
-    if config.focal_from == "depthpro" and not registry.is_present("depth_pro"):
-        raise ConfigError("focal_from=depthpro needs checkpoint depth_pro (vidcli models download depth_pro)")
+    if config.focal == "depthpro" and not registry.is_present("depth_pro"):
+        raise ConfigError("focal=depthpro needs checkpoint depth_pro (vidcli models download depth_pro)")
     flow = backends.resolve("flow", config.flow, own_checkpoint=bool(config.checkpoint))[0]
     config = with_checkpoint_digest(config, flow)
     solver = backends.get(COMPONENT, config.backend)
@@ -140,11 +155,42 @@ def resources(config: Config) -> dict[str, int]:
 def intrinsics(config: Config, width: int, height: int, estimated: float | None = None
                ) -> tuple[np.ndarray, bool]:
     """K from the settings or an `estimated` focal (the default focal is max(width, height)) and whether
-    it is to be calibrated."""
-    fx = config.focal or config.fx or estimated or float(max(width, height))
-    fy = config.focal or config.fy or fx
+    the sweep is to calibrate it."""
+    given = config.given_focal()
+    fx = given or config.fx or estimated or float(max(width, height))
+    fy = given or config.fy or fx
     K = np.array([[fx, 0.0, config.cx or width / 2], [0.0, fy, config.cy or height / 2], [0.0, 0.0, 1.0]])
-    return K, config.calibrate and not (config.focal or config.fx or estimated)
+    return K, config.focal in ("auto", "sweep") and not (config.fx or estimated)
+
+
+def focal_source(config: Config, estimated: float | None, calibrated: bool) -> str:
+    """Where the focal length came from, for the manifest."""
+    if config.given_focal() or config.fx:
+        return "given"
+    if estimated:
+        return config.focal if config.focal != "auto" else "people"
+    return "sweep" if calibrated else "default"
+
+
+def people_focal(source, width: int, height: int, principal: tuple[float, float]) -> float | None:
+    """The focal the people of the `keypoints` input pin down (`vidcli.slam.people_focal`), or None
+    where they do not (seen at one depth only, too few rows) or it is not given (a direct call)."""
+    from vidcli.io.keypoints import KEYPOINTS_NPZ, read_keypoints
+    from vidcli.slam.people_focal import fit_people_focal, upright_points
+
+    if source is None:
+        return None
+    keypoints = read_keypoints(Path(source.path) / KEYPOINTS_NPZ).as_blazepose33()
+    points, usable = upright_points(keypoints.keypoints2d)
+    fit = fit_people_focal(points[usable], keypoints.track_id[usable], width, height, principal)
+    if fit is None or fit.relative_std > PEOPLE_FOCAL_MAX_STD:
+        log.info("camera: the people do not pin the focal length down (%s)",
+                 "too few upright rows" if fit is None else
+                 f"{fit.focal:.0f} px within {100 * fit.relative_std:.0f}%: they stay at one depth")
+        return None
+    log.info("camera: focal length %.0f px from the people (within %.1f%%)", fit.focal,
+             100 * fit.relative_std)
+    return fit.focal
 
 
 def depth_pro_focal(frames, count: int = FOCAL_FRAMES) -> float:
@@ -172,7 +218,12 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     people = _people_masks(Path(inputs["masks"].path) / mask_files.UNION_JSON, width, height)
     work_width, work_height = scaled_size(width, height, config.max_size)
     to_work = np.diag([work_width / width, work_height / height, 1.0])
-    estimated = depth_pro_focal(frames) if config.focal_from == "depthpro" else None
+    principal = (config.cx or width / 2, config.cy or height / 2)
+    estimated = None
+    if config.focal == "depthpro":
+        estimated = depth_pro_focal(frames)
+    elif config.focal == "people" or (config.focal == "auto" and config.static and not config.fx):
+        estimated = people_focal(inputs.get("keypoints"), width, height, principal)
     K, calibrate = intrinsics(config, width, height, estimated)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * config.mask_dilation + 1,) * 2)
 
@@ -192,6 +243,10 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
         with progress(f"camera ({config.backend})", len(frames)) as bar:
             result = solver.solve(read, len(frames), (work_width, work_height), frames.fps, to_work @ K,
                                   calibrate, bar.advance)
+    if result.static and calibrate and config.focal == "auto" and not config.static:  # no sweep: the people
+        estimated = people_focal(inputs.get("keypoints"), width, height, principal)
+        if estimated:
+            result.K[:2, :2] = np.diag(np.diag(to_work)[:2] * estimated)
     K = np.linalg.inv(to_work) @ result.K
     poses_wc = np.linalg.inv(result.poses)
     if not result.observable:
@@ -219,7 +274,9 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     counts = {"frames": len(frames), "keyframes": len(result.keyframes), "static": result.static,
               "rotation_only": result.rotation_only, "motion": result.motion,
               "textured_frames": None if config.static else result.textured_frames,
-              "fx": round(float(K[0, 0]), 2), "fy": round(float(K[1, 1]), 2), "masked_frames": len(people)}
+              "fx": round(float(K[0, 0]), 2), "fy": round(float(K[1, 1]), 2),
+              "focal_source": focal_source(config, estimated, calibrate and not result.static),
+              "masked_frames": len(people)}
     return RunInfo(backend=config.backend, model=solver and solver.model, checksum=solver and solver.checksum,
                    counts=counts)
 

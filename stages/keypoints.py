@@ -4,7 +4,8 @@ The `keypoints` backend (`vidcli.backends`) gives each tracked detection its key
 it declares (`blazepose33`, `coco17`, `wholebody133`; the embedded one: BlazePose-33), which the
 artifact records so that the stages downstream read any of them. Each track's legs are then labelled
 consistently over time (`vidcli.perception.sides`): BlazePose swaps them in a quarter to a third of the
-frames of a person walking past.
+frames of a person walking past. BlazePose-33's 3D landmarks then have their torso heading flips
+turned back (`vidcli.mocap.heading`).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from vidcli.engine.stage import RunInfo
 from vidcli.io.frames import FrameSequence
 from vidcli.io.keypoints import KEYPOINTS_NPZ, Keypoints, write_keypoints
 from vidcli.io.tracks import read_tracks
+from vidcli.mocap.heading import repair_heading_flips
 from vidcli.perception.sides import consistent_legs
 from vidcli.settings import setting
 
-VERSION = 3
+VERSION = 4
 INPUTS = ("frames", "track")
 COMPONENT = "keypoints"
 
@@ -41,6 +43,9 @@ class Config:
                                       "(17 points coco17, 133 wholebody133)", bounds="[0, 5]")
     device: str = setting("auto", "where a full pose estimator runs; auto: cuda when a GPU is visible",
                           significant=False, choices=backends.DEVICES)
+    max_flip_s: float = setting(1.0, "BlazePose-33 3D landmarks: a torso heading that jumps and jumps back "
+                                     "within this many seconds is a flip and is turned back; 0 = keep them",
+                                bounds="[0, 60]")
 
 
 def resolve_config(config: Config) -> Config:
@@ -62,18 +67,22 @@ def resources(config: Config) -> dict[str, int]:
 def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     track_dir = inputs["track"].path
     tracks = read_tracks(track_dir)
-    estimator = backends.get(COMPONENT, config.backend).build(config, FrameSequence(inputs["frames"].path),
-                                                               tracks, track_dir)
+    frames = FrameSequence(inputs["frames"].path)
+    estimator = backends.get(COMPONENT, config.backend).build(config, frames, tracks, track_dir)
     keypoints2d, world3d = estimator.keypoints(np.arange(len(tracks)))
-    relabelled = 0
+    max_span = round(config.max_flip_s * frames.fps)
+    relabelled = turned = 0
     for track_id in np.unique(tracks.track_id):
         rows = np.flatnonzero(tracks.track_id == track_id)
         rows = rows[np.argsort(tracks.frame[rows], kind="stable")]
         keypoints2d[rows], world3d[rows], swapped = consistent_legs(tracks.frame[rows], keypoints2d[rows],
                                                                     world3d[rows], estimator.layout)
         relabelled += int(swapped.sum())
+        if estimator.layout == "blazepose33":
+            world3d[rows], flipped = repair_heading_flips(world3d[rows], max_span)
+            turned += int(flipped.sum())
     write_keypoints(out_dir / KEYPOINTS_NPZ, Keypoints(tracks.frame, tracks.track_id, keypoints2d, world3d,
                                                        estimator.layout))
     return RunInfo(backend=config.backend, model=estimator.model, checksum=estimator.checksum,
                    counts={"keypoints": len(tracks), "legs_relabelled": relabelled,
-                           "layout": estimator.layout})
+                           "heading_flips_turned": turned, "layout": estimator.layout})

@@ -1,6 +1,7 @@
 """Find every person in every frame and link them into tracks with stable ids.
 
-The `track` backend (`vidcli.backends`) does both; this stage writes its tracks as `tracks.npz` and
+The `track` backend (`vidcli.backends`) does both, then joins the fragments of one person's track
+(`vidcli.perception.fragments`); this stage writes its tracks as `tracks.npz` and
 MOT text (docs/formats.md). The embedded backend also records each person's BlazePose landmarks and
 silhouette beside the tracks, which the embedded masks and keypoints backends read.
 """
@@ -19,7 +20,7 @@ from vidcli.io.tracks import write_tracks
 from vidcli.perception.box_trackers import TRACKERS
 from vidcli.settings import setting
 
-VERSION = 4
+VERSION = 5
 INPUTS = ("frames",)
 COMPONENT = "track"
 

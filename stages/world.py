@@ -23,7 +23,7 @@ from vidcli.errors import InputError
 from vidcli.mocap.options import WorldOptions
 from vidcli.settings import setting
 
-VERSION = 6
+VERSION = 7
 INPUTS = ("body", "scale", "keypoints")
 COMPONENT = "prior"
 
@@ -55,8 +55,9 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     prior = backends.get(COMPONENT, config.backend).build(config, camera.fps)
 
     segments = _segments(body, keypoints, camera, config.max_gap, model)
-    soles = [pose_numpy(model, model.shape(s.free), s.local, s.root)[2][:, SOLES] for s in segments]
-    ground = estimate_ground(soles, [body_up(s.local[:, 0]) for s in segments], camera.fps, config)
+    posed = [pose_numpy(model, model.shape(s.free), s.local, s.root) for s in segments]
+    ground = estimate_ground([landmarks[:, SOLES] for _, _, landmarks in posed],
+                             [body_up(joints) for _, joints, _ in posed], camera.fps, config)
     R_align, origin = world_alignment(ground, camera.R_wc[0], camera.t_wc[0])
     R_wc = R_align @ camera.R_wc
     t_wc = (camera.t_wc - origin) @ R_align.T

@@ -520,20 +520,24 @@ def test_camera_stage_reports_a_plain_studio_backdrop_unobservable(tmp_path, ann
 
 def test_camera_settings_are_checked():
     with pytest.raises(ConfigError, match="either focal or fx"):
-        planned_config(camera_stage, {"focal": 500.0, "fx": 500.0})
+        planned_config(camera_stage, {"focal": "500", "fx": 500.0})
     with pytest.raises(ConfigError, match="keyframe_flow"):
         planned_config(camera_stage, {"keyframe_flow": 0.1, "static_flow": 0.2})
     with pytest.raises(ConfigError, match=r"camera.dis_finest_scale must lie in \[-1, 4\]"):
         planned_config(camera_stage, {"dis_finest_scale": 5})
-    with pytest.raises(ConfigError, match="camera.focal must be a finite number"):
-        planned_config(camera_stage, {"focal": float("nan")})
+    for wrong in ("nan", "-3", "wide"):
+        with pytest.raises(ConfigError, match="camera: focal must be a number of pixels"):
+            planned_config(camera_stage, {"focal": wrong})
     with pytest.raises(ConfigError, match="max_keyframe_rate"):
         planned_config(camera_stage, {"max_keyframe_rate": 0.0})
     with pytest.raises(ConfigError, match="min_textured"):
         planned_config(camera_stage, {"min_textured": 120.0})
     K, calibrate = camera_stage.intrinsics(camera_stage.Config(fx=400.0, cy=100.0), 640, 360)
     assert K.tolist() == [[400.0, 0.0, 320.0], [0.0, 400.0, 100.0], [0.0, 0.0, 1.0]] and not calibrate
+    K, calibrate = camera_stage.intrinsics(planned_config(camera_stage, {"focal": 512.5}), 640, 360)
+    assert K[0, 0] == K[1, 1] == 512.5 and not calibrate
     assert camera_stage.intrinsics(camera_stage.Config(), 640, 360)[1]
+    assert not camera_stage.intrinsics(camera_stage.Config(focal="people"), 640, 360)[1]
 
 
 def ground_truth_camera_artifact(options, gt_dir, out_dir, scale: float, keyframes) -> Artifact:

@@ -156,12 +156,12 @@ def test_camera_focal_from_depth_pro(tmp_path, monkeypatch):
     from vidcli.stages import camera as camera_stage
 
     monkeypatch.setenv("VIDCLI_HOME", str(tmp_path / "home"))
-    with pytest.raises(ConfigError, match="focal_from=depthpro needs checkpoint depth_pro"):
-        planned_config(camera_stage, {"focal_from": "depthpro"})
+    with pytest.raises(ConfigError, match="focal=depthpro needs checkpoint depth_pro"):
+        planned_config(camera_stage, {"focal": "depthpro"})
     _tiny_depth_model("depth_pro", registry.local_path("depth_pro"))
     with pytest.raises(ConfigError, match="not both"):
-        planned_config(camera_stage, {"focal_from": "depthpro", "focal": 500.0})
-    config = planned_config(camera_stage, {"focal_from": "depthpro"})
+        planned_config(camera_stage, {"focal": "depthpro", "fx": 500.0})
+    config = planned_config(camera_stage, {"focal": "depthpro"})
 
     rng = np.random.default_rng(2)
     images = [rng.integers(0, 255, (48, 80, 3), dtype=np.uint8) for _ in range(9)]
@@ -179,4 +179,4 @@ def test_camera_focal_from_depth_pro(tmp_path, monkeypatch):
     assert focal == pytest.approx(expected)
     K, calibrate = camera_stage.intrinsics(config, 80, 48, focal)
     assert K[0, 0] == K[1, 1] == pytest.approx(focal) and not calibrate
-    assert camera_stage.intrinsics(replace(config, focal_from="sweep"), 80, 48)[1]  # the sweep otherwise
+    assert camera_stage.intrinsics(replace(config, focal="sweep"), 80, 48)[1]  # the sweep otherwise

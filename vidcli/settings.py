@@ -137,6 +137,8 @@ def coerce(info: Setting, value: Any, where: str) -> Any:
             pass
     if info.type is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
+    if info.type is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)  # a number in a text setting that also takes numbers (camera.focal: 500)
     if type(value) is not info.type:
         raise ConfigError(f"{label} must be {info.type.__name__}, got {type(value).__name__} {value!r}")
     if info.type is float and not math.isfinite(value):

@@ -27,6 +27,7 @@ class BlazePoseTracker:
         self.model = f"{DETECTOR_MODEL}+{LANDMARK_MODELS[config.landmark_model][1]}"
 
     def track(self, frames, out_dir: Path, advance) -> Tracks:
+        from vidcli.perception.fragments import merge_fragments
         from vidcli.perception.people import BlazePoseFinder
         from vidcli.perception.tracker import Tracker, TrackerSettings, colour_histogram
 
@@ -54,6 +55,10 @@ class BlazePoseTracker:
             finder.close()
 
         rows = _confirmed(sorted(rows, key=lambda row: row.frame), tracker.confirmed)
+        keep, numbers = merge_fragments(np.array([row.frame for row in rows], int),
+                                        np.array([row.track_id for row in rows], int),
+                                        np.array([row.box for row in rows]).reshape(-1, 4), max_lost)
+        rows = [replace(row, track_id=int(number)) for row, number, kept in zip(rows, numbers, keep) if kept]
         frame = np.array([row.frame for row in rows], int)
         track_id = np.array([row.track_id for row in rows], int)
         write_keypoints(out_dir / LANDMARKS_NPZ, Keypoints(

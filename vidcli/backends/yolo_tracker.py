@@ -32,9 +32,11 @@ class YoloTracker:
 
     def track(self, frames, out_dir: Path, advance) -> Tracks:
         from vidcli.perception.box_trackers import BoxTracker, confirmed_rows
+        from vidcli.perception.fragments import merge_fragments
 
         config = self.config
-        tracker = BoxTracker(config.yolo_tracker, round(config.lost_memory_s * frames.fps), config.min_score,
+        tracker_memory = round(config.lost_memory_s * frames.fps)
+        tracker = BoxTracker(config.yolo_tracker, tracker_memory, config.min_score,
                              motion_compensation="sparseOptFlow")
         frame, track_id, boxes, scores = [], [], [], []
         for index in range(len(frames)):
@@ -51,4 +53,6 @@ class YoloTracker:
         frame, track_id = np.array(frame, int), np.array(track_id, int)
         boxes, scores = np.concatenate(boxes or [np.zeros((0, 4))]), np.concatenate(scores or [np.zeros(0)])
         rows, numbers = confirmed_rows(frame, track_id, config.min_hits)
-        return Tracks(frame[rows], numbers, boxes[rows].astype(float), scores[rows].astype(float))
+        keep, numbers = merge_fragments(frame[rows], numbers, boxes[rows], tracker_memory)
+        rows = rows[keep]
+        return Tracks(frame[rows], numbers[keep], boxes[rows].astype(float), scores[rows].astype(float))

@@ -52,8 +52,8 @@ class WorldOptions(KeypointTerms):
                                           "ground candidates", bounds="(0, 10]")
     contact_speed: float = setting(0.6, "a heel or toe moving slower than this (m/s), in the fit or as its "
                                         "keypoint moves against the world, is in contact", bounds="(0, 100]")
-    ground_tilt_deg: float = setting(5.0, "prior scale of the ground's tilt from the bodies' mean up "
-                                          "direction", bounds="(0, 90]")
+    ground_tilt_deg: float = setting(1.0, "prior scale of the ground's tilt from the bodies' mean up "
+                                          "direction (ankles to head)", bounds="(0, 90]")
     ground_spread: float = setting(0.05, "scatter (m) of the feet's low points about the ground",
                                    bounds="(0, 10]")
     smooth: float = setting(1.0, "weight of the motion prior's terms", bounds="[0, 1e6]")
