@@ -240,9 +240,9 @@ def read_pin(name: str) -> dict:
 
 
 def revision(name: str) -> str:
-    """The commit a present hub checkpoint was fetched at, the registry's pinned one, or "unpinned" for a
-    folder placed by hand."""
-    return read_pin(name).get("commit") or get(name).revision or "unpinned"
+    """The commit a present hub checkpoint was fetched at, or "unpinned" for a folder placed by hand (its
+    files need not be the registry's commit's)."""
+    return read_pin(name).get("commit") or "unpinned"
 
 
 def home() -> Path:
