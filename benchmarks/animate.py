@@ -29,6 +29,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vidcli.evaluation import images
+
 ROOT = Path(__file__).resolve().parents[1]
 MOTION = ROOT.parent / "shared" / "data" / "motion" / "jumping_jacks.bvh"
 HIPHOP = ROOT.parent / "shared" / "data" / "videos" / "hiphop_clip1.mp4"
@@ -99,22 +101,12 @@ def read_video(path: Path) -> np.ndarray:
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-12)))
+    return images.psnr(a, b, peak=255.0)
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean SSIM (Wang et al. 2004: Gaussian window sigma 1.5, K1 0.01, K2 0.03) over grey images."""
-    x = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY).astype(np.float64)
-    y = cv2.cvtColor(b, cv2.COLOR_RGB2GRAY).astype(np.float64)
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-
-    def blur(image):
-        return cv2.GaussianBlur(image, (11, 11), 1.5)
-
-    mx, my = blur(x), blur(y)
-    vx, vy, cov = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
-    return float(np.mean((2 * mx * my + c1) * (2 * cov + c2) / ((mx * mx + my * my + c1) * (vx + vy + c2))))
+    """Mean SSIM over grey images."""
+    return images.ssim(*(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY) for x in (a, b)), peak=255.0)
 
 
 def image_scores(video: np.ndarray, truth: np.ndarray, box: tuple[int, int, int, int]) -> dict:

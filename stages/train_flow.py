@@ -30,14 +30,14 @@ class Config(TrainOptions):
 def resolve_config(config: Config) -> Config:
     import importlib.util
 
-    from vidcli.devices import visible_gpu_count
+    from vidcli.devices import concrete_device
     from vidcli.engine.keys import sha256_of
     from vidcli.errors import ConfigError, InputError
 
     if importlib.util.find_spec("torchvision") is None:
         raise ConfigError("training RAFT needs torchvision (pip install 'vidcli[raft]')")
 
-    device = ("cuda" if visible_gpu_count() else "cpu") if config.device == "auto" else config.device
+    device = concrete_device(config.device)
     if not config.init:
         return replace(config, device=device, init_sha256="")
     path = Path(config.init).expanduser().absolute()

@@ -24,11 +24,9 @@ class Config(PredictorOptions):
 
 
 def resolve_config(config: Config) -> Config:
-    from vidcli.devices import visible_gpu_count
+    from vidcli.devices import concrete_device
 
-    if config.device != "auto":
-        return config
-    return replace(config, device="cuda" if visible_gpu_count() else "cpu")
+    return replace(config, device=concrete_device(config.device))
 
 
 def resources(config: Config) -> dict[str, int]:

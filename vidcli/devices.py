@@ -21,3 +21,10 @@ def visible_gpu_count() -> int:
     except (OSError, subprocess.TimeoutExpired):
         return 0
     return sum(1 for line in out.splitlines() if line.startswith("GPU "))
+
+
+def concrete_device(requested: str) -> str:
+    """The device a `device` setting (auto | cpu | cuda) names: `auto` is cuda where a GPU is visible."""
+    if requested == "auto":
+        return "cuda" if visible_gpu_count() else "cpu"
+    return requested

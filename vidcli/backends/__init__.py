@@ -136,13 +136,9 @@ def embedded_name(component: str) -> str:
 def device(backend: Backend, requested: str) -> str:
     """The concrete device of a `device` setting (auto | cpu | cuda) for a backend: cuda for `auto` where
     the backend runs on a GPU and one is visible; backends that never use a GPU run on the CPU."""
-    from vidcli.devices import visible_gpu_count
+    from vidcli.devices import concrete_device
 
-    if not backend.runs_on_gpu:
-        return "cpu"
-    if requested == "auto":
-        return "cuda" if visible_gpu_count() else "cpu"
-    return requested
+    return concrete_device(requested) if backend.runs_on_gpu else "cpu"
 
 
 DEVICES = ("auto", "cpu", "cuda")

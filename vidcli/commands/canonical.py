@@ -8,7 +8,9 @@ from pathlib import Path
 import click
 
 from vidcli.canonical import EDIT_NAMES
-from vidcli.commands.common import CONTEXT, Globals, run_options, run_pipeline, setting_option
+from vidcli.commands.common import (
+    CONTEXT, Globals, check_mp4_output, run_options, run_pipeline, setting_option,
+)
 
 _fit_options = [
     setting_option("--iterations", "canonical.iterations"),
@@ -80,17 +82,14 @@ def canonical(g: Globals, videos, **run):
 def propagate(g: Globals, video, edit_path, edit_name, output, **run):
     """Carry an edit of VIDEO's canonical image (fitted as `vidcli canonical` does, cached) to every frame."""
     from vidcli.canonical.propagate import builtin_edit, propagate_video, read_edit, upstream_artifact
-    from vidcli.errors import ConfigError, InputError
+    from vidcli.errors import InputError
     from vidcli.io.frames import FrameSequence
 
     if (edit_path is None) == (edit_name is None):
         raise click.UsageError("give one of --canonical-edit IMAGE or --edit NAME")
     if edit_path is not None and not edit_path.is_file():
         raise InputError(f"{edit_path}: no such image")
-    if output.suffix.lower() != ".mp4":
-        raise ConfigError(f"{output}: the output must be an .mp4 file")
-    if not output.resolve().parent.is_dir():
-        raise ConfigError(f"{output.parent}: no such directory for the output")
+    check_mp4_output(output)
     edit = read_edit(edit_path) if edit_path is not None else None
 
     def deliver(artifacts: dict[str, Path]) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from vidcli import console
-from vidcli.errors import EXIT_TERMINATED, with_prefix
+from vidcli.errors import EXIT_TERMINATED, ConfigError, with_prefix
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 # Results on stdout: folded to a terminal's width, but piped as wide as the rows are, so that hashes,
@@ -163,3 +165,27 @@ def _print_report(g: Globals, report) -> None:
     if report.interrupted:
         how = "terminated" if report.exit_code == EXIT_TERMINATED else "interrupted"
         stdout.print(f"[red]{how}[/]: finished artifacts are kept; rerun to continue")
+
+
+def check_mp4_output(output: Path) -> None:
+    """Refuse, before any stage runs, an output video that is not an .mp4 in an existing folder."""
+    if output.suffix.lower() != ".mp4":
+        raise ConfigError(f"{output}: the output must be an .mp4 file")
+    if not output.resolve().parent.is_dir():
+        raise ConfigError(f"{output.parent}: no such directory for the output")
+
+
+def copy_video_to(output: Path | None, stage: str, filename: str) -> Callable[[dict], str] | None:
+    """A `deliver` that copies a stage's finished video to `output` (checked now) through a partial file,
+    so that an interrupted copy never looks complete; None without an output."""
+    if output is None:
+        return None
+    check_mp4_output(output)
+
+    def deliver(artifacts: dict[str, Path]) -> str:
+        partial = output.with_name(f".{output.name}.partial")
+        shutil.copyfile(artifacts[stage] / filename, partial)
+        os.replace(partial, output)
+        return f"wrote {output}"
+
+    return deliver

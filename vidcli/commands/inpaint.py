@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import click
 
-from vidcli.commands.common import CONTEXT, OVERRIDES, Globals, run_options, run_pipeline, setting_option
-from vidcli.errors import ConfigError
+from vidcli.commands.common import (
+    CONTEXT, OVERRIDES, Globals, copy_video_to, run_options, run_pipeline, setting_option,
+)
 
 _output = click.option(
     "-o",
@@ -21,23 +20,9 @@ _output = click.option(
 
 
 def _deliver_to(output: Path | None):
-    """A `deliver` that copies the finished video to `output` (checked now), or None without one."""
     from vidcli.inpaint.video import INPAINTED_MP4
 
-    if output is None:
-        return None
-    if output.suffix.lower() != ".mp4":
-        raise ConfigError(f"{output}: the output must be an .mp4 file")
-    if not output.resolve().parent.is_dir():
-        raise ConfigError(f"{output.parent}: no such directory for the output")
-
-    def deliver(artifacts: dict[str, Path]) -> str:
-        partial = output.with_name(f".{output.name}.partial")
-        shutil.copyfile(artifacts["inpaint_video"] / INPAINTED_MP4, partial)
-        os.replace(partial, output)
-        return f"wrote {output}"
-
-    return deliver
+    return copy_video_to(output, "inpaint_video", INPAINTED_MP4)
 
 
 @click.command(

@@ -3,14 +3,11 @@ next frames of a video with it."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import click
 
-from vidcli.commands.common import CONTEXT, Globals, run_options, run_pipeline, setting_option
-from vidcli.errors import ConfigError
+from vidcli.commands.common import CONTEXT, Globals, copy_video_to, run_options, run_pipeline, setting_option
 
 MOVING_DIGITS = "moving-digits"
 
@@ -64,20 +61,7 @@ def predict(g: Globals, video: Path, output, **run):
     """Predict frames of VIDEO with a model of `vidcli train predictor`: FRAMES frames past the end (or past
     --start), each from the previous prediction; or, with --teacher-forcing, every next frame from the true
     frames before it."""
-    if output is not None:
-        if output.suffix.lower() != ".mp4":
-            raise ConfigError(f"{output}: the output must be an .mp4 file")
-        if not output.resolve().parent.is_dir():
-            raise ConfigError(f"{output.parent}: no such directory for the output")
+    from vidcli.predict.recipe import PREDICTION_VIDEO
 
-    def deliver(artifacts: dict[str, Path]) -> str | None:
-        from vidcli.predict.recipe import PREDICTION_VIDEO
-
-        if output is None:
-            return None
-        partial = output.with_name(f".{output.name}.partial")
-        shutil.copyfile(artifacts["predict"] / PREDICTION_VIDEO, partial)
-        os.replace(partial, output)
-        return f"wrote {output}"
-
-    run_pipeline(g, "predict", [{"video": video}], deliver=deliver, **run)
+    run_pipeline(g, "predict", [{"video": video}], deliver=copy_video_to(output, "predict", PREDICTION_VIDEO),
+                 **run)
