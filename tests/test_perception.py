@@ -290,9 +290,9 @@ def test_track_settings_are_checked():
 
 def test_perception_pipeline():
     pipeline = load_pipeline("perception")
-    assert list(pipeline.stages) == ["frames", "track", "masks", "keypoints"]
+    assert list(pipeline.stages) == ["frames", "track", "keypoints", "masks"]  # SAM's points read keypoints
     assert pipeline.sources == ["video"] and sorted(pipeline.final_stages) == ["keypoints", "masks"]
-    assert pipeline.stages["masks"].inputs == {"frames": "frames", "track": "track"}
+    assert pipeline.stages["masks"].inputs == {"frames": "frames", "track": "track", "keypoints": "keypoints"}
 
 
 def test_mask_files_round_trip(tmp_path):

@@ -87,6 +87,6 @@ def test_mocap_with_yolo_alone_is_refused_before_anything_runs(yolo_home, tmp_pa
                     workspace=tmp_path / "work")
     assert result.returncode == 2, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert errors == ["error: masks backend embedded reads the silhouettes that the track backend yolo does "
-                      "not record; choose backends that fit (vidcli settings)"]
+    assert errors == ["error: keypoints backend embedded reads the landmarks that the track backend yolo "
+                      "does not record; choose backends that fit (vidcli settings)"]
     assert not list((tmp_path / "work").glob("clip-*"))
