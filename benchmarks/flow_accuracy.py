@@ -11,7 +11,6 @@ and is resampled to the ground truth's size. Speed: flow pairs per second at 640
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 
 from vidcli.backends.raft import CHECKPOINT as RAFT_CHECKPOINT
 from vidcli.engine.stage import Artifact, planned_config
-from vidcli.io.flow import endpoint_error, pair_filename, read_flo, read_kitti_flow, resize_flow
+from vidcli.io.flow import FlowArtifact, endpoint_error, read_flo, read_kitti_flow, resize_flow
 from vidcli.io.frames import write_frames
 from vidcli.models import registry
 from vidcli.stages import flow as flow_stage
@@ -39,9 +38,8 @@ def stage_flow(images, work: Path, settings: dict) -> np.ndarray:
     out_dir = work / "flow"
     out_dir.mkdir()
     flow_stage.run(planned_config(flow_stage, settings), {"frames": frames}, out_dir)
-    index = json.loads((out_dir / "index.json").read_text())
-    flow = read_flo(out_dir / "pairs" / pair_filename(0, 1))
-    return resize_flow(flow, tuple(index["frame_size"]))
+    flow = FlowArtifact(out_dir)
+    return resize_flow(flow.read(0, 1), tuple(flow.index["frame_size"]))
 
 
 def chairs_epe(settings: dict) -> float | None:

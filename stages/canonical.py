@@ -220,19 +220,14 @@ def _forward_flows(flow_dir: Path, count: int, size: tuple[int, int]):
     """Flow from every frame to the next, in pixels of `size`: [count - 1, h, w, 2]."""
     import numpy as np
 
-    from vidcli.io.flow import FLOW_INDEX_NAME, PAIRS_DIR, pair_filename, read_flo, resize_flow
+    from vidcli.io.flow import FlowArtifact, resize_flow
 
-    index = json.loads((flow_dir / FLOW_INDEX_NAME).read_text())
-    if index["step"] != 1:
+    flow = FlowArtifact(flow_dir)
+    if flow.index["step"] != 1:
         raise ConfigError(
-            f"the canonical fit needs flow between consecutive frames; flow.step is {index['step']}"
+            f"the canonical fit needs flow between consecutive frames; flow.step is {flow.index['step']}"
         )
-    return np.stack(
-        [
-            resize_flow(read_flo(flow_dir / PAIRS_DIR / pair_filename(t, t + 1)), size)
-            for t in range(count - 1)
-        ]
-    ).astype(np.float32)
+    return np.stack([resize_flow(flow.read(t, t + 1), size) for t in range(count - 1)]).astype(np.float32)
 
 
 def _canonical_bounds(deformation, size, offset: float, span: float) -> list[float]:
