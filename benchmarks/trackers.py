@@ -21,9 +21,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vidcli.evaluation import metrics  # noqa: E402
-from vidcli.evaluation.detections import noisy_detections  # noqa: E402
+from vidcli.evaluation.detections import noisy_detections, tracked_boxes  # noqa: E402
 from vidcli.io.tracks import read_tracks  # noqa: E402
-from vidcli.perception.box_trackers import BoxTracker, confirmed_rows  # noqa: E402
+from vidcli.perception.box_trackers import BoxTracker  # noqa: E402
 from vidcli.perception.tracker import Tracker, TrackerSettings  # noqa: E402
 from vidcli.settings import settings_of  # noqa: E402
 from vidcli.stages import track  # noqa: E402
@@ -62,15 +62,7 @@ def run_tracker(name: str, detections) -> metrics.Boxes:
     else:
         tracker = BoxTracker(name, lost, settings_of(track.Config)["min_score"].default)
         update = tracker.update
-    frame, track_id, boxes = [], [], []
-    for index, (found, scores) in enumerate(detections):
-        ids = update(found, scores)
-        frame += [index] * len(ids)
-        track_id += list(ids)
-        boxes.append(found)
-    frame, track_id, boxes = np.array(frame, int), np.array(track_id, int), np.concatenate(boxes)
-    rows, numbers = confirmed_rows(frame, track_id, MIN_HITS)
-    return metrics.Boxes(frame[rows], numbers, boxes[rows])
+    return tracked_boxes(update, detections, MIN_HITS)
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from vidcli.evaluation import metrics
-from vidcli.evaluation.detections import noisy_detections
+from vidcli.evaluation.detections import noisy_detections, tracked_boxes
 from vidcli.perception.box_trackers import BoxTracker, confirmed_rows
 from vidcli.perception.tracker import Tracker, TrackerSettings
 
@@ -32,18 +32,6 @@ def crossing() -> metrics.Boxes:
     return metrics.Boxes(np.array(frame), np.array(track_id), np.array(box, float))
 
 
-def run(update, detections) -> metrics.Boxes:
-    frame, track_id, boxes = [], [], []
-    for index, (found, scores) in enumerate(detections):
-        ids = update(found, scores)
-        frame += [index] * len(ids)
-        track_id += list(ids)
-        boxes.append(found)
-    frame, track_id, boxes = np.array(frame), np.array(track_id), np.concatenate(boxes)
-    rows, numbers = confirmed_rows(frame, track_id, 3)
-    return metrics.Boxes(frame[rows], numbers, boxes[rows])
-
-
 @pytest.mark.parametrize("name", ["embedded", "bytetrack", "botsort"])
 def test_trackers_keep_identities_through_a_crossing(name):
     gt = crossing()
@@ -55,7 +43,7 @@ def test_trackers_keep_identities_through_a_crossing(name):
             update = Tracker(TrackerSettings(max_lost=FPS, min_hits=3)).update
         else:
             update = BoxTracker(name, FPS, 0.5).update
-        errors = metrics.tracking_errors(gt, run(update, detections))
+        errors = metrics.tracking_errors(gt, tracked_boxes(update, detections, 3))
         assert errors.recall > 0.9 and errors.precision > 0.95 and errors.idf1 > 0.95, (seed, errors)
         assert sorted(errors.track_pairs.values()) == [1, 2], (seed, errors)  # one track per person
         switches += errors.id_switches

@@ -55,3 +55,19 @@ def noisy_detections(gt: Boxes, frames: int, size: tuple[int, int], rng: np.rand
         order = rng.permutation(len(boxes))
         detections.append((np.array(boxes).reshape(-1, 4)[order], np.array(scores)[order]))
     return detections
+
+
+def tracked_boxes(update, detections, min_hits: int) -> Boxes:
+    """The confirmed tracks (at least `min_hits` rows, ids renumbered) that a tracker's `update(boxes,
+    scores) -> ids` makes of per-frame detections [(boxes, scores), ...]."""
+    from vidcli.perception.box_trackers import confirmed_rows
+
+    frame, track_id, boxes = [], [], []
+    for index, (found, scores) in enumerate(detections):
+        ids = update(found, scores)
+        frame += [index] * len(ids)
+        track_id += list(ids)
+        boxes.append(found)
+    frame, track_id, boxes = np.array(frame, int), np.array(track_id, int), np.concatenate(boxes)
+    rows, numbers = confirmed_rows(frame, track_id, min_hits)
+    return Boxes(frame[rows], numbers, boxes[rows])

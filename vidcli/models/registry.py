@@ -51,6 +51,13 @@ class Checkpoint:
 
 
 _HUB = "https://huggingface.co/"
+# What diffusers' inpainting pipeline reads from an SD 1.5 or SD 2 inpainting repository
+_INPAINTING_FILES = (
+    "model_index.json", "scheduler/scheduler_config.json", "text_encoder/config.json",
+    "text_encoder/model.safetensors", "tokenizer/merges.txt", "tokenizer/special_tokens_map.json",
+    "tokenizer/tokenizer_config.json", "tokenizer/vocab.json", "unet/config.json",
+    "unet/diffusion_pytorch_model.safetensors", "vae/config.json", "vae/diffusion_pytorch_model.safetensors",
+)
 # Hub revisions are commits of each repository as they appear in the snapshot folders
 # (`models--OWNER--NAME/snapshots/COMMIT`) that public projects record; a hub checkpoint without one is
 # pinned to its default branch's commit at the first download.
@@ -188,22 +195,14 @@ CHECKPOINTS = {c.name: c for c in [
         "Stable Diffusion 1.5 inpainting (diffusers layout, 9-channel UNet): UNet, VAE, CLIP text encoder, "
         "tokenizer",
         kind="hub", revision="8a4288a76071f7280aedbdb3253bdb9e9d5d84bb",
-        files=("model_index.json", "scheduler/scheduler_config.json", "text_encoder/config.json",
-               "text_encoder/model.safetensors", "tokenizer/merges.txt", "tokenizer/special_tokens_map.json",
-               "tokenizer/tokenizer_config.json", "tokenizer/vocab.json", "unet/config.json",
-               "unet/diffusion_pytorch_model.safetensors", "vae/config.json",
-               "vae/diffusion_pytorch_model.safetensors"),
+        files=_INPAINTING_FILES,
     ),
     Checkpoint(
         "sd2_inpainting", _HUB + "stabilityai/stable-diffusion-2-inpainting", "stable-diffusion-2-inpainting",
         None, None, "CreativeML-OpenRAIL++-M", "inpaint",
         "Stable Diffusion 2 inpainting (diffusers layout, 9-channel UNet, OpenCLIP text encoder)",
         kind="hub", revision="81a84f49b15956b60b4272a405ad3daef3da4590",
-        files=("model_index.json", "scheduler/scheduler_config.json", "text_encoder/config.json",
-               "text_encoder/model.safetensors", "tokenizer/merges.txt", "tokenizer/special_tokens_map.json",
-               "tokenizer/tokenizer_config.json", "tokenizer/vocab.json", "unet/config.json",
-               "unet/diffusion_pytorch_model.safetensors", "vae/config.json",
-               "vae/diffusion_pytorch_model.safetensors"),
+        files=_INPAINTING_FILES,
     ),
     Checkpoint(
         "sttn", "https://drive.google.com/file/d/1ZAMV8547wmZylKRt5qR_tC5VlosXD4Wv/view?usp=sharing",
