@@ -15,9 +15,19 @@ frame-by-frame tracker cannot do. Two tracks are one person when:
   that one, moved on at its last velocity, would be (centre within `REACH` box heights, height within
   `SIZE_RATIO`).
 
+- **found again** (with colours, `feature`): the later one starts after the earlier one ends, however
+  long after, at a height within `SIZE_RATIO` and dressed alike: the colour histograms of the earlier
+  one's last and the later one's first `LOOK_FRAMES` rows within `REFOUND_DISTANCE` (Hellinger). A person
+  hidden behind others for longer than the tracker waits comes back under a new id.
+
 Where joined tracks share a frame, the row of the earliest track is kept. A group is only joined
 while every pair of its tracks that shares frames is one of these: two people walking together
 share their whole time in view, and two people crossing touch for a few frames of a long overlap.
+
+Before joining, with colours, two people who crossed are untangled: where two tracks touch (IoU of at
+least `TOUCH_IOU`), the tracker can swap them, each id leaving on the other person. When each track's
+colours after the crossing look like the other's before it (by `SWAP_MARGIN` of summed distances),
+their rows from the frame that best fits the two looks on are exchanged.
 """
 
 from __future__ import annotations
@@ -25,12 +35,16 @@ from __future__ import annotations
 import numpy as np
 
 from vidcli.geometry.boxes import box_iou
+from vidcli.perception.tracker import histogram_distance
 
 SAME_IOU = 0.5
 TOUCH_IOU = 0.2
 REACH = 0.5
 SIZE_RATIO = 1.33
 VELOCITY_FRAMES = 5  # the last frames of a track its velocity is measured over
+LOOK_FRAMES = 15  # rows of a track its look (mean colour histogram) is taken over, either side of an event
+REFOUND_DISTANCE = 0.25
+SWAP_MARGIN = 0.1
 
 
 def _continues(a: dict, b: dict, max_gap: int) -> bool:
@@ -50,9 +64,27 @@ def _continues(a: dict, b: dict, max_gap: int) -> bool:
     return bool(np.linalg.norm((b[first][:2] + b[first][2:]) / 2 - expected) <= REACH * height_a)
 
 
-def _link(a: dict, b: dict, max_gap: int) -> float | None:
-    """How surely tracks `a` and `b` (frame -> box) are one person (higher: surer), None if they are not."""
-    a, b = sorted((a, b), key=min)
+def _look(features: dict, frames: list) -> np.ndarray:
+    """The mean colour histogram of a track's rows in `frames`."""
+    return np.mean([features[f] for f in frames], 0)
+
+
+def _found_again(a: dict, b: dict, look_a: dict, look_b: dict) -> bool:
+    """Whether track `b`, which starts after track `a` ends, is `a`'s person by size and colours
+    (`look_a`, `look_b`: frame -> colour histogram)."""
+    last, first = max(a), min(b)
+    height_a, height_b = a[last][3] - a[last][1], b[first][3] - b[first][1]
+    if not 1 / SIZE_RATIO <= height_b / max(height_a, 1e-6) <= SIZE_RATIO:
+        return False
+    tail, head = _look(look_a, sorted(a)[-LOOK_FRAMES:]), _look(look_b, sorted(b)[:LOOK_FRAMES])
+    return histogram_distance(tail, head) <= REFOUND_DISTANCE
+
+
+def _link(boxes: dict, looks: dict | None, x: int, y: int, max_gap: int) -> float | None:
+    """How surely tracks `x` and `y` are one person (higher: surer), None if they are not. `boxes`:
+    track -> frame -> box; `looks`: track -> frame -> colour histogram, or None."""
+    x, y = sorted((x, y), key=lambda t: min(boxes[t]))
+    a, b = boxes[x], boxes[y]
     shared = sorted(set(a) & set(b))
     iou = float(np.median([box_iou(a[f][None], b[f][None])[0, 0] for f in shared])) if shared else 0.0
     if shared and iou >= SAME_IOU:
@@ -61,25 +93,87 @@ def _link(a: dict, b: dict, max_gap: int) -> float | None:
         return None
     if max(b) <= max(a):
         return 2.0 + iou if shared and len(b) <= max_gap else None
-    return 1.0 + iou if _continues(a, b, max_gap) else None
+    if _continues(a, b, max_gap):
+        return 1.0 + iou
+    found = looks is not None and not shared and _found_again(a, b, looks[x], looks[y])
+    return 0.5 if found else None
 
 
-def merge_fragments(frame: np.ndarray, track_id: np.ndarray, box: np.ndarray, max_gap: int
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def untangle_crossings(frame: np.ndarray, track_id: np.ndarray, box: np.ndarray, feature: np.ndarray,
+                       max_gap: int) -> np.ndarray:
+    """The track ids (N,) with the tails of two tracks exchanged where they crossed and the tracker
+    swapped the people (module docstring); `feature` (N, F): each row's colour histogram."""
+    track_id = track_id.copy()
+    decided = set()
+    while (crossing := _next_crossing(frame, track_id, box, max_gap, decided)) is not None:
+        a, b, start, end = crossing
+        decided.add(crossing)
+        rows_a = {int(f): i for i, f in enumerate(frame) if track_id[i] == a}
+        rows_b = {int(f): i for i, f in enumerate(frame) if track_id[i] == b}
+        before_a, before_b = sorted(f for f in rows_a if f < start), sorted(f for f in rows_b if f < start)
+        after_a, after_b = sorted(f for f in rows_a if f > end), sorted(f for f in rows_b if f > end)
+        if min(len(before_a), len(before_b), len(after_a), len(after_b)) < VELOCITY_FRAMES:
+            continue
+        look_a = feature[[rows_a[f] for f in before_a[-LOOK_FRAMES:]]].mean(0)
+        look_b = feature[[rows_b[f] for f in before_b[-LOOK_FRAMES:]]].mean(0)
+        later_a = feature[[rows_a[f] for f in after_a[:LOOK_FRAMES]]].mean(0)
+        later_b = feature[[rows_b[f] for f in after_b[:LOOK_FRAMES]]].mean(0)
+        kept = histogram_distance(look_a, later_a) + histogram_distance(look_b, later_b)
+        swapped = histogram_distance(look_a, later_b) + histogram_distance(look_b, later_a)
+        if swapped + SWAP_MARGIN >= kept:
+            continue
+        # the frame from which on the tracks are exchanged: the one whose rows then fit the two looks best
+        within = [(f, i, look_a, look_b) for f, i in rows_a.items() if start <= f <= end]
+        within += [(f, i, look_b, look_a) for f, i in rows_b.items() if start <= f <= end]
+        costs = [sum(histogram_distance(feature[i], own if f < at else other) for f, i, own, other in within)
+                 for at in range(start, end + 2)]
+        at = start + int(np.argmin(costs))
+        later = frame >= at
+        on_a, on_b = later & (track_id == a), later & (track_id == b)
+        track_id[on_a], track_id[on_b] = b, a
+    return track_id
+
+
+def _next_crossing(frame, track_id, box, max_gap, decided) -> tuple[int, int, int, int] | None:
+    """The earliest undecided (track a, track b, first frame, last frame) where two tracks touch (IoU
+    at least `TOUCH_IOU`; touches less than `max_gap` frames apart are one crossing), or None."""
+    crossings = []
+    ids = np.unique(track_id)
+    for i, a in enumerate(ids):
+        for b in ids[i + 1:]:
+            shared = np.intersect1d(frame[track_id == a], frame[track_id == b])
+            touching = [f for f in shared if box_iou(box[(frame == f) & (track_id == a)],
+                                                     box[(frame == f) & (track_id == b)])[0, 0] >= TOUCH_IOU]
+            for f in touching:
+                if crossings and crossings[-1][:2] == (a, b) and f - crossings[-1][3] <= max_gap:
+                    crossings[-1] = (a, b, crossings[-1][2], f)
+                else:
+                    crossings.append((a, b, f, f))
+    crossings = [tuple(int(x) for x in c) for c in crossings if tuple(int(x) for x in c) not in decided]
+    return min(crossings, key=lambda c: c[2]) if crossings else None
+
+
+def merge_fragments(frame: np.ndarray, track_id: np.ndarray, box: np.ndarray, max_gap: int,
+                    feature: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Join fragments of one person: (which rows (N,) to keep, their track ids (N,) renumbered 1, 2, ...
     by first appearance). `frame`, `track_id` (N,), `box` (N, 4) x1, y1, x2, y2, one row per track and
-    frame."""
+    frame; `feature` (N, F) each row's colour histogram (`vidcli.perception.tracker.colour_histogram`),
+    or None to join by boxes alone."""
+    if feature is not None:
+        track_id = untangle_crossings(frame, track_id, box, feature, max_gap)
     ids = np.unique(track_id)
     boxes = {int(t): {int(f): b for f, b in zip(frame[track_id == t], box[track_id == t])} for t in ids}
+    looks = None if feature is None else {
+        int(t): {int(f): h for f, h in zip(frame[track_id == t], feature[track_id == t])} for t in ids}
     group = {int(t): int(t) for t in ids}
     members = {int(t): [int(t)] for t in ids}
 
     def compatible(x: int, y: int) -> bool:
-        return all(_link(boxes[a], boxes[b], max_gap) is not None for a in members[x] for b in members[y]
+        return all(_link(boxes, looks, a, b, max_gap) is not None for a in members[x] for b in members[y]
                    if set(boxes[a]) & set(boxes[b]))
 
     pairs = [(strength, int(a), int(b)) for i, a in enumerate(ids) for b in ids[i + 1:]
-             if (strength := _link(boxes[int(a)], boxes[int(b)], max_gap)) is not None]
+             if (strength := _link(boxes, looks, int(a), int(b), max_gap)) is not None]
     for _, a, b in sorted(pairs, reverse=True):
         x, y = group[a], group[b]
         if x != y and compatible(x, y):
