@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from vidcli.perception.fragments import merge_fragments
+from vidcli.perception.fragments import hidden_boxes, merge_fragments
 
 
 def walker(frames, start_x: float, speed: float, height: float = 150.0, seed: int = 0) -> np.ndarray:
@@ -105,3 +105,38 @@ def test_a_person_hidden_longer_than_the_tracker_waits_is_found_again_by_colours
     assert keep.all()
     assert ids.tolist() == [{1: 1, 2: 2, 3: 2, 4: 3}[t] for t in track_id]
     assert len(set(merge_fragments(frame, track_id, box, max_gap=30)[1])) == 4  # without colours
+
+
+def test_a_hidden_person_gets_boxes_and_one_out_of_view_does_not():
+    """The tuning three_pan clip: a person walks behind another for 19 frames; the tracker sees nothing
+    of them there, but they are there. Someone who leaves the image at its edge and comes back is not
+    filled in between."""
+    seen = np.concatenate([np.arange(0, 47), np.arange(66, 100)])
+    hidden = walker(seen, 100, 2.0)
+    edge = np.concatenate([np.arange(0, 20), np.arange(40, 60)])
+    left = walker(edge, 30, -1.0, seed=1)  # its box reaches past the left edge at frames 19 and 40
+    frame, track_id, box = table((1, seen, hidden), (2, edge, left))
+    filled_frame, filled_id, filled_box = hidden_boxes(frame, track_id, box, (640, 360))
+    assert filled_frame.tolist() == list(range(47, 66)) and set(filled_id) == {1}
+    expected = walker(np.arange(47, 66), 100, 2.0)
+    assert np.abs(filled_box - expected).max() < 5.0  # a straight line between the boxes either side
+
+
+def test_the_keypoints_of_a_hidden_persons_rows_are_not_read():
+    """An estimator would read whoever hides the person: their rows get no keypoints (NaN, visibility 0)."""
+    from vidcli.io.tracks import Tracks
+    from vidcli.stages.keypoints import _seen_keypoints
+
+    class Estimator:
+        def keypoints(self, rows):
+            self.rows = rows.tolist()
+            return np.ones((len(rows), 33, 3)), np.ones((len(rows), 33, 3))
+
+    hidden_in_frame_1 = np.array([0.9, 0.0, 0.8])
+    tracks = Tracks(np.array([0, 1, 2]), np.ones(3, int), walker([0, 1, 2], 100, 1.0), hidden_in_frame_1)
+    estimator = Estimator()
+    keypoints2d, world3d = _seen_keypoints(estimator, tracks)
+    assert estimator.rows == [0, 2]
+    assert np.isnan(keypoints2d[1, :, :2]).all() and np.isnan(world3d[1]).all()
+    assert (keypoints2d[1, :, 2] == 0).all()
+    assert (keypoints2d[[0, 2]] == 1).all()

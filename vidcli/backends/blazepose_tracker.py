@@ -27,7 +27,7 @@ class BlazePoseTracker:
         self.model = f"{DETECTOR_MODEL}+{LANDMARK_MODELS[config.landmark_model][1]}"
 
     def track(self, frames, out_dir: Path, advance) -> Tracks:
-        from vidcli.perception.fragments import merge_fragments
+        from vidcli.perception.fragments import hidden_boxes, merge_fragments
         from vidcli.perception.people import BlazePoseFinder
         from vidcli.perception.tracker import Tracker, TrackerSettings, colour_histogram
 
@@ -62,11 +62,16 @@ class BlazePoseTracker:
                                         np.array([row.box for row in rows]).reshape(-1, 4), max_lost,
                                         features)
         rows = [replace(row, track_id=int(number)) for row, number, kept in zip(rows, numbers, keep) if kept]
+        width, height = frames.size
+        hidden = hidden_boxes(np.array([row.frame for row in rows], int),
+                              np.array([row.track_id for row in rows], int),
+                              np.array([row.box for row in rows]).reshape(-1, 4), frames.size)
+        rows = sorted(rows + [_Row.hidden(int(f), int(t), b, (height, width)) for f, t, b in zip(*hidden)],
+                      key=lambda row: row.frame)
         frame = np.array([row.frame for row in rows], int)
         track_id = np.array([row.track_id for row in rows], int)
         write_keypoints(out_dir / LANDMARKS_NPZ, Keypoints(
             frame, track_id, np.array([row.points for row in rows]), np.array([row.world for row in rows])))
-        width, height = frames.size
         silhouettes = [{"frame": row.frame, "track_id": row.track_id, "rle": row.rle} for row in rows]
         mask_files.write_masks(out_dir / SILHOUETTES_JSON, width, height, silhouettes)
         return Tracks(frame, track_id, np.array([row.box for row in rows]).reshape(-1, 4),
@@ -92,6 +97,15 @@ class _Row:
         landmarks = person.landmarks
         return cls(frame, int(track_id), person.box, person.score, landmarks.points, landmarks.world,
                    mask_files.encode(mask), feature)
+
+    @classmethod
+    def hidden(cls, frame: int, track_id: int, box: np.ndarray, shape: tuple[int, int]) -> _Row:
+        """A row where the person was hidden: their box, no landmark seen (NaN, visibility 0), no
+        silhouette, score 0."""
+        points = np.full((33, 3), np.nan)
+        points[:, 2] = 0.0
+        return cls(frame, track_id, box, 0.0, points, np.full((33, 3), np.nan),
+                   mask_files.encode(np.zeros(shape, bool)), None)
 
 
 def _earlier_rows(index: int, track_id: int, person, feature: np.ndarray | None,

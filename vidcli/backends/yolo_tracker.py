@@ -32,7 +32,7 @@ class YoloTracker:
 
     def track(self, frames, out_dir: Path, advance) -> Tracks:
         from vidcli.perception.box_trackers import BoxTracker, confirmed_rows
-        from vidcli.perception.fragments import merge_fragments
+        from vidcli.perception.fragments import hidden_boxes, merge_fragments
         from vidcli.perception.tracker import colour_histogram
 
         config = self.config
@@ -59,5 +59,10 @@ class YoloTracker:
         rows, numbers = confirmed_rows(frame, track_id, config.min_hits)
         features = np.array(features)[rows] if config.appearance and len(rows) else None
         keep, numbers = merge_fragments(frame[rows], numbers, boxes[rows], tracker_memory, features)
-        rows = rows[keep]
-        return Tracks(frame[rows], numbers[keep], boxes[rows].astype(float), scores[rows].astype(float))
+        rows, numbers = rows[keep], numbers[keep]
+        hidden_frame, hidden_id, hidden_box = hidden_boxes(frame[rows], numbers, boxes[rows], frames.size)
+        frame = np.concatenate([frame[rows], hidden_frame])
+        order = np.argsort(frame, kind="stable")  # the hidden rows among the others, in frame order
+        return Tracks(frame[order], np.concatenate([numbers, hidden_id])[order],
+                      np.concatenate([boxes[rows], hidden_box]).astype(float)[order],
+                      np.concatenate([scores[rows], np.zeros(len(hidden_frame))]).astype(float)[order])
