@@ -73,7 +73,7 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     max_span = round(config.max_flip_s * frames.fps)
     relabelled = turned = 0
     for track_id in np.unique(tracks.track_id):
-        rows = np.flatnonzero(tracks.track_id == track_id)
+        rows = np.flatnonzero((tracks.track_id == track_id) & tracks.seen)
         rows = rows[np.argsort(tracks.frame[rows], kind="stable")]
         keypoints2d[rows], world3d[rows], swapped = consistent_legs(tracks.frame[rows], keypoints2d[rows],
                                                                     world3d[rows], estimator.layout)
