@@ -124,8 +124,9 @@ def test_a_hidden_person_gets_boxes_and_one_out_of_view_does_not():
 
 def test_the_keypoints_of_a_hidden_persons_rows_are_not_read():
     """An estimator would read whoever hides the person: their rows get no keypoints (NaN, visibility 0)."""
-    from vidcli.io.tracks import Tracks
     from vidcli.stages.keypoints import _seen_keypoints
+
+    from vidcli.io.tracks import Tracks
 
     class Estimator:
         def keypoints(self, rows):

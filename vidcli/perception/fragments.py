@@ -36,6 +36,8 @@ straight line from one side to the other. The tracker cannot see them there, but
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from vidcli.geometry.boxes import box_iou
@@ -156,12 +158,12 @@ def _crossings(frame, track_id, box, max_gap) -> list[tuple[int, int, int, int]]
     rows = {int(t): {int(f): i for i, f in zip(np.flatnonzero(track_id == t), frame[track_id == t])}
             for t in np.unique(track_id)}
     crossings = []
-    for a in rows:
-        for b in (b for b in rows if b > a):
-            shared = sorted(set(rows[a]) & set(rows[b]))
+    for a, rows_a in rows.items():
+        for b, rows_b in rows.items():
+            shared = sorted(set(rows_a) & set(rows_b)) if b > a else []
             if not shared:
                 continue
-            boxes_a, boxes_b = box[[rows[a][f] for f in shared]], box[[rows[b][f] for f in shared]]
+            boxes_a, boxes_b = box[[rows_a[f] for f in shared]], box[[rows_b[f] for f in shared]]
             iou = np.array([box_iou(x[None], y[None])[0, 0] for x, y in zip(boxes_a, boxes_b)])
             for f in np.asarray(shared)[iou >= TOUCH_IOU]:
                 if crossings and crossings[-1][:2] == (a, b) and f - crossings[-1][3] <= max_gap:
@@ -222,7 +224,7 @@ def hidden_boxes(frame: np.ndarray, track_id: np.ndarray, box: np.ndarray, size:
     for t in np.unique(track_id):
         rows = np.flatnonzero(track_id == t)
         rows = rows[np.argsort(frame[rows])]
-        for before, after in zip(rows[:-1], rows[1:]):
+        for before, after in itertools.pairwise(rows):
             if frame[after] - frame[before] > 1 and inside[before] and inside[after]:
                 missing = np.arange(frame[before] + 1, frame[after])
                 share = ((missing - frame[before]) / (frame[after] - frame[before]))[:, None]
