@@ -128,6 +128,9 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
             rows = np.flatnonzero(keypoints.track_id == track_id)
             rows = rows[np.argsort(keypoints.frame[rows], kind="stable")]
             visible = np.nan_to_num(keypoints.keypoints2d[rows, :, 2]) * model.landmark_valid
+            # rows with nothing visible (a hidden person's, from the track stage) tell the fit nothing: the
+            # world stage bridges them as it does other gaps
+            rows, visible = rows[visible.any(-1)], visible[visible.any(-1)]
             if placeable(visible).sum() < config.min_frames:
                 log.info("body: track %d has fewer than %d frames with 3 visible keypoints; not fitted",
                          track_id, config.min_frames)

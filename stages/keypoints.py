@@ -69,11 +69,11 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     tracks = read_tracks(track_dir)
     frames = FrameSequence(inputs["frames"].path)
     estimator = backends.get(COMPONENT, config.backend).build(config, frames, tracks, track_dir)
-    keypoints2d, world3d = estimator.keypoints(np.arange(len(tracks)))
+    keypoints2d, world3d = _seen_keypoints(estimator, tracks)
     max_span = round(config.max_flip_s * frames.fps)
     relabelled = turned = 0
     for track_id in np.unique(tracks.track_id):
-        rows = np.flatnonzero(tracks.track_id == track_id)
+        rows = np.flatnonzero((tracks.track_id == track_id) & tracks.seen)
         rows = rows[np.argsort(tracks.frame[rows], kind="stable")]
         keypoints2d[rows], world3d[rows], swapped = consistent_legs(tracks.frame[rows], keypoints2d[rows],
                                                                     world3d[rows], estimator.layout)
@@ -86,3 +86,15 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     return RunInfo(backend=config.backend, model=estimator.model, checksum=estimator.checksum,
                    counts={"keypoints": len(tracks), "legs_relabelled": relabelled,
                            "heading_flips_turned": turned, "layout": estimator.layout})
+
+
+def _seen_keypoints(estimator, tracks) -> tuple[np.ndarray, np.ndarray]:
+    """The estimator's keypoints of the rows where the person was seen; NaN (visibility 0) where they
+    were hidden, for an estimator would read whoever hides them."""
+    seen = np.flatnonzero(tracks.seen)
+    found2d, found3d = estimator.keypoints(seen)
+    keypoints2d = np.full((len(tracks),) + found2d.shape[1:], np.nan)
+    keypoints2d[..., 2] = 0.0
+    world3d = np.full((len(tracks),) + found3d.shape[1:], np.nan)
+    keypoints2d[seen], world3d[seen] = found2d, found3d
+    return keypoints2d, world3d

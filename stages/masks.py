@@ -72,8 +72,12 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     with progress(f"masks ({config.backend})", len(frames)) as bar:
         for index in range(len(frames)):
             rows = np.flatnonzero(tracks.frame == index)
+            hidden, rows = rows[~tracks.seen[rows]], rows[tracks.seen[rows]]
             nearest_first = rows[np.argsort(-tracks.box[rows, 3], kind="stable")]
             taken = np.zeros((height, width), bool)
+            empty = mask_files.encode(taken)  # nothing of a hidden person shows
+            per_person += [(row, {"frame": index, "track_id": int(tracks.track_id[row]), "rle": empty})
+                           for row in hidden]
             for row, mask in zip(nearest_first, segmenter.masks(index, nearest_first)):
                 per_person.append((row, {"frame": index, "track_id": int(tracks.track_id[row]),
                                          "rle": mask_files.encode(mask & ~taken)}))

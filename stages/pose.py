@@ -49,7 +49,8 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     track_id = choose_person(tracks.track_id, tracks.box, config.person)
     count = len(frames)
     inside = (keypoints.frame >= 0) & (keypoints.frame < count)
-    rows = np.flatnonzero((keypoints.track_id == track_id) & inside)
+    seen = (np.nan_to_num(keypoints.keypoints2d[..., 2]) > 0).any(-1)  # not where the person was hidden
+    rows = np.flatnonzero((keypoints.track_id == track_id) & inside & seen)
     frame = keypoints.frame[rows]
     present = np.zeros(count, bool)
     present[frame] = True

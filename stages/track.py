@@ -20,7 +20,7 @@ from vidcli.io.tracks import write_tracks
 from vidcli.perception.box_trackers import TRACKERS
 from vidcli.settings import setting
 
-VERSION = 5
+VERSION = 6
 INPUTS = ("frames",)
 COMPONENT = "track"
 
@@ -38,7 +38,8 @@ class Config:
                                    bounds="[0, 600]")
     min_hits: int = setting(3, "detections that confirm a track; tracks with fewer are dropped",
                             bounds="[1, 1000]")
-    appearance: bool = setting(True, "also match people by the colours they wear (helps after occlusions)")
+    appearance: bool = setting(True, "also match people by the colours they wear (after occlusions, "
+                                             "crossings and long absences)")
     require_people: bool = setting(False, "nobody found is a bad input (exit 3), so that the stages after "
                                           "this one do not run on an empty video")
     landmark_model: str = setting("full", "the embedded backend's BlazePose landmark model; heavy "

@@ -32,15 +32,17 @@ class YoloTracker:
 
     def track(self, frames, out_dir: Path, advance) -> Tracks:
         from vidcli.perception.box_trackers import BoxTracker, confirmed_rows
-        from vidcli.perception.fragments import merge_fragments
+        from vidcli.perception.fragments import hidden_boxes, merge_fragments
+        from vidcli.perception.tracker import colour_histogram
 
         config = self.config
         tracker_memory = round(config.lost_memory_s * frames.fps)
         tracker = BoxTracker(config.yolo_tracker, tracker_memory, config.min_score,
                              motion_compensation="sparseOptFlow")
-        frame, track_id, boxes, scores = [], [], [], []
+        frame, track_id, boxes, scores, features = [], [], [], [], []
         for index in range(len(frames)):
-            bgr = np.ascontiguousarray(frames.read(index)[..., ::-1])
+            rgb = frames.read(index)
+            bgr = np.ascontiguousarray(rgb[..., ::-1])
             found = self._detector.predict(bgr, classes=[0], conf=LOW_SCORE, imgsz=config.detect_size,
                                            max_det=config.max_people, device=config.device, verbose=False)[0]
             box, score = found.boxes.xyxy.cpu().numpy(), found.boxes.conf.cpu().numpy()
@@ -49,10 +51,18 @@ class YoloTracker:
             track_id += ids.tolist()
             boxes.append(box.reshape(-1, 4))
             scores.append(score)
+            if config.appearance:
+                features += [colour_histogram(rgb, b) for b in box.reshape(-1, 4)]
             advance()
         frame, track_id = np.array(frame, int), np.array(track_id, int)
         boxes, scores = np.concatenate(boxes or [np.zeros((0, 4))]), np.concatenate(scores or [np.zeros(0)])
         rows, numbers = confirmed_rows(frame, track_id, config.min_hits)
-        keep, numbers = merge_fragments(frame[rows], numbers, boxes[rows], tracker_memory)
-        rows = rows[keep]
-        return Tracks(frame[rows], numbers[keep], boxes[rows].astype(float), scores[rows].astype(float))
+        features = np.array(features)[rows] if config.appearance and len(rows) else None
+        keep, numbers = merge_fragments(frame[rows], numbers, boxes[rows], tracker_memory, features)
+        rows, numbers = rows[keep], numbers[keep]
+        hidden_frame, hidden_id, hidden_box = hidden_boxes(frame[rows], numbers, boxes[rows], frames.size)
+        frame = np.concatenate([frame[rows], hidden_frame])
+        order = np.argsort(frame, kind="stable")  # the hidden rows among the others, in frame order
+        return Tracks(frame[order], np.concatenate([numbers, hidden_id])[order],
+                      np.concatenate([boxes[rows], hidden_box]).astype(float)[order],
+                      np.concatenate([scores[rows], np.zeros(len(hidden_frame))]).astype(float)[order])

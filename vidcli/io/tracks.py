@@ -23,7 +23,8 @@ SILHOUETTES_JSON = "silhouettes.json"
 @dataclass
 class Tracks:
     """One row per person and frame: `frame` (N,) 0-based, `track_id` (N,), `box` (N, 4) x1, y1, x2, y2
-    in pixels, `score` (N,)."""
+    in pixels, `score` (N,); score 0 marks a row where the person was hidden, its box only inferred
+    (`vidcli.perception.fragments.hidden_boxes`)."""
 
     frame: np.ndarray
     track_id: np.ndarray
@@ -32,6 +33,11 @@ class Tracks:
 
     def __len__(self) -> int:
         return len(self.frame)
+
+    @property
+    def seen(self) -> np.ndarray:
+        """Which rows (N,) a detector saw; the others are boxes of a hidden person, with nothing to read."""
+        return self.score > 0
 
 
 def write_tracks(directory: Path, tracks: Tracks) -> None:
