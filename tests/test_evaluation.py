@@ -235,6 +235,16 @@ def test_tracks_per_person_counts_fragments():
     assert metrics.tracks_per_person(gt, gt) == {1: 1}
 
 
+def test_tracks_per_person_ignores_a_neighbour_matched_to_someone_else():
+    """Two people overlapping (IoU 0.82), each followed by their own track: one track per person."""
+    front, behind = np.array([0.0, 0.0, 50.0, 120.0]), np.array([5.0, 0.0, 55.0, 120.0])
+    frames = np.r_[np.arange(10), np.arange(10)]
+    ids = np.r_[np.full(10, 1), np.full(10, 2)]
+    gt = metrics.Boxes(frames, ids, np.r_[np.tile(front, (10, 1)), np.tile(behind, (10, 1))])
+    run = metrics.Boxes(frames, ids + 6, gt.box + 1.0)
+    assert metrics.tracks_per_person(gt, run) == {1: 1, 2: 1}
+
+
 def test_camera_errors_with_up_to_scale_poses():
     scene = make_scene()["camera.npz"]
     R, t = scene["R_wc"], scene["t_wc"]

@@ -373,10 +373,7 @@ def tracking_errors(gt: Boxes, pred: Boxes, iou_threshold: float = 0.5,
     previous: dict[int, int] = {}
     lapsed: set[int] = set()  # GT tracks matched before and unmatched in their latest frame
     matched = tall_matched = switches = fragmentations = 0
-    for frame in np.unique(gt.frame):
-        g, p = gt.in_frame(frame), pred.in_frame(frame)
-        pairs = _frame_matches(gt.track_id[g], pred.track_id[p], box_iou(gt.box[g], pred.box[p]),
-                               previous, iou_threshold)
+    for g, p, pairs in _clear_mot_frames(gt, pred, iou_threshold):
         for row, col in pairs:
             gt_id, pred_id = int(gt.track_id[g[row]]), int(pred.track_id[p[col]])
             switches += gt_id in previous and previous[gt_id] != pred_id
@@ -403,15 +400,28 @@ def tracking_errors(gt: Boxes, pred: Boxes, iou_threshold: float = 0.5,
 
 
 def tracks_per_person(gt: Boxes, pred: Boxes, iou_threshold: float = 0.5) -> dict[int, int]:
-    """GT track id -> how many predicted tracks cover that person (IoU >= threshold) in at least one
-    frame: 1 for a person followed by one track, more when the person is split into fragments."""
-    covering: dict[int, set[int]] = {int(i): set() for i in np.unique(gt.track_id)}
-    for frame in np.intersect1d(gt.frame, pred.frame):
+    """GT track id -> how many predicted tracks the per-frame matching pairs with that person: 1 for a
+    person followed by one track, more when the person is split into fragments or an id switch hands
+    them to another track. A box that merely overlaps a person while it is matched to someone else
+    (the front person of two who overlap) does not count."""
+    matched_ids: dict[int, set[int]] = {int(i): set() for i in np.unique(gt.track_id)}
+    for g, p, pairs in _clear_mot_frames(gt, pred, iou_threshold):
+        for row, col in pairs:
+            matched_ids[int(gt.track_id[g[row]])].add(int(pred.track_id[p[col]]))
+    return {gt_id: len(ids) for gt_id, ids in matched_ids.items()}
+
+
+def _clear_mot_frames(gt: Boxes, pred: Boxes, threshold: float):
+    """Per GT frame: (GT rows, predicted rows, matched (row, col) pairs), a GT track keeping its
+    previous predicted id while their boxes still overlap by the threshold (CLEAR MOT)."""
+    previous: dict[int, int] = {}
+    for frame in np.unique(gt.frame):
         g, p = gt.in_frame(frame), pred.in_frame(frame)
-        rows, cols = np.nonzero(box_iou(gt.box[g], pred.box[p]) >= iou_threshold)
-        for row, col in zip(rows, cols):
-            covering[int(gt.track_id[g[row]])].add(int(pred.track_id[p[col]]))
-    return {gt_id: len(ids) for gt_id, ids in covering.items()}
+        pairs = _frame_matches(gt.track_id[g], pred.track_id[p], box_iou(gt.box[g], pred.box[p]),
+                               previous, threshold)
+        for row, col in pairs:
+            previous[int(gt.track_id[g[row]])] = int(pred.track_id[p[col]])
+        yield g, p, pairs
 
 
 def _identity_matches(gt: Boxes, pred: Boxes, threshold: float) -> int:

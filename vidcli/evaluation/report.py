@@ -63,7 +63,7 @@ TABLE_ROWS = {
         ("id_switches", "ID switches", "", "0"),
         ("mota", "MOTA", "", ""),
         ("matched_tracks", "GT tracks paired with a run track", "", "every GT person"),
-        ("tracks_per_person", "run tracks covering one GT person, most", "", "1"),
+        ("tracks_per_person", "run tracks matched to one GT person, most", "", "1"),
         ("idf1", "IDF1", "", ""),
     ],
     "world": [
