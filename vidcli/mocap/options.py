@@ -52,6 +52,8 @@ class WorldOptions(KeypointTerms):
                                           "ground candidates", bounds="(0, 10]")
     contact_speed: float = setting(0.6, "a heel or toe moving slower than this (m/s), in the fit or as its "
                                         "keypoint moves against the world, is in contact", bounds="(0, 100]")
+    contact_gap: int = setting(1, "a heel or toe in contact on both sides of at most this many frames stays "
+                                  "in contact through them", bounds="[0, 1000]")
     up_upright_deg: float = setting(10.0, "a person's up direction this far (degrees) from gravity's counts "
                                           "exp(-1/2) as much as one along it", bounds="(0, 180]")
     up_still_deg_s: float = setting(60.0, "a person's up direction turning this fast (degrees/s) counts "

@@ -221,7 +221,22 @@ def detect_contact(landmarks: np.ndarray, keypoints2d: np.ndarray, observed: np.
     # The motion is measured over frames either side, which reach into the swing before and after a
     # stance: stances come out short at each end, so the image's are widened by a frame.
     still = binary_dilation(still, structure=np.ones((3, 1, 1), bool))
-    return contact | still
+    return fill_short_gaps(contact | still, options.contact_gap)
+
+
+def fill_short_gaps(contact: np.ndarray, gap: int) -> np.ndarray:
+    """`contact` (F, ...) with every run of at most `gap` frames out of contact between two frames in
+    contact filled in: a stance that the detection breaks for a frame would let the skating term release
+    the foot there, and the fit spends the break moving it (the slides left on the tuning split were mostly
+    such breaks and the first frames of a stance)."""
+    filled = contact.copy()
+    flat = filled.reshape(len(filled), -1)
+    for column in flat.T:
+        planted = np.flatnonzero(column)
+        for before, after in zip(planted[:-1], planted[1:]):
+            if 1 < after - before <= gap + 1:
+                column[before + 1:after] = True
+    return filled
 
 
 @dataclass
