@@ -22,6 +22,7 @@ are composed with that trajectory, then:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import torch
@@ -233,7 +234,7 @@ def fill_short_gaps(contact: np.ndarray, gap: int) -> np.ndarray:
     flat = filled.reshape(len(filled), -1)
     for column in flat.T:
         planted = np.flatnonzero(column)
-        for before, after in zip(planted[:-1], planted[1:]):
+        for before, after in pairwise(planted):
             if 1 < after - before <= gap + 1:
                 column[before + 1:after] = True
     return filled
