@@ -23,7 +23,7 @@ from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # the synthetic benchmark's helpers
-from synthetic import benchmark_arguments, mocap_runs, print_table  # noqa: E402
+from synthetic import benchmark_arguments, mocap_runs, print_table, text  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -33,7 +33,8 @@ from vidcli.io.keypoints import KEYPOINTS_NPZ, Keypoints, read_keypoints, write_
 from vidcli.evaluation.report import STAGE_FILES, evaluate  # noqa: E402
 
 COLUMNS = [("pa_mpjpe_mm", "PA-MPJPE"), ("wa_mpjpe_mm", "WA-MPJPE"), ("w_mpjpe_mm", "W-MPJPE"),
-           ("rte_pct", "RTE %"), ("jitter_10m_per_s3", "jitter"), ("foot_skating_mm_per_frame", "skate mm")]
+           ("rte_pct", "RTE %"), ("jitter_10m_per_s3", "jitter"), ("foot_skating_mm_per_frame", "skate mm"),
+           ("gravity_deg", "gravity deg")]
 SOURCES = [("run", "run"), ("truth", "run"), ("run", "truth"), ("truth", "truth")]  # (keypoints, camera)
 SOURCES_2D = [("run", "run"), ("2d", "run"), ("2d", "truth")]
 # The noise of `noisy_keypoints`: ViTPose-B's error on COCO people of this benchmark's size (about 100-250 px
@@ -96,9 +97,10 @@ def _frame_size(truth: Path) -> tuple[int, int]:
 
 def evaluate_world(world: Path, tracks: Path, truth: Path, out: Path) -> dict:
     """`evaluate`'s world metrics of a world folder, its people paired with the truth's through the
-    tracks in folder `tracks`."""
+    tracks in folder `tracks`; the world's camera beside its motion gives the gravity error."""
     out.mkdir(parents=True)
     shutil.copy(world / STAGE_FILES["world"], out)
+    shutil.copy(world / STAGE_FILES["camera"], out)
     shutil.copy(tracks / STAGE_FILES["track"], out)
     return evaluate(out, truth)["stages"]["world"]["metrics"]
 
@@ -122,7 +124,7 @@ def main() -> None:
                     given, truth if camera == "truth" else artifacts["scale"], out, world_settings)
                 metrics = evaluate_world(world, artifacts["track"] if keypoints == "run" else truth, truth,
                                          out / "scored")
-                rows.append([split, name, keypoints, camera] + [f"{metrics[key]:.3g}" for key, _ in COLUMNS])
+                rows.append([split, name, keypoints, camera] + [text(metrics[key]) for key, _ in COLUMNS])
                 print(" ".join(rows[-1]), file=sys.stderr, flush=True)
     print_table(["split", "clip", "keypoints", "camera"] + [title for _, title in COLUMNS], rows)
 

@@ -23,7 +23,7 @@ from vidcli.errors import InputError
 from vidcli.mocap.options import WorldOptions
 from vidcli.settings import setting
 
-VERSION = 7
+VERSION = 8
 INPUTS = ("body", "scale", "keypoints")
 COMPONENT = "prior"
 
@@ -57,7 +57,8 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     segments = _segments(body, keypoints, camera, config.max_gap, model)
     posed = [pose_numpy(model, model.shape(s.free), s.local, s.root) for s in segments]
     ground = estimate_ground([landmarks[:, SOLES] for _, _, landmarks in posed],
-                             [body_up(joints) for _, joints, _ in posed], camera.fps, config)
+                             [body_up(joints) for _, joints, _ in posed], [s.observed for s in segments],
+                             camera.R_wc, camera.fps, config)
     R_align, origin = world_alignment(ground, camera.R_wc[0], camera.t_wc[0])
     R_wc = R_align @ camera.R_wc
     t_wc = (camera.t_wc - origin) @ R_align.T
@@ -78,8 +79,8 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     summary = {
         "body_model": spec.as_dict(), "shape_labels": list(model.shape_labels), "fps": camera.fps,
         "ground": {"normal": ground.normal.round(6).tolist(), "offset": round(ground.offset, 6),
-                   "candidates": ground.candidates, "inliers": ground.inliers,
-                   "tilt_deg": round(ground.tilt_deg, 3)},
+                   "candidates": ground.candidates, "people_frames": round(ground.people_frames, 1),
+                   "camera_frames": ground.camera_frames, "level_deg": round(ground.level_deg, 3)},
         "alignment": {"R": R_align.round(9).tolist(), "origin": origin.round(6).tolist()},
         "tracks": tracks,
     }

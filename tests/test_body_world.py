@@ -185,6 +185,56 @@ def test_contact_is_a_keypoint_that_stays_put_in_the_world_while_the_camera_move
     assert not hidden[10:17].any() and hidden[[9, 17], 0].all() and hidden[[5, 21], 0].all()
 
 
+def test_a_stance_broken_for_a_frame_stays_a_stance():
+    from vidcli.mocap.world import fill_short_gaps
+
+    contact = np.array([1, 0, 1, 0, 0, 1, 0, 0, 0], bool)[:, None, None]
+    assert fill_short_gaps(contact, 1)[:, 0, 0].astype(int).tolist() == [1, 1, 1, 0, 0, 1, 0, 0, 0]
+    assert fill_short_gaps(contact, 2)[:, 0, 0].astype(int).tolist() == [1, 1, 1, 1, 1, 1, 0, 0, 0]
+    assert (fill_short_gaps(contact, 0) == contact).all()
+
+
+def _angle_from_y(up: np.ndarray) -> float:
+    return float(np.degrees(np.arccos(np.clip(up[1], -1, 1))))
+
+
+def _tilted_ups(frames: int, tilt_deg: float, axis: list[float]) -> np.ndarray:
+    """(frames, 3) unit up directions tilted `tilt_deg` from world y about `axis`, with 1 degree of jitter."""
+    from scipy.spatial.transform import Rotation
+
+    ups = Rotation.from_rotvec(np.radians(tilt_deg) * np.asarray(axis, float)).apply([0.0, 1.0, 0.0])
+    jitter = np.random.default_rng(1).normal(0.0, np.radians(1.0), (frames, 3))
+    return Rotation.from_rotvec(jitter).apply(np.tile(ups, (frames, 1)))
+
+
+@pytest.mark.parametrize("camera", ["static", "pan"])
+def test_gravity_comes_from_upright_people_and_the_level_camera(camera):
+    from vidcli.mocap.options import WorldOptions
+    from vidcli.mocap.world import estimate_up
+    from vidcli.synth.camera_paths import camera_path
+
+    frames = 90
+    R_wc, _ = camera_path(camera, frames, FPS, np.random.default_rng(2))  # level (no roll), y up
+    camera_up = -R_wc[:, :, 1].mean(axis=0)
+    assert np.degrees(np.arccos(camera_up[1] / np.linalg.norm(camera_up))) > 2  # the camera looks down
+    seen = np.ones(frames, bool)
+    # Upright walkers: the people's up, not the camera's, even where it leans 2 degrees sideways (the level
+    # camera's x axes take that out: all of it where they pan, so they span the ground).
+    up, people, _, _ = estimate_up([_tilted_ups(frames, 2.0, [0, 0, 1])] * 2, [seen] * 2, R_wc, FPS,
+                                   WorldOptions())
+    assert people > 100 and _angle_from_y(up) < (0.5 if camera == "pan" else 2.2)
+    # Someone lying down (up horizontal) for 60 frames, then standing for 120: the lying frames weigh
+    # nothing (their mean up would be 30 degrees off), the standing ones (turning with the jitter) outweigh
+    # the camera's up; nobody upright at all falls back to the camera's up.
+    camera_error = _angle_from_y(camera_up / np.linalg.norm(camera_up))
+    lying = _tilted_ups(frames, 90.0, [1, 0, 0])
+    rising = np.concatenate([lying[:60], _tilted_ups(120, 1.0, [1, 0, 0])])
+    up, _, _, _ = estimate_up([rising], [np.ones(180, bool)], R_wc[:1], FPS, WorldOptions())
+    assert _angle_from_y(up) < 0.6 * camera_error
+    up, people, _, _ = estimate_up([lying], [seen], R_wc, FPS, WorldOptions())
+    assert people < 1e-3 and _angle_from_y(up) < camera_error + 0.1
+
+
 @pytest.fixture(scope="module")
 def two_people(anny_body, tmp_path_factory):
     """Two walkers seen by a panning camera, through the body and world stages."""

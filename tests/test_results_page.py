@@ -67,7 +67,8 @@ def _world(directory: Path) -> Path:
         contact=np.zeros((FRAMES, 2), bool), shape=np.tile(shape, (FRAMES, 1)), rotations=local,
         root_world=root, segment=np.zeros(FRAMES, int), interpolated=np.zeros(FRAMES, bool)))
     write_camera(directory, CameraTrack(K, R_wc, t_wc, np.arange(FRAMES) / FPS, *SIZE, float(FPS)))
-    ground = {"normal": [0, 1, 0], "offset": 0.0, "candidates": 0, "inliers": 0, "tilt_deg": 0.0}
+    ground = {"normal": [0, 1, 0], "offset": 0.0, "candidates": 0, "people_frames": 0.0, "camera_frames": 60.0,
+              "level_deg": 0.0}
     (directory / WORLD_JSON).write_text(json.dumps({"body_model": BodySpec().as_dict(), "ground": ground}))
     return directory
 

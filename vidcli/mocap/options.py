@@ -52,10 +52,18 @@ class WorldOptions(KeypointTerms):
                                           "ground candidates", bounds="(0, 10]")
     contact_speed: float = setting(0.6, "a heel or toe moving slower than this (m/s), in the fit or as its "
                                         "keypoint moves against the world, is in contact", bounds="(0, 100]")
-    ground_tilt_deg: float = setting(1.0, "prior scale of the ground's tilt from the bodies' mean up "
-                                          "direction (ankles to head)", bounds="(0, 90]")
-    ground_spread: float = setting(0.05, "scatter (m) of the feet's low points about the ground",
-                                   bounds="(0, 10]")
+    contact_gap: int = setting(1, "a heel or toe in contact on both sides of at most this many frames stays "
+                                  "in contact through them", bounds="[0, 1000]")
+    up_upright_deg: float = setting(10.0, "a person's up direction this far (degrees) from gravity's counts "
+                                          "exp(-1/2) as much as one along it", bounds="(0, 180]")
+    up_still_deg_s: float = setting(60.0, "a person's up direction turning this fast (degrees/s) counts "
+                                          "exp(-1/2) as much as a still one", bounds="(0, 1e6]")
+    camera_up_frames: float = setting(60.0, "the camera's up (image up) counts as this many frames of an "
+                                            "upright, still person", bounds="[0, 1e9]")
+    level_roll_deg: float = setting(2.0, "prior scale of the camera's roll: its image x axis is level",
+                                    bounds="(0, 90]")
+    up_spread_deg: float = setting(10.0, "prior scale of gravity's distance from the people's and camera's "
+                                         "up, against the camera's level", bounds="(0, 180]")
     smooth: float = setting(1.0, "weight of the motion prior's terms", bounds="[0, 1e6]")
     root_accel_sigma: float = setting(10.0, "pelvis acceleration (m/s^2) as costly as a landmark off by "
                                             "sigma", bounds="(0, 1e6]")
