@@ -29,7 +29,7 @@ from vidcli.io.video import VideoWriter
 from vidcli.stages import camera as camera_stage
 from vidcli.stages import flow as flow_stage
 from vidcli.training import flow_data
-from vidcli.training.flow_pairs import PairOptions, generate_pair, write_pairs
+from vidcli.training.flow_pairs import LayerMotion, PairOptions, generate_pair, write_pairs
 from vidcli.training.raft_recipe import (
     MODEL_FILE, RESUME_FILE, Trainer, TrainOptions, load_flow_checkpoint, save_model, sequence_loss,
 )
@@ -207,7 +207,9 @@ def test_sequence_loss_matches_a_hand_computation():
 @pytest.fixture(scope="module")
 def tiny_pairs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pairs")
-    write_pairs(folder, 5, seed=3, options=PairOptions(width=136, height=136, shape_motion=0.02))
+    moving = LayerMotion(shift=(0.01, 0.03), max_rotation=2.0, max_zoom=0.03)  # a few pixels, learnt in 12 steps
+    options = PairOptions(width=136, height=136, background=moving, foreground=moving)
+    write_pairs(folder, 5, seed=3, options=options)
     return folder
 
 
