@@ -9,9 +9,10 @@ and EPE, held-out EPE every --evaluate-every steps) and the final EPE against ze
 
 The training budget is counted in CPU seconds of this process (time.process_time(), every thread),
 evaluations left out, because the wall clock on a shared machine says little; wall seconds and the load
-average are printed beside it. Example (1 torch thread, about 1100 training CPU-s):
+average are printed beside it. Example (1 torch thread, about 780 training CPU-s):
 
-    python benchmarks/train_flow.py --steps 1200 --batch-size 4 --iterations 6 --threads 1
+    python benchmarks/train_flow.py --steps 1500 --batch-size 4 --iterations 6 --threads 1 \
+        --evaluate-every 300
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import argparse
 import os
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -33,7 +35,8 @@ from vidcli.training.raft_recipe import Trainer, TrainOptions, predict
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SHARED_CHAIRS = SHARED / "flow" / "chairs"
-SHARED_VIDEOS = (SHARED / "videos" / "hiphop_clip1.mp4", SHARED / "inpaint" / "schoolgirls" / "schoolgirls_orig.mp4")
+SHARED_VIDEOS = (SHARED / "videos" / "hiphop_clip1.mp4",
+                 SHARED / "inpaint" / "schoolgirls" / "schoolgirls_orig.mp4")
 LENGTHS = ((0, 10), (10, 40), (40, np.inf))  # Sintel's s0-10, s10-40, s40+
 
 
@@ -81,7 +84,7 @@ def dis_medium(image1, image2):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=1200)
+    parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--train-pairs", type=int, default=1000)
     parser.add_argument("--heldout-pairs", type=int, default=16, help="pairs of the tuning and held-out sets")
@@ -93,7 +96,10 @@ def main() -> None:
                         help="log2 range of the random rescale (RAFT's chairs stage: -0.1 1.0)")
     parser.add_argument("--photos-per-video", type=int, default=24,
                         help="frames of each shared video used as textures (0: generated textures only)")
-    parser.add_argument("--evaluate-every", type=int, default=200)
+    parser.add_argument("--photo-share", type=float, default=0.5,
+                        help="probability of a photo texture per layer of the training pairs")
+    parser.add_argument("--test-iterations", type=int, default=12, help="refinement iterations when scoring")
+    parser.add_argument("--evaluate-every", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", type=Path, default=None, help="write the trained model.safetensors here")
@@ -103,12 +109,14 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
-        options = PairOptions(width=args.size[0], height=args.size[1])
+        options = PairOptions(width=args.size[0], height=args.size[1])  # the tuning and held-out pairs'
         photos = video_frames(SHARED_VIDEOS, args.photos_per_video) if args.photos_per_video else []
-        write_pairs(scratch / "train", args.train_pairs, args.seed, options, photos)
+        write_pairs(scratch / "train", args.train_pairs, args.seed,
+                    replace(options, photo_share=args.photo_share), photos)
         write_pairs(scratch / "tuning", args.heldout_pairs, args.seed + 2000, options, photos)
         write_pairs(scratch / "heldout", args.heldout_pairs, args.seed + 1000, options, photos)
-        print(f"generated {args.train_pairs} + 2 x {args.heldout_pairs} pairs at {args.size[0]}x{args.size[1]} "
+        print(f"generated {args.train_pairs} + 2 x {args.heldout_pairs} pairs "
+              f"at {args.size[0]}x{args.size[1]} "
               f"({len(photos)} photos) in {time.monotonic() - started:.0f} s")
         held = {"tuning": chairs(scratch / "tuning"), "generated": chairs(scratch / "heldout")}
         if SHARED_CHAIRS.is_dir():
@@ -123,7 +131,7 @@ def main() -> None:
 
         def raft(image1, image2):
             with torch.inference_mode():
-                return predict(trainer.network.eval(), image1, image2, trainer.device)
+                return predict(trainer.network.eval(), image1, image2, trainer.device, args.test_iterations)
 
         evaluation_cpu = [0.0]
 
@@ -132,7 +140,8 @@ def main() -> None:
             epe = {name: score(raft, samples)["epe"] for name, samples in held.items()}
             evaluation_cpu[0] += time.process_time() - cpu
             print(f"  step {step:5d}  held-out EPE " + "  ".join(f"{n} {e:.3f}" for n, e in epe.items())
-                  + f"   (wall {time.monotonic() - started:.0f} s, load {os.getloadavg()[0]:.1f})", flush=True)
+                  + f"   (wall {time.monotonic() - started:.0f} s, load {os.getloadavg()[0]:.1f})",
+                  flush=True)
 
         def on_step(step, row):
             if row is not None and row["step"] == step:

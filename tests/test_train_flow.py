@@ -207,7 +207,8 @@ def test_sequence_loss_matches_a_hand_computation():
 @pytest.fixture(scope="module")
 def tiny_pairs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pairs")
-    moving = LayerMotion(shift=(0.01, 0.03), max_rotation=2.0, max_zoom=0.03)  # a few pixels, learnt in 12 steps
+    # a few pixels, learnt in 12 steps
+    moving = LayerMotion(shift=(0.01, 0.03), max_rotation=2.0, max_zoom=0.03)
     options = PairOptions(width=136, height=136, background=moving, foreground=moving)
     write_pairs(folder, 5, seed=3, options=options)
     return folder

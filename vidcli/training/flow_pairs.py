@@ -40,6 +40,7 @@ class PairOptions:
     # two at 512x384, a rotation of 10 degrees would move its corners by 50 px.
     background: LayerMotion = LayerMotion(shift=(0.0005, 0.03), max_rotation=2.0, max_zoom=0.03)
     foreground: LayerMotion = LayerMotion(shift=(0.002, 0.15), max_rotation=10.0, max_zoom=0.1)
+    photo_share: float = 0.5  # probability that a layer's texture is a photo crop (when photos are given)
 
 
 def smooth_texture(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -97,8 +98,8 @@ def _shape_mask(rng, size: int) -> np.ndarray:
     return cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
 
 
-def _texture(rng, height, width, photos: list[np.ndarray]) -> np.ndarray:
-    if photos and rng.random() < 0.5:
+def _texture(rng, height, width, photos: list[np.ndarray], photo_share: float) -> np.ndarray:
+    if photos and rng.random() < photo_share:
         photo = photos[rng.integers(len(photos))]
         scale = max(height / photo.shape[0], width / photo.shape[1]) * rng.uniform(1.0, 1.5)
         size = (int(np.ceil(photo.shape[1] * scale)), int(np.ceil(photo.shape[0] * scale)))
@@ -120,7 +121,8 @@ def generate_pair(rng: np.random.Generator, options: PairOptions = PairOptions()
     flow = np.zeros((height, width, 2), np.float32)
 
     # The background: a texture larger than the image, placed so that it covers both images.
-    texture = _texture(rng, height + 2 * margin, width + 2 * margin, list(photos)).astype(np.float32)
+    texture = _texture(rng, height + 2 * margin, width + 2 * margin, list(photos), options.photo_share)
+    texture = texture.astype(np.float32)
     place = np.array([[1.0, 0, -margin], [0, 1.0, -margin], [0, 0, 1]])
     centre = np.array([width / 2, height / 2])
     layers = [(texture, np.ones(texture.shape[:2], np.float32), place,
@@ -133,7 +135,7 @@ def generate_pair(rng: np.random.Generator, options: PairOptions = PairOptions()
         place[:2, 2] = rng.uniform([0, 0], [width, height]) - place[:2, :2] @ [size / 2, size / 2]
         where = place[:2, :2] @ [size / 2, size / 2] + place[:2, 2]
         motion = _random_affine(rng, where, options.foreground, width)
-        texture = _texture(rng, size, size, list(photos)).astype(np.float32)
+        texture = _texture(rng, size, size, list(photos), options.photo_share).astype(np.float32)
         layers.append((texture, mask, place, motion @ place))
 
     for texture, mask, first_map, second_map in layers:
