@@ -171,6 +171,14 @@ def test_generated_pairs_carry_their_exact_flow():
     assert np.abs(flow).max() > 3.0  # things do move
 
 
+def test_generated_motion_lengths_span_still_to_fast():
+    """As in FlyingChairs and real footage, many pixels barely move and a few move tens of pixels."""
+    lengths = np.concatenate([
+        np.linalg.norm(generate_pair(np.random.default_rng([7, i]), PairOptions(width=192, height=160))[2],
+                       axis=-1).ravel() for i in range(8)])
+    assert np.percentile(lengths, 10) < 1.0 and np.median(lengths) < 4.0 and np.percentile(lengths, 99) > 12.0
+
+
 def test_synth_flow_command_writes_chairs_pairs(tmp_path):
     out = tmp_path / "pairs"
     assert vidcli("synth-flow", str(out), "--pairs", "2", "--size", "96x64").returncode == 0
