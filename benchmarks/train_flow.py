@@ -1,18 +1,27 @@
 """Train raft_small from scratch on generated FlyingChairs-style pairs and score it on held-out pairs.
 
-Held out: generated pairs of another seed (never trained on) and the FlyingChairs pairs in
-../shared/data/flow/chairs (skipped when absent). Prints the learning curve (training loss and EPE,
-held-out EPE at a few steps) and the final held-out EPE against zero flow and OpenCV DIS (medium) on the
-same pairs (RAFT evaluated with 12 iterations). Example (about 15 minutes on 2 busy CPU cores):
+Three sets of generated pairs come from three seeds: training, tuning (the set settings are chosen on) and
+held-out (never trained on nor used for choices); the FlyingChairs pairs in ../shared/data/flow/chairs are
+held out too (skipped when absent). Photos for the textures are frames of the shared videos
+(../shared/data/videos, ../shared/data/inpaint; none when absent). Prints the learning curve (training loss
+and EPE, held-out EPE every --evaluate-every steps) and the final EPE against zero flow and OpenCV DIS
+(medium) on the same pairs, overall and by true motion length (RAFT evaluated with 12 iterations).
 
-    python benchmarks/train_flow.py --steps 240 --batch-size 2 --iterations 8 --scale -0.2 0.2 --threads 1
+The training budget is counted in CPU seconds of this process (time.process_time(), every thread),
+evaluations left out, because the wall clock on a shared machine says little; wall seconds and the load
+average are printed beside it. Example (1 torch thread, about 780 training CPU-s):
+
+    python benchmarks/train_flow.py --steps 1500 --batch-size 4 --iterations 6 --threads 1 \
+        --evaluate-every 300
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -24,15 +33,47 @@ from vidcli.training.flow_data import chairs
 from vidcli.training.flow_pairs import PairOptions, write_pairs
 from vidcli.training.raft_recipe import Trainer, TrainOptions, predict
 
-SHARED_CHAIRS = Path(__file__).resolve().parents[2] / "shared" / "data" / "flow" / "chairs"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_CHAIRS = SHARED / "flow" / "chairs"
+SHARED_VIDEOS = (SHARED / "videos" / "hiphop_clip1.mp4",
+                 SHARED / "inpaint" / "schoolgirls" / "schoolgirls_orig.mp4")
+LENGTHS = ((0, 10), (10, 40), (40, np.inf))  # Sintel's s0-10, s10-40, s40+
+
+
+def video_frames(paths, per_video: int) -> list[np.ndarray]:
+    """`per_video` RGB frames spread over each video that exists."""
+    frames = []
+    for path in paths:
+        capture = cv2.VideoCapture(str(path))
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        for index in np.linspace(0, max(count - 1, 0), per_video).astype(int) if count > 0 else ():
+            capture.set(cv2.CAP_PROP_POS_FRAMES, int(index))
+            ok, frame = capture.read()
+            if ok:
+                frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+        capture.release()
+    return frames
 
 
 def score(estimator, samples) -> dict:
+    """flow_metrics over the pairs, plus the EPE of the pixels in each range of true motion length."""
     fields = []
     for sample in samples:
         image1, image2, flow, valid = sample.read()
         fields.append((estimator(image1, image2), flow, valid))
-    return flow_metrics(fields)
+    result = flow_metrics(fields)
+    for low, high in LENGTHS:
+        ranged = []
+        for estimate, flow, valid in fields:
+            length = np.linalg.norm(flow, axis=-1)
+            ranged.append((estimate, flow, valid & (length >= low) & (length < high)))
+        pixels = sum(int(mask.sum()) for _, _, mask in ranged)
+        result[f"s{low}-{high}"] = flow_metrics(ranged)["epe"] if pixels else float("nan")
+    return result
+
+
+def zero_flow(image1, image2):
+    return np.zeros((*image1.shape[:2], 2), np.float32)
 
 
 def dis_medium(image1, image2):
@@ -43,80 +84,98 @@ def dis_medium(image1, image2):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--train-pairs", type=int, default=400)
-    parser.add_argument("--heldout-pairs", type=int, default=16)
+    parser.add_argument("--train-pairs", type=int, default=1000)
+    parser.add_argument("--heldout-pairs", type=int, default=16, help="pairs of the tuning and held-out sets")
     parser.add_argument("--size", type=int, nargs=2, default=(192, 160), metavar=("W", "H"))
     parser.add_argument("--crop", type=int, default=128)
     parser.add_argument("--lr", type=float, default=4e-4)
-    parser.add_argument("--iterations", type=int, default=12, help="refinement iterations while training")
+    parser.add_argument("--iterations", type=int, default=6, help="refinement iterations while training")
     parser.add_argument("--scale", type=float, nargs=2, default=(-0.1, 1.0), metavar=("MIN", "MAX"),
                         help="log2 range of the random rescale (RAFT's chairs stage: -0.1 1.0)")
-    parser.add_argument("--evaluate-every", type=int, default=50)
-    parser.add_argument("--threads", type=int, default=2,
-                        help="torch threads (1 is faster on a busy machine)")
+    parser.add_argument("--photos-per-video", type=int, default=24,
+                        help="frames of each shared video used as textures (0: generated textures only)")
+    parser.add_argument("--photo-share", type=float, default=0.5,
+                        help="probability of a photo texture per layer of the training pairs")
+    parser.add_argument("--test-iterations", type=int, default=12, help="refinement iterations when scoring")
+    parser.add_argument("--evaluate-every", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save", type=Path, default=None, help="write the trained model.safetensors here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.monotonic()
 
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
-        options = PairOptions(width=args.size[0], height=args.size[1])
-        write_pairs(scratch / "train", args.train_pairs, args.seed, options)
-        write_pairs(scratch / "heldout", args.heldout_pairs, args.seed + 1000, options)
-        print(f"generated {args.train_pairs} + {args.heldout_pairs} pairs at {args.size[0]}x{args.size[1]} "
-              f"in {time.monotonic() - started:.0f} s")
-        held = {"generated": chairs(scratch / "heldout")}
+        options = PairOptions(width=args.size[0], height=args.size[1])  # the tuning and held-out pairs'
+        photos = video_frames(SHARED_VIDEOS, args.photos_per_video) if args.photos_per_video else []
+        write_pairs(scratch / "train", args.train_pairs, args.seed,
+                    replace(options, photo_share=args.photo_share), photos)
+        write_pairs(scratch / "tuning", args.heldout_pairs, args.seed + 2000, options, photos)
+        write_pairs(scratch / "heldout", args.heldout_pairs, args.seed + 1000, options, photos)
+        print(f"generated {args.train_pairs} + 2 x {args.heldout_pairs} pairs "
+              f"at {args.size[0]}x{args.size[1]} "
+              f"({len(photos)} photos) in {time.monotonic() - started:.0f} s")
+        held = {"tuning": chairs(scratch / "tuning"), "generated": chairs(scratch / "heldout")}
         if SHARED_CHAIRS.is_dir():
             held["chairs"] = chairs(SHARED_CHAIRS)
 
         recipe = TrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, crop_height=args.crop,
                               crop_width=args.crop, iterations=args.iterations, min_scale=args.scale[0],
-                              max_scale=args.scale[1], validation_pairs=0, seed=args.seed, log_every=10,
+                              max_scale=args.scale[1], validation_pairs=0, seed=args.seed, log_every=50,
                               save_every=args.steps)
         trainer = Trainer(recipe, chairs(scratch / "train"), sparse=False, out_dir=None,
                           resume_dir=scratch / "resume")
 
         def raft(image1, image2):
             with torch.inference_mode():
-                return predict(trainer.network.eval(), image1, image2, trainer.device)
+                return predict(trainer.network.eval(), image1, image2, trainer.device, args.test_iterations)
 
-        curve = []
+        evaluation_cpu = [0.0]
 
         def evaluate(step):
-            row = {"step": step, **{name: score(raft, samples)["epe"] for name, samples in held.items()}}
-            curve.append(row)
-            print(f"  step {step:4d}  held-out EPE " + "  ".join(f"{n} {row[n]:.3f}" for n in held)
-                  + f"   ({time.monotonic() - started:.0f} s)", flush=True)
+            cpu = time.process_time()
+            epe = {name: score(raft, samples)["epe"] for name, samples in held.items()}
+            evaluation_cpu[0] += time.process_time() - cpu
+            print(f"  step {step:5d}  held-out EPE " + "  ".join(f"{n} {e:.3f}" for n, e in epe.items())
+                  + f"   (wall {time.monotonic() - started:.0f} s, load {os.getloadavg()[0]:.1f})",
+                  flush=True)
 
         def on_step(step, row):
             if row is not None and row["step"] == step:
-                print(f"  step {step:4d}  train loss {row['loss']:.3f}  EPE {row['epe']:.3f}  "
+                print(f"  step {step:5d}  train loss {row['loss']:.3f}  EPE {row['epe']:.3f}  "
                       f"lr {row['lr']:.2e}", flush=True)
             if step % args.evaluate_every == 0 and step < args.steps:
                 evaluate(step)
 
         evaluate(0)
-        train_start = time.monotonic()
+        evaluation_cpu[0] = 0.0
+        train_wall, train_cpu = time.monotonic(), time.process_time()
         trainer.on_step = on_step
         trainer.run()
-        train_seconds = time.monotonic() - train_start
+        train_cpu = time.process_time() - train_cpu - evaluation_cpu[0]
+        train_wall = time.monotonic() - train_wall
         evaluate(args.steps)
+        if args.save is not None:
+            trainer.write_model(args.save)
 
         print(f"\ntrained {args.steps} steps x {args.batch_size} pairs ({args.crop}x{args.crop} crops, "
-              f"{recipe.iterations} iterations) in {train_seconds:.0f} s "
-              f"({train_seconds / args.steps:.2f} s/step, {args.threads} thread(s))")
-        print(f"{'held-out set':<12} {'pairs':>5} {'zero EPE':>9} {'DIS EPE':>8} {'RAFT EPE':>9} "
-              f"{'RAFT/zero':>9} {'RAFT 3px':>9} {'DIS 3px':>8}")
+              f"{recipe.iterations} iterations, {args.threads} thread(s)): {train_cpu:.0f} CPU-s "
+              f"({train_cpu / args.steps:.2f} CPU-s/step; evaluations left out), wall {train_wall:.0f} s "
+              f"with evaluations, load average {os.getloadavg()[0]:.1f} at the end")
+        ranges = [f"s{low}-{high}" for low, high in LENGTHS]
+        print(f"{'set':<10} {'pairs':>5} {'method':<5} {'EPE':>7} {'/ zero':>7} {'<3 px':>6} "
+              + " ".join(f"{r:>9}" for r in ranges))
         for name, samples in held.items():
-            zero = score(lambda a, b: np.zeros((*a.shape[:2], 2), np.float32), samples)
-            dis, raft_scores = score(dis_medium, samples), score(raft, samples)
-            print(f"{name:<12} {len(samples):>5} {zero['epe']:>9.3f} {dis['epe']:>8.3f} "
-                  f"{raft_scores['epe']:>9.3f} "
-                  f"{raft_scores['epe'] / zero['epe']:>9.2f} {raft_scores['3px']:>9.1%} {dis['3px']:>8.1%}")
-        print(f"total {time.monotonic() - started:.0f} s")
+            zero = score(zero_flow, samples)
+            for method, estimator in (("zero", zero_flow), ("DIS", dis_medium), ("RAFT", raft)):
+                result = zero if method == "zero" else score(estimator, samples)
+                print(f"{name:<10} {len(samples):>5} {method:<5} {result['epe']:>7.3f} "
+                      f"{result['epe'] / zero['epe']:>7.2f} {result['3px']:>6.1%} "
+                      + " ".join(f"{result[r]:>9.2f}" for r in ranges))
+        print(f"total wall {time.monotonic() - started:.0f} s, {time.process_time():.0f} CPU-s")
 
 
 if __name__ == "__main__":

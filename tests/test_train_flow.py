@@ -29,7 +29,7 @@ from vidcli.io.video import VideoWriter
 from vidcli.stages import camera as camera_stage
 from vidcli.stages import flow as flow_stage
 from vidcli.training import flow_data
-from vidcli.training.flow_pairs import PairOptions, generate_pair, write_pairs
+from vidcli.training.flow_pairs import LayerMotion, PairOptions, generate_pair, write_pairs
 from vidcli.training.raft_recipe import (
     MODEL_FILE, RESUME_FILE, Trainer, TrainOptions, load_flow_checkpoint, save_model, sequence_loss,
 )
@@ -171,6 +171,14 @@ def test_generated_pairs_carry_their_exact_flow():
     assert np.abs(flow).max() > 3.0  # things do move
 
 
+def test_generated_motion_lengths_span_still_to_fast():
+    """As in FlyingChairs and real footage, many pixels barely move and a few move tens of pixels."""
+    lengths = np.concatenate([
+        np.linalg.norm(generate_pair(np.random.default_rng([7, i]), PairOptions(width=192, height=160))[2],
+                       axis=-1).ravel() for i in range(8)])
+    assert np.percentile(lengths, 10) < 1.0 and np.median(lengths) < 4.0 and np.percentile(lengths, 99) > 12.0
+
+
 def test_synth_flow_command_writes_chairs_pairs(tmp_path):
     out = tmp_path / "pairs"
     assert vidcli("synth-flow", str(out), "--pairs", "2", "--size", "96x64").returncode == 0
@@ -207,7 +215,10 @@ def test_sequence_loss_matches_a_hand_computation():
 @pytest.fixture(scope="module")
 def tiny_pairs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pairs")
-    write_pairs(folder, 5, seed=3, options=PairOptions(width=136, height=136, shape_motion=0.02))
+    # a few pixels, learnt in 12 steps
+    moving = LayerMotion(shift=(0.01, 0.03), max_rotation=2.0, max_zoom=0.03)
+    options = PairOptions(width=136, height=136, background=moving, foreground=moving)
+    write_pairs(folder, 5, seed=3, options=options)
     return folder
 
 

@@ -21,14 +21,26 @@ PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".bmp")
 
 
 @dataclass(frozen=True)
+class LayerMotion:
+    """How far one kind of layer moves between the two images. The translation's length is log-uniform
+    in `shift` (image widths) in a uniform direction, so tiny and large motions are both common, as in
+    FlyingChairs and real footage, where most pixels move a pixel or two and a few move tens."""
+
+    shift: tuple[float, float]  # shortest and longest translation, in image widths
+    max_rotation: float  # degrees, each way
+    max_zoom: float  # log2 of the largest scale change, each way
+
+
+@dataclass(frozen=True)
 class PairOptions:
     width: int = 512
     height: int = 384
     shapes: tuple[int, int] = (3, 8)  # fewest and most foreground shapes
-    background_motion: float = 0.02  # std of the background's translation, in image widths
-    shape_motion: float = 0.05  # std of each shape's translation, in image widths
-    max_rotation: float = 10.0  # degrees, each way
-    max_zoom: float = 0.1  # log2 of the largest scale change, each way
+    # The background (a camera's motion) turns and zooms little: FlyingChairs' backgrounds move a pixel or
+    # two at 512x384, a rotation of 10 degrees would move its corners by 50 px.
+    background: LayerMotion = LayerMotion(shift=(0.0005, 0.03), max_rotation=2.0, max_zoom=0.03)
+    foreground: LayerMotion = LayerMotion(shift=(0.002, 0.15), max_rotation=10.0, max_zoom=0.1)
+    photo_share: float = 0.5  # probability that a layer's texture is a photo crop (when photos are given)
 
 
 def smooth_texture(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -50,18 +62,20 @@ def smooth_texture(rng: np.random.Generator, height: int, width: int) -> np.ndar
     return ((1 - weight) * stops[lower] + weight * stops[lower + 1]).astype(np.uint8)
 
 
-def _random_affine(rng, centre, translation_std, options: PairOptions) -> np.ndarray:
+def _random_affine(rng, centre, motion: LayerMotion, width: int) -> np.ndarray:
     """A 3x3 similarity with a little shear about `centre`: the motion of one layer between the images."""
-    angle = np.deg2rad(rng.uniform(-options.max_rotation, options.max_rotation))
-    zoom = 2 ** rng.uniform(-options.max_zoom, options.max_zoom)
+    angle = np.deg2rad(rng.uniform(-motion.max_rotation, motion.max_rotation))
+    zoom = 2 ** rng.uniform(-motion.max_zoom, motion.max_zoom)
     shear = rng.uniform(-0.05, 0.05)
     linear = zoom * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]) @ [[1, shear],
                                                                                                    [0, 1]]
-    shift = rng.normal(0.0, translation_std * options.width, 2)
-    motion = np.eye(3)
-    motion[:2, :2] = linear
-    motion[:2, 2] = np.asarray(centre) + shift - linear @ centre
-    return motion
+    length = width * np.exp(rng.uniform(*np.log(motion.shift)))
+    direction = rng.uniform(0, 2 * np.pi)
+    shift = length * np.array([np.cos(direction), np.sin(direction)])
+    result = np.eye(3)
+    result[:2, :2] = linear
+    result[:2, 2] = np.asarray(centre) + shift - linear @ centre
+    return result
 
 
 def _shape_mask(rng, size: int) -> np.ndarray:
@@ -84,8 +98,8 @@ def _shape_mask(rng, size: int) -> np.ndarray:
     return cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
 
 
-def _texture(rng, height, width, photos: list[np.ndarray]) -> np.ndarray:
-    if photos and rng.random() < 0.5:
+def _texture(rng, height, width, photos: list[np.ndarray], photo_share: float) -> np.ndarray:
+    if photos and rng.random() < photo_share:
         photo = photos[rng.integers(len(photos))]
         scale = max(height / photo.shape[0], width / photo.shape[1]) * rng.uniform(1.0, 1.5)
         size = (int(np.ceil(photo.shape[1] * scale)), int(np.ceil(photo.shape[0] * scale)))
@@ -107,11 +121,12 @@ def generate_pair(rng: np.random.Generator, options: PairOptions = PairOptions()
     flow = np.zeros((height, width, 2), np.float32)
 
     # The background: a texture larger than the image, placed so that it covers both images.
-    texture = _texture(rng, height + 2 * margin, width + 2 * margin, list(photos)).astype(np.float32)
+    texture = _texture(rng, height + 2 * margin, width + 2 * margin, list(photos), options.photo_share)
+    texture = texture.astype(np.float32)
     place = np.array([[1.0, 0, -margin], [0, 1.0, -margin], [0, 0, 1]])
     centre = np.array([width / 2, height / 2])
     layers = [(texture, np.ones(texture.shape[:2], np.float32), place,
-               _random_affine(rng, centre, options.background_motion, options) @ place)]
+               _random_affine(rng, centre, options.background, width) @ place)]
     for _ in range(rng.integers(options.shapes[0], options.shapes[1] + 1)):
         size = int(min(width, height) * rng.uniform(0.15, 0.6))
         mask = _shape_mask(rng, size)
@@ -119,8 +134,8 @@ def generate_pair(rng: np.random.Generator, options: PairOptions = PairOptions()
         place = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
         place[:2, 2] = rng.uniform([0, 0], [width, height]) - place[:2, :2] @ [size / 2, size / 2]
         where = place[:2, :2] @ [size / 2, size / 2] + place[:2, 2]
-        motion = _random_affine(rng, where, options.shape_motion, options)
-        texture = _texture(rng, size, size, list(photos)).astype(np.float32)
+        motion = _random_affine(rng, where, options.foreground, width)
+        texture = _texture(rng, size, size, list(photos), options.photo_share).astype(np.float32)
         layers.append((texture, mask, place, motion @ place))
 
     for texture, mask, first_map, second_map in layers:
