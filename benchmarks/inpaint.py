@@ -22,7 +22,7 @@ Telea inpainting; copying each hole pixel from the nearest frame where it is not
 Speed: frames per second of the flow and inpaint stages together, by the wall clock (2 CPU cores
 shared with other work) and per second of this process's CPU time (all its threads).
 `--tune` scores settings of the embedded backend on the tuning split; `--memory` measures the
-inpaint stage's peak memory on the pan video at two lengths; `--png DIR` writes comparison frames.
+inpaint stage's peak memory on the pan video at three lengths; `--png DIR` writes comparison frames.
 """
 
 from __future__ import annotations
@@ -288,11 +288,11 @@ def tune(count: int) -> None:
 
 
 def memory() -> None:
-    """Peak resident memory of the inpaint stage alone, in a fresh process, on pans of two lengths
+    """Peak resident memory of the inpaint stage alone, in a fresh process, on pans of three lengths
     (frames, holes and flow written beforehand)."""
     kitti = np.concatenate([read_rgb(DATA / "flow" / "kitti" / "frame1.png")] * 3, axis=1)
     masks = schoolgirls_masks()
-    for count in (60, 240):
+    for count in (60, 240, 480):
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             frames, _ = pan(kitti, count, (4, 0), 20)
