@@ -36,7 +36,7 @@ SPATIAL_METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 @dataclass(frozen=True)
 class FlowGuidedOptions:
     window: int = 20
-    context: int = 10
+    context: int = 20
     flow_margin: int = 24
     consistency: float = 0.05
     decay: float = 0.9
