@@ -276,7 +276,7 @@ def tune(count: int) -> None:
     clips = list(videos(count, splits=("tuning",)))
     print("tuning on " + ", ".join(clip[0] for clip in clips))
     grid = [{}] + [{"unseen_refresh": r} for r in (0, 0.15, 0.25, 0.5)]
-    grid += [{"flow_margin": m} for m in (16, 32)] + [{"temporal_blend": 0.25}, {"context": 20}]
+    grid += [{"flow_margin": m} for m in (16, 32)] + [{"temporal_blend": 0.25}, {"context": 10}]
     for settings in grid:
         row = []
         for name, frames, flows, holes, _ in clips:
