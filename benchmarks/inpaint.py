@@ -1,6 +1,6 @@
 """Video inpainting on known content: holes pasted over videos whose pixels behind them are known.
 
-Usage: python benchmarks/inpaint.py [--frames N] [--tune] [--memory] [--png DIR]
+Usage: python benchmarks/inpaint.py [--frames N] [--settings JSON] [--tune] [--memory] [--png DIR]
 (ANNY_CACHE_DIR or VIDCLI_HOME as for `vidcli synth`, which renders the synthetic clips.)
 
 Protocol. The 80 object masks of ../shared/data/inpaint/schoolgirls (dilated 4 px, as STTN does),
@@ -22,7 +22,8 @@ Telea inpainting; copying each hole pixel from the nearest frame where it is not
 Speed: frames per second of the flow and inpaint stages together, by the wall clock (2 CPU cores
 shared with other work) and per second of this process's CPU time (all its threads).
 `--tune` scores settings of the embedded backend on the tuning split; `--memory` measures the
-inpaint stage's peak memory on the pan video at two lengths; `--png DIR` writes comparison frames.
+inpaint stage's peak memory on the pan video at three lengths; `--png DIR` writes comparison frames;
+`--settings` runs the embedded backend with other settings than the defaults.
 """
 
 from __future__ import annotations
@@ -228,7 +229,7 @@ def write_png(path: Path, rows) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(np.vstack([np.hstack(r) for r in rows]), cv2.COLOR_RGB2BGR))
 
 
-def benchmark(count: int, png: Path | None) -> None:
+def benchmark(count: int, png: Path | None, settings: dict) -> None:
     print(
         f"{'video':14} {'split':9} {'method':14} {'PSNR dB':>8} {'SSIM':>6} {'warp err':>8} {'frames/s':>8} "
         f"{'frames/CPU-s':>12}"
@@ -237,7 +238,7 @@ def benchmark(count: int, png: Path | None) -> None:
     for name, frames, flows, holes, split in videos(count):
         with tempfile.TemporaryDirectory() as tmp:
             holed = stored_holed_frames(frames, holes, Path(tmp))
-            filled, seconds = embedded(holes, Path(tmp), {})
+            filled, seconds = embedded(holes, Path(tmp), settings)
         results = {
             "embedded": filled,
             "telea": telea(holed, holes),
@@ -275,7 +276,7 @@ def tune(count: int) -> None:
     clips = list(videos(count, splits=("tuning",)))
     print("tuning on " + ", ".join(clip[0] for clip in clips))
     grid = [{}] + [{"unseen_refresh": r} for r in (0, 0.15, 0.25, 0.5)]
-    grid += [{"flow_margin": m} for m in (16, 32)] + [{"temporal_blend": 0.25}, {"context": 20}]
+    grid += [{"flow_margin": m} for m in (16, 32)] + [{"temporal_blend": 0.25}, {"context": 10}]
     for settings in grid:
         row = []
         for name, frames, flows, holes, _ in clips:
@@ -288,11 +289,11 @@ def tune(count: int) -> None:
 
 
 def memory() -> None:
-    """Peak resident memory of the inpaint stage alone, in a fresh process, on pans of two lengths
+    """Peak resident memory of the inpaint stage alone, in a fresh process, on pans of three lengths
     (frames, holes and flow written beforehand)."""
     kitti = np.concatenate([read_rgb(DATA / "flow" / "kitti" / "frame1.png")] * 3, axis=1)
     masks = schoolgirls_masks()
-    for count in (60, 240):
+    for count in (60, 240, 480):
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             frames, _ = pan(kitti, count, (4, 0), 20)
@@ -306,12 +307,12 @@ def memory() -> None:
             )
             del frames, holes
             code = (
-                "import resource, sys; from pathlib import Path; from vidcli.engine.stage import Artifact, "
+                "import re, sys; from pathlib import Path; from vidcli.engine.stage import Artifact, "
                 "planned_config; from vidcli.stages import inpaint as s; w = Path(sys.argv[1]); "
                 "(w / 'inpaint').mkdir(); s.run(planned_config(s, {'backend': 'embedded'}), "
                 "{n: Artifact(w / n) for n in ('frames', 'holes', 'flow')}, w / 'inpaint'); "
-                "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
-            )
+                "print(re.search(r'VmHWM:\\s*(\\d+)', Path('/proc/self/status').read_text())[1])"
+            )  # VmHWM, not getrusage's ru_maxrss: that keeps the parent's resident size across fork and exec
             peak = subprocess.run(
                 [sys.executable, "-c", code, tmp], capture_output=True, text=True, check=True
             )
@@ -327,13 +328,14 @@ def main() -> None:
     parser.add_argument("--tune", action="store_true")
     parser.add_argument("--memory", action="store_true")
     parser.add_argument("--png", type=Path)
+    parser.add_argument("--settings", type=json.loads, default={}, help="inpaint stage settings, as JSON")
     args = parser.parse_args()
     if args.tune:
         tune(args.frames)
     elif args.memory:
         memory()
     else:
-        benchmark(args.frames, args.png)
+        benchmark(args.frames, args.png, args.settings)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ class Config:
         20, "frames filled per window (embedded); memory grows with window + 2 context", bounds="[1, 1000]"
     )
     context: int = setting(
-        10, "frames on either side of a window that content propagates from (embedded)", bounds="[1, 1000]"
+        20, "frames on either side of a window that content propagates from (embedded)", bounds="[1, 1000]"
     )
     flow_margin: int = setting(
         24,

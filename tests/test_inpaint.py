@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import weakref
 from pathlib import Path
 
 import cv2
@@ -14,6 +15,7 @@ from PIL import Image
 
 from vidcli.engine.stage import Artifact, planned_config
 from vidcli.errors import ConfigError, InputError
+from vidcli.inpaint import flow_guided
 from vidcli.inpaint.flow_guided import FlowGuidedFill, FlowGuidedOptions, smooth_fill
 from vidcli.inpaint.masks import iter_masks
 from vidcli.inpaint.video import FILLED_DIR, HOLES_JSON, filled_filename
@@ -194,6 +196,21 @@ def test_windows_read_only_their_frames_and_context():
     video = MemoryVideo([background()] * 30, holes)
     fill(video, window=10, context=3)
     assert len(video.reads) == 10 + 3 + (3 + 10 + 3) + (3 + 10)  # windows [0,10) [10,20) [20,30)
+
+
+def test_a_window_is_freed_before_the_next_is_read(monkeypatch):
+    """Memory independent of the video's length: one window's frames, holes and flows at a time."""
+    live, most = weakref.WeakSet(), []
+
+    class CountedWindow(flow_guided._Window):
+        def __init__(self, *args):
+            most.append(len(live))
+            live.add(self)
+            super().__init__(*args)
+
+    monkeypatch.setattr(flow_guided, "_Window", CountedWindow)
+    fill(MemoryVideo([background()] * 30, [square_hole(k % 6) for k in range(30)]), window=10, context=3)
+    assert most == [0, 0, 0]
 
 
 def test_smooth_fill_keeps_known_values_and_is_continuous_at_the_border():

@@ -36,7 +36,7 @@ SPATIAL_METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 @dataclass(frozen=True)
 class FlowGuidedOptions:
     window: int = 20
-    context: int = 10
+    context: int = 20
     flow_margin: int = 24
     consistency: float = 0.05
     decay: float = 0.9
@@ -195,12 +195,18 @@ class FlowGuidedFill:
                     write(i, previous)
                 previous = previous.astype(np.float32)
                 continue
-            lo, hi = max(0, start - options.context), min(count, stop + options.context)
-            window = _Window(video, lo, hi, options)
-            for i in range(start, stop):
-                filled = self._frame(window, i - lo, previous if i > lo else None)
-                write(i, np.clip(np.rint(filled), 0, 255).astype(np.uint8))
-                previous = filled
+            previous = self._fill_window(video, start, stop, previous, write)
+
+    def _fill_window(self, video, start: int, stop: int, previous, write) -> np.ndarray:
+        """Fills frames [start, stop) and returns the last; its window is freed on return, before the
+        next one is read (two windows at once would double the peak memory)."""
+        lo, hi = max(0, start - self.options.context), min(len(video), stop + self.options.context)
+        window = _Window(video, lo, hi, self.options)
+        for i in range(start, stop):
+            filled = self._frame(window, i - lo, previous if i > lo else None)
+            write(i, np.clip(np.rint(filled), 0, 255).astype(np.uint8))
+            previous = filled
+        return previous
 
     def _frame(self, window: _Window, k: int, previous: np.ndarray | None) -> np.ndarray:
         filled, unseen = window.fill(k)
