@@ -69,6 +69,17 @@ def test_filters_must_be_an_odd_square():
         dynamic_local_filter(torch.rand(1, 1, 4, 4), torch.rand(1, 8, 4, 4))
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_the_fixed_filter_baseline_is_the_dfn_plus_a_learned_1x1_convolution_of_its_filter_channels(channels):
+    """The paper's baseline (its authors' code): the K^2 filter channels become the frame through one learned
+    1x1 convolution, so it has K^2 C + C parameters more than the DFN (82 for grey 9 x 9)."""
+    from vidcli.predict.network import parameter_count
+
+    dynamic, fixed = (build_predictor(PredictorOptions(head=head), channels) for head in ("dynamic", "fixed"))
+    assert parameter_count(fixed) - parameter_count(dynamic) == 81 * channels + channels
+    assert fixed.fixed.in_channels == 81 and dynamic.fixed is None
+
+
 # --- data ---
 
 def test_moving_digits_are_seeded_bounce_inside_and_move():
