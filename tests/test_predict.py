@@ -256,7 +256,7 @@ def test_train_predictor_under_torchrun_matches_one_process_with_both_batches(tm
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
                str(port), "-m", "vidcli", "--workspace", str(tmp_path / "two"), "train", "predictor", *tiny,
                "--batch-size", "1"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     artifacts = list((tmp_path / "two").glob(f"*/train_predictor/*/{MODEL_FILE}"))
     assert len(artifacts) == 1 and not list((tmp_path / "two").glob("*/train_predictor/.resume-*"))
