@@ -17,8 +17,11 @@ frame, at the training height; the tuning split is the held-out tail of each tra
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,43 +32,63 @@ import torch
 from vidcli.evaluation.images import psnr, ssim
 from vidcli.predict.data import Clips, MovingDigits, scale_frame
 from vidcli.predict.digits import moving_digits
-from vidcli.predict.network import parameter_count
+from vidcli.predict.network import HEADS, parameter_count
 from vidcli.predict.recipe import (
-    PredictorOptions, PredictorTrainer, predict_future, predict_sequence, sequence_bce,
+    PredictorOptions, PredictorTrainer, build_predictor, predict_future, predict_sequence, sequence_bce,
 )
 
 
-def train(options: PredictorOptions, data) -> tuple[PredictorTrainer, float]:
+def train(options: PredictorOptions, data) -> tuple[PredictorTrainer, dict]:
+    """A trained network and what the training cost: wall seconds, CPU seconds of this process (every
+    thread), the load average at the end."""
     with tempfile.TemporaryDirectory() as scratch:
         trainer = PredictorTrainer(options, data, out_dir=None, resume_dir=Path(scratch))
         started, cpu = time.monotonic(), time.process_time()
         metrics = trainer.run()
-        seconds, cpu = time.monotonic() - started, time.process_time() - cpu
+        cost = {"wall": time.monotonic() - started, "cpu": time.process_time() - cpu,
+                "load": os.getloadavg()[0]}
     curve = " ".join(f"{row['step']}:{row['loss']:.4f}" for row in trainer.rows)
-    rate = options.steps / seconds
-    print(f"  {options.head}: {options.steps} steps in {seconds:.0f} s ({rate:.2f} steps/s; {cpu:.0f} s of "
-          f"CPU time, {options.steps / cpu:.2f} steps per CPU second); loss by step {curve}")
-    print(f"  validation: {metrics['validation']}")
-    return trainer, seconds
+    print(f"  {options.head}: {options.steps} steps in {cost['wall']:.0f} s wall, {cost['cpu']:.0f} CPU-s "
+          f"({options.steps / cost['cpu']:.2f} steps per CPU-s), load {cost['load']:.1f}; loss by step {curve}"
+          f"\n  {options.head} validation: {metrics['validation']}", flush=True)
+    return trainer, cost
+
+
+def _train_in_process(options: PredictorOptions, threads: int):
+    """`train` in a process of its own (the heads train side by side, one core each): the weights, the
+    parameter count and the cost."""
+    torch.set_num_threads(threads)
+    trainer, cost = train(options, MovingDigits(options.data_options()))
+    return trainer.network.state_dict(), parameter_count(trainer.network), cost
 
 
 def digits(args) -> None:
     base = PredictorOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, width=args.width,
-                            hidden=args.hidden, validation_sequences=args.tuning, seed=args.seed)
+                            hidden=args.hidden, inputs=args.inputs, filter_size=args.filter_size,
+                            validation_sequences=args.tuning, seed=args.seed)
     data = MovingDigits(base.data_options())
     tuning = np.stack(data.validation)
     test = np.stack([moving_digits(args.seed + 1, i) for i in range(args.test)])
+    print(f"training {', '.join(args.heads)} side by side, one process and {args.threads} torch thread(s) "
+          f"each, load average {os.getloadavg()[0]:.1f} at the start", flush=True)
     heads = {}
-    for head in ("dynamic", "fixed"):
-        options = replace(base, head=head)
-        trainer, seconds = train(options, data)
-        heads[head] = (trainer.network, seconds, parameter_count(trainer.network))
+    with ProcessPoolExecutor(len(args.heads), mp_context=multiprocessing.get_context("spawn")) as pool:
+        jobs = {head: pool.submit(_train_in_process, replace(base, head=head), args.threads)
+                for head in args.heads}
+        for head, job in jobs.items():
+            state, count, cost = job.result()
+            network = build_predictor(replace(base, head=head), data.channels)
+            network.load_state_dict(state)
+            heads[head] = (network, cost, count)
     context = base.context
+    names = {"copy": "copy last", "fixed": "fixed filters", "dynamic": "DFN"}
+    columns = ["copy", *args.heads]
     print(f"\nBCE per sequence (sum over {base.future} predicted 64x64 frames), {base.steps} steps x "
           f"{base.batch_size} sequences, {args.tuning} tuning / {args.test} test sequences")
-    print("| split | copy last | fixed filters | DFN | DFN / copy | DFN / fixed | PSNR copy | PSNR fixed "
-          "| PSNR DFN |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    ratios = ["DFN / copy", "DFN / fixed"] if set(args.heads) == set(HEADS) else []
+    print("| split | " + " | ".join(names[c] for c in columns) + " | " + "".join(f"{r} | " for r in ratios)
+          + " | ".join(f"PSNR {names[c]}" for c in columns) + " |")
+    print("|" + " --- |" * (1 + 2 * len(columns) + len(ratios)))
     predictions = {}
     splits = ((f"tuning (seed {args.seed})", tuning), (f"test (seed {args.seed + 1})", test))
     for split, sequences in splits:
@@ -77,24 +100,27 @@ def digits(args) -> None:
         frame_psnr = {name: np.mean([psnr(e, t) for e, t in zip(estimate.reshape(-1, 64, 64),
                                                                 truth.reshape(-1, 64, 64))])
                       for name, estimate in estimates.items()}
-        print(f"| {split} | {bce['copy']:.1f} | {bce['fixed']:.1f} | {bce['dynamic']:.1f} | "
-              f"{bce['dynamic'] / bce['copy']:.3f} | {bce['dynamic'] / bce['fixed']:.3f} | "
-              f"{frame_psnr['copy']:.2f} | {frame_psnr['fixed']:.2f} | {frame_psnr['dynamic']:.2f} |")
-    print("\n| network | parameters | training s | steps/s |")
-    print("| --- | --- | --- | --- |")
-    for head, (_, seconds, count) in heads.items():
-        print(f"| {head} | {count:,} | {seconds:.0f} | {base.steps / seconds:.2f} |")
+        cells = [f"{bce[c]:.1f}" for c in columns]
+        if ratios:
+            cells += [f"{bce['dynamic'] / bce['copy']:.3f}", f"{bce['dynamic'] / bce['fixed']:.3f}"]
+        cells += [f"{frame_psnr[c]:.2f}" for c in columns]
+        print(f"| {split} | " + " | ".join(cells) + " |")
+    print("\n| network | parameters | training CPU-s | training wall s | load average at the end | "
+          "steps per CPU-s |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for head, (_, cost, count) in heads.items():
+        print(f"| {names[head]} | {count:,} | {cost['cpu']:.0f} | {cost['wall']:.0f} | {cost['load']:.1f} | "
+              f"{base.steps / cost['cpu']:.2f} |")
     if args.strip:
         rows = []
-        for k in range(args.strip_sequences):  # truth, DFN, fixed (inputs left, predictions right)
+        for k in range(args.strip_sequences):  # truth, then each network (inputs left, predictions right)
             blank = np.zeros_like(test[k, :context])
-            rows += [test[k], np.concatenate([blank, predictions["dynamic"][k]]),
-                     np.concatenate([blank, predictions["fixed"][k]])]
+            rows += [test[k], *(np.concatenate([blank, predictions[head][k]]) for head in args.heads)]
         strip = np.vstack([np.hstack([np.pad(f[0], 1, constant_values=0.5) for f in row]) for row in rows])
         args.strip.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(args.strip), (strip * 255).round().astype(np.uint8))
-        print(f"\nstrip: {args.strip} (per test sequence: truth, DFN, fixed; frames 0-9 seen, 10-19 "
-              "predicted)")
+        print(f"\nstrip: {args.strip} (per test sequence: truth, {', '.join(names[h] for h in args.heads)}; "
+              "frames 0-9 seen, 10-19 predicted)")
 
 
 def read_video(path: Path, height: int) -> np.ndarray:
@@ -107,11 +133,12 @@ def read_video(path: Path, height: int) -> np.ndarray:
 
 def video(args) -> None:
     options = PredictorOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, width=args.width,
-                               hidden=args.hidden, colour=True, loss=args.loss, height=args.height,
+                               hidden=args.hidden, inputs=args.inputs, filter_size=args.filter_size,
+                               colour=True, loss=args.loss, height=args.height,
                                size=args.crop, seed=args.seed, validation_sequences=args.tuning)
     data = Clips(args.train, options.data_options())
     print(f"training clips: {data.names} ({sum(len(f) for f in data.train)} frames at height {args.height})")
-    trainer, seconds = train(options, data)
+    trainer, cost = train(options, data)
     network = trainer.network
     print("\nteacher-forced next-frame prediction, frames after the first 10, colour at height "
           f"{args.height}")
@@ -132,9 +159,8 @@ def video(args) -> None:
         count = len(scores["copy"][0])
         print(f"| {name} | {count} | {np.mean(scores['copy'][0]):.2f} | {np.mean(scores['dfn'][0]):.2f} | "
               f"{np.mean(scores['copy'][1]):.4f} | {np.mean(scores['dfn'][1]):.4f} |")
-    print(f"\n{parameter_count(network):,} parameters, {seconds:.0f} s training "
-          f"({options.steps / seconds:.2f} "
-          "steps/s)")
+    print(f"\n{parameter_count(network):,} parameters; training {cost['cpu']:.0f} CPU-s, {cost['wall']:.0f} s "
+          f"wall, load average {cost['load']:.1f} at the end")
 
 
 def main() -> None:
@@ -145,6 +171,10 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--width", type=int, default=8)
     parser.add_argument("--hidden", type=int, default=32)
+    parser.add_argument("--inputs", type=int, default=2, help="frames the network sees per step")
+    parser.add_argument("--filter-size", type=int, default=9)
+    parser.add_argument("--heads", nargs="+", choices=HEADS, default=list(HEADS),
+                        help="digits: the networks to train (side by side, one process each)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tuning", type=int, default=64, help="tuning-split sequences")
     parser.add_argument("--test", type=int, default=256, help="digits: test sequences")

@@ -13,7 +13,7 @@ from vidcli.engine.stage import RunInfo
 from vidcli.predict.recipe import PredictorOptions
 from vidcli.settings import setting
 
-VERSION = 1
+VERSION = 2  # 2: the paper's fixed-filter head; `inputs` frames per step
 INPUTS = ("data",)
 
 

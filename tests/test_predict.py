@@ -18,8 +18,8 @@ from vidcli.predict.data import Clips, MovingDigits, open_data
 from vidcli.predict.digits import PATCH, moving_digits
 from vidcli.predict.network import dynamic_local_filter
 from vidcli.predict.recipe import (
-    PREDICTION_FRAMES, PREDICTION_INDEX, PredictorOptions, PredictorTrainer, load_predictor, pixel_loss,
-    predict_future, predict_sequence,
+    PREDICTION_FRAMES, PREDICTION_INDEX, PredictorOptions, PredictorTrainer, build_predictor, load_predictor,
+    pixel_loss, predict_future, predict_sequence,
 )
 from vidcli.training.loop import MODEL_FILE, RESUME_FILE
 
@@ -67,6 +67,17 @@ def test_a_translation_filter_shifts_the_frame():
 def test_filters_must_be_an_odd_square():
     with pytest.raises(ValueError):
         dynamic_local_filter(torch.rand(1, 1, 4, 4), torch.rand(1, 8, 4, 4))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_the_fixed_filter_baseline_is_the_dfn_plus_a_learned_1x1_convolution_of_its_filter_channels(channels):
+    """The paper's baseline (its authors' code): the K^2 filter channels become the frame through one learned
+    1x1 convolution, so it has K^2 C + C parameters more than the DFN (82 for grey 9 x 9)."""
+    from vidcli.predict.network import parameter_count
+
+    dynamic, fixed = (build_predictor(PredictorOptions(head=head), channels) for head in ("dynamic", "fixed"))
+    assert parameter_count(fixed) - parameter_count(dynamic) == 81 * channels + channels
+    assert fixed.fixed.in_channels == 81 and dynamic.fixed is None
 
 
 # --- data ---
@@ -224,3 +235,40 @@ def test_predict_refuses_a_missing_checkpoint_or_output_before_running(tmp_path)
     wrong = CliRunner().invoke(main, [*work, "--checkpoint", str(tmp_path / "model.safetensors"), "-o",
                                       str(tmp_path / "x.gif")])
     assert wrong.exit_code == 2 and "must be an .mp4" in wrong.output
+
+
+@pytest.mark.slow
+def test_train_predictor_under_torchrun_matches_one_process_with_both_batches(tmp_path, monkeypatch):
+    """`torchrun --nproc_per_node 2 -m vidcli train predictor` on CPU (gloo): process 0 writes the artifact,
+    process 1 trains on its own sequences; 2 processes x 1 sequence train the model that 1 process x 2 does
+    (the same items, gradients averaged), up to the order of float sums."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    tiny = ["--data", "moving-digits", "--steps", "3", "--lr", "1e-3", "--device", "cpu", "--set",
+            "train_predictor.width=4", "--set", "train_predictor.hidden=4", "--set", "train_predictor.size=32",
+            "--set", "train_predictor.future=2", "--set", "train_predictor.validation_sequences=1"]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+               str(port), "-m", "vidcli", "--workspace", str(tmp_path / "two"), "train", "predictor", *tiny,
+               "--batch-size", "1"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    artifacts = list((tmp_path / "two").glob(f"*/train_predictor/*/{MODEL_FILE}"))
+    assert len(artifacts) == 1 and not list((tmp_path / "two").glob("*/train_predictor/.resume-*"))
+    assert json.loads((artifacts[0].parent / "metrics.json").read_text())["steps"] == 3
+    vidcli("train", "predictor", *tiny, "--batch-size", "2", workspace=tmp_path / "one", check=True)
+    single = next((tmp_path / "one").glob(f"*/train_predictor/*/{MODEL_FILE}"))
+    shared, _ = load_predictor(artifacts[0])
+    alone, _ = load_predictor(single)
+    torch.manual_seed(0)  # the initial weights, as the trainer draws them
+    initial = build_predictor(PredictorOptions(width=4, hidden=4), 1).state_dict()
+    moved = 0
+    for (name, a), b in zip(shared.state_dict().items(), alone.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5, msg=name)
+        moved += int((a - initial[name]).abs().max() > 1e-3)
+    assert moved > len(initial) // 2  # and they did train

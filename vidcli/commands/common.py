@@ -110,6 +110,28 @@ def command_pipeline(name: str, assignments=()):
     return load_pipeline(name, click.get_current_context().meta.get(OVERRIDES, {}), list(assignments))
 
 
+def is_torchrun_follower() -> bool:
+    """A torchrun process other than 0: it trains its share of each batch; process 0 writes the artifact."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and int(os.environ.get("RANK", "0")) > 0
+
+
+def follow_training(g: Globals, stage: str, inputs: dict, assignments, train_share) -> None:
+    """A torchrun process other than 0: plan `stage` as process 0 does, then train its share without writing,
+    `train_share(config, resume_dir)`, unless the artifact is complete already."""
+    from vidcli.engine.plan import build_plan
+    from vidcli.engine.stage import load_stage
+    from vidcli.engine.store import Workspace, is_complete, resume_dir
+
+    workspace = Workspace(g.workspace)
+    plan = build_plan(command_pipeline(stage, assignments), [inputs], workspace)[0]
+    if plan.error:
+        raise plan.error
+    node = plan.nodes[stage]
+    final = workspace.root / node.rel
+    if not is_complete(final):
+        train_share(load_stage(stage).Config(**node.config), resume_dir(final.parent, node.key))
+
+
 def run_pipeline(g: Globals, pipeline, inputs, *, dry_run, force, force_downstream, workers, scheduler_host,
                  scheduler_port, assignments=(), workspace: Path | None = None, outputs: Path | None = None,
                  deliver: Callable[[dict[str, Path]], str | None] | None = None) -> None:

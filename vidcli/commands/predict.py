@@ -7,7 +7,10 @@ from pathlib import Path
 
 import click
 
-from vidcli.commands.common import CONTEXT, Globals, copy_video_to, run_options, run_pipeline, setting_option
+from vidcli.commands.common import (
+    CONTEXT, Globals, copy_video_to, follow_training, is_torchrun_follower, run_options, run_pipeline,
+    setting_option,
+)
 
 MOVING_DIGITS = "moving-digits"
 
@@ -32,7 +35,8 @@ MOVING_DIGITS = "moving-digits"
 def train_predictor(g: Globals, data: str, output, **run):
     """Train a Dynamic Filter Network frame predictor: it sees `context` frames and predicts the next ones by
     applying a filter of its own to every pixel of the last frame. `vidcli settings train_predictor` lists
-    every value. A killed run resumes from its last save."""
+    every value. A killed run resumes from its last save. Under torchrun every process trains on its own
+    sequences of each step (DistributedDataParallel); process 0 writes the artifact."""
     from vidcli.engine.store import Workspace
     from vidcli.predict.data import write_generator_source
 
@@ -41,7 +45,19 @@ def train_predictor(g: Globals, data: str, output, **run):
         source = write_generator_source(Workspace(g.workspace).state_dir / "generators")
     else:
         source = Path(data)
+    if is_torchrun_follower():
+        follow_training(g, "train_predictor", {"data": source}, run.get("assignments", ()),
+                        lambda config, resume: _train_predictor_share(config, source, resume))
+        return
     run_pipeline(g, "train_predictor", [{"data": source}], outputs=output, **run)
+
+
+def _train_predictor_share(config, source: Path, resume: Path) -> None:
+    from vidcli.predict.data import open_data
+    from vidcli.predict.recipe import PredictorTrainer
+
+    PredictorTrainer(config, open_data(source, config.data_options()), out_dir=None, resume_dir=resume,
+                     device=config.device).run()
 
 
 @click.command(context_settings=CONTEXT,

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from vidcli.commands.common import (
-    CONTEXT, Globals, command_pipeline, run_options, run_pipeline, setting_option,
+    CONTEXT, Globals, follow_training, is_torchrun_follower, run_options, run_pipeline, setting_option,
 )
 from vidcli.commands.predict import train_predictor
 from vidcli.errors import ConfigError
@@ -45,33 +45,19 @@ def train_flow(g: Globals, dataset: Path, output, **run):
     flow pairs (or what `vidcli synth-flow` writes), with RAFT's recipe; `vidcli settings train_flow`
     lists every value. A killed run resumes from its last save. Under torchrun every process trains a
     share of each batch (DistributedDataParallel); process 0 writes the artifact."""
-    if int(os.environ.get("WORLD_SIZE", 1)) > 1 and int(os.environ.get("RANK", 0)) > 0:
-        _follow(g, dataset, run.get("assignments", ()))
+    if is_torchrun_follower():
+        follow_training(g, "train_flow", {"dataset": dataset}, run.get("assignments", ()),
+                        lambda config, resume: _train_flow_share(config, dataset, resume))
         return
     run_pipeline(g, "train_flow", [{"dataset": dataset}], outputs=output, **run)
 
 
-def _follow(g: Globals, dataset: Path, assignments) -> None:
-    """A torchrun process other than 0: plan as process 0 does, then train its share without writing."""
-    from vidcli.engine.plan import build_plan
-    from vidcli.engine.stage import load_stage
-    from vidcli.engine.store import Workspace, is_complete, resume_dir
+def _train_flow_share(config, dataset: Path, resume: Path) -> None:
     from vidcli.training.flow_data import open_dataset
     from vidcli.training.raft_recipe import Trainer
 
-    pipeline = command_pipeline("train_flow", assignments)
-    workspace = Workspace(g.workspace)
-    plan = build_plan(pipeline, [{"dataset": dataset}], workspace)[0]
-    if plan.error:
-        raise plan.error
-    node = plan.nodes["train_flow"]
-    final = workspace.root / node.rel
-    if is_complete(final):
-        return
-    config = load_stage("train_flow").Config(**node.config)
     kind, samples = open_dataset(dataset, config.dataset, config.sintel_pass)
-    Trainer(config, samples, sparse=kind == "kitti", out_dir=None,
-            resume_dir=resume_dir(final.parent, node.key), device=config.device).run()
+    Trainer(config, samples, sparse=kind == "kitti", out_dir=None, resume_dir=resume, device=config.device).run()
 
 
 @click.command("synth-flow", context_settings=CONTEXT,

@@ -7,6 +7,7 @@ depends only on (seed, k), so a resumed run draws what an uninterrupted one woul
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,12 +36,15 @@ class DataOptions:
 
 
 def write_generator_source(folder: Path) -> Path:
-    """The small file that stands for the generator as a pipeline source (its content is its identity)."""
+    """The small file that stands for the generator as a pipeline source (its content is its identity);
+    written whole in one rename, as the processes of a torchrun may all write it at once."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / GENERATOR_FILE
     text = json.dumps(GENERATOR, sort_keys=True) + "\n"
     if not path.is_file() or path.read_text() != text:
-        path.write_text(text)
+        partial = folder / f".{GENERATOR_FILE}.{os.getpid()}"
+        partial.write_text(text)
+        os.replace(partial, path)
     return path
 
 

@@ -5,7 +5,8 @@ convolutional LSTM there that carries the motion seen so far, a decoder back up 
 outputs, for every pixel, a K x K filter (softmax over its K^2 weights); the dynamic local filtering layer
 applies each pixel's filter to the last frame around that pixel. The prediction is thus a local, convex
 mix of the last frame's pixels: motion is copying from where the content was. The `fixed` head is the
-paper's baseline: the same network outputs the frame itself through learned, input-independent filters.
+paper's baseline (the authors' code): the layer that writes the K^2 filter channels stays, and a learned
+1 x 1 convolution (the same for every input) turns them into the frame, in place of the dynamic filtering.
 """
 
 from __future__ import annotations
@@ -57,13 +58,14 @@ class FramePredictor(nn.Module):
     """Predicts frame t+1 from frames 0..t, one frame per `step`; called on a sequence, runs it whole."""
 
     def __init__(self, channels: int = 1, filter_size: int = 9, depth: int = 2, width: int = 32,
-                 hidden: int = 64, head: str = "dynamic", refine: bool = False):
+                 hidden: int = 64, head: str = "dynamic", refine: bool = False, inputs: int = 1):
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"unknown head {head!r}")
         self.channels, self.filter_size, self.head, self.depth = channels, filter_size, head, depth
+        self.inputs = inputs
         widths = [width * 2 ** level for level in range(depth + 1)]
-        self.stem = nn.Conv2d(channels, widths[0], 3, padding=1)
+        self.stem = nn.Conv2d(channels * inputs, widths[0], 3, padding=1)
         self.down = nn.ModuleList(nn.Conv2d(widths[k], widths[k + 1], 3, stride=2, padding=1)
                                   for k in range(depth))
         self.recurrent = ConvLSTMCell(widths[-1], hidden)
@@ -73,34 +75,37 @@ class FramePredictor(nn.Module):
             ups.append(nn.Conv2d(above + widths[k], widths[k], 3, padding=1))
             above = widths[k]
         self.up = nn.ModuleList(ups)
-        self.out = nn.Conv2d(widths[0], filter_size ** 2 if head == "dynamic" else channels, 1)
-        if head == "dynamic":  # start near copying the last frame: most of each filter's weight at its centre
-            with torch.no_grad():
-                self.out.bias.zero_()
-                self.out.bias[filter_size ** 2 // 2] = CENTRE_LOGIT
+        self.out = nn.Conv2d(widths[0], filter_size ** 2, 1)
+        with torch.no_grad():  # dynamic: start near copying the last frame, most filter weight at the centre
+            self.out.bias.zero_()
+            self.out.bias[filter_size ** 2 // 2] = CENTRE_LOGIT
+        self.fixed = nn.Conv2d(filter_size ** 2, channels, 1) if head == "fixed" else None
         self.refine = nn.Sequential(nn.Conv2d(2 * channels, widths[0], 3, padding=1), nn.ReLU(),
                                     nn.Conv2d(widths[0], channels, 3, padding=1)) if refine else None
 
     def step(self, frame: torch.Tensor, state=None):
         """(prediction of the next frame, new state) from `frame` (B, C, H, W in [0, 1]) and the state
-        carried from the earlier frames (None at the first)."""
-        x = F.relu(self.stem(frame))
+        carried from the earlier frames (None at the first): the LSTM's and the last `inputs` - 1 frames,
+        which the network sees beside `frame` (the first frame stands for those before it)."""
+        memory, earlier = state if state is not None else (None, [frame] * (self.inputs - 1))
+        recent = [*earlier, frame]
+        x = F.relu(self.stem(torch.cat(recent, 1)))
         skips = [x]
         for conv in self.down:
             x = F.relu(conv(x))
             skips.append(x)
-        x, state = self.recurrent(x, state)
+        x, memory = self.recurrent(x, memory)
         for conv, skip in zip(self.up, reversed(skips[:-1])):
             x = F.interpolate(x, size=skip.shape[2:], mode="nearest")
             x = F.relu(conv(torch.cat([x, skip], 1)))
         out = self.out(x)
-        if self.head == "dynamic":
+        if self.fixed is None:
             predicted = dynamic_local_filter(frame, torch.softmax(out, 1))
         else:
-            predicted = torch.sigmoid(out)
+            predicted = torch.sigmoid(self.fixed(out))
         if self.refine is not None:
             predicted = predicted + self.refine(torch.cat([predicted, frame], 1))
-        return predicted.clamp(0.0, 1.0), state
+        return predicted.clamp(0.0, 1.0), (memory, recent[1:])
 
     def forward(self, frames: torch.Tensor, context: int) -> torch.Tensor:
         """Predictions of frames 1..T-1 of `frames` (B, T, C, H, W): frames 1..context-1 each from the true

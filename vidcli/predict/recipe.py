@@ -37,6 +37,8 @@ class PredictorOptions:
     width: int = setting(8, "channels at full size (doubled per level)", bounds="[1, 512]")
     hidden: int = setting(32, "channels of the convolutional LSTM", bounds="[1, 1024]")
     refine: bool = setting(False, "add a convolutional refinement of the filtered frame")
+    inputs: int = setting(2, "frames the network sees per step (the last and those before it; the motion "
+                             "between them is then visible to its first layers)", bounds="[1, 8]")
     context: int = setting(10, "true frames seen before predicting", bounds="[1, 1000]")
     future: int = setting(10, "frames predicted from the model's own output in training", bounds="[0, 1000]")
     digits: int = setting(2, "digits per generated sequence (moving-digits data)", bounds="[1, 10]")
@@ -67,7 +69,7 @@ class PredictorOptions:
                            self.seed, self.validation_sequences)
 
 
-NETWORK_FIELDS = ("head", "filter_size", "depth", "width", "hidden", "refine")
+NETWORK_FIELDS = ("head", "filter_size", "depth", "width", "hidden", "refine", "inputs")
 
 
 def build_predictor(options, channels: int):
@@ -183,7 +185,7 @@ def load_predictor(path: Path):
         raise InputError(f"{path}: not a safetensors checkpoint ({error})") from None
     if about.get("architecture") != ARCHITECTURE:
         raise InputError(f"{path}: not a frame predictor checkpoint of `vidcli train predictor`")
-    network = build_predictor(SimpleNamespace(**about), about["channels"])
+    network = build_predictor(SimpleNamespace(**{"inputs": 1, **about}), about["channels"])
     network.load_state_dict(state)
     return network.eval(), about
 
