@@ -15,7 +15,12 @@ from conftest import make_clip, vidcli
 from vidcli.canonical.fit import FitOptions, Fitter, psnr, reconstruct, render_canonical
 from vidcli.canonical.model import CoDeF, FieldSizes
 from vidcli.canonical.propagate import Propagation
-from vidcli.canonical.tcnn_layout import FullyFusedMLP, HashGridEncoding, hash_grid_levels
+from vidcli.canonical.tcnn_layout import (
+    FullyFusedMLP,
+    HashGridEncoding,
+    compiler_available,
+    hash_grid_levels,
+)
 from vidcli.io.video import iter_frames
 
 CODEF_MANIFEST = Path(__file__).resolve().parents[2] / "shared" / "checkpoints" / "codef.json"
@@ -57,6 +62,19 @@ def test_hash_encoding_matches_a_hand_computation_on_a_dense_and_a_hashed_level(
         _bilinear(table, lambda x, y: ((x * 1) ^ (y * 2654435761 % 2**32)) % 64),
         rtol=1e-5,
     )
+
+
+@pytest.mark.skipif(not compiler_available(), reason="torch.compile needs a C++ compiler")
+def test_the_compiled_lookup_gives_the_eager_encoding_and_gradient():
+    encoding = HashGridEncoding(3, n_levels=6, log2_hashmap_size=10, base_resolution=4, per_level_scale=2.0)
+    points = torch.rand(300, 3) * 1.4 - 0.2  # some outside [0, 1], where cells wrap as uint32
+    eager = encoding(points)
+    (eager_grad,) = torch.autograd.grad(eager.square().sum(), encoding.params)
+    encoding.compiled = True
+    compiled = encoding(points)
+    (compiled_grad,) = torch.autograd.grad(compiled.square().sum(), encoding.params)
+    torch.testing.assert_close(compiled, eager)
+    torch.testing.assert_close(compiled_grad, eager_grad)
 
 
 def test_mlp_is_bias_free_with_padded_input_and_output():
@@ -117,7 +135,8 @@ def fitted():
         deform_scale=1.5,
         deform_hidden_layers=2,
     )
-    fitter = Fitter(video, flows, sizes, FitOptions(200, 1024, 1e-2, 10.0, 0.4, 0.4, 0, 100), "cpu")
+    options = FitOptions(200, 1024, 1e-2, 10.0, 0.4, 0.4, 0, 100, compile=False)
+    fitter = Fitter(video, flows, sizes, options, "cpu")
     fitter.run()
     images, deformation = reconstruct(fitter.model, *video.shape[:3], fitter.level_weights(), "cpu")
     return fitter, video.numpy(), images, deformation
@@ -163,7 +182,7 @@ def test_fitting_resumes_where_it_stopped(tmp_path):
         base_resolution=4,
         deform_hidden_layers=2,
     )
-    options = FitOptions(12, 256, 1e-2, 1.0, 0.4, 0.4, 3, 5)
+    options = FitOptions(12, 256, 1e-2, 1.0, 0.4, 0.4, 3, 5, compile=False)
     whole = Fitter(video, flows, sizes, options, "cpu")
     whole.run()
     killed = Fitter(video, flows, sizes, options, "cpu", tmp_path)

@@ -81,7 +81,9 @@ def canonical(g: Globals, videos, **run):
 @click.pass_obj
 def propagate(g: Globals, video, edit_path, edit_name, output, **run):
     """Carry an edit of VIDEO's canonical image (fitted as `vidcli canonical` does, cached) to every frame."""
-    from vidcli.canonical.propagate import builtin_edit, propagate_video, read_edit, upstream_artifact
+    from vidcli.canonical.propagate import (
+        Propagation, builtin_edit, propagate_video, read_edit, upstream_artifact,
+    )
     from vidcli.errors import InputError
     from vidcli.io.frames import FrameSequence
 
@@ -95,9 +97,11 @@ def propagate(g: Globals, video, edit_path, edit_name, output, **run):
     def deliver(artifacts: dict[str, Path]) -> str:
         folder = artifacts["canonical"]
         frames = FrameSequence(upstream_artifact(folder, "frames"))
-        count = propagate_video(
-            folder, frames, edit if edit is not None else builtin_edit(folder, edit_name), output
-        )
+        if edit is not None:
+            edits = {0: edit}  # the background layer's image is the one `vidcli canonical` names
+        else:
+            edits = {i: builtin_edit(folder, edit_name, i) for i in range(Propagation(folder).layers)}
+        count = propagate_video(folder, frames, edits, output)
         return f"wrote {output} ({count} frames)"
 
     run_pipeline(g, "canonical", [{"video": video}], deliver=deliver, **run)
