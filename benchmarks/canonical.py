@@ -177,6 +177,7 @@ def main() -> None:
     parser.add_argument("--png", type=Path, default=None)
     args = parser.parse_args()
     os.environ.setdefault("ANNY_CACHE_DIR", str(ROOT.parent / "main" / ".cache" / "anny"))
+    os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")  # compiling in this process: counted in CPU-s
     import torch
 
     torch.set_num_threads(args.threads)
@@ -186,28 +187,25 @@ def main() -> None:
         "load avg | iterations | batch PSNR by tenth of the fit |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
-    folders = {}
     for name in args.clips.split(","):
         clip = make_clip(CLIP_OF.get(name, name), args.work / "clips")
         masks = clip.parent / f"{clip.name}.gt" / "masks.json" if name == "synth-layers" else None
-        folders[name] = (fit(clip, args.work / "work", args.iterations, masks), clip)
-        r = fit_figures(folders[name][0])
+        folder = fit(clip, args.work / "work", args.iterations, masks)
+        r = fit_figures(folder)
         print(
             f"| {name} | {SPLIT[name]} | {r['frames']} | {r['psnr']:.2f} / {r['worst']:.2f} | "
             f"{r['fit_cpu_s']:.0f} | {r['render_cpu_s']:.0f} | {r['fit_s']:.0f} | {os.getloadavg()[0]:.1f} | "
             f"{r['iterations']} | {' '.join(map(str, r['curve']))} |",
             flush=True,
         )
-    for name in ("synth", "synth-layers"):
-        if name in folders:
-            c = consistency(*folders[name], args.png)
-            print(f"\nwarping error under the true flow ({name}, 0-255 levels):")
-            print("| video | warping error |\n|---|---|")
+        if name in ("synth", "synth-layers"):
+            c = consistency(folder, clip, args.png)
             print(
-                f"| input | {c['input']:.2f} |\n| stylised per frame | {c['per_frame']:.2f} |\n"
-                f"| stylised canonical, propagated | {c['propagated']:.2f} |"
+                f"warping error under the true flow ({name}, 0-255 levels): input {c['input']:.2f}, "
+                f"stylised per frame {c['per_frame']:.2f}, stylised canonical propagated "
+                f"{c['propagated']:.2f} (ratio {c['propagated'] / c['per_frame']:.2f})",
+                flush=True,
             )
-            print(f"ratio propagated / per frame: {c['propagated'] / c['per_frame']:.2f}", flush=True)
 
 
 if __name__ == "__main__":
