@@ -311,3 +311,5 @@ def test_propagate_refuses_bad_arguments_before_fitting(tmp_path):
     )
     assert not_mp4.returncode == 2 and "must be an .mp4" in not_mp4.stderr
     assert not work.exists()
+    no_masks = vidcli("canonical", str(clip), "--masks", str(tmp_path / "none.json"), workspace=work)
+    assert no_masks.returncode == 3 and "input not found" in no_masks.stdout + no_masks.stderr
