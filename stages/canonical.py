@@ -73,7 +73,7 @@ class Config:
     compile: bool = setting(
         True,
         "on a CPU, fuse the hash-grid lookups with torch.compile when a C++ compiler is installed "
-        "(same results, several times faster)",
+        "(the same results up to float rounding, several times faster)",
         significant=False,
     )
     save_every: int = setting(200, "steps between resumable saves", significant=False, bounds="[1, 10000000]")
