@@ -1,8 +1,10 @@
 """CoDeF fitted to a video: a canonical image plus a temporal deformation field (hash grids and small MLPs in
 plain torch), fitted with the reconstruction loss and the flow stage's flow-consistency term. The artifact
 holds the model, `canonical.png` (edit it, then `vidcli propagate`), every frame's canonical coordinates,
-the reconstructed video and its PSNR per frame. A killed fit resumes from its last save (every `save_every`
-steps) and ends exactly where an uninterrupted one with the same seed would."""
+the reconstructed video and its PSNR per frame. With masks (CoDeF's multi-layer variant) the masked people
+get a second layer, with its own deformation and canonical image (`canonical_1.png`). A killed fit resumes
+from its last save (every `save_every` steps) and ends exactly where an uninterrupted one with the same
+seed would."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from vidcli.settings import setting
 
 VERSION = 1
 INPUTS = ("frames", "flow")
+OPTIONAL_INPUTS = ("masks",)  # people's masks (the masks stage, or a masks.json source): their own layer
 
 
 @dataclass
@@ -67,6 +70,12 @@ class Config:
     seed: int = setting(
         0, "random seed of the initialisation and the pixel batches", bounds="[0, 2147483647]"
     )
+    compile: bool = setting(
+        True,
+        "on a CPU, fuse the hash-grid lookups with torch.compile when a C++ compiler is installed "
+        "(the same results up to float rounding, several times faster)",
+        significant=False,
+    )
     save_every: int = setting(200, "steps between resumable saves", significant=False, bounds="[1, 10000000]")
     device: str = setting(
         "auto",
@@ -102,6 +111,7 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     from vidcli.canonical import propagate as files
     from vidcli.canonical.fit import FitOptions, Fitter, psnr, reconstruct, render_canonical
     from vidcli.canonical.model import CANONICAL_OFFSET, CANONICAL_SPAN, FieldSizes
+    from vidcli.canonical.tcnn_layout import compiler_available
     from vidcli.console import log, progress
     from vidcli.engine.keys import sha256_of
     from vidcli.engine.store import resume_dir_of
@@ -132,15 +142,18 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
         config.anneal_length,
         config.seed,
         config.save_every,
+        compile=config.compile and config.device == "cpu" and compiler_available(),
     )
     log.info(
-        "canonical: %d frames at %dx%d, %d iterations on %s",
+        "canonical: %d frames at %dx%d, %d iterations on %s%s",
         len(frames),
         width,
         height,
         config.iterations,
         config.device,
+        " (hash grids compiled)" if options.compile else "",
     )
+    layer_map = _layer_map(inputs["masks"].path, len(frames), (width, height)) if "masks" in inputs else None
     fitter = Fitter(
         torch.from_numpy(video).float() / 255.0,
         torch.from_numpy(flows),
@@ -148,8 +161,9 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
         options,
         config.device,
         resume_dir_of(out_dir),
+        None if layer_map is None else torch.from_numpy(layer_map).long(),
     )
-    started = time.monotonic()
+    started, started_cpu = time.monotonic(), time.process_time()
     with progress("canonical fit", config.iterations) as bar:
         shown = [0]
 
@@ -158,32 +172,41 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
             shown[0] = step
 
         resumed_from = fitter.run(on_step)
-    fit_seconds = time.monotonic() - started
+    fit_seconds, fit_cpu_seconds = time.monotonic() - started, time.process_time() - started_cpu
 
     fitter.model.eval()
     images, deformation = reconstruct(
-        fitter.model, len(frames), height, width, fitter.level_weights(), config.device
+        fitter.model, len(frames), height, width, fitter.level_weights(), config.device, fitter.layer_map
     )
     per_frame = [psnr(images[t], video[t] / 255.0) for t in range(len(frames))]
-    bounds = _canonical_bounds(deformation, (width, height), CANONICAL_OFFSET, CANONICAL_SPAN)
-    canonical_size = (round((bounds[3] - bounds[2]) * width), round((bounds[1] - bounds[0]) * height))
-    canonical = render_canonical(fitter.model, bounds, canonical_size, config.device)
+    layer_bounds, canonical_sizes = [], []
+    for layer in range(fitter.model.layers):
+        mine = deformation if layer_map is None else deformation[layer_map == layer]
+        bounds = _canonical_bounds(mine, (width, height), CANONICAL_OFFSET, CANONICAL_SPAN)
+        canonical_size = (round((bounds[3] - bounds[2]) * width), round((bounds[1] - bounds[0]) * height))
+        canonical = render_canonical(fitter.model, bounds, canonical_size, config.device, layer)
+        cv2.imwrite(
+            str(out_dir / files.canonical_png(layer)),
+            cv2.cvtColor((canonical * 255 + 0.5).astype(np.uint8), cv2.COLOR_RGB2BGR),
+        )
+        layer_bounds.append(bounds)
+        canonical_sizes.append(list(canonical_size))
 
     save_file(
         {k: v.detach().cpu().contiguous() for k, v in fitter.model.state_dict().items()},
         str(out_dir / files.MODEL_FILE),
         metadata={"vidcli": json.dumps(sizes.__dict__)},
     )
-    cv2.imwrite(
-        str(out_dir / files.CANONICAL_PNG),
-        cv2.cvtColor((canonical * 255 + 0.5).astype(np.uint8), cv2.COLOR_RGB2BGR),
-    )
     np.save(out_dir / files.DEFORMATION_NPY, deformation.astype(np.float16))
+    if layer_map is not None:
+        np.save(out_dir / files.LAYERS_NPY, layer_map)
     (out_dir / files.CANONICAL_JSON).write_text(
         json.dumps(
             {
-                "bounds": bounds,
-                "canonical_size": list(canonical_size),
+                "bounds": layer_bounds[0],
+                "canonical_size": canonical_sizes[0],
+                "layer_bounds": layer_bounds,
+                "layer_sizes": canonical_sizes,
                 "fit_size": [width, height],
                 "frames": len(frames),
                 "sizes": sizes.__dict__,
@@ -209,6 +232,8 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
             "frames": len(frames),
             "iterations": config.iterations,
             "fit_seconds": round(fit_seconds, 1),
+            "fit_cpu_seconds": round(fit_cpu_seconds, 1),  # every thread of the process
+            "render_cpu_seconds": round(time.process_time() - started_cpu - fit_cpu_seconds, 1),
             "resumed_from": resumed_from,
             "psnr": round(float(np.mean(per_frame)), 3),
             "min_psnr": round(min(per_frame), 3),
@@ -228,6 +253,21 @@ def _forward_flows(flow_dir: Path, count: int, size: tuple[int, int]):
             f"the canonical fit needs flow between consecutive frames; flow.step is {flow.index['step']}"
         )
     return np.stack([resize_flow(flow.read(t, t + 1), size) for t in range(count - 1)]).astype(np.float32)
+
+
+def _layer_map(masks_path: Path, count: int, size: tuple[int, int]):
+    """[count, h, w] uint8 at `size`: 1 where any person's mask covers the pixel, else 0 (the background)."""
+    import cv2
+    import numpy as np
+
+    from vidcli.io.masks import MASKS_JSON, decode, read_masks
+
+    masks = read_masks(masks_path / MASKS_JSON if masks_path.is_dir() else masks_path)
+    layers = np.zeros((count, masks["height"], masks["width"]), np.uint8)
+    for entry in masks["masks"]:
+        if entry["frame"] < count:
+            layers[entry["frame"]] |= decode(entry["rle"]).astype(np.uint8)
+    return np.stack([cv2.resize(layer, size, interpolation=cv2.INTER_NEAREST) for layer in layers])
 
 
 def _canonical_bounds(deformation, size, offset: float, span: float) -> list[float]:

@@ -15,7 +15,12 @@ from conftest import make_clip, vidcli
 from vidcli.canonical.fit import FitOptions, Fitter, psnr, reconstruct, render_canonical
 from vidcli.canonical.model import CoDeF, FieldSizes
 from vidcli.canonical.propagate import Propagation
-from vidcli.canonical.tcnn_layout import FullyFusedMLP, HashGridEncoding, hash_grid_levels
+from vidcli.canonical.tcnn_layout import (
+    FullyFusedMLP,
+    HashGridEncoding,
+    compiler_available,
+    hash_grid_levels,
+)
 from vidcli.io.video import iter_frames
 
 CODEF_MANIFEST = Path(__file__).resolve().parents[2] / "shared" / "checkpoints" / "codef.json"
@@ -57,6 +62,19 @@ def test_hash_encoding_matches_a_hand_computation_on_a_dense_and_a_hashed_level(
         _bilinear(table, lambda x, y: ((x * 1) ^ (y * 2654435761 % 2**32)) % 64),
         rtol=1e-5,
     )
+
+
+@pytest.mark.skipif(not compiler_available(), reason="torch.compile needs a C++ compiler")
+def test_the_compiled_lookup_gives_the_eager_encoding_and_gradient():
+    encoding = HashGridEncoding(3, n_levels=6, log2_hashmap_size=10, base_resolution=4, per_level_scale=2.0)
+    points = torch.rand(300, 3) * 1.4 - 0.2  # some outside [0, 1], where cells wrap as uint32
+    eager = encoding(points)
+    (eager_grad,) = torch.autograd.grad(eager.square().sum(), encoding.params)
+    encoding.compiled = True
+    compiled = encoding(points)
+    (compiled_grad,) = torch.autograd.grad(compiled.square().sum(), encoding.params)
+    torch.testing.assert_close(compiled, eager)
+    torch.testing.assert_close(compiled_grad, eager_grad)
 
 
 def test_mlp_is_bias_free_with_padded_input_and_output():
@@ -117,7 +135,8 @@ def fitted():
         deform_scale=1.5,
         deform_hidden_layers=2,
     )
-    fitter = Fitter(video, flows, sizes, FitOptions(200, 1024, 1e-2, 10.0, 0.4, 0.4, 0, 100), "cpu")
+    options = FitOptions(200, 1024, 1e-2, 10.0, 0.4, 0.4, 0, 100, compile=False)
+    fitter = Fitter(video, flows, sizes, options, "cpu")
     fitter.run()
     images, deformation = reconstruct(fitter.model, *video.shape[:3], fitter.level_weights(), "cpu")
     return fitter, video.numpy(), images, deformation
@@ -154,6 +173,50 @@ def test_propagating_the_canonical_image_itself_reproduces_the_reconstruction(fi
     assert psnr(warped, images) > 30
 
 
+def test_a_masked_square_moving_against_the_background_is_fitted_in_its_own_layer(tmp_path):
+    """CoDeF's multi-layer variant: the background moves right, a masked square left; each layer's
+    deformation recovers its own motion, and propagating both canonical images reproduces the video."""
+    background, _ = _translating_texture(frames=6, size=24, speed=2)
+    square = 1 - background.flip(2)  # mirrored: moves left
+    layer_map = torch.zeros(6, 24, 24, dtype=torch.long)
+    layer_map[:, 8:16, 8:16] = 1
+    video = torch.where(layer_map[..., None] == 1, square, background)
+    sizes = FieldSizes(
+        levels=6,
+        canonical_log2_hashmap_size=10,
+        deform_log2_hashmap_size=10,
+        base_resolution=4,
+        canonical_scale=1.5,
+        deform_scale=1.5,
+        deform_hidden_layers=2,
+    )
+    options = FitOptions(150, 1024, 1e-2, 0.0, 0.4, 0.4, 0, 1000, compile=False)
+    fitter = Fitter(video, None, sizes, options, "cpu", layer_map=layer_map)
+    fitter.run()
+    images, deformation = reconstruct(fitter.model, 6, 24, 24, fitter.level_weights(), "cpu", layer_map)
+    assert psnr(images, video.numpy()) > 30
+    for rows, cols, speed in ((slice(18, 24), slice(2, 22), 2), (slice(9, 15), slice(9, 15), -2)):
+        canonical_cols = deformation[:, rows, cols, 1]
+        slope = np.diff(canonical_cols, axis=2).mean() * 24
+        assert (canonical_cols[:-1] - canonical_cols[1:]).mean() * 24 / slope == pytest.approx(speed, abs=0.4)
+
+    edits, bounds = {}, []
+    for layer in range(2):
+        mine = deformation[layer_map.numpy() == layer]
+        bounds.append([float(mine[:, 0].min()), float(mine[:, 0].max()), float(mine[:, 1].min()),
+                       float(mine[:, 1].max())])
+        size = (round((bounds[-1][3] - bounds[-1][2]) * 48), round((bounds[-1][1] - bounds[-1][0]) * 48))
+        canonical = render_canonical(fitter.model, bounds[-1], size, "cpu", layer)
+        edits[layer] = np.dstack([canonical, np.ones(canonical.shape[:2], np.float32)])
+    (tmp_path / "canonical.json").write_text(json.dumps({"bounds": bounds[0], "layer_bounds": bounds}))
+    np.save(tmp_path / "deformation.npy", deformation.astype(np.float16))
+    np.save(tmp_path / "layers.npy", layer_map.numpy().astype(np.uint8))
+    propagation = Propagation(tmp_path)
+    black = np.zeros((24, 24, 3), np.uint8)
+    warped = np.stack([propagation.frame(black, edits, t) for t in range(6)]) / 255.0
+    assert propagation.layers == 2 and psnr(warped, images) > 25
+
+
 def test_fitting_resumes_where_it_stopped(tmp_path):
     video, flows = _translating_texture(frames=4, size=16)
     sizes = FieldSizes(
@@ -163,7 +226,7 @@ def test_fitting_resumes_where_it_stopped(tmp_path):
         base_resolution=4,
         deform_hidden_layers=2,
     )
-    options = FitOptions(12, 256, 1e-2, 1.0, 0.4, 0.4, 3, 5)
+    options = FitOptions(12, 256, 1e-2, 1.0, 0.4, 0.4, 3, 5, compile=False)
     whole = Fitter(video, flows, sizes, options, "cpu")
     whole.run()
     killed = Fitter(video, flows, sizes, options, "cpu", tmp_path)
@@ -248,3 +311,5 @@ def test_propagate_refuses_bad_arguments_before_fitting(tmp_path):
     )
     assert not_mp4.returncode == 2 and "must be an .mp4" in not_mp4.stderr
     assert not work.exists()
+    no_masks = vidcli("canonical", str(clip), "--masks", str(tmp_path / "none.json"), workspace=work)
+    assert no_masks.returncode == 3 and "input not found" in no_masks.stdout + no_masks.stderr

@@ -15,7 +15,10 @@ import torch
 
 from vidcli.canonical.model import CoDeF, FieldSizes, annealed_level_weights
 
+LAYERS = 2  # with masks: the background and the masked foreground
+
 RESUME_FILE = "fit.pt"
+ADAM_BETAS, ADAM_EPS = (0.9, 0.99), 1e-15  # instant-ngp's, for hash tables whose entries see rare gradients
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class FitOptions:
     anneal_length: float  # fraction of the iterations over which they come in
     seed: int
     save_every: int
+    compile: bool  # hash-grid lookups through torch.compile (needs a C++ compiler)
 
 
 def pixel_points(height: int, width: int, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
@@ -37,7 +41,9 @@ def pixel_points(height: int, width: int, rows: torch.Tensor, cols: torch.Tensor
 
 class Fitter:
     """Fits `CoDeF` to `video` ([T, H, W, 3] floats in [0, 1]) with forward `flows` ([T-1, H, W, 2] in
-    pixels, (dx, dy)) or None."""
+    pixels, (dx, dy)) or None. With a `layer_map` (CoDeF's multi-layer variant: 0 = background, 1 = a
+    masked foreground such as a person) each layer has its own deformation and canonical image, and a
+    pixel is fitted, flow term included, by the layer its mask puts it in."""
 
     def __init__(
         self,
@@ -47,12 +53,18 @@ class Fitter:
         options: FitOptions,
         device: str,
         resume_dir: Path | None = None,
+        layer_map: torch.Tensor | None = None,
     ):
         torch.manual_seed(options.seed)
         self.video, self.flows, self.options, self.device = video, flows, options, device
         self.frames, self.height, self.width = video.shape[:3]
-        self.model = CoDeF(sizes).to(device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=options.lr)
+        self.layer_map = layer_map  # [T, H, W] layer of every pixel (CoDeF's masks), None: one layer
+        self.model = CoDeF(sizes, layers=1 if layer_map is None else LAYERS).to(device)
+        if options.compile:
+            self.model.compile_encoders()
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=options.lr, betas=ADAM_BETAS, eps=ADAM_EPS, fused=True
+        )
         milestones = [
             round(options.iterations * f) for f in (0.25, 0.5, 0.75)
         ]  # CoDeF: 2500/5000/7500 of 10k
@@ -80,9 +92,19 @@ class Fitter:
         points = pixel_points(self.height, self.width, rows.float(), cols.float()).to(self.device)
         times = (t.float() / self.frames).to(self.device)
         weights = self.level_weights()
-        rgb, deformed = self.model(points, times, weights)
-        mse = torch.mean((rgb - target) ** 2)
-        loss = mse + self._flow_term(t, rows, cols, deformed, weights)
+        layer = torch.zeros_like(t) if self.layer_map is None else self.layer_map[t, rows, cols]
+        squared_error, flow_term = torch.zeros((), device=self.device), torch.zeros((), device=self.device)
+        for i in range(self.model.layers):
+            mine = layer == i
+            if bool(mine.any()):
+                here = mine.to(self.device)
+                rgb, deformed = self.model(points[here], times[here], weights, layer=i)
+                squared_error = squared_error + torch.sum((rgb - target[here]) ** 2)
+                share = float(mine.float().mean())  # the layers' flow terms add up to a mean over the batch
+                flow = self._flow_term(t[mine], rows[mine], cols[mine], deformed, weights, i)
+                flow_term = flow_term + share * flow
+        mse = squared_error / target.numel()
+        loss = mse + flow_term
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -92,7 +114,7 @@ class Fitter:
         self.curve.append((self.step, float(loss.detach()), psnr))
         return psnr
 
-    def _flow_term(self, t, rows, cols, deformed, weights) -> torch.Tensor:
+    def _flow_term(self, t, rows, cols, deformed, weights, layer: int) -> torch.Tensor:
         """L1 between the canonical points of a pixel and of where the flow carries it in frame t + 1."""
         if self.flows is None or self.options.flow_weight == 0:
             return torch.zeros((), device=self.device)
@@ -110,7 +132,7 @@ class Fitter:
             return torch.zeros((), device=self.device)
         points = pixel_points(self.height, self.width, next_rows[inside], next_cols[inside]).to(self.device)
         times = ((t[inside] + 1).float() / self.frames).to(self.device)
-        carried = self.model.deform(points, times, weights)
+        carried = self.model.deform(points, times, weights, layer)
         here = deformed[has_next.to(self.device)][inside.to(self.device)]
         return self.options.flow_weight * torch.nn.functional.l1_loss(carried, here)
 
@@ -165,23 +187,26 @@ def reconstruct(
     width: int,
     level_weights: torch.Tensor,
     device: str,
+    layer_map: torch.Tensor | None = None,
     chunk: int = 65536,
 ):
-    """Every frame's reconstruction ([T, H, W, 3] floats) and its canonical coordinates ([T, H, W, 2])."""
+    """Every frame's reconstruction ([T, H, W, 3] floats) and its canonical coordinates ([T, H, W, 2], in
+    the canonical image of the pixel's layer in `layer_map`)."""
     rows, cols = torch.meshgrid(torch.arange(height).float(), torch.arange(width).float(), indexing="ij")
     points = pixel_points(height, width, rows.reshape(-1), cols.reshape(-1)).to(device)
-    images = np.empty((frames, height, width, 3), np.float32)
-    deformations = np.empty((frames, height, width, 2), np.float32)
+    images = np.empty((frames, height * width, 3), np.float32)
+    deformations = np.empty((frames, height * width, 2), np.float32)
     for t in range(frames):
-        rgb, deformed = [], []
-        for start in range(0, len(points), chunk):
-            part = points[start : start + chunk]
-            colour, where = model(part, torch.full((len(part),), t / frames, device=device), level_weights)
-            rgb.append(colour)
-            deformed.append(where)
-        images[t] = torch.cat(rgb).clamp(0, 1).reshape(height, width, 3).cpu().numpy()
-        deformations[t] = torch.cat(deformed).reshape(height, width, 2).cpu().numpy()
-    return images, deformations
+        layer = torch.zeros(len(points), dtype=torch.long) if layer_map is None else layer_map[t].reshape(-1)
+        for i in range(model.layers):
+            index = torch.nonzero(layer == i)[:, 0]
+            for start in range(0, len(index), chunk):
+                part = index[start : start + chunk]
+                time = torch.full((len(part),), t / frames, device=device)
+                colour, where = model(points[part.to(device)], time, level_weights, layer=i)
+                images[t, part.numpy()] = colour.clamp(0, 1).cpu().numpy()
+                deformations[t, part.numpy()] = where.cpu().numpy()
+    return images.reshape(frames, height, width, 3), deformations.reshape(frames, height, width, 2)
 
 
 @torch.no_grad()
@@ -190,16 +215,17 @@ def render_canonical(
     bounds: tuple[float, float, float, float],
     size: tuple[int, int],
     device: str,
+    layer: int = 0,
     chunk: int = 65536,
 ) -> np.ndarray:
-    """The canonical image ([h, w, 3] floats) over canonical coordinates `bounds` (row0, row1, col0, col1),
-    pixel centres as in `canonical_pixel`."""
+    """The canonical image ([h, w, 3] floats) of a layer over canonical coordinates `bounds` (row0, row1,
+    col0, col1), pixel centres as in `canonical_pixel`."""
     width, height = size
     row0, row1, col0, col1 = bounds
     rows = row0 + (torch.arange(height).float() + 0.5) / height * (row1 - row0)
     cols = col0 + (torch.arange(width).float() + 0.5) / width * (col1 - col0)
     grid = torch.stack(torch.meshgrid(rows, cols, indexing="ij"), dim=-1).reshape(-1, 2).to(device)
-    out = torch.cat([model.canonical(grid[s : s + chunk]) for s in range(0, len(grid), chunk)])
+    out = torch.cat([model.canonical(grid[s : s + chunk], layer) for s in range(0, len(grid), chunk)])
     return out.clamp(0, 1).reshape(height, width, 3).cpu().numpy()
 
 

@@ -109,6 +109,12 @@ class CoDeF(nn.Module):
             setattr(self, f"warping_field_{i}", DeformHash3dWarp(sizes))
             setattr(self, f"implicit_video_{i}", ImplicitVideoHash(sizes))
 
+    def compile_encoders(self) -> None:
+        """Run every hash-grid lookup through torch.compile (`tcnn_layout.compiled_lookup`)."""
+        for module in self.modules():
+            if isinstance(module, HashGridEncoding):
+                module.compiled = True
+
     def deform(self, points: torch.Tensor, times: torch.Tensor, level_weights=None, layer: int = 0):
         """Canonical coordinates of frame points ([N, 2] rows/columns in [0, 1], [N] times in [0, 1])."""
         xyt = torch.cat([points, times[:, None]], dim=-1)

@@ -13,10 +13,23 @@ from vidcli.commands.common import (
 )
 
 _fit_options = [
+    click.option(
+        "--masks",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="A masks.json (the masks stage's, or vidcli synth's ground truth): its people get a layer "
+        "of their own (CoDeF's multi-layer variant; canonical_1.png is theirs).",
+    ),
     setting_option("--iterations", "canonical.iterations"),
     setting_option("--max-size", "canonical.max_size"),
     setting_option("--seed", "canonical.seed"),
 ]
+
+
+def _pipeline_and_sources(videos, masks: Path | None) -> tuple[str, list[dict]]:
+    if masks is None:
+        return "canonical", [{"video": v} for v in videos]
+    return "canonical_masks", [{"video": v, "masks": masks} for v in videos]
 
 
 def _with_fit_options(func):
@@ -35,7 +48,7 @@ def _with_fit_options(func):
 @_with_fit_options
 @run_options
 @click.pass_obj
-def canonical(g: Globals, videos, **run):
+def canonical(g: Globals, videos, masks, **run):
     """Fit a canonical image and a deformation field to each of VIDEOS and print where the image is."""
     from vidcli.canonical.propagate import CANONICAL_PNG, PSNR_CSV
 
@@ -47,7 +60,7 @@ def canonical(g: Globals, videos, **run):
             f"dB); edit it, then: vidcli propagate VIDEO --canonical-edit EDITED.png -o OUT.mp4"
         )
 
-    run_pipeline(g, "canonical", [{"video": v} for v in videos], deliver=deliver, **run)
+    run_pipeline(g, *_pipeline_and_sources(videos, masks), deliver=deliver, **run)
 
 
 @click.command(
@@ -79,9 +92,11 @@ def canonical(g: Globals, videos, **run):
 @_with_fit_options
 @run_options
 @click.pass_obj
-def propagate(g: Globals, video, edit_path, edit_name, output, **run):
+def propagate(g: Globals, video, edit_path, edit_name, output, masks, **run):
     """Carry an edit of VIDEO's canonical image (fitted as `vidcli canonical` does, cached) to every frame."""
-    from vidcli.canonical.propagate import builtin_edit, propagate_video, read_edit, upstream_artifact
+    from vidcli.canonical.propagate import (
+        Propagation, builtin_edit, propagate_video, read_edit, upstream_artifact,
+    )
     from vidcli.errors import InputError
     from vidcli.io.frames import FrameSequence
 
@@ -95,9 +110,11 @@ def propagate(g: Globals, video, edit_path, edit_name, output, **run):
     def deliver(artifacts: dict[str, Path]) -> str:
         folder = artifacts["canonical"]
         frames = FrameSequence(upstream_artifact(folder, "frames"))
-        count = propagate_video(
-            folder, frames, edit if edit is not None else builtin_edit(folder, edit_name), output
-        )
+        if edit is not None:
+            edits = {0: edit}  # the background layer's image is the one `vidcli canonical` names
+        else:
+            edits = {i: builtin_edit(folder, edit_name, i) for i in range(Propagation(folder).layers)}
+        count = propagate_video(folder, frames, edits, output)
         return f"wrote {output} ({count} frames)"
 
-    run_pipeline(g, "canonical", [{"video": video}], deliver=deliver, **run)
+    run_pipeline(g, *_pipeline_and_sources([video], masks), deliver=deliver, **run)
