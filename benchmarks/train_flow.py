@@ -105,7 +105,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--train-pairs", type=int, default=1000)
     parser.add_argument("--heldout-pairs", type=int, default=16, help="pairs of the tuning and held-out sets")
-    parser.add_argument("--size", type=int, nargs=2, default=(192, 160), metavar=("W", "H"))
+    parser.add_argument("--size", type=int, nargs=2, default=(192, 160), metavar=("W", "H"),
+                        help="size of the generated tuning and held-out pairs (and training pairs, by default)")
+    parser.add_argument("--train-size", type=int, nargs=2, default=None, metavar=("W", "H"),
+                        help="size of the generated training pairs (default: --size)")
     parser.add_argument("--crop", type=int, default=128)
     parser.add_argument("--lr", type=float, default=4e-4)
     parser.add_argument("--iterations", type=int, default=6, help="refinement iterations while training")
@@ -119,11 +122,13 @@ def main() -> None:
                         help="probability of a textureless layer in the training pairs")
     parser.add_argument("--dark-share", type=float, default=0.0,
                         help="probability of a darkened layer in the training pairs")
-    parser.add_argument("--proxy-size", type=int, nargs=2, default=(256, 192), metavar=("W", "H"),
-                        help="size of the photo proxy pairs")
+    parser.add_argument("--proxy-size", type=int, nargs=2, default=(512, 384), metavar=("W", "H"),
+                        help="size of the photo proxy pairs (FlyingChairs' size by default)")
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--test-iterations", type=int, nargs="+", default=(6, 12),
                         help="refinement iterations when scoring: the first for the curve and the table")
+    parser.add_argument("--test-scales", type=float, nargs="*", default=(0.75, 0.5, 0.375),
+                        help="image resize factors also scored at the end (flow brought back to full size)")
     parser.add_argument("--evaluate-every", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--seed", type=int, default=0)
@@ -135,13 +140,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         options = PairOptions(width=args.size[0], height=args.size[1])  # the tuning and held-out pairs'
+        train_size = args.train_size or args.size
         photos = video_frames(SHARED_VIDEOS, args.photos_per_video) if args.photos_per_video else []
         write_pairs(scratch / "train", args.train_pairs, args.seed,
-                    replace(options, photo_share=args.photo_share, flat_share=args.flat_share,
-                            dark_share=args.dark_share), photos)
+                    replace(options, width=train_size[0], height=train_size[1], photo_share=args.photo_share,
+                            flat_share=args.flat_share, dark_share=args.dark_share), photos)
         write_pairs(scratch / "tuning", args.heldout_pairs, args.seed + 2000, options, photos)
         write_pairs(scratch / "heldout", args.heldout_pairs, args.seed + 1000, options, photos)
-        print(f"generated {args.train_pairs} + 2 x {args.heldout_pairs} pairs "
+        print(f"generated {args.train_pairs} pairs at {train_size[0]}x{train_size[1]} + 2 x {args.heldout_pairs} "
               f"at {args.size[0]}x{args.size[1]} "
               f"({len(photos)} photos) in {time.monotonic() - started:.0f} s")
         held = {"tuning": chairs(scratch / "tuning"), "generated": chairs(scratch / "heldout")}
@@ -167,6 +173,17 @@ def main() -> None:
             return raft
 
         raft = raft_at(args.test_iterations[0])
+
+        def raft_scaled(factor):
+            """RAFT on the images resized by `factor`, its flow brought back to full size: a network trained
+            on small images knows the sizes of objects and motions of small images."""
+            def estimate(image1, image2):
+                height, width = image1.shape[:2]
+                size = (round(width * factor / 8) * 8, round(height * factor / 8) * 8)
+                small = [cv2.resize(image, size, interpolation=cv2.INTER_AREA) for image in (image1, image2)]
+                flow = cv2.resize(raft(*small), (width, height), interpolation=cv2.INTER_LINEAR)
+                return flow * [width / size[0], height / size[1]]
+            return estimate
 
         evaluation_cpu = [0.0]
 
@@ -213,6 +230,9 @@ def main() -> None:
         for iterations in args.test_iterations[1:]:
             print(f"RAFT at {iterations} test iterations: " + "  ".join(
                 f"{name} {score(raft_at(iterations), samples)['epe']:.3f}" for name, samples in held.items()))
+        for factor in args.test_scales:
+            print(f"RAFT on images resized by {factor} ({args.test_iterations[0]} iterations): " + "  ".join(
+                f"{name} {score(raft_scaled(factor), samples)['epe']:.3f}" for name, samples in held.items()))
         print(f"total wall {time.monotonic() - started:.0f} s, {time.process_time():.0f} CPU-s")
 
 
