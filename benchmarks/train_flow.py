@@ -6,16 +6,17 @@ held out too (skipped when absent). Photos for the training textures are frames 
 (../shared/data/videos, ../shared/data/inpaint; none when absent). A fourth held-out set, **photos**, stands
 for real images without touching the chairs: the same generator with every layer a crop of scikit-image's
 bundled photos (astronaut, coffee, rocket, hubble_deep_field, ...: dark skies, shadows, flat walls), which
-training never sees (skipped without scikit-image). Prints the learning curve (training loss
-and EPE, held-out EPE every --evaluate-every steps) and the final EPE against zero flow and OpenCV DIS
-(medium) on the same pairs, overall and by true motion length (RAFT evaluated with the first --test-iterations, 6 as in training, chosen on the tuning set).
+training never sees (skipped without scikit-image). Prints the learning curve (training loss and EPE,
+held-out EPE every --evaluate-every steps) and the final EPE against zero flow and OpenCV DIS (medium) on
+the same pairs, overall and by true motion length (RAFT with the first --test-iterations: 6, the training
+count, chosen on the tuning set), then RAFT with the other iteration counts and on resized images.
 
 The training budget is counted in CPU seconds of this process (time.process_time(), every thread),
 evaluations left out, because the wall clock on a shared machine says little; wall seconds and the load
-average are printed beside it. Example (1 torch thread, about 780 training CPU-s):
+average are printed beside it. Example (run 3 of docs/training.md: 1 torch thread, about 610 training CPU-s):
 
-    python benchmarks/train_flow.py --steps 1500 --batch-size 4 --iterations 6 --threads 1 \
-        --evaluate-every 300
+    python benchmarks/train_flow.py --steps 1200 --threads 1 --evaluate-every 300 --flat-share 0.25 \
+        --dark-share 0.25 --photos-per-video 100
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def video_frames(paths, per_video: int) -> list[np.ndarray]:
     return frames
 
 
-PROXY_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field", "retina",
+PROXY_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field",
+                "retina",
                 "camera", "moon", "grass", "gravel", "brick", "coins", "cell")
 
 
@@ -106,7 +108,7 @@ def main() -> None:
     parser.add_argument("--train-pairs", type=int, default=1000)
     parser.add_argument("--heldout-pairs", type=int, default=16, help="pairs of the tuning and held-out sets")
     parser.add_argument("--size", type=int, nargs=2, default=(192, 160), metavar=("W", "H"),
-                        help="size of the generated tuning and held-out pairs (and training pairs, by default)")
+                        help="size of the generated tuning, held-out (and by default training) pairs")
     parser.add_argument("--train-size", type=int, nargs=2, default=None, metavar=("W", "H"),
                         help="size of the generated training pairs (default: --size)")
     parser.add_argument("--crop", type=int, default=128)
@@ -147,20 +149,23 @@ def main() -> None:
                             flat_share=args.flat_share, dark_share=args.dark_share), photos)
         write_pairs(scratch / "tuning", args.heldout_pairs, args.seed + 2000, options, photos)
         write_pairs(scratch / "heldout", args.heldout_pairs, args.seed + 1000, options, photos)
-        print(f"generated {args.train_pairs} pairs at {train_size[0]}x{train_size[1]} + 2 x {args.heldout_pairs} "
+        print(f"generated {args.train_pairs} pairs at {train_size[0]}x{train_size[1]} "
+              f"+ 2 x {args.heldout_pairs} "
               f"at {args.size[0]}x{args.size[1]} "
               f"({len(photos)} photos) in {time.monotonic() - started:.0f} s")
         held = {"tuning": chairs(scratch / "tuning"), "generated": chairs(scratch / "heldout")}
         real = proxy_photos()
         if real:
             write_pairs(scratch / "photos", args.heldout_pairs, args.seed + 3000,
-                        PairOptions(width=args.proxy_size[0], height=args.proxy_size[1], photo_share=1.0), real)
+                        PairOptions(width=args.proxy_size[0], height=args.proxy_size[1], photo_share=1.0),
+                        real)
             held["photos"] = chairs(scratch / "photos")
         if SHARED_CHAIRS.is_dir():
             held["chairs"] = chairs(SHARED_CHAIRS)
 
         recipe = TrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, crop_height=args.crop,
-                              crop_width=args.crop, iterations=args.iterations, weight_decay=args.weight_decay, min_scale=args.scale[0],
+                              crop_width=args.crop, iterations=args.iterations,
+                              weight_decay=args.weight_decay, min_scale=args.scale[0],
                               max_scale=args.scale[1], validation_pairs=0, seed=args.seed, log_every=50,
                               save_every=args.steps)
         trainer = Trainer(recipe, chairs(scratch / "train"), sparse=False, out_dir=None,
