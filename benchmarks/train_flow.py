@@ -2,17 +2,21 @@
 
 Three sets of generated pairs come from three seeds: training, tuning (the set settings are chosen on) and
 held-out (never trained on nor used for choices); the FlyingChairs pairs in ../shared/data/flow/chairs are
-held out too (skipped when absent). Photos for the textures are frames of the shared videos
-(../shared/data/videos, ../shared/data/inpaint; none when absent). Prints the learning curve (training loss
-and EPE, held-out EPE every --evaluate-every steps) and the final EPE against zero flow and OpenCV DIS
-(medium) on the same pairs, overall and by true motion length (RAFT evaluated with 12 iterations).
+held out too (skipped when absent). Photos for the training textures are frames of the shared videos
+(../shared/data/videos, ../shared/data/inpaint; none when absent). A fourth held-out set, **photos**, stands
+for real images without touching the chairs: the same generator with every layer a crop of scikit-image's
+bundled photos (astronaut, coffee, rocket, hubble_deep_field, ...: dark skies, shadows, flat walls), which
+training never sees (skipped without scikit-image). Prints the learning curve (training loss and EPE,
+held-out EPE every --evaluate-every steps) and the final EPE against zero flow and OpenCV DIS (medium) on
+the same pairs, overall and by true motion length (RAFT with the first --test-iterations: 6, the training
+count, chosen on the tuning set), then RAFT with the other iteration counts and on resized images.
 
 The training budget is counted in CPU seconds of this process (time.process_time(), every thread),
 evaluations left out, because the wall clock on a shared machine says little; wall seconds and the load
-average are printed beside it. Example (1 torch thread, about 780 training CPU-s):
+average are printed beside it. Example (run 3 of docs/training.md: 1 torch thread, about 610 training CPU-s):
 
-    python benchmarks/train_flow.py --steps 1500 --batch-size 4 --iterations 6 --threads 1 \
-        --evaluate-every 300
+    python benchmarks/train_flow.py --steps 1200 --threads 1 --evaluate-every 300 --flat-share 0.25 \
+        --dark-share 0.25 --photos-per-video 100
 """
 
 from __future__ import annotations
@@ -55,6 +59,21 @@ def video_frames(paths, per_video: int) -> list[np.ndarray]:
     return frames
 
 
+PROXY_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field",
+                "retina",
+                "camera", "moon", "grass", "gravel", "brick", "coins", "cell")
+
+
+def proxy_photos() -> list[np.ndarray]:
+    """scikit-image's bundled photos as RGB (none without scikit-image)."""
+    try:
+        import skimage.data
+    except ImportError:
+        return []
+    photos = [getattr(skimage.data, name)() for name in PROXY_PHOTOS]
+    return [np.repeat(photo[..., None], 3, axis=2) if photo.ndim == 2 else photo[..., :3] for photo in photos]
+
+
 def score(estimator, samples) -> dict:
     """flow_metrics over the pairs, plus the EPE of the pixels in each range of true motion length."""
     fields = []
@@ -88,7 +107,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--train-pairs", type=int, default=1000)
     parser.add_argument("--heldout-pairs", type=int, default=16, help="pairs of the tuning and held-out sets")
-    parser.add_argument("--size", type=int, nargs=2, default=(192, 160), metavar=("W", "H"))
+    parser.add_argument("--size", type=int, nargs=2, default=(192, 160), metavar=("W", "H"),
+                        help="size of the generated tuning, held-out (and by default training) pairs")
+    parser.add_argument("--train-size", type=int, nargs=2, default=None, metavar=("W", "H"),
+                        help="size of the generated training pairs (default: --size)")
     parser.add_argument("--crop", type=int, default=128)
     parser.add_argument("--lr", type=float, default=4e-4)
     parser.add_argument("--iterations", type=int, default=6, help="refinement iterations while training")
@@ -98,7 +120,17 @@ def main() -> None:
                         help="frames of each shared video used as textures (0: generated textures only)")
     parser.add_argument("--photo-share", type=float, default=0.5,
                         help="probability of a photo texture per layer of the training pairs")
-    parser.add_argument("--test-iterations", type=int, default=12, help="refinement iterations when scoring")
+    parser.add_argument("--flat-share", type=float, default=0.0,
+                        help="probability of a textureless layer in the training pairs")
+    parser.add_argument("--dark-share", type=float, default=0.0,
+                        help="probability of a darkened layer in the training pairs")
+    parser.add_argument("--proxy-size", type=int, nargs=2, default=(512, 384), metavar=("W", "H"),
+                        help="size of the photo proxy pairs (FlyingChairs' size by default)")
+    parser.add_argument("--weight-decay", type=float, default=1e-4)
+    parser.add_argument("--test-iterations", type=int, nargs="+", default=(6, 12),
+                        help="refinement iterations when scoring: the first for the curve and the table")
+    parser.add_argument("--test-scales", type=float, nargs="*", default=(0.75, 0.5, 0.375),
+                        help="image resize factors also scored at the end (flow brought back to full size)")
     parser.add_argument("--evaluate-every", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--seed", type=int, default=0)
@@ -110,28 +142,53 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         options = PairOptions(width=args.size[0], height=args.size[1])  # the tuning and held-out pairs'
+        train_size = args.train_size or args.size
         photos = video_frames(SHARED_VIDEOS, args.photos_per_video) if args.photos_per_video else []
         write_pairs(scratch / "train", args.train_pairs, args.seed,
-                    replace(options, photo_share=args.photo_share), photos)
+                    replace(options, width=train_size[0], height=train_size[1], photo_share=args.photo_share,
+                            flat_share=args.flat_share, dark_share=args.dark_share), photos)
         write_pairs(scratch / "tuning", args.heldout_pairs, args.seed + 2000, options, photos)
         write_pairs(scratch / "heldout", args.heldout_pairs, args.seed + 1000, options, photos)
-        print(f"generated {args.train_pairs} + 2 x {args.heldout_pairs} pairs "
+        print(f"generated {args.train_pairs} pairs at {train_size[0]}x{train_size[1]} "
+              f"+ 2 x {args.heldout_pairs} "
               f"at {args.size[0]}x{args.size[1]} "
               f"({len(photos)} photos) in {time.monotonic() - started:.0f} s")
         held = {"tuning": chairs(scratch / "tuning"), "generated": chairs(scratch / "heldout")}
+        real = proxy_photos()
+        if real:
+            write_pairs(scratch / "photos", args.heldout_pairs, args.seed + 3000,
+                        PairOptions(width=args.proxy_size[0], height=args.proxy_size[1], photo_share=1.0),
+                        real)
+            held["photos"] = chairs(scratch / "photos")
         if SHARED_CHAIRS.is_dir():
             held["chairs"] = chairs(SHARED_CHAIRS)
 
         recipe = TrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, crop_height=args.crop,
-                              crop_width=args.crop, iterations=args.iterations, min_scale=args.scale[0],
+                              crop_width=args.crop, iterations=args.iterations,
+                              weight_decay=args.weight_decay, min_scale=args.scale[0],
                               max_scale=args.scale[1], validation_pairs=0, seed=args.seed, log_every=50,
                               save_every=args.steps)
         trainer = Trainer(recipe, chairs(scratch / "train"), sparse=False, out_dir=None,
                           resume_dir=scratch / "resume")
 
-        def raft(image1, image2):
-            with torch.inference_mode():
-                return predict(trainer.network.eval(), image1, image2, trainer.device, args.test_iterations)
+        def raft_at(iterations):
+            def raft(image1, image2):
+                with torch.inference_mode():
+                    return predict(trainer.network.eval(), image1, image2, trainer.device, iterations)
+            return raft
+
+        raft = raft_at(args.test_iterations[0])
+
+        def raft_scaled(factor):
+            """RAFT on the images resized by `factor`, its flow brought back to full size: a network trained
+            on small images knows the sizes of objects and motions of small images."""
+            def estimate(image1, image2):
+                height, width = image1.shape[:2]
+                size = (round(width * factor / 8) * 8, round(height * factor / 8) * 8)
+                small = [cv2.resize(image, size, interpolation=cv2.INTER_AREA) for image in (image1, image2)]
+                flow = cv2.resize(raft(*small), (width, height), interpolation=cv2.INTER_LINEAR)
+                return flow * [width / size[0], height / size[1]]
+            return estimate
 
         evaluation_cpu = [0.0]
 
@@ -175,6 +232,12 @@ def main() -> None:
                 print(f"{name:<10} {len(samples):>5} {method:<5} {result['epe']:>7.3f} "
                       f"{result['epe'] / zero['epe']:>7.2f} {result['3px']:>6.1%} "
                       + " ".join(f"{result[r]:>9.2f}" for r in ranges))
+        for iterations in args.test_iterations[1:]:
+            print(f"RAFT at {iterations} test iterations: " + "  ".join(
+                f"{name} {score(raft_at(iterations), samples)['epe']:.3f}" for name, samples in held.items()))
+        for factor in args.test_scales:
+            print(f"RAFT on images resized by {factor} ({args.test_iterations[0]} iterations): " + "  ".join(
+                f"{name} {score(raft_scaled(factor), samples)['epe']:.3f}" for name, samples in held.items()))
         print(f"total wall {time.monotonic() - started:.0f} s, {time.process_time():.0f} CPU-s")
 
 

@@ -29,7 +29,8 @@ from vidcli.io.video import VideoWriter
 from vidcli.stages import camera as camera_stage
 from vidcli.stages import flow as flow_stage
 from vidcli.training import flow_data
-from vidcli.training.flow_pairs import LayerMotion, PairOptions, generate_pair, write_pairs
+from vidcli.training.flow_pairs import (LayerMotion, PairOptions, flat_texture, generate_pair, smooth_texture,
+                                        write_pairs)
 from vidcli.training.raft_recipe import (
     MODEL_FILE, RESUME_FILE, Trainer, TrainOptions, load_flow_checkpoint, save_model, sequence_loss,
 )
@@ -177,6 +178,26 @@ def test_generated_motion_lengths_span_still_to_fast():
         np.linalg.norm(generate_pair(np.random.default_rng([7, i]), PairOptions(width=192, height=160))[2],
                        axis=-1).ravel() for i in range(8)])
     assert np.percentile(lengths, 10) < 1.0 and np.median(lengths) < 4.0 and np.percentile(lengths, 99) > 12.0
+
+
+def test_flat_and_dark_layers_are_textureless_and_dim():
+    """Flat textures vary by a few grey levels (smooth ones by tens), dark layers dim the images, and the
+    flow stays exact."""
+    rng = np.random.default_rng(3)
+    assert max(flat_texture(rng, 64, 64).std(axis=(0, 1)).max() for _ in range(8)) < 6.0
+    assert min(smooth_texture(rng, 64, 64).std(axis=(0, 1)).max() for _ in range(8)) > 15.0
+
+    def pair(**shares):
+        return generate_pair(np.random.default_rng(3), PairOptions(width=128, height=96, **shares))
+
+    plain, dark = pair(), pair(dark_share=1.0)
+    assert dark[0].mean() < 0.5 * plain[0].mean()
+    assert np.array_equal(pair(flat_share=0.0, dark_share=0.0)[0], plain[0])  # a share of 0 draws nothing
+    for image1, image2, flow in (pair(flat_share=1.0), dark):
+        height, width = flow.shape[:2]
+        x, y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+        warped = cv2.remap(image2, x + flow[..., 0], y + flow[..., 1], cv2.INTER_LINEAR)
+        assert np.median(np.abs(warped.astype(np.float64) - image1)) < 2.0
 
 
 def test_synth_flow_command_writes_chairs_pairs(tmp_path):

@@ -41,6 +41,10 @@ class PairOptions:
     background: LayerMotion = LayerMotion(shift=(0.0005, 0.03), max_rotation=2.0, max_zoom=0.03)
     foreground: LayerMotion = LayerMotion(shift=(0.002, 0.15), max_rotation=10.0, max_zoom=0.1)
     photo_share: float = 0.5  # probability that a layer's texture is a photo crop (when photos are given)
+    # Real footage has textureless and dark regions (walls, sky, shadows) where the images say nothing
+    # about the motion; RAFT trained without them invents motion there.
+    flat_share: float = 0.0  # probability that a layer is one colour with a faint gradient and grain
+    dark_share: float = 0.0  # probability that a layer's texture is darkened 2-8 times (low contrast)
 
 
 def smooth_texture(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -98,7 +102,30 @@ def _shape_mask(rng, size: int) -> np.ndarray:
     return cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
 
 
-def _texture(rng, height, width, photos: list[np.ndarray], photo_share: float) -> np.ndarray:
+def flat_texture(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """One colour with a linear shading of at most 12 grey levels and a grain of at most 2: a textureless
+    surface, whose motion only its edges tell."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = (x * np.cos(angle) + y * np.sin(angle)) / max(height, width)
+    colour = rng.uniform(0, 255, 3)
+    field = colour + rng.uniform(0, 12) * ramp[..., None]
+    field += rng.uniform(0, 2) * rng.standard_normal((height, width, 1))
+    return np.clip(field, 0, 255).astype(np.uint8)
+
+
+def _texture(rng, height, width, photos: list[np.ndarray], options: PairOptions) -> np.ndarray:
+    # A share of 0 draws nothing, so pairs generated without flat or dark layers keep their seeds' images.
+    if options.flat_share and rng.random() < options.flat_share:
+        texture = flat_texture(rng, height, width)
+    else:
+        texture = _surface(rng, height, width, photos, options.photo_share)
+    if options.dark_share and rng.random() < options.dark_share:
+        texture = (texture * 2 ** rng.uniform(-3, -1)).astype(np.uint8)
+    return texture
+
+
+def _surface(rng, height, width, photos: list[np.ndarray], photo_share: float) -> np.ndarray:
     if photos and rng.random() < photo_share:
         photo = photos[rng.integers(len(photos))]
         scale = max(height / photo.shape[0], width / photo.shape[1]) * rng.uniform(1.0, 1.5)
@@ -121,7 +148,7 @@ def generate_pair(rng: np.random.Generator, options: PairOptions = PairOptions()
     flow = np.zeros((height, width, 2), np.float32)
 
     # The background: a texture larger than the image, placed so that it covers both images.
-    texture = _texture(rng, height + 2 * margin, width + 2 * margin, list(photos), options.photo_share)
+    texture = _texture(rng, height + 2 * margin, width + 2 * margin, list(photos), options)
     texture = texture.astype(np.float32)
     place = np.array([[1.0, 0, -margin], [0, 1.0, -margin], [0, 0, 1]])
     centre = np.array([width / 2, height / 2])
@@ -135,7 +162,7 @@ def generate_pair(rng: np.random.Generator, options: PairOptions = PairOptions()
         place[:2, 2] = rng.uniform([0, 0], [width, height]) - place[:2, :2] @ [size / 2, size / 2]
         where = place[:2, :2] @ [size / 2, size / 2] + place[:2, 2]
         motion = _random_affine(rng, where, options.foreground, width)
-        texture = _texture(rng, size, size, list(photos), options.photo_share).astype(np.float32)
+        texture = _texture(rng, size, size, list(photos), options).astype(np.float32)
         layers.append((texture, mask, place, motion @ place))
 
     for texture, mask, first_map, second_map in layers:
