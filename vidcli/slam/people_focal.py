@@ -71,19 +71,19 @@ def fit_people_focal(points: np.ndarray, person: np.ndarray, width: int, height:
         return None
     cx, cy = principal or (width / 2, height / 2)
     people, index = np.unique(person, return_inverse=True)
-    count = len(people)
+    count, uppers = len(people), points.shape[1] - 1
     f0 = float(max(width, height))
     rays = np.concatenate([points - [cx, cy], np.ones(points.shape[:2] + (1,))], axis=-1)  # (N, 3, 3)
 
     def residuals(x: np.ndarray) -> np.ndarray:
         focal = np.exp(x[0])
         R = _rotation(x[1], x[2])
-        lift = x[3:].reshape(count, 2)[index]  # (N, 2) hip and shoulder heights
+        lift = x[3:].reshape(count, uppers)[index]  # (N, uppers) heights above the ground
         # The sole's ray, in the level frame, meets the ground (y = 1) at the row's ground point.
         sole = (rays[:, 0] * [1 / focal, 1 / focal, 1]) @ R
         along = 1.0 / np.maximum(sole[:, 1], 1e-3)
         ground = sole * along[:, None]
-        above = np.repeat(ground[:, None], 2, axis=1)
+        above = np.repeat(ground[:, None], uppers, axis=1)
         above[..., 1] = 1.0 - lift
         cam = above @ R.T
         z = np.maximum(cam[..., 2], 1e-3)
@@ -91,9 +91,9 @@ def fit_people_focal(points: np.ndarray, person: np.ndarray, width: int, height:
         below_horizon = np.where(sole[:, 1] > 1e-3, 0.0, 10.0)[:, None, None]
         return ((projected - rays[:, 1:, :2]) / NOISE_PX + below_horizon).ravel()
 
-    x0 = np.concatenate([[np.log(f0), 0.1, 0.0], np.tile([0.6, 0.9], count)])
-    lower = np.concatenate([[np.log(f0 / 5), -1.2, -0.6], np.full(2 * count, 0.05)])
-    upper = np.concatenate([[np.log(f0 * 5), 1.2, 0.6], np.full(2 * count, 3.0)])
+    x0 = np.concatenate([[np.log(f0), 0.1, 0.0], np.tile(np.linspace(0.6, 0.9, uppers), count)])
+    lower = np.concatenate([[np.log(f0 / 5), -1.2, -0.6], np.full(uppers * count, 0.05)])
+    upper = np.concatenate([[np.log(f0 * 5), 1.2, 0.6], np.full(uppers * count, 3.0)])
     fit = least_squares(residuals, x0, loss="soft_l1", f_scale=1.0, bounds=(lower, upper), x_scale="jac")
     dof = max(len(fit.fun) - len(x0), 1)
     information = fit.jac.T @ fit.jac
