@@ -8,7 +8,9 @@ pipeline's stages up to the camera stage; clips whose true camera moves are left
   seen at one depth leave the focal unobservable from them (weak perspective);
 - the people fit (`vidcli.slam.people_focal`) on the keypoints stage's 2D keypoints, and on the exact
   projections of the true BlazePose joints (no keypoint noise: the fit's model alone): focal error %
-  and the fit's own relative standard deviation %;
+  and the fit's own relative standard deviation %; and, as an upper bound for any gait-aware model, the
+  same fit on exact hips alone over the true ground point straight below them (a runner's or walker's
+  shoulders lean ahead of the hips, their soles lift and straddle: no model of them can beat this);
 - scene lines (`vidcli.slam.lines_focal`) on the median of 15 frames: segments found, the three
   orthogonal vanishing points' fit (error %, std %, segments per direction), and the floor's square grid
   fitted on them (error %, std %, tile side in camera heights, how periodic the segments across and
@@ -32,6 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic import benchmark_arguments, print_table, render  # noqa: E402
 
+from vidcli.body.skeletons import BLAZEPOSE_33  # noqa: E402
 from vidcli.io.camera import CAMERA_NPZ, read_camera  # noqa: E402
 from vidcli.io.frames import FrameSequence  # noqa: E402
 from vidcli.io.keypoints import KEYPOINTS_NPZ, read_keypoints  # noqa: E402
@@ -68,6 +71,17 @@ def error(focal: float, truth: float) -> str:
 def people_cells(keypoints2d: np.ndarray, track: np.ndarray, width: int, height: int, truth: float):
     points, usable = upright_points(keypoints2d)
     fit = fit_people_focal(points[usable], track[usable], width, height)
+    return ["-", "-"] if fit is None else [error(fit.focal, truth), f"{100 * fit.relative_std:.0f}"]
+
+
+def gait_bound_cells(motion, camera, truth: float) -> list[str]:
+    """The people fit on the exact hips' midpoint over the true ground point below it (world y = 0)."""
+    hips = motion["blazepose_world"][:, [BLAZEPOSE_33.index("left_hip"), BLAZEPOSE_33.index("right_hip")]]
+    hips = hips.mean(axis=1)
+    ground = hips * [1.0, 0.0, 1.0]
+    in_camera = (np.stack([ground, hips], axis=1) - camera.t_wc[0]) @ camera.R_wc[0]
+    points = in_camera[..., :2] / in_camera[..., 2:] * truth + camera.K[:2, 2]
+    fit = fit_people_focal(points, motion["track_id"], camera.width, camera.height)
     return ["-", "-"] if fit is None else [error(fit.focal, truth), f"{100 * fit.relative_std:.0f}"]
 
 
@@ -110,12 +124,13 @@ def main() -> None:
             rows.append([split, name, f"{depth:.1f}", f"{across:.1f}"]
                         + people_cells(run.keypoints2d, run.track_id, width, height, truth)
                         + people_cells(exact, track, width, height, truth)
+                        + gait_bound_cells(motion, camera, truth)
                         + lines_cells(FrameSequence(artifacts["frames"]), truth)
                         + [f"{os.getloadavg()[0]:.1f}", error(chosen["fx"], truth), chosen["focal_source"]])
             print(" ".join(rows[-1]), file=sys.stderr, flush=True)
     print("Static clips: focal error % of each cue (the default, max(width, height), is +15.5 on all of them)")
     print_table(["split", "clip", "depth m", "across m", "people kp %", "std %", "people exact %", "std %",
-                 "segments", "vanishing %", "std %", "per direction", "floor grid %", "std %", "tile",
+                 "hips over ground %", "std %", "segments", "vanishing %", "std %", "per direction", "floor grid %", "std %", "tile",
                  "power", "lines CPU-s", "load", "auto %", "source"], rows)
 
 
