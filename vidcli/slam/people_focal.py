@@ -61,8 +61,9 @@ def _rotation(pitch: float, roll: float) -> np.ndarray:
 
 def fit_people_focal(points: np.ndarray, person: np.ndarray, width: int, height: int,
                      principal: tuple[float, float] | None = None) -> PeopleFocal | None:
-    """Fit the focal length to upright people: `points` (N, 3, 2) the sole, hip and shoulder image
-    points of each row, `person` (N,) whose they are. None when the rows are too few or the fit is
+    """Fit the focal length to upright people: `points` (N, 1 + U, 2) each row's ground point (the
+    soles) then U points straight above it at heights of the person's own (hips, shoulders: U = 2, as
+    `upright_points` gives), `person` (N,) whose they are. None when the rows are too few or the fit is
     degenerate (people seen at one depth only leave the focal free; see `PeopleFocal.relative_std`)."""
     if len(points) > MAX_ROWS:
         keep = np.unique(np.linspace(0, len(points) - 1, MAX_ROWS).round().astype(int))
