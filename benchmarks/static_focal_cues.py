@@ -128,10 +128,10 @@ def main() -> None:
                         + lines_cells(FrameSequence(artifacts["frames"]), truth)
                         + [f"{os.getloadavg()[0]:.1f}", error(chosen["fx"], truth), chosen["focal_source"]])
             print(" ".join(rows[-1]), file=sys.stderr, flush=True)
-    print("Static clips: focal error % of each cue (the default, max(width, height), is +15.5 on all of them)")
+    print("Static clips: focal error % of each cue (the default, max(width, height), is +15.5 on all)")
     print_table(["split", "clip", "depth m", "across m", "people kp %", "std %", "people exact %", "std %",
-                 "hips over ground %", "std %", "segments", "vanishing %", "std %", "per direction", "floor grid %", "std %", "tile",
-                 "power", "lines CPU-s", "load", "auto %", "source"], rows)
+                 "hips over ground %", "std %", "segments", "vanishing %", "std %", "per direction",
+                 "floor grid %", "std %", "tile", "power", "lines CPU-s", "load", "auto %", "source"], rows)
 
 
 if __name__ == "__main__":

@@ -53,11 +53,11 @@ class Config(TrainedCheckpoint):
     focal: str = setting("auto", "focal length: a number of pixels (fx = fy); sweep = the focal of lowest "
                                  "reprojection error from a sweep around max(width, height) (a moving camera "
                                  "only); people = from the people standing at several depths; floor = from "
-                                 "a tiled floor's square grid; depthpro = Depth Pro's estimate (median over "
-                                 "up to 5 frames; checkpoint depth_pro); auto = fx/fy if given, else the sweep "
-                                 "for a moving camera and the surer of people and floor for a static one; "
-                                 "max(width, height) where none of these can tell (the manifest's "
-                                 "focal_source says which)")
+                                 "a tiled floor's square grid (assumes square tiles); depthpro = Depth Pro's "
+                                 "estimate (median over up to 5 frames; checkpoint depth_pro); auto = fx/fy "
+                                 "if given, else the sweep for a moving camera and the surer of people and "
+                                 "floor for a static one; max(width, height) where none of these can tell "
+                                 "(the manifest's focal_source says which)")
     fx: float = setting(0.0, "focal length along x in pixels; 0 = not given", bounds="[0, 1e6]")
     fy: float = setting(0.0, "focal length along y in pixels; 0 = fx", bounds="[0, 1e6]")
     cx: float = setting(0.0, "principal point x in pixels; 0 = the image centre", bounds="[0, 1e5]")
@@ -184,7 +184,8 @@ def people_focal(source, width: int, height: int, principal: tuple[float, float]
     return fit_people_focal(points[usable], keypoints.track_id[usable], width, height, principal)
 
 
-def still_focal(method: str, frames, keypoints, principal: tuple[float, float]) -> tuple[float | None, str | None]:
+def still_focal(method: str, frames, keypoints, principal: tuple[float, float]
+                ) -> tuple[float | None, str | None]:
     """A still camera's focal and its cue (`method`: people, floor, or auto for the surer of the two), or
     (None, None) where no cue's relative standard deviation is below STILL_FOCAL_MAX_STD."""
     from vidcli.slam.lines_focal import floor_grid_focal

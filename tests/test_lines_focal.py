@@ -1,4 +1,6 @@
-"""A still camera's focal length from scene lines and a tiled floor's square grid (`vidcli.slam.lines_focal`)."""
+"""A still camera's focal from scene lines and a tiled floor's square grid (`vidcli.slam.lines_focal`)."""
+
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -34,7 +36,7 @@ def floor_segments(rotation, positions=None, noise_px=0.3, seed=0, pieces=8):
     for world in points:
         camera = world @ rotation.T
         image = FOCAL * camera[:, :2] / camera[:, 2:] + [WIDTH / 2, HEIGHT / 2]
-        for a, b in zip(image[:-1], image[1:]):
+        for a, b in pairwise(image):
             inside = np.all((a >= 0) & (b >= 0) & (a < [WIDTH, HEIGHT]) & (b < [WIDTH, HEIGHT]))
             if inside and np.hypot(*(b - a)) >= 20:
                 segments.append(np.concatenate([a, b]) + rng.normal(0, noise_px, 4))

@@ -72,8 +72,15 @@ def vanishing_sines(rotvec: np.ndarray, focal: float, segments: np.ndarray, cent
     return along[:, 0, None] * towards[:, 1] - along[:, 1, None] * towards[:, 0]
 
 
-def fit_lines_focal(segments: np.ndarray, width: int, height: int, principal: tuple[float, float] | None = None
-                    ) -> LinesFocal | None:
+def _assigned_sines(p: np.ndarray, segments: np.ndarray, axis: np.ndarray, weight: np.ndarray,
+                    centre: np.ndarray) -> np.ndarray:
+    """Each segment's weighted sine to its own vanishing point under rotation p[:3] and log focal p[3]."""
+    sines = vanishing_sines(p[:3], np.exp(p[3]), segments, centre)
+    return sines[np.arange(len(segments)), axis] * weight
+
+
+def fit_lines_focal(segments: np.ndarray, width: int, height: int,
+                    principal: tuple[float, float] | None = None) -> LinesFocal | None:
     """The focal under which `segments` (N, 4) point at three orthogonal vanishing points (`principal`:
     the principal point, default the image centre), or None with fewer than MIN_SEGMENTS of them or with
     fewer than two directions holding inliers."""
@@ -104,14 +111,8 @@ def fit_lines_focal(segments: np.ndarray, width: int, height: int, principal: tu
         assigned = np.where(inlier, axis, -1)
         if (np.bincount(axis[inlier], minlength=3) > 0).sum() < 2:
             return None
-        rows = np.flatnonzero(inlier)
-
-        def residuals(p: np.ndarray) -> np.ndarray:
-            sines = vanishing_sines(p[:3], np.exp(p[3]), segments[rows], centre)
-            return sines[np.arange(len(rows)), axis[rows]] * weight[rows]
-
-        fit = least_squares(residuals, x, loss="soft_l1", f_scale=np.sin(np.radians(INLIER_DEG / 2)),
-                            x_scale="jac")
+        fit = least_squares(_assigned_sines, x, args=(segments[inlier], axis[inlier], weight[inlier], centre),
+                            loss="soft_l1", f_scale=np.sin(np.radians(INLIER_DEG / 2)), x_scale="jac")
         x = fit.x
     dof = max(len(fit.fun) - len(x), 1)
     information = fit.jac.T @ fit.jac
@@ -163,12 +164,17 @@ def _grid_axes(rotation: np.ndarray) -> tuple[int, int, int]:
     return vertical, along, next(i for i in level if i != along)
 
 
-def _ground_homography(focal: float, rotation: np.ndarray, centre: np.ndarray) -> np.ndarray:
-    """Image-from-ground homography: ground point (across, along, 1), in camera heights, to pixels."""
+def _ground_frame(rotation: np.ndarray) -> np.ndarray:
+    """Columns: the ground's across and along directions and the downward vertical, in the camera frame."""
     vertical, along, across = _grid_axes(rotation)
     down = rotation[:, vertical] * np.sign(rotation[1, vertical])
+    return np.stack([rotation[:, across], rotation[:, along], down], axis=1)
+
+
+def _ground_homography(focal: float, rotation: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """Image-from-ground homography: ground point (across, along, 1), in camera heights, to pixels."""
     K = np.array([[focal, 0.0, centre[0]], [0.0, focal, centre[1]], [0.0, 0.0, 1.0]])
-    return K @ np.stack([rotation[:, across], rotation[:, along], down], axis=1)
+    return K @ _ground_frame(rotation)
 
 
 def fit_floor_grid(segments: np.ndarray, lines: LinesFocal, width: int, height: int,
@@ -177,24 +183,23 @@ def fit_floor_grid(segments: np.ndarray, lines: LinesFocal, width: int, height: 
     form a square grid, or None where either family shows no period (no tiled floor in view)."""
     centre = np.array(principal or (width / 2, height / 2))
     length = np.hypot(segments[:, 2] - segments[:, 0], segments[:, 3] - segments[:, 1])
-    vertical, along, across = _grid_axes(lines.rotation)
+    _, along, across = _grid_axes(lines.rotation)
     ends = np.stack([segments[:, :2], segments[:, 2:]])  # (2, N, 2)
     assigned = np.flatnonzero(lines.axis >= 0)
 
     def rotation_at(focal: float, start: np.ndarray) -> np.ndarray:
         def residuals(rotvec: np.ndarray) -> np.ndarray:
-            sines = vanishing_sines(rotvec, focal, segments[assigned], centre)
-            return sines[np.arange(len(assigned)), lines.axis[assigned]] * np.sqrt(length[assigned])
+            return _assigned_sines(np.append(rotvec, np.log(focal)), segments[assigned], lines.axis[assigned],
+                                   np.sqrt(length[assigned]), centre)
         return least_squares(residuals, start, loss="soft_l1", f_scale=0.005).x
 
     def ground(focal: float, rotation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each segment's mean ground position (across, along) and whether both ends lie below the horizon."""
-        rays = np.linalg.solve(_ground_homography(focal, rotation, centre),
-                               np.concatenate([ends, np.ones(ends.shape[:2] + (1,))], axis=-1).reshape(-1, 3).T)
-        rays = rays.T.reshape(2, -1, 3)
-        below = (rays[..., 2] * focal / np.linalg.norm(np.concatenate([ends - centre, np.full(
-            ends.shape[:2] + (1,), focal)], axis=-1), axis=-1) > BELOW_HORIZON).all(axis=0)
-        return (rays[..., :2] / np.where(below, rays[..., 2], 1.0)[..., None]).mean(axis=0), below
+        """Each segment's mean ground position (across, along) and whether both its ends look down at
+        least BELOW_HORIZON (the sine of the angle below the horizon)."""
+        rays = np.concatenate([(ends - centre) / focal, np.ones(ends.shape[:2] + (1,))], axis=-1)
+        weights = rays @ _ground_frame(rotation)  # along the ground's across, along and down directions
+        below = (weights[..., 2] / np.linalg.norm(rays, axis=-1) > BELOW_HORIZON).all(axis=0)
+        return (weights[..., :2] / np.where(below, weights[..., 2], 1.0)[..., None]).mean(axis=0), below
 
     rotvec = Rotation.from_matrix(lines.rotation).as_rotvec()
     best = None
