@@ -197,8 +197,8 @@ def still_focal(method: str, frames, keypoints, principal: tuple[float, float]
     if method in ("floor", "auto"):
         fits["floor"] = floor_grid_focal(frames, principal)
     for cue, fit in fits.items():
-        log.info("camera: %s", f"no {cue} focal (too few upright rows or straight edges)" if fit is None else
-                 f"{cue} focal {fit.focal:.0f} px within {100 * fit.relative_std:.1f}%")
+        if fit is not None:
+            log.info("camera: %s focal %.0f px within %.1f%%", cue, fit.focal, 100 * fit.relative_std)
     sure = {cue: fit for cue, fit in fits.items() if fit and fit.relative_std < STILL_FOCAL_MAX_STD}
     if not sure:
         return None, None
