@@ -23,6 +23,8 @@ import numpy as np
 from scipy.optimize import least_squares
 from scipy.spatial.transform import Rotation
 
+from vidcli.slam.people_focal import log_std
+
 BACKGROUND_FRAMES = 15  # frames whose median is the background the segments are found on
 MIN_SEGMENT = 0.03  # shortest segment, in image's longest sides
 MIN_SEGMENTS = 10
@@ -114,12 +116,7 @@ def fit_lines_focal(segments: np.ndarray, width: int, height: int,
         fit = least_squares(_assigned_sines, x, args=(segments[inlier], axis[inlier], weight[inlier], centre),
                             loss="soft_l1", f_scale=np.sin(np.radians(INLIER_DEG / 2)), x_scale="jac")
         x = fit.x
-    dof = max(len(fit.fun) - len(x), 1)
-    information = fit.jac.T @ fit.jac
-    if np.linalg.cond(information) > 1e12:
-        relative_std = np.inf
-    else:
-        relative_std = float(np.sqrt(max(np.linalg.inv(information)[3, 3] * 2 * fit.cost / dof, 0.0)))
+    relative_std = log_std(fit, 3)
     inliers = tuple(int(n) for n in np.bincount(assigned[assigned >= 0], minlength=3))
     return LinesFocal(float(np.exp(x[3])), relative_std, inliers, len(segments),
                       Rotation.from_rotvec(x[:3]).as_matrix(), assigned)
@@ -246,11 +243,7 @@ def fit_floor_grid(segments: np.ndarray, lines: LinesFocal, width: int, height: 
 
     start = np.concatenate([rotvec, [np.log(focal), np.log(tile)], offsets])
     fit = least_squares(residuals, start, loss="soft_l1", f_scale=GRID_NOISE_PX, x_scale="jac")
-    dof = max(len(fit.fun) - len(start), 1)
-    information = fit.jac.T @ fit.jac
-    relative_std = (np.inf if np.linalg.cond(information) > 1e12 else
-                    float(np.sqrt(max(np.linalg.inv(information)[3, 3] * 2 * fit.cost / dof, 0.0))))
-    return FloorGrid(float(np.exp(fit.x[3])), relative_std, float(np.exp(fit.x[4])), powers,
+    return FloorGrid(float(np.exp(fit.x[3])), log_std(fit, 3), float(np.exp(fit.x[4])), powers,
                      (int(receding.sum()), int(crossing.sum())))
 
 

@@ -96,10 +96,15 @@ def fit_people_focal(points: np.ndarray, person: np.ndarray, width: int, height:
     lower = np.concatenate([[np.log(f0 / 5), -1.2, -0.6], np.full(uppers * count, 0.05)])
     upper = np.concatenate([[np.log(f0 * 5), 1.2, 0.6], np.full(uppers * count, 3.0)])
     fit = least_squares(residuals, x0, loss="soft_l1", f_scale=1.0, bounds=(lower, upper), x_scale="jac")
-    dof = max(len(fit.fun) - len(x0), 1)
+    return PeopleFocal(float(np.exp(fit.x[0])), log_std(fit, 0), float(np.degrees(fit.x[1])), len(points))
+
+
+def log_std(fit, index: int) -> float:
+    """The standard deviation of parameter `index` (a log focal: the focal's relative one) of a
+    `least_squares` result, from its covariance with the residuals' own variance; inf where some
+    direction is not constrained at all."""
     information = fit.jac.T @ fit.jac
-    if np.linalg.cond(information) > 1e12:  # a direction the rows do not constrain at all
-        relative_std = np.inf
-    else:
-        relative_std = float(np.sqrt(max(np.linalg.inv(information)[0, 0] * 2 * fit.cost / dof, 0.0)))
-    return PeopleFocal(float(np.exp(fit.x[0])), relative_std, float(np.degrees(fit.x[1])), len(points))
+    if np.linalg.cond(information) > 1e12:
+        return np.inf
+    dof = max(len(fit.fun) - len(fit.x), 1)
+    return float(np.sqrt(max(np.linalg.inv(information)[index, index] * 2 * fit.cost / dof, 0.0)))
