@@ -1,127 +1,137 @@
-"""What can tell a still camera's focal length on the benchmark's static clips, and why it stays at the default.
+"""What tells a still camera's focal length on the benchmark's static clips, and what the camera stage picks.
 
 Usage: python benchmarks/static_focal_cues.py [--config SPLIT.yaml ...] [--workdir DIR] [--only NAME ...]
-Clips are rendered and run as `benchmarks/synthetic.py` does (sharing its WORKDIR and cache); clips whose
-camera moves are left out. Per static clip:
+Clips are rendered as `benchmarks/synthetic.py` does (sharing its WORKDIR and cache) and run through the
+pipeline's stages up to the camera stage; clips whose true camera moves are left out. Per static clip:
 
 - how far the people move in depth and across (metres, their pelvis in the true camera frame): people
   seen at one depth leave the focal unobservable from them (weak perspective);
-- the people-based fit (`vidcli.slam.people_focal`) on the keypoints stage's 2D keypoints, and on the
-  exact projections of the true BlazePose joints (which isolates the fit's model from keypoint noise):
-  focal error % and the fit's own relative standard deviation %;
-- scene lines: line segments (OpenCV's LSD) of the median of 15 frames (people moving through it fade),
-  fitted by a rotation and a focal under which every segment points at one of three orthogonal
-  vanishing points (a Manhattan world: tiled floors, walls, boxes), each segment's residual the sine of
-  the angle between it and the line from its midpoint to its nearest vanishing point (soft L1), the
-  focal chosen over a sweep of LINE_SWEEP focals. Printed: its focal error % and how much more the fit
-  costs at 0.9 and 1.0 times the true focal than at its best (a flat cost cannot pin the focal down).
+- the people fit (`vidcli.slam.people_focal`) on the keypoints stage's 2D keypoints, and on the exact
+  projections of the true BlazePose joints (no keypoint noise: the fit's model alone): focal error %
+  and the fit's own relative standard deviation %; and, as an upper bound for any gait-aware model, the
+  same fit on exact hips alone over the true ground point straight below them (a runner's or walker's
+  shoulders lean ahead of the hips, their soles lift and straddle: no model of them can beat this);
+- scene lines (`vidcli.slam.lines_focal`) on the median of 15 frames: segments found, the three
+  orthogonal vanishing points' fit (error %, std %, segments per direction), and the floor's square grid
+  fitted on them (error %, std %, tile side in camera heights, how periodic the segments across and
+  along the view are at it), with the CPU seconds of the lines and grid fits together;
+- what `camera.focal=auto` gave: the camera stage's focal error % and its manifest's focal_source.
+
+CPU seconds are `time.process_time()` of this process (all its threads) with the load average beside
+them: the machine may be shared.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+import time
 from pathlib import Path
 
-import cv2
 import numpy as np
-from scipy.optimize import least_squares
-from scipy.spatial.transform import Rotation
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthetic import benchmark_arguments, mocap_runs, print_table  # noqa: E402
+from synthetic import benchmark_arguments, print_table, render  # noqa: E402
 
+from vidcli.body.skeletons import BLAZEPOSE_33  # noqa: E402
 from vidcli.io.camera import CAMERA_NPZ, read_camera  # noqa: E402
 from vidcli.io.frames import FrameSequence  # noqa: E402
 from vidcli.io.keypoints import KEYPOINTS_NPZ, read_keypoints  # noqa: E402
+from vidcli.slam.lines_focal import (fit_floor_grid, fit_lines_focal, line_segments,  # noqa: E402
+                                     median_background)
 from vidcli.slam.people_focal import fit_people_focal, upright_points  # noqa: E402
 
-BACKGROUND_FRAMES = 15
-MIN_SEGMENT = 0.03  # of the image's longest side
-LINE_SWEEP = np.exp(np.linspace(np.log(0.4), np.log(2.5), 41))  # times max(width, height)
+
+def through_camera(pipeline_name: str, clip: Path, workdir: Path) -> dict[str, Path]:
+    """Each stage's artifact folder, the pipeline run (cached) up to its camera stage only."""
+    from vidcli import console
+    from vidcli.engine import run
+    from vidcli.engine.pipeline import load_pipeline
+    from vidcli.engine.store import Workspace
+
+    console.setup(-1)
+    pipeline = load_pipeline(pipeline_name)
+    upstream = {"camera"}
+    for name in reversed(list(pipeline.stages)):  # dependency order reversed: users before their inputs
+        if name in upstream:
+            upstream.update(pipeline.upstream_stages(name))
+    pipeline.stages = {name: spec for name, spec in pipeline.stages.items() if name in upstream}
+    report = run(pipeline, [{"video": clip}], Workspace(workdir / "work"))
+    if report.exit_code != 0:
+        raise RuntimeError(f"{clip.name}: " + "; ".join(f"{o.stage}: {o.detail}" for o in report.outcomes
+                                                         if o.status != "ran" and o.detail))
+    return {o.stage: Path(o.artifact) for o in report.outcomes}
 
 
-def median_background(frames: FrameSequence) -> np.ndarray:
-    picks = np.linspace(0, len(frames) - 1, BACKGROUND_FRAMES).round().astype(int)
-    gray = [cv2.cvtColor(frames.read(int(i)), cv2.COLOR_RGB2GRAY) for i in picks]
-    return np.median(np.array(gray), axis=0).astype(np.uint8)
+def error(focal: float, truth: float) -> str:
+    return f"{100 * (focal / truth - 1):+.1f}"
 
 
-def line_segments(gray: np.ndarray) -> np.ndarray:
-    """(N, 4) segments x1, y1, x2, y2 of at least MIN_SEGMENT of the longest side."""
-    found = cv2.createLineSegmentDetector().detect(gray)[0]
-    segments = np.zeros((0, 4)) if found is None else found.reshape(-1, 4)
-    length = np.hypot(segments[:, 2] - segments[:, 0], segments[:, 3] - segments[:, 1])
-    return segments[length >= MIN_SEGMENT * max(gray.shape)]
-
-
-def manhattan_residuals(rotvec: np.ndarray, focal: float, segments: np.ndarray, centre: np.ndarray,
-                        weight: np.ndarray) -> np.ndarray:
-    """Per segment, the sine of its angle to the line from its midpoint to the nearest of the three
-    vanishing points of camera rotation `rotvec` and `focal`."""
-    rotation = Rotation.from_rotvec(rotvec).as_matrix()
-    vanishing = np.diag([focal, focal, 1.0]) @ rotation  # columns, homogeneous, relative to the centre
-    middle = (segments[:, :2] + segments[:, 2:]) / 2 - centre
-    along = segments[:, 2:] - segments[:, :2]
-    along /= np.linalg.norm(along, axis=1, keepdims=True)
-    towards = vanishing[None, :2, :] - middle[:, :, None] * vanishing[None, 2:3, :]
-    towards /= np.maximum(np.linalg.norm(towards, axis=1, keepdims=True), 1e-12)
-    sine = np.abs(along[:, 0, None] * towards[:, 1] - along[:, 1, None] * towards[:, 0])
-    return sine.min(axis=1) * weight
-
-
-def lines_focal(segments: np.ndarray, width: int, height: int):
-    """(best focal, [(focal, cost), ...] over the sweep)."""
-    centre = np.array([width / 2, height / 2])
-    length = np.hypot(segments[:, 2] - segments[:, 0], segments[:, 3] - segments[:, 1])
-    weight = np.sqrt(length / length.mean())
-    costs = []
-    for focal in LINE_SWEEP * max(width, height):
-        fit = least_squares(manhattan_residuals, np.zeros(3), loss="soft_l1", f_scale=0.01,
-                            args=(focal, segments, centre, weight))
-        costs.append((focal, fit.cost))
-    return min(costs, key=lambda c: c[1])[0], costs
-
-
-def people_cells(keypoints2d: np.ndarray, track: np.ndarray, width: int, height: int, true_focal: float):
+def people_cells(keypoints2d: np.ndarray, track: np.ndarray, width: int, height: int, truth: float):
     points, usable = upright_points(keypoints2d)
     fit = fit_people_focal(points[usable], track[usable], width, height)
-    if fit is None:
-        return ["-", "-"]
-    return [f"{100 * (fit.focal / true_focal - 1):+.1f}", f"{100 * fit.relative_std:.0f}"]
+    return ["-", "-"] if fit is None else [error(fit.focal, truth), f"{100 * fit.relative_std:.0f}"]
+
+
+def gait_bound_cells(motion, camera, truth: float) -> list[str]:
+    """The people fit on the exact hips' midpoint over the true ground point below it (world y = 0)."""
+    hips = motion["blazepose_world"][:, [BLAZEPOSE_33.index("left_hip"), BLAZEPOSE_33.index("right_hip")]]
+    hips = hips.mean(axis=1)
+    ground = hips * [1.0, 0.0, 1.0]
+    in_camera = (np.stack([ground, hips], axis=1) - camera.t_wc[0]) @ camera.R_wc[0]
+    points = in_camera[..., :2] / in_camera[..., 2:] * truth + camera.K[:2, 2]
+    fit = fit_people_focal(points, motion["track_id"], camera.width, camera.height)
+    return ["-", "-"] if fit is None else [error(fit.focal, truth), f"{100 * fit.relative_std:.0f}"]
+
+
+def lines_cells(frames: FrameSequence, truth: float) -> list[str]:
+    width, height = frames.size
+    start = time.process_time()
+    segments = line_segments(median_background(frames))
+    lines = fit_lines_focal(segments, width, height)
+    grid = None if lines is None else fit_floor_grid(segments, lines, width, height)
+    seconds = f"{time.process_time() - start:.1f}"
+    cells = [str(len(segments))]
+    cells += ["-"] * 3 if lines is None else [error(lines.focal, truth), f"{100 * lines.relative_std:.1f}",
+                                              "/".join(map(str, lines.inliers))]
+    cells += ["-"] * 4 if grid is None else [error(grid.focal, truth), f"{100 * grid.relative_std:.1f}",
+                                             f"{grid.tile:.3f}", "/".join(f"{p:.2f}" for p in grid.power)]
+    return cells + [seconds]
 
 
 def main() -> None:
     args, splits = benchmark_arguments(__doc__.splitlines()[0])
     rows = []
-    for split, _, name, _, artifacts, truth in mocap_runs(args, splits):
-        camera = read_camera(truth / CAMERA_NPZ)
-        if np.ptp(camera.t_wc, axis=0).max() > 0 or not np.allclose(camera.R_wc, camera.R_wc[0]):
-            continue
-        true_focal, width, height = float(camera.K[0, 0]), camera.width, camera.height
-        motion = np.load(truth / "motion.npz")
-        pelvis, track = motion["joints_cam"][:, 0], motion["track_id"]
-        depth = max(np.ptp(pelvis[track == t, 2]) for t in np.unique(track))
-        across = max(np.ptp(pelvis[track == t, 0]) for t in np.unique(track))
-        run = read_keypoints(Path(artifacts["keypoints"]) / KEYPOINTS_NPZ).as_blazepose33()
-        joints = motion["blazepose_cam"]
-        projected = joints[..., :2] / joints[..., 2:3] * true_focal + camera.K[:2, 2]
-        exact = np.concatenate([projected, np.ones(projected.shape[:2] + (1,))], axis=-1)
-        segments = line_segments(median_background(FrameSequence(artifacts["frames"])))
-        if len(segments) >= 10:
-            focal, costs = lines_focal(segments, width, height)
-            focals, values = np.array(costs).T
-            above = [values[np.argmin(np.abs(np.log(focals / (true_focal * r))))] / values.min() - 1
-                     for r in (0.9, 1.0)]
-            lines = [f"{100 * (focal / true_focal - 1):+.1f}"] + [f"{100 * a:.1f}" for a in above]
-        else:
-            lines = ["-", "-", "-"]
-        rows.append([split, name, f"{depth:.1f}", f"{across:.1f}"]
-                    + people_cells(run.keypoints2d, run.track_id, width, height, true_focal)
-                    + people_cells(exact, track, width, height, true_focal) + [str(len(segments))] + lines)
-        print(" ".join(rows[-1]), file=sys.stderr, flush=True)
-    print("Static clips: focal error % of each cue (default max(width, height): +15.5 on all of them)")
-    print_table(["split", "clip", "depth m", "across m", "people kp err %", "std %", "people exact err %",
-                 "std %", "segments", "lines err %", "cost +% at 0.9 f", "at 1.0 f"], rows)
+    for split, config, clips in splits:
+        for name, spec in clips:
+            if spec["camera"] != "static":
+                continue
+            clip, _ = render(name, spec, config, args.workdir)
+            truth_dir = Path(f"{clip}.gt")
+            artifacts = through_camera(config["pipeline"], clip, args.workdir)
+            camera = read_camera(truth_dir / CAMERA_NPZ)
+            truth, width, height = float(camera.K[0, 0]), camera.width, camera.height
+            motion = np.load(truth_dir / "motion.npz")
+            pelvis, track = motion["joints_cam"][:, 0], motion["track_id"]
+            depth = max(np.ptp(pelvis[track == t, 2]) for t in np.unique(track))
+            across = max(np.ptp(pelvis[track == t, 0]) for t in np.unique(track))
+            run = read_keypoints(artifacts["keypoints"] / KEYPOINTS_NPZ).as_blazepose33()
+            joints = motion["blazepose_cam"]
+            projected = joints[..., :2] / joints[..., 2:3] * truth + camera.K[:2, 2]
+            exact = np.concatenate([projected, np.ones(projected.shape[:2] + (1,))], axis=-1)
+            chosen = json.loads((artifacts["camera"] / "manifest.json").read_text())["counts"]
+            rows.append([split, name, f"{depth:.1f}", f"{across:.1f}"]
+                        + people_cells(run.keypoints2d, run.track_id, width, height, truth)
+                        + people_cells(exact, track, width, height, truth)
+                        + gait_bound_cells(motion, camera, truth)
+                        + lines_cells(FrameSequence(artifacts["frames"]), truth)
+                        + [f"{os.getloadavg()[0]:.1f}", error(chosen["fx"], truth), chosen["focal_source"]])
+            print(" ".join(rows[-1]), file=sys.stderr, flush=True)
+    print("Static clips: focal error % of each cue (the default, max(width, height), is +15.5 on all)")
+    print_table(["split", "clip", "depth m", "across m", "people kp %", "std %", "people exact %", "std %",
+                 "hips over ground %", "std %", "segments", "vanishing %", "std %", "per direction",
+                 "floor grid %", "std %", "tile", "power", "lines CPU-s", "load", "auto %", "source"], rows)
 
 
 if __name__ == "__main__":

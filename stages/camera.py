@@ -6,7 +6,8 @@ people of the masks artifact, dense bundle adjustment of keyframe poses and 1/8-
 depths (local while tracking, global at the end), motion-only poses for the other frames. Without
 given intrinsics, the focal length of a moving camera is the one of lowest reprojection cost over a
 sweep around max(width, height); a still camera's comes from the people of the keypoints artifact
-where they are seen at several depths (`vidcli.slam.people_focal`), else it is max(width, height).
+where they are seen at several depths (`vidcli.slam.people_focal`) or from a tiled floor's square grid
+(`vidcli.slam.lines_focal`), whichever is surer, else it is max(width, height).
 A camera that only turns (no parallax) is solved for rotations only; one that
 does not move is reported static, with identity poses. So is one whose motion cannot be observed:
 a background (people masked) with too few textured cells, as a plain studio backdrop, shows
@@ -32,7 +33,7 @@ from vidcli.errors import ConfigError, InputError
 from vidcli.io import masks as mask_files
 from vidcli.settings import setting
 
-VERSION = 6
+VERSION = 7
 INPUTS = ("frames", "masks", "keypoints")
 COMPONENT = "camera"
 
@@ -41,8 +42,8 @@ COMPONENT = "camera"
 DEPTH_CONFIDENCE_REL = 0.1
 RESIDUAL_NOISE_GRID_PX = 0.125
 FOCAL_FRAMES = 5  # frames Depth Pro estimates the focal length on (focal=depthpro)
-FOCAL_METHODS = ("auto", "sweep", "people", "depthpro")
-PEOPLE_FOCAL_MAX_STD = 0.03  # the people's focal is used where its relative standard deviation is below
+FOCAL_METHODS = ("auto", "sweep", "people", "floor", "depthpro")
+STILL_FOCAL_MAX_STD = 0.03  # a still camera's cue (people, floor) is used where its relative std is below
 
 
 @dataclass
@@ -51,12 +52,12 @@ class Config(TrainedCheckpoint):
                                    "else embedded", choices=backends.choices(COMPONENT))
     focal: str = setting("auto", "focal length: a number of pixels (fx = fy); sweep = the focal of lowest "
                                  "reprojection error from a sweep around max(width, height) (a moving camera "
-                                 "only); people = from the people standing at several depths; depthpro = "
-                                 "Depth "
-                                 "Pro's estimate (median over up to 5 frames; checkpoint depth_pro); auto = "
-                                 "fx/fy if given, else the sweep for a moving camera and people for a static "
-                                 "one; max(width, height) where none of these can tell (the manifest's "
-                                 "focal_source says which)")
+                                 "only); people = from the people standing at several depths; floor = from "
+                                 "a tiled floor's square grid (assumes square tiles); depthpro = Depth Pro's "
+                                 "estimate (median over up to 5 frames; checkpoint depth_pro); auto = fx/fy "
+                                 "if given, else the sweep for a moving camera and the surer of people and "
+                                 "floor for a static one; max(width, height) where none of these can tell "
+                                 "(the manifest's focal_source says which)")
     fx: float = setting(0.0, "focal length along x in pixels; 0 = not given", bounds="[0, 1e6]")
     fy: float = setting(0.0, "focal length along y in pixels; 0 = fx", bounds="[0, 1e6]")
     cx: float = setting(0.0, "principal point x in pixels; 0 = the image centre", bounds="[0, 1e5]")
@@ -163,18 +164,16 @@ def intrinsics(config: Config, width: int, height: int, estimated: float | None 
     return K, config.focal in ("auto", "sweep") and not (config.fx or estimated)
 
 
-def focal_source(config: Config, estimated: float | None, calibrated: bool) -> str:
-    """Where the focal length came from, for the manifest."""
+def focal_source(config: Config, estimated: str | None, calibrated: bool) -> str:
+    """Where the focal length came from, for the manifest (`estimated`: the cue that gave it, if one did)."""
     if config.given_focal() or config.fx:
         return "given"
-    if estimated:
-        return config.focal if config.focal != "auto" else "people"
-    return "sweep" if calibrated else "default"
+    return estimated or ("sweep" if calibrated else "default")
 
 
-def people_focal(source, width: int, height: int, principal: tuple[float, float]) -> float | None:
-    """The focal the people of the `keypoints` input pin down (`vidcli.slam.people_focal`), or None
-    where they do not (seen at one depth only, too few rows) or it is not given (a direct call)."""
+def people_focal(source, width: int, height: int, principal: tuple[float, float]):
+    """The people of the `keypoints` input's fit (`vidcli.slam.people_focal`), or None where there are
+    too few upright rows or no input (a direct call)."""
     from vidcli.io.keypoints import KEYPOINTS_NPZ, read_keypoints
     from vidcli.slam.people_focal import fit_people_focal, upright_points
 
@@ -182,15 +181,29 @@ def people_focal(source, width: int, height: int, principal: tuple[float, float]
         return None
     keypoints = read_keypoints(Path(source.path) / KEYPOINTS_NPZ).as_blazepose33()
     points, usable = upright_points(keypoints.keypoints2d)
-    fit = fit_people_focal(points[usable], keypoints.track_id[usable], width, height, principal)
-    if fit is None or fit.relative_std > PEOPLE_FOCAL_MAX_STD:
-        log.info("camera: the people do not pin the focal length down (%s)",
-                 "too few upright rows" if fit is None else
-                 f"{fit.focal:.0f} px within {100 * fit.relative_std:.0f}%: they stay at one depth")
-        return None
-    log.info("camera: focal length %.0f px from the people (within %.1f%%)", fit.focal,
-             100 * fit.relative_std)
-    return fit.focal
+    return fit_people_focal(points[usable], keypoints.track_id[usable], width, height, principal)
+
+
+def still_focal(method: str, frames, keypoints, principal: tuple[float, float]
+                ) -> tuple[float | None, str | None]:
+    """A still camera's focal and its cue (`method`: people, floor, or auto for the surer of the two), or
+    (None, None) where no cue's relative standard deviation is below STILL_FOCAL_MAX_STD."""
+    from vidcli.slam.lines_focal import floor_grid_focal
+
+    width, height = frames.size
+    fits = {}
+    if method in ("people", "auto"):
+        fits["people"] = people_focal(keypoints, width, height, principal)
+    if method in ("floor", "auto"):
+        fits["floor"] = floor_grid_focal(frames, principal)
+    for cue, fit in fits.items():
+        if fit is not None:
+            log.info("camera: %s focal %.0f px within %.1f%%", cue, fit.focal, 100 * fit.relative_std)
+    sure = {cue: fit for cue, fit in fits.items() if fit and fit.relative_std < STILL_FOCAL_MAX_STD}
+    if not sure:
+        return None, None
+    cue = min(sure, key=lambda c: sure[c].relative_std)
+    return sure[cue].focal, cue
 
 
 def depth_pro_focal(frames, count: int = FOCAL_FRAMES) -> float:
@@ -219,11 +232,11 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     work_width, work_height = scaled_size(width, height, config.max_size)
     to_work = np.diag([work_width / width, work_height / height, 1.0])
     principal = (config.cx or width / 2, config.cy or height / 2)
-    estimated = None
+    estimated, cue = None, None
     if config.focal == "depthpro":
-        estimated = depth_pro_focal(frames)
-    elif config.focal == "people" or (config.focal == "auto" and config.static and not config.fx):
-        estimated = people_focal(inputs.get("keypoints"), width, height, principal)
+        estimated, cue = depth_pro_focal(frames), "depthpro"
+    elif config.focal in ("people", "floor") or (config.focal == "auto" and config.static and not config.fx):
+        estimated, cue = still_focal(config.focal, frames, inputs.get("keypoints"), principal)
     K, calibrate = intrinsics(config, width, height, estimated)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * config.mask_dilation + 1,) * 2)
 
@@ -243,8 +256,8 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
         with progress(f"camera ({config.backend})", len(frames)) as bar:
             result = solver.solve(read, len(frames), (work_width, work_height), frames.fps, to_work @ K,
                                   calibrate, bar.advance)
-    if result.static and calibrate and config.focal == "auto" and not config.static:  # no sweep: the people
-        estimated = people_focal(inputs.get("keypoints"), width, height, principal)
+    if result.static and calibrate and config.focal == "auto" and not config.static:  # no sweep: still cues
+        estimated, cue = still_focal("auto", frames, inputs.get("keypoints"), principal)
         if estimated:
             result.K[:2, :2] = np.diag(np.diag(to_work)[:2] * estimated)
     K = np.linalg.inv(to_work) @ result.K
@@ -275,7 +288,7 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
               "rotation_only": result.rotation_only, "motion": result.motion,
               "textured_frames": None if config.static else result.textured_frames,
               "fx": round(float(K[0, 0]), 2), "fy": round(float(K[1, 1]), 2),
-              "focal_source": focal_source(config, estimated, calibrate and not result.static),
+              "focal_source": focal_source(config, cue, calibrate and not result.static),
               "masked_frames": len(people)}
     return RunInfo(backend=config.backend, model=solver and solver.model, checksum=solver and solver.checksum,
                    counts=counts)

@@ -538,6 +538,11 @@ def test_camera_settings_are_checked():
     assert K[0, 0] == K[1, 1] == 512.5 and not calibrate
     assert camera_stage.intrinsics(camera_stage.Config(), 640, 360)[1]
     assert not camera_stage.intrinsics(camera_stage.Config(focal="people"), 640, 360)[1]
+    floor = planned_config(camera_stage, {"focal": "floor"})
+    assert not camera_stage.intrinsics(floor, 640, 360, 500.0)[1]
+    assert camera_stage.focal_source(floor, "floor", False) == "floor"
+    assert camera_stage.focal_source(camera_stage.Config(), None, False) == "default"
+    assert camera_stage.focal_source(camera_stage.Config(fx=400.0), None, True) == "given"
 
 
 def ground_truth_camera_artifact(options, gt_dir, out_dir, scale: float, keyframes) -> Artifact:

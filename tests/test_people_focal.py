@@ -31,6 +31,8 @@ def test_people_walking_in_depth_give_the_focal():
     fit = fit_people_focal(points, person, WIDTH, HEIGHT)
     assert fit.focal == pytest.approx(FOCAL, rel=0.02) and fit.relative_std < 0.03
     assert fit.pitch_deg == pytest.approx(12.0, abs=1.0)
+    hips_only = fit_people_focal(points[:, :2], person, WIDTH, HEIGHT)  # one point above the ground
+    assert hips_only.focal == pytest.approx(FOCAL, rel=0.03)
 
 
 def test_people_at_one_depth_leave_the_focal_undetermined():

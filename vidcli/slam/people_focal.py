@@ -61,8 +61,9 @@ def _rotation(pitch: float, roll: float) -> np.ndarray:
 
 def fit_people_focal(points: np.ndarray, person: np.ndarray, width: int, height: int,
                      principal: tuple[float, float] | None = None) -> PeopleFocal | None:
-    """Fit the focal length to upright people: `points` (N, 3, 2) the sole, hip and shoulder image
-    points of each row, `person` (N,) whose they are. None when the rows are too few or the fit is
+    """Fit the focal length to upright people: `points` (N, 1 + U, 2) each row's ground point (the
+    soles) then U points straight above it at heights of the person's own (hips, shoulders: U = 2, as
+    `upright_points` gives), `person` (N,) whose they are. None when the rows are too few or the fit is
     degenerate (people seen at one depth only leave the focal free; see `PeopleFocal.relative_std`)."""
     if len(points) > MAX_ROWS:
         keep = np.unique(np.linspace(0, len(points) - 1, MAX_ROWS).round().astype(int))
@@ -71,19 +72,19 @@ def fit_people_focal(points: np.ndarray, person: np.ndarray, width: int, height:
         return None
     cx, cy = principal or (width / 2, height / 2)
     people, index = np.unique(person, return_inverse=True)
-    count = len(people)
+    count, uppers = len(people), points.shape[1] - 1
     f0 = float(max(width, height))
     rays = np.concatenate([points - [cx, cy], np.ones(points.shape[:2] + (1,))], axis=-1)  # (N, 3, 3)
 
     def residuals(x: np.ndarray) -> np.ndarray:
         focal = np.exp(x[0])
         R = _rotation(x[1], x[2])
-        lift = x[3:].reshape(count, 2)[index]  # (N, 2) hip and shoulder heights
+        lift = x[3:].reshape(count, uppers)[index]  # (N, uppers) heights above the ground
         # The sole's ray, in the level frame, meets the ground (y = 1) at the row's ground point.
         sole = (rays[:, 0] * [1 / focal, 1 / focal, 1]) @ R
         along = 1.0 / np.maximum(sole[:, 1], 1e-3)
         ground = sole * along[:, None]
-        above = np.repeat(ground[:, None], 2, axis=1)
+        above = np.repeat(ground[:, None], uppers, axis=1)
         above[..., 1] = 1.0 - lift
         cam = above @ R.T
         z = np.maximum(cam[..., 2], 1e-3)
@@ -91,14 +92,19 @@ def fit_people_focal(points: np.ndarray, person: np.ndarray, width: int, height:
         below_horizon = np.where(sole[:, 1] > 1e-3, 0.0, 10.0)[:, None, None]
         return ((projected - rays[:, 1:, :2]) / NOISE_PX + below_horizon).ravel()
 
-    x0 = np.concatenate([[np.log(f0), 0.1, 0.0], np.tile([0.6, 0.9], count)])
-    lower = np.concatenate([[np.log(f0 / 5), -1.2, -0.6], np.full(2 * count, 0.05)])
-    upper = np.concatenate([[np.log(f0 * 5), 1.2, 0.6], np.full(2 * count, 3.0)])
+    x0 = np.concatenate([[np.log(f0), 0.1, 0.0], np.tile(np.linspace(0.6, 0.9, uppers), count)])
+    lower = np.concatenate([[np.log(f0 / 5), -1.2, -0.6], np.full(uppers * count, 0.05)])
+    upper = np.concatenate([[np.log(f0 * 5), 1.2, 0.6], np.full(uppers * count, 3.0)])
     fit = least_squares(residuals, x0, loss="soft_l1", f_scale=1.0, bounds=(lower, upper), x_scale="jac")
-    dof = max(len(fit.fun) - len(x0), 1)
+    return PeopleFocal(float(np.exp(fit.x[0])), log_std(fit, 0), float(np.degrees(fit.x[1])), len(points))
+
+
+def log_std(fit, index: int) -> float:
+    """The standard deviation of parameter `index` (a log focal: the focal's relative one) of a
+    `least_squares` result, from its covariance with the residuals' own variance; inf where some
+    direction is not constrained at all."""
     information = fit.jac.T @ fit.jac
-    if np.linalg.cond(information) > 1e12:  # a direction the rows do not constrain at all
-        relative_std = np.inf
-    else:
-        relative_std = float(np.sqrt(max(np.linalg.inv(information)[0, 0] * 2 * fit.cost / dof, 0.0)))
-    return PeopleFocal(float(np.exp(fit.x[0])), relative_std, float(np.degrees(fit.x[1])), len(points))
+    if np.linalg.cond(information) > 1e12:
+        return np.inf
+    dof = max(len(fit.fun) - len(fit.x), 1)
+    return float(np.sqrt(max(np.linalg.inv(information)[index, index] * 2 * fit.cost / dof, 0.0)))
