@@ -143,11 +143,11 @@ def _chair_mask(rng, size: int) -> np.ndarray:
     return cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
 
 
-def shaded_texture(rng: np.random.Generator, height: int, width: int, max_shading: float = 80.0) -> np.ndarray:
-    """One colour, mostly dark, under a linear shading of up to `max_shading` grey levels: the look of a
-    rendered, untextured object."""
+def _shaded_texture(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """One colour, often dark, under a linear shading of up to 80 grey levels: the look of a rendered,
+    untextured object."""
     colour = rng.uniform(0, 255, 3) * rng.uniform(0.1, 1.0)
-    return flat_texture(rng, height, width, max_shading, colour)
+    return flat_texture(rng, height, width, max_shading=80.0, colour=colour)
 
 
 def flat_texture(rng: np.random.Generator, height: int, width: int, max_shading: float = 12.0,
@@ -168,7 +168,7 @@ def _texture(rng, height, width, photos: list[np.ndarray], options: PairOptions,
     if options.flat_share and rng.random() < options.flat_share:
         texture = flat_texture(rng, height, width)
     elif options.objects == "chairs" and not background and rng.random() < 0.6:
-        texture = shaded_texture(rng, height, width)  # FlyingChairs' chairs: mostly plain, some textured
+        texture = _shaded_texture(rng, height, width)  # FlyingChairs' chairs: mostly plain, some textured
     else:
         texture = _surface(rng, height, width, photos, options.photo_share)
     if options.dark_share and rng.random() < options.dark_share:
