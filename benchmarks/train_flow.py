@@ -4,19 +4,21 @@ Three sets of generated pairs come from three seeds: training, tuning (the set s
 held-out (never trained on nor used for choices); the FlyingChairs pairs in ../shared/data/flow/chairs are
 held out too (skipped when absent). Photos for the training textures are frames of the shared videos
 (../shared/data/videos, ../shared/data/inpaint; none when absent). A fourth held-out set, **photos**, stands
-for real images without touching the chairs: the same generator with every layer a crop of scikit-image's
-bundled photos (astronaut, coffee, rocket, hubble_deep_field, ...: dark skies, shadows, flat walls), which
-training never sees (skipped without scikit-image). Prints the learning curve (training loss and EPE,
-held-out EPE every --evaluate-every steps) and the final EPE against zero flow and OpenCV DIS (medium) on
-the same pairs, overall and by true motion length (RAFT with the first --test-iterations: 6, the training
-count, chosen on the tuning set), then RAFT with the other iteration counts and on resized images.
+for the chairs without touching them: FlyingChairs-like pairs (flow_pairs.CHAIRS: chair-like objects over
+a moving photo, at 512x384) whose photos are scikit-image's bundled ones (astronaut, coffee, rocket,
+hubble_deep_field, ...: dark skies, shadows, flat walls), which training never sees (skipped without
+scikit-image). Prints the learning curve (training loss and EPE, held-out EPE every --evaluate-every
+steps) and the final EPE against zero flow and OpenCV DIS (medium) on the same pairs, overall and by true
+motion length (RAFT with the first --test-iterations: 6, the training count, chosen on the tuning set),
+then RAFT with the other iteration counts and on resized images.
 
 The training budget is counted in CPU seconds of this process (time.process_time(), every thread),
 evaluations left out, because the wall clock on a shared machine says little; wall seconds and the load
-average are printed beside it. Example (run 3 of docs/training.md: 1 torch thread, about 610 training CPU-s):
+average are printed beside it. Example (run 5 of docs/training.md: 1 torch thread):
 
     python benchmarks/train_flow.py --steps 1200 --threads 1 --evaluate-every 300 --flat-share 0.25 \
-        --dark-share 0.25 --photos-per-video 100
+        --dark-share 0.25 --photos-per-video 100 --photo-share 1.0 --objects chairs --test-iterations 6 \
+        --test-scales 0.5
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import torch
 
 from vidcli.io.flow import flow_metrics
 from vidcli.training.flow_data import chairs
-from vidcli.training.flow_pairs import PairOptions, write_pairs
+from vidcli.training.flow_pairs import CHAIRS, STYLES, PairOptions, write_pairs
 from vidcli.training.raft_recipe import Trainer, TrainOptions, predict
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -120,6 +122,9 @@ def main() -> None:
                         help="frames of each shared video used as textures (0: generated textures only)")
     parser.add_argument("--photo-share", type=float, default=0.5,
                         help="probability of a photo texture per layer of the training pairs")
+    parser.add_argument("--objects", choices=list(STYLES), default="shapes",
+                        help="objects of the training pairs: shapes, or chair-like objects over a photo "
+                             "as in FlyingChairs (flow_pairs.CHAIRS)")
     parser.add_argument("--flat-share", type=float, default=0.0,
                         help="probability of a textureless layer in the training pairs")
     parser.add_argument("--dark-share", type=float, default=0.0,
@@ -127,6 +132,7 @@ def main() -> None:
     parser.add_argument("--proxy-size", type=int, nargs=2, default=(512, 384), metavar=("W", "H"),
                         help="size of the photo proxy pairs (FlyingChairs' size by default)")
     parser.add_argument("--weight-decay", type=float, default=1e-4)
+    parser.add_argument("--gamma", type=float, default=0.8, help="sequence loss weight of earlier iterations")
     parser.add_argument("--test-iterations", type=int, nargs="+", default=(6, 12),
                         help="refinement iterations when scoring: the first for the curve and the table")
     parser.add_argument("--test-scales", type=float, nargs="*", default=(0.75, 0.5, 0.375),
@@ -145,8 +151,9 @@ def main() -> None:
         train_size = args.train_size or args.size
         photos = video_frames(SHARED_VIDEOS, args.photos_per_video) if args.photos_per_video else []
         write_pairs(scratch / "train", args.train_pairs, args.seed,
-                    replace(options, width=train_size[0], height=train_size[1], photo_share=args.photo_share,
-                            flat_share=args.flat_share, dark_share=args.dark_share), photos)
+                    replace(STYLES[args.objects], width=train_size[0], height=train_size[1],
+                            photo_share=args.photo_share, flat_share=args.flat_share,
+                            dark_share=args.dark_share), photos)
         write_pairs(scratch / "tuning", args.heldout_pairs, args.seed + 2000, options, photos)
         write_pairs(scratch / "heldout", args.heldout_pairs, args.seed + 1000, options, photos)
         print(f"generated {args.train_pairs} pairs at {train_size[0]}x{train_size[1]} "
@@ -157,7 +164,7 @@ def main() -> None:
         real = proxy_photos()
         if real:
             write_pairs(scratch / "photos", args.heldout_pairs, args.seed + 3000,
-                        PairOptions(width=args.proxy_size[0], height=args.proxy_size[1], photo_share=1.0),
+                        replace(CHAIRS, width=args.proxy_size[0], height=args.proxy_size[1]),
                         real)
             held["photos"] = chairs(scratch / "photos")
         if SHARED_CHAIRS.is_dir():
@@ -165,7 +172,7 @@ def main() -> None:
 
         recipe = TrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, crop_height=args.crop,
                               crop_width=args.crop, iterations=args.iterations,
-                              weight_decay=args.weight_decay, min_scale=args.scale[0],
+                              weight_decay=args.weight_decay, gamma=args.gamma, min_scale=args.scale[0],
                               max_scale=args.scale[1], validation_pairs=0, seed=args.seed, log_every=50,
                               save_every=args.steps)
         trainer = Trainer(recipe, chairs(scratch / "train"), sparse=False, out_dir=None,

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -29,8 +30,8 @@ from vidcli.io.video import VideoWriter
 from vidcli.stages import camera as camera_stage
 from vidcli.stages import flow as flow_stage
 from vidcli.training import flow_data
-from vidcli.training.flow_pairs import (LayerMotion, PairOptions, flat_texture, generate_pair, smooth_texture,
-                                        write_pairs)
+from vidcli.training.flow_pairs import (CHAIRS, LayerMotion, PairOptions, flat_texture, generate_pair,
+                                        smooth_texture, write_pairs)
 from vidcli.training.raft_recipe import (
     MODEL_FILE, RESUME_FILE, Trainer, TrainOptions, load_flow_checkpoint, save_model, sequence_loss,
 )
@@ -200,11 +201,36 @@ def test_flat_and_dark_layers_are_textureless_and_dim():
         assert np.median(np.abs(warped.astype(np.float64) - image1)) < 2.0
 
 
+def test_chairs_mode_puts_thin_holed_objects_over_a_moving_photo():
+    """CHAIRS: the background is the photo (no generated texture), objects are chair-like (thin legs, gaps:
+    a layer covers much less than its bounding box) and the flow stays exact."""
+    photo = smooth_texture(np.random.default_rng(1), 300, 400)
+    options = replace(CHAIRS, width=160, height=128, shapes=(1, 1))
+    image1, image2, flow = generate_pair(np.random.default_rng(4), options, [photo])
+    lengths = np.linalg.norm(flow, axis=-1)
+    # The object is the region moving unlike the background (whose motion is nearly uniform).
+    background = np.median(flow.reshape(-1, 2), axis=0)
+    chair = np.linalg.norm(flow - background, axis=-1) > 0.5
+    ys, xs = np.nonzero(chair)
+    box = (np.ptp(ys) + 1) * (np.ptp(xs) + 1)
+    assert 0.05 < chair.sum() / box < 0.8 and lengths.max() > 1.0
+    x, y = np.meshgrid(np.arange(160, dtype=np.float32), np.arange(128, dtype=np.float32))
+    warped = cv2.remap(image2, x + flow[..., 0], y + flow[..., 1], cv2.INTER_LINEAR)
+    inside = (x + flow[..., 0] > 1) & (x + flow[..., 0] < 158) & (y + flow[..., 1] > 1) & (y + flow[..., 1] < 126)
+    assert np.median(np.abs(warped.astype(np.float64) - image1).mean(axis=-1)[inside]) < 3.0
+    with_generated = generate_pair(np.random.default_rng(4), options, [])[0]
+    assert not np.array_equal(with_generated, image1)  # the background came from the photo
+
+
 def test_synth_flow_command_writes_chairs_pairs(tmp_path):
     out = tmp_path / "pairs"
     assert vidcli("synth-flow", str(out), "--pairs", "2", "--size", "96x64").returncode == 0
     kind, samples = flow_data.open_dataset(out)
     assert kind == "chairs" and len(samples) == 2 and samples[1].read()[2].shape == (64, 96, 2)
+    chairs_like = tmp_path / "chairs_like"
+    made = vidcli("synth-flow", str(chairs_like), "--pairs", "1", "--size", "96x64", "--objects", "chairs")
+    assert made.returncode == 0
+    assert not np.array_equal(flow_data.chairs(chairs_like)[0].read()[0], samples[0].read()[0])
     again = vidcli("synth-flow", str(out), "--pairs", "2")
     assert again.returncode == 2 and "already exists" in again.stderr
     bad = vidcli("synth-flow", str(tmp_path / "other"), "--size", "10x10")

@@ -70,12 +70,17 @@ def _train_flow_share(config, dataset: Path, resume: Path) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Pair i depends only on (seed, i).")
 @click.option("--photos", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
               help="A folder of photos used beside generated textures for the background and shapes.")
-def synth_flow(output: Path, pairs: int, size: str, seed: int, photos: Path | None):
+@click.option("--objects", type=click.Choice(["shapes", "chairs"]), default="shapes", show_default=True,
+              help="Ellipses, polygons and stars, or chair-like objects (thin legs, gaps, mostly plain shaded "
+                   "colours) over a moving background (a photo with --photos), as in FlyingChairs.")
+def synth_flow(output: Path, pairs: int, size: str, seed: int, photos: Path | None, objects: str):
     """Write FlyingChairs-style training pairs to OUTPUT (NNNNNNN-img0.png, -img1.png and the exact flow
     -gt.flo): textured shapes and photos under random affine motions over a moving background."""
+    from dataclasses import replace
+
     from vidcli.commands.synth import parse_size
     from vidcli.console import log, progress
-    from vidcli.training.flow_pairs import PairOptions, load_photos, write_pairs
+    from vidcli.training.flow_pairs import STYLES, load_photos, write_pairs
 
     width, height = parse_size(size, minimum=64)
     if output.exists():
@@ -85,8 +90,8 @@ def synth_flow(output: Path, pairs: int, size: str, seed: int, photos: Path | No
     partial = output.with_name(f".{output.name}.partial-{os.getpid()}")
     try:
         with progress("flow pairs", total=pairs) as bar:
-            write_pairs(partial, pairs, seed, PairOptions(width=width, height=height), load_photos(photos),
-                        bar)
+            write_pairs(partial, pairs, seed, replace(STYLES[objects], width=width, height=height),
+                        load_photos(photos), bar)
         partial.rename(output)
     finally:
         shutil.rmtree(partial, ignore_errors=True)

@@ -1,5 +1,6 @@
 """FlyingChairs-style training pairs with exact flow: textured shapes (and photos) under random affine
-motions over a moving background.
+motions over a moving background; or, closer to FlyingChairs itself, chair-like objects (a back, a seat,
+thin legs, shaded in one colour or textured) over a moving photo (`CHAIRS`).
 
 Every layer is a texture with an affine map into each of the two images. The first image is painted
 back to front; each pixel's flow is that of the topmost layer covering it there: p -> B A^-1 p - p, with
@@ -45,6 +46,16 @@ class PairOptions:
     # about the motion; RAFT trained without them invents motion there.
     flat_share: float = 0.0  # probability that a layer is one colour with a faint gradient and grain
     dark_share: float = 0.0  # probability that a layer's texture is darkened 2-8 times (low contrast)
+    # "shapes": ellipses, polygons and stars; "chairs": chair-like objects with thin legs and holes, most
+    # shaded in one colour like FlyingChairs' rendered chairs, over a photo background when photos are given.
+    objects: str = "shapes"
+
+
+# FlyingChairs' make-up (Dosovitskiy et al. 2015): rendered chairs of many sizes, each under its own affine
+# motion, over a Flickr photo that moves too (at 512x384 a pixel or two for most of it).
+CHAIRS = PairOptions(shapes=(4, 12), objects="chairs", photo_share=1.0,
+                     background=LayerMotion(shift=(0.0005, 0.02), max_rotation=1.0, max_zoom=0.02))
+STYLES = {"shapes": PairOptions(), "chairs": CHAIRS}  # by the `objects` name
 
 
 def smooth_texture(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -102,22 +113,62 @@ def _shape_mask(rng, size: int) -> np.ndarray:
     return cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
 
 
-def flat_texture(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """One colour with a linear shading of at most 12 grey levels and a grain of at most 2: a textureless
-    surface, whose motion only its edges tell."""
+def _chair_mask(rng, size: int) -> np.ndarray:
+    """A chair seen from the front or the side, anti-aliased on a size x size canvas: a back (solid, or a
+    frame of slats with gaps), a seat and 3-4 thin legs, so that the background shows through its holes."""
+    big = size * 4
+    canvas = np.zeros((big, big), np.uint8)
+    left, right = big * rng.uniform(0.1, 0.35), big * rng.uniform(0.65, 0.9)
+    seat_y, seat_depth = big * rng.uniform(0.45, 0.6), big * rng.uniform(0.04, 0.15)
+    skew = big * rng.uniform(-0.15, 0.15)  # the seat's far edge, seen from above or below
+    top = big * rng.uniform(0.0, 0.25)
+    thick = max(2, int(big * rng.uniform(0.015, 0.05)))
+    seat = np.array([[left, seat_y], [right, seat_y], [right + skew, seat_y - seat_depth],
+                     [left + skew, seat_y - seat_depth]])
+    cv2.fillPoly(canvas, [np.round(seat).astype(np.int32)], 255)
+    back_left, back_right = left + skew, right + skew
+    if rng.random() < 0.5:
+        back = np.array([[back_left, top], [back_right, top], [back_right, seat_y - seat_depth],
+                         [back_left, seat_y - seat_depth]])
+        cv2.fillPoly(canvas, [np.round(back).astype(np.int32)], 255)
+    else:  # a frame: top rail and slats
+        cv2.rectangle(canvas, (int(back_left), int(top)), (int(back_right), int(top + 3 * thick)), 255, -1)
+        for x in np.linspace(back_left, back_right, rng.integers(2, 6)):
+            cv2.line(canvas, (int(x), int(top)), (int(x), int(seat_y - seat_depth)), 255, thick)
+    bottom = big * rng.uniform(0.85, 1.0)
+    feet = [(left, 0), (right, 0), (left + skew, -seat_depth), (right + skew, -seat_depth)]
+    for x, dy in feet[: rng.integers(3, 5)]:
+        spread = big * rng.uniform(-0.05, 0.05)
+        cv2.line(canvas, (int(x), int(seat_y + dy)), (int(x + spread), int(bottom + dy)), 255, thick)
+    return cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+
+
+def _shaded_texture(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """One colour, often dark, under a linear shading of up to 80 grey levels: the look of a rendered,
+    untextured object."""
+    colour = rng.uniform(0, 255, 3) * rng.uniform(0.1, 1.0)
+    return flat_texture(rng, height, width, max_shading=80.0, colour=colour)
+
+
+def flat_texture(rng: np.random.Generator, height: int, width: int, max_shading: float = 12.0,
+                 colour: np.ndarray | None = None) -> np.ndarray:
+    """One colour with a linear shading of at most `max_shading` grey levels and a grain of at most 2: a
+    textureless surface, whose motion only its edges tell."""
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     angle = rng.uniform(0, 2 * np.pi)
     ramp = (x * np.cos(angle) + y * np.sin(angle)) / max(height, width)
-    colour = rng.uniform(0, 255, 3)
-    field = colour + rng.uniform(0, 12) * ramp[..., None]
+    colour = rng.uniform(0, 255, 3) if colour is None else colour
+    field = colour + rng.uniform(0, max_shading) * ramp[..., None]
     field += rng.uniform(0, 2) * rng.standard_normal((height, width, 1))
     return np.clip(field, 0, 255).astype(np.uint8)
 
 
-def _texture(rng, height, width, photos: list[np.ndarray], options: PairOptions) -> np.ndarray:
+def _texture(rng, height, width, photos: list[np.ndarray], options: PairOptions, background: bool = False):
     # A share of 0 draws nothing, so pairs generated without flat or dark layers keep their seeds' images.
     if options.flat_share and rng.random() < options.flat_share:
         texture = flat_texture(rng, height, width)
+    elif options.objects == "chairs" and not background and rng.random() < 0.6:
+        texture = _shaded_texture(rng, height, width)  # FlyingChairs' chairs: mostly plain, some textured
     else:
         texture = _surface(rng, height, width, photos, options.photo_share)
     if options.dark_share and rng.random() < options.dark_share:
@@ -148,7 +199,7 @@ def generate_pair(rng: np.random.Generator, options: PairOptions = PairOptions()
     flow = np.zeros((height, width, 2), np.float32)
 
     # The background: a texture larger than the image, placed so that it covers both images.
-    texture = _texture(rng, height + 2 * margin, width + 2 * margin, list(photos), options)
+    texture = _texture(rng, height + 2 * margin, width + 2 * margin, list(photos), options, background=True)
     texture = texture.astype(np.float32)
     place = np.array([[1.0, 0, -margin], [0, 1.0, -margin], [0, 0, 1]])
     centre = np.array([width / 2, height / 2])
@@ -156,7 +207,7 @@ def generate_pair(rng: np.random.Generator, options: PairOptions = PairOptions()
                _random_affine(rng, centre, options.background, width) @ place)]
     for _ in range(rng.integers(options.shapes[0], options.shapes[1] + 1)):
         size = int(min(width, height) * rng.uniform(0.15, 0.6))
-        mask = _shape_mask(rng, size)
+        mask = _chair_mask(rng, size) if options.objects == "chairs" else _shape_mask(rng, size)
         angle = rng.uniform(0, 2 * np.pi)
         place = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
         place[:2, 2] = rng.uniform([0, 0], [width, height]) - place[:2, :2] @ [size / 2, size / 2]
