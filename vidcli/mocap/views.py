@@ -89,16 +89,19 @@ def draw_bodies(image: np.ndarray, camera: Camera, meshes: list[Mesh], alpha: fl
     offsets = np.cumsum([0] + [len(m.vertices) for m in meshes])
     vertices = np.concatenate([m.vertices for m in meshes]).astype(np.float64)
     faces = np.concatenate([m.faces + o for m, o in zip(meshes, offsets)])
-    colours = np.concatenate([np.tile(np.array(m.colour, float), (len(m.faces), 1)) for m in meshes])
-    fragments = rasterize(camera, vertices, faces, np.full((camera.height, camera.width), np.inf))
-    hit = fragments.face >= 0
-    triangles = vertices[faces[fragments.face[hit]]]
+    first_faces = np.cumsum([0] + [len(m.faces) for m in meshes[:-1]])
+    fragments = rasterize(camera, vertices, faces, np.broadcast_to(np.inf, (camera.height, camera.width)))
+    rows, columns, face = fragments.covered()
+    triangles = vertices[faces[face]]
     normals = np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0])
     normals /= np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12
     shade = AMBIENT + (1 - AMBIENT) * np.clip(normals @ LIGHT, 0, None)
-    out = image.astype(np.float32)
-    out[hit] = (1 - alpha) * out[hit] + alpha * colours[fragments.face[hit]] * shade[:, None]
-    return np.clip(out, 0, 255).astype(np.uint8)
+    colours = np.array([m.colour for m in meshes], float)[np.searchsorted(first_faces, face, side="right") - 1]
+    # Only the covered pixels change, so only they are blended (in float32, then clipped and truncated).
+    blended = (1 - alpha) * image[rows, columns].astype(np.float32) + alpha * colours * shade[:, None]
+    out = image.copy()
+    out[rows, columns] = np.clip(blended.astype(np.float32), 0, 255).astype(np.uint8)
+    return out
 
 
 class WorldView:

@@ -9,6 +9,7 @@ with no per-triangle Python loop. Depth is interpolated perspective-correctly.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -20,18 +21,42 @@ _NO_FACE = np.int64(0xFFFFFFFF)
 
 @dataclass
 class Fragments:
-    """Per-pixel results: `depth` (H, W) camera z (inf where empty), `face` (H, W) index into the
-    rasterized triangles (-1 where empty)."""
+    """Per-pixel results, kept for the `box` (rows, columns) around the drawn triangles only: outside it
+    every pixel is the background's. A person takes a small part of a video frame, and whole-image
+    arrays would cost more than rasterizing them; `depth` and `face` give the whole image."""
 
-    depth: np.ndarray
-    face: np.ndarray
+    box: tuple[slice, slice]
+    box_depth: np.ndarray  # camera z in the box (the background's where no triangle is nearer)
+    box_face: np.ndarray  # index into the rasterized triangles in the box (-1 where empty)
+    background_depth: np.ndarray
+
+    @cached_property
+    def depth(self) -> np.ndarray:
+        """(H, W) camera z: the background depth (as float32, like the box) where no triangle is nearer."""
+        depth = self.background_depth.astype(np.float32).astype(np.float64)
+        depth[self.box] = self.box_depth
+        return depth
+
+    @cached_property
+    def face(self) -> np.ndarray:
+        """(H, W) index into the rasterized triangles, -1 where empty."""
+        face = np.full(self.background_depth.shape, -1, np.int64)
+        face[self.box] = self.box_face
+        return face
+
+    def covered(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows, columns and triangle indices of the pixels that a triangle covers, in row-major order."""
+        rows, columns = np.nonzero(self.box_face >= 0)
+        faces = self.box_face[rows, columns]
+        return rows + self.box[0].start, columns + self.box[1].start, faces
 
 
 def rasterize(camera: Camera, vertices: np.ndarray, faces: np.ndarray,
               background_depth: np.ndarray) -> Fragments:
     """Rasterize world-space triangles (`vertices` (V, 3), `faces` (T, 3)) over a background depth.
 
-    Back faces are culled; a triangle is drawn only where it is nearer than `background_depth` (H, W).
+    Back faces are culled; a triangle is drawn only where it is nearer than `background_depth` (H, W),
+    which is only read (a broadcast scalar will do).
     """
     width, height = camera.width, camera.height
     cam = camera.to_camera(vertices)
@@ -68,13 +93,16 @@ def rasterize(camera: Camera, vertices: np.ndarray, faces: np.ndarray,
     z = tri_z[owner]
     depth = 1.0 / (w0[inside] / z[:, 0] + w1[inside] / z[:, 1] + w2[inside] / z[:, 2])
 
-    pixels = py * width + px
-    key = np.full(width * height, _pack(background_depth.ravel(), _NO_FACE))
-    np.minimum.at(key, pixels, _pack(depth, keep[owner]))
+    if not len(owner):
+        return Fragments(np.s_[0:0, 0:0], np.empty((0, 0)), np.empty((0, 0), np.int64), background_depth)
+    (x0, y0), (x1, y1) = lo.min(axis=0), hi.max(axis=0) + 1
+    box = np.s_[y0:y1, x0:x1]
+    key = _pack(background_depth[box].ravel(), _NO_FACE)
+    np.minimum.at(key, (py - y0) * (x1 - x0) + (px - x0), _pack(depth, keep[owner]))
     face = (key & _NO_FACE).astype(np.int64)
     face[face == _NO_FACE] = -1
-    depth_out = (key >> 32).astype(np.int32).view(np.float32).astype(np.float64)
-    return Fragments(depth_out.reshape(height, width), face.reshape(height, width))
+    depth = (key >> 32).astype(np.int32).view(np.float32).astype(np.float64)
+    return Fragments(box, depth.reshape(y1 - y0, x1 - x0), face.reshape(y1 - y0, x1 - x0), background_depth)
 
 
 def _cross(p: np.ndarray, q: np.ndarray) -> np.ndarray:
