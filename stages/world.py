@@ -63,10 +63,12 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     R_align, origin = world_alignment(ground, camera.R_wc[0], camera.t_wc[0])
     R_wc = R_align @ camera.R_wc
     t_wc = (camera.t_wc - origin) @ R_align.T
-    scale = scene_scale(t_wc[:, 1], config)
+    # Resizing a body needs a height parameter (Anny's phenotype); other models keep the scene's size.
+    resizable = "height" in model.shape_labels
+    scale = scene_scale(t_wc[:, 1], config) if resizable else 1.0
     t_wc = scale * t_wc
     people = _people_scales(segments, posed, scale, R_align, origin, float(np.median(t_wc[:, 1])), camera.fps,
-                            config) if config.feet_on_ground else {}
+                            config) if resizable and config.feet_on_ground else {}
     results = []
     with progress("world", len(segments)) as bar:
         for segment in segments:

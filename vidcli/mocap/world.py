@@ -216,23 +216,25 @@ def scene_scale(camera_heights: np.ndarray, options: WorldOptions) -> float:
 
 def resized_shape(model: BodyModel, free: np.ndarray, factor: float) -> np.ndarray:
     """Free shape parameters (S,) of a body `factor` times the size of `free`'s (the summed distances of its
-    joints from the pelvis), found along the height phenotype (Anny: 0.68-1.32 times the average body);
-    a factor beyond its reach gives the nearest it has."""
+    joints from the pelvis), found along the model's `height` shape parameter (Anny's phenotype: 0.68-1.32
+    times the average body); a factor beyond its reach gives the nearest it has."""
+    height = model.shape_labels.index("height")
+
     def size(height_logit: float) -> float:
         changed = np.array(free, float)
-        changed[0] = height_logit
+        changed[height] = height_logit
         with torch.no_grad():
             joints = model.rest(torch.from_numpy(changed))[0]
         return float((joints - joints[0]).norm(dim=-1).sum())
 
-    target = factor * size(free[0])
+    if factor == 1.0:
+        return np.array(free, float)
+    target = factor * size(free[height])
     low, high = -HEIGHT_LOGIT_RANGE, HEIGHT_LOGIT_RANGE
-    if target <= size(low) or target >= size(high):
-        logit = low if target <= size(low) else high
-    else:
-        logit = brentq(lambda value: size(value) - target, low, high, xtol=1e-4)
+    smallest, largest = size(low), size(high)
     resized = np.array(free, float)
-    resized[0] = logit
+    resized[height] = low if target <= smallest else high if target >= largest else brentq(
+        lambda value: size(value) - target, low, high, xtol=1e-4)
     return resized
 
 
