@@ -41,8 +41,8 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     from vidcli.io.keypoints import KEYPOINTS_NPZ, read_keypoints
     from vidcli.io.motion import (BODY_JSON, BODY_NPZ, MOTION_NPZ, WORLD_JSON, MotionTable, read_body,
                                   write_motion)
-    from vidcli.mocap.world import (SOLES, body_up, estimate_ground, optimise_segment, resized_shape, scene_scale,
-                                    world_alignment)
+    from vidcli.mocap.world import (SOLES, body_up, estimate_ground, optimise_segment, resized_shape,
+                                    scene_scale, world_alignment)
 
     body_dir = Path(inputs["body"].path)
     body = read_body(body_dir / BODY_NPZ)
@@ -101,8 +101,8 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
                            "interpolated": int(table["interpolated"].sum())})
 
 
-def _people_scales(segments, posed, scale: float, R_align: np.ndarray, origin: np.ndarray, camera_height: float,
-                   fps: float, config: Config) -> dict[int, float]:
+def _people_scales(segments, posed, scale: float, R_align: np.ndarray, origin: np.ndarray,
+                   camera_height: float, fps: float, config: Config) -> dict[int, float]:
     """Per track, the factor about the camera that stands its person on the ground (`ground_contact_scale`),
     from the heels and toes of the body stage's fits of all its segments, in the scaled world."""
     from vidcli.mocap.world import SOLES, ground_contact_scale

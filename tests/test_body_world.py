@@ -599,12 +599,14 @@ def test_ground_contact_scale_stands_a_floating_person_on_the_ground():
     # Feet 0.4 m above the ground seen from 1.6 m: resized 1.6 / 1.2 about the camera, they reach it.
     assert ground_contact_scale([(heights, seen)], 1.6, FPS, 0.08) == pytest.approx(1.6 / 1.2)
     assert ground_contact_scale([(heights - 0.4, seen)], 1.6, FPS, 0.08) == pytest.approx(1.0)
-    assert ground_contact_scale([(heights + 2.0, seen)], 1.6, FPS, 0.08) == 1.0  # above the camera: no evidence
+    # Feet above the camera: no evidence.
+    assert ground_contact_scale([(heights + 2.0, seen)], 1.6, FPS, 0.08) == 1.0
     # Feet seen for less than a second: no evidence either; the frames where they are hidden do not count;
     # the segments of one track count together (two of 20 frames: over a second between them).
     assert ground_contact_scale([(heights, np.arange(frames) < FPS - 1)], 1.6, FPS, 0.08) == 1.0
     hidden_low = heights.copy()
     hidden_low[:10] = -0.3
-    assert ground_contact_scale([(hidden_low, np.arange(frames) >= 10)], 1.6, FPS, 0.08) == pytest.approx(1.6 / 1.2)
+    later = np.arange(frames) >= 10
+    assert ground_contact_scale([(hidden_low, later)], 1.6, FPS, 0.08) == pytest.approx(1.6 / 1.2)
     halves = [(heights[:20], seen[:20]), (heights[20:40], seen[20:40])]
     assert ground_contact_scale(halves, 1.6, FPS, 0.08) == pytest.approx(1.6 / 1.2)

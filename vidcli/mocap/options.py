@@ -71,8 +71,8 @@ class WorldOptions(KeypointTerms):
     camera_height_weight: float = setting(0.5, "how much the camera's height rather than the people's "
                                                "average size sets the scene's scale (0: the people alone)",
                                           bounds="[0, 1]")
-    feet_on_ground: bool = setting(True, "resize each person about the camera so that their feet stand on the "
-                                         "ground that everyone's define")
+    feet_on_ground: bool = setting(True, "resize each person about the camera so that their feet stand "
+                                         "on the ground that everyone's define")
     smooth: float = setting(1.0, "weight of the motion prior's terms", bounds="[0, 1e6]")
     root_accel_sigma: float = setting(10.0, "pelvis acceleration (m/s^2) as costly as a landmark off by "
                                             "sigma", bounds="(0, 1e6]")

@@ -160,8 +160,8 @@ def estimate_ground(soles: list[np.ndarray], ups: list[np.ndarray], observed: li
     split, 4.9 degrees from gravity on average against 3.5: the feet's depths are too noisy.)
     """
     normal, people_frames, camera_frames, level = estimate_up(ups, observed, R_wc, fps, options)
-    points = np.concatenate([low[standing] for low, standing in
-                             (standing_heights(sole @ normal, fps, options.contact_height) for sole in soles)])
+    standing = [standing_heights(sole @ normal, fps, options.contact_height) for sole in soles]
+    points = np.concatenate([low[where] for low, where in standing])
     offset = -float(np.quantile(points, GROUND_QUANTILE))
     return Ground(normal, offset, len(points), people_frames, camera_frames, level)
 
