@@ -23,7 +23,7 @@ from vidcli.errors import InputError
 from vidcli.mocap.options import WorldOptions
 from vidcli.settings import setting
 
-VERSION = 8
+VERSION = 9
 INPUTS = ("body", "scale", "keypoints")
 COMPONENT = "prior"
 
@@ -41,7 +41,8 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     from vidcli.io.keypoints import KEYPOINTS_NPZ, read_keypoints
     from vidcli.io.motion import (BODY_JSON, BODY_NPZ, MOTION_NPZ, WORLD_JSON, MotionTable, read_body,
                                   write_motion)
-    from vidcli.mocap.world import SOLES, body_up, estimate_ground, optimise_segment, world_alignment
+    from vidcli.mocap.world import (SOLES, body_up, estimate_ground, optimise_segment, resized_shape,
+                                    scene_scale, world_alignment)
 
     body_dir = Path(inputs["body"].path)
     body = read_body(body_dir / BODY_NPZ)
@@ -62,12 +63,21 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     R_align, origin = world_alignment(ground, camera.R_wc[0], camera.t_wc[0])
     R_wc = R_align @ camera.R_wc
     t_wc = (camera.t_wc - origin) @ R_align.T
+    # Resizing a body needs a height parameter (Anny's phenotype); other models keep the scene's size.
+    resizable = "height" in model.shape_labels
+    scale = scene_scale(t_wc[:, 1], config) if resizable else 1.0
+    t_wc = scale * t_wc
+    people = _people_scales(segments, posed, scale, R_align, origin, float(np.median(t_wc[:, 1])), camera.fps,
+                            config) if resizable and config.feet_on_ground else {}
     results = []
     with progress("world", len(segments)) as bar:
         for segment in segments:
+            frames, person = segment.frames, people.get(segment.track_id, 1.0)
             segment.local[:, 0] = R_align @ segment.local[:, 0]
-            segment.root = (segment.root - origin) @ R_align.T
-            frames = segment.frames
+            segment.root = scale * (segment.root - origin) @ R_align.T
+            segment.root = t_wc[frames] + person * (segment.root - t_wc[frames])
+            segment.world3d = scale * person * segment.world3d
+            segment.free = resized_shape(model, segment.free, scale * person)
             results.append(optimise_segment(model, segment, R_wc[frames], t_wc[frames], camera.K, camera.fps,
                                             config, prior))
             bar.advance()
@@ -81,6 +91,7 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
         "ground": {"normal": ground.normal.round(6).tolist(), "offset": round(ground.offset, 6),
                    "candidates": ground.candidates, "people_frames": round(ground.people_frames, 1),
                    "camera_frames": ground.camera_frames, "level_deg": round(ground.level_deg, 3)},
+        "scale": round(scale, 6), "people_scales": {str(t): round(value, 4) for t, value in people.items()},
         "alignment": {"R": R_align.round(9).tolist(), "origin": origin.round(6).tolist()},
         "tracks": tracks,
     }
@@ -88,6 +99,21 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     return RunInfo(backend=config.backend, model=spec.name,
                    counts={"tracks": len(tracks), "segments": len(results), "frames": len(table["frame"]),
                            "interpolated": int(table["interpolated"].sum())})
+
+
+def _people_scales(segments, posed, scale: float, R_align: np.ndarray, origin: np.ndarray,
+                   camera_height: float, fps: float, config: Config) -> dict[int, float]:
+    """Per track, the factor about the camera that stands its person on the ground (`ground_contact_scale`),
+    from the heels and toes of the body stage's fits of all its segments, in the scaled world."""
+    from vidcli.mocap.world import SOLES, ground_contact_scale
+
+    pieces: dict[int, list] = {}
+    for segment, (_, _, landmarks) in zip(segments, posed):
+        heights = scale * ((landmarks[:, SOLES] - origin) @ R_align.T)[..., 1]
+        visible = segment.observed & (segment.keypoints2d[:, np.ravel(SOLES), 2] > 0.5).all(axis=1)
+        pieces.setdefault(segment.track_id, []).append((heights, visible))
+    return {track: ground_contact_scale(parts, camera_height, fps, config.contact_height)
+            for track, parts in pieces.items()}
 
 
 def _segments(body, keypoints, camera, max_gap: int, model) -> list:

@@ -25,6 +25,8 @@ from vidcli.io.motion import BODY_NPZ, read_body, read_motion, write_body
 FPS = 30.0
 SIZE = (640, 360)
 EXACT_FEET = {"feet_3d": True}  # the scenes' 3D landmarks are exact, feet included: fit them all
+# ... and metric: the people's size is right, which the camera height's prior would only move (by 5%)
+EXACT_WORLD = {**EXACT_FEET, "camera_height": 0.0}
 
 
 class Scene:
@@ -121,7 +123,7 @@ def test_world_removes_jitter_and_skating_and_keeps_a_clean_track(walk, tmp_path
     results = {}
     for name, source in (("clean", body_dir), ("noisy", noisy_dir)):
         world = run_stage("world", {"body": source, "scale": gt, "keypoints": gt}, tmp_path / f"world_{name}",
-                          **EXACT_FEET)
+                          **EXACT_WORLD)
         results[name] = read_motion(world / "motion.npz")
 
     noisy_in = _compose(noisy, scene)
@@ -243,7 +245,7 @@ def two_people(anny_body, tmp_path_factory):
     gt = scene.write(root / "gt")
     body = run_stage("body", {"keypoints": gt, "camera": gt}, root / "body", iterations=40, **EXACT_FEET)
     world = run_stage("world", {"body": body, "scale": gt, "keypoints": gt}, root / "world", iterations=40,
-                      **EXACT_FEET)
+                      **EXACT_WORLD)
     return scene, world
 
 
@@ -550,3 +552,61 @@ def test_smpl_pickles_are_read_without_running_their_code(tmp_path):
     with pytest.raises(InputError, match=r"refused as a body model pickle: it names io\.open"):
         SmplModel("smpl", str(crafted), "female")
     assert not marker.exists()
+
+
+def test_scene_scale_blends_the_people_size_with_the_camera_height():
+    from vidcli.mocap.options import WorldOptions
+    from vidcli.mocap.world import scene_scale
+
+    low_camera = np.r_[np.full(20, 0.7), np.full(5, 5.0)]  # the median height, not the outliers
+    assert scene_scale(low_camera, WorldOptions(camera_height=1.4, camera_height_weight=0.5)) == \
+        pytest.approx(np.sqrt(2.0))
+    assert scene_scale(low_camera, WorldOptions(camera_height=1.4, camera_height_weight=1.0)) == \
+        pytest.approx(2.0)
+    for options in (WorldOptions(camera_height=0.0), WorldOptions(camera_height_weight=0.0)):
+        assert scene_scale(low_camera, options) == 1.0
+    assert scene_scale(np.full(5, -0.2), WorldOptions()) == 1.0  # a camera below the ground: no evidence
+
+
+def test_resized_shape_scales_the_body_along_its_height(anny_body):
+    import torch
+
+    from vidcli.body.models import BodySpec, load_body_model
+    from vidcli.mocap.world import resized_shape
+
+    model = load_body_model(BodySpec())
+    free = model.free(np.r_[0.5, 0.3, 0.4, 1.0, np.zeros(len(model.free_scale) - 4)])
+
+    def size(parameters: np.ndarray) -> float:
+        joints = model.rest(torch.from_numpy(parameters))[0]
+        return float((joints - joints[0]).norm(dim=-1).sum())
+
+    for factor in (0.8, 1.0, 1.15):
+        resized = resized_shape(model, free, factor)
+        assert size(resized) == pytest.approx(factor * size(free), rel=1e-3)
+        assert np.array_equal(resized[1:], free[1:])  # weight, age, gender and the bones are kept
+    tallest = resized_shape(model, free, 3.0)  # beyond the height phenotype's reach: its tallest body
+    assert size(tallest) < 3.0 * size(free) and tallest[0] == 9.0
+
+
+def test_ground_contact_scale_stands_a_floating_person_on_the_ground():
+    from vidcli.mocap.world import ground_contact_scale
+
+    frames = 60
+    heights = np.full((frames, 2, 2), 0.4)
+    heights[::2, 0, 0] = 0.5  # the left heel lifts every other frame: the lowest point stays 0.4
+    seen = np.ones(frames, bool)
+    # Feet 0.4 m above the ground seen from 1.6 m: resized 1.6 / 1.2 about the camera, they reach it.
+    assert ground_contact_scale([(heights, seen)], 1.6, FPS, 0.08) == pytest.approx(1.6 / 1.2)
+    assert ground_contact_scale([(heights - 0.4, seen)], 1.6, FPS, 0.08) == pytest.approx(1.0)
+    # Feet above the camera: no evidence.
+    assert ground_contact_scale([(heights + 2.0, seen)], 1.6, FPS, 0.08) == 1.0
+    # Feet seen for less than a second: no evidence either; the frames where they are hidden do not count;
+    # the segments of one track count together (two of 20 frames: over a second between them).
+    assert ground_contact_scale([(heights, np.arange(frames) < FPS - 1)], 1.6, FPS, 0.08) == 1.0
+    hidden_low = heights.copy()
+    hidden_low[:10] = -0.3
+    later = np.arange(frames) >= 10
+    assert ground_contact_scale([(hidden_low, later)], 1.6, FPS, 0.08) == pytest.approx(1.6 / 1.2)
+    halves = [(heights[:20], seen[:20]), (heights[20:40], seen[20:40])]
+    assert ground_contact_scale(halves, 1.6, FPS, 0.08) == pytest.approx(1.6 / 1.2)

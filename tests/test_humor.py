@@ -157,7 +157,7 @@ def prior_pairs(root, joints, local):
 @pytest.mark.slow  # a body fit and two world optimisations on the CPU
 def test_world_stage_runs_with_the_humor_prior_from_a_tiny_checkpoint(walk, tmp_path,  # noqa: F811
                                                                     monkeypatch):
-    from test_body_world import EXACT_FEET, run_stage
+    from test_body_world import EXACT_WORLD, run_stage
 
     from vidcli.io.motion import read_motion
 
@@ -166,7 +166,7 @@ def test_world_stage_runs_with_the_humor_prior_from_a_tiny_checkpoint(walk, tmp_
     torch.manual_seed(0)
     write_tiny_humor_checkpoint(tmp_path / "home")
     world = run_stage("world", {"body": body_dir, "scale": gt, "keypoints": gt}, tmp_path / "world",
-                      backend="humor", iterations=5, **EXACT_FEET)
+                      backend="humor", iterations=5, **EXACT_WORLD)
     motion = read_motion(world / "motion.npz")
     assert np.isfinite(motion.joints_world).all()
     report = json.loads((world / "world.json").read_text())

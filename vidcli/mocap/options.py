@@ -64,6 +64,15 @@ class WorldOptions(KeypointTerms):
                                     bounds="(0, 90]")
     up_spread_deg: float = setting(10.0, "prior scale of gravity's distance from the people's and camera's "
                                          "up, against the camera's level", bounds="(0, 180]")
+    camera_height: float = setting(1.4, "the camera's usual height above the ground (m) as the feet's "
+                                        "landmarks and gravity's estimate measure it (a camera at eye level "
+                                        "comes out lower); 0 leaves the scene at average people's size",
+                                   bounds="[0, 100]")
+    camera_height_weight: float = setting(0.5, "how much the camera's height rather than the people's "
+                                               "average size sets the scene's scale (0: the people alone)",
+                                          bounds="[0, 1]")
+    feet_on_ground: bool = setting(True, "resize each person about the camera so that their feet stand "
+                                         "on the ground that everyone's define")
     smooth: float = setting(1.0, "weight of the motion prior's terms", bounds="[0, 1e6]")
     root_accel_sigma: float = setting(10.0, "pelvis acceleration (m/s^2) as costly as a landmark off by "
                                             "sigma", bounds="(0, 1e6]")

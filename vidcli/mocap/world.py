@@ -8,11 +8,14 @@ are composed with that trajectory, then:
    mean up direction (ankles to head) by a prior (so that contacts along one line still give a plane).
    The world frame is y along that normal, origin under the first camera, z along the first camera's
    view on the ground.
-2. **Contacts**: a heel or toe is planted where its keypoint moves in the image as a point fixed in the
+2. **Size**: the scene comes out of the body and scale stages at the size of average people; it is
+   resized towards the camera's usual height above that ground (`scene_scale`), and each person about
+   the camera until their feet stand on the ground that everyone's define (`ground_contact_scale`).
+3. **Contacts**: a heel or toe is planted where its keypoint moves in the image as a point fixed in the
    world would (slower than `contact_speed`, with the camera's motion taken out), or where the fitted
    landmark is near the ground and slow, or where a motion prior that predicts contacts (HuMoR's
    decoder) finds it planted; a foot is in contact when its heel or toe is.
-3. **Optimisation** per gap-free segment of a track (HuMoR/WHAM-style): root trajectory, joint
+4. **Optimisation** per gap-free segment of a track (HuMoR/WHAM-style): root trajectory, joint
    rotations and shape, with 2D reprojection through the moving camera, 3D landmark agreement, a
    motion prior (a backend; the embedded one penalises the accelerations of the pelvis and of the
    joints relative to it), heels and toes kept from sliding along the ground while in contact, no
@@ -27,7 +30,7 @@ from itertools import pairwise
 import numpy as np
 import torch
 from scipy.ndimage import binary_dilation, minimum_filter1d, uniform_filter1d
-from scipy.optimize import least_squares
+from scipy.optimize import brentq, least_squares
 from scipy.spatial.transform import Rotation, Slerp
 
 from vidcli.body.models import BodyModel, pose_numpy
@@ -39,6 +42,7 @@ from vidcli.mocap.options import WorldOptions
 GROUND_QUANTILE = 0.1
 _HEAD = SMPL_24.index("head")
 _ANKLES = [SMPL_24.index("left_ankle"), SMPL_24.index("right_ankle")]
+HEIGHT_LOGIT_RANGE = 9.0  # the height phenotype's logit beyond which the body's size no longer changes
 STILL_SPAN = 2  # frames either side over which `detect_contact` measures a keypoint's motion
 
 
@@ -156,15 +160,82 @@ def estimate_ground(soles: list[np.ndarray], ups: list[np.ndarray], observed: li
     split, 4.9 degrees from gravity on average against 3.5: the feet's depths are too noisy.)
     """
     normal, people_frames, camera_frames, level = estimate_up(ups, observed, R_wc, fps, options)
-    window = max(3, int(round(fps)) | 1)
-    points = []
-    for sole in soles:
-        heights = sole.reshape(len(sole), -1, 3) @ normal
-        low = heights.min(axis=1)
-        points.append(low[low - minimum_filter1d(low, window, mode="nearest") < options.contact_height])
-    points = np.concatenate(points)
+    standing = [standing_heights(sole @ normal, fps, options.contact_height) for sole in soles]
+    points = np.concatenate([low[where] for low, where in standing])
     offset = -float(np.quantile(points, GROUND_QUANTILE))
     return Ground(normal, offset, len(points), people_frames, camera_frames, level)
+
+
+def standing_heights(heights: np.ndarray, fps: float, contact_height: float) -> tuple[np.ndarray, np.ndarray]:
+    """One person's lowest sole point per frame and where it stands: `heights` (F, 2, 2) of the heels and
+    toes over consecutive frames; (F,) heights and (F,) whether the frame's lowest point is within
+    `contact_height` of the lowest within a second (feet in the air and jumps are left out)."""
+    window = max(3, int(round(fps)) | 1)
+    low = heights.reshape(len(heights), -1).min(axis=1)
+    return low, low - minimum_filter1d(low, window, mode="nearest") < contact_height
+
+
+def ground_contact_scale(pieces: list[tuple[np.ndarray, np.ndarray]], camera_height: float, fps: float,
+                         contact_height: float) -> float:
+    """The factor, about the camera, that stands one person on the shared ground. `pieces`: per gap-free
+    segment of their track, (F, 2, 2) heights of their heels and toes above the ground and (F,) the frames
+    whose heel and toe keypoints are all seen; `camera_height` the camera's. A person whose fitted size is
+    wrong stands at the wrong depth, so above or below the ground that everyone's feet define
+    (two_turns_dolly's second walker, 0.5 m above it); resizing them about the camera keeps their image
+    and moves their feet along the viewing rays, from `camera_height` - h below the camera to
+    `camera_height` (h: the `GROUND_QUANTILE` of their standing heights in those frames). One factor per
+    person: their height does not change over the clip. Fewer than a second of such frames, or feet above
+    the camera, leave them as they are."""
+    usable = []
+    for heights, visible in pieces:
+        low, standing = standing_heights(heights, fps, contact_height)
+        usable.append(low[standing & visible])
+    usable = np.concatenate(usable)
+    if len(usable) < fps:
+        return 1.0
+    lift = float(np.quantile(usable, GROUND_QUANTILE))
+    return camera_height / (camera_height - lift) if lift < camera_height else 1.0
+
+
+def scene_scale(camera_heights: np.ndarray, options: WorldOptions) -> float:
+    """The factor that resizes the whole scene (people, their paths, the camera's travel) towards metres.
+
+    The scene comes out of the body and scale stages at the size of average people: BlazePose's 3D
+    landmarks have nearly one size whoever they see (fitted bodies 2.54-2.74 m of bones on the benchmark
+    against 1.70-3.47 true), so a short person stands too far and walks too far. The camera's height
+    above the ground (`camera_heights`, per frame, in that scene) is the other thing whose metric size
+    is known roughly: people film from eye level (Hoiem et al., "Putting objects in perspective", 2006).
+    The two guesses are blended in log scale, `camera_height_weight` towards the camera's; a camera at
+    or below the ground, or `camera_height` 0, leaves the scene as it is.
+    """
+    height = float(np.median(camera_heights))
+    if options.camera_height <= 0 or height <= 0:
+        return 1.0
+    return float((options.camera_height / height) ** options.camera_height_weight)
+
+
+def resized_shape(model: BodyModel, free: np.ndarray, factor: float) -> np.ndarray:
+    """Free shape parameters (S,) of a body `factor` times the size of `free`'s (the summed distances of its
+    joints from the pelvis), found along the model's `height` shape parameter (Anny's phenotype: 0.68-1.32
+    times the average body); a factor beyond its reach gives the nearest it has."""
+    height = model.shape_labels.index("height")
+
+    def size(height_logit: float) -> float:
+        changed = np.array(free, float)
+        changed[height] = height_logit
+        with torch.no_grad():
+            joints = model.rest(torch.from_numpy(changed))[0]
+        return float((joints - joints[0]).norm(dim=-1).sum())
+
+    if factor == 1.0:
+        return np.array(free, float)
+    target = factor * size(free[height])
+    low, high = -HEIGHT_LOGIT_RANGE, HEIGHT_LOGIT_RANGE
+    smallest, largest = size(low), size(high)
+    resized = np.array(free, float)
+    resized[height] = low if target <= smallest else high if target >= largest else brentq(
+        lambda value: size(value) - target, low, high, xtol=1e-4)
+    return resized
 
 
 def _perpendicular_basis(direction: np.ndarray) -> np.ndarray:
