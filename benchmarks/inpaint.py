@@ -6,9 +6,9 @@ Usage: python benchmarks/inpaint.py [--frames N] [--settings JSON] [--tune] [--m
 Protocol. The 80 object masks of ../shared/data/inpaint/schoolgirls (dilated 4 px, as STTN does),
 scaled and shifted per video and drifting sideways over time, are pasted (black) over videos at 432x240:
 - tuning split: `pan-kitti`, a camera pan over the KITTI photo of ../shared/data/flow (exact true
-  flow); `synth-pan`, `synth-room` and `synth-static`, `vidcli synth` renders (two people on the textured scene under
-  a panning camera; one person in the pale room under an orbiting camera; two people on the textured
-  scene under a still camera), exact flow from `--flow`;
+  flow); `synth-pan`, `synth-room` and `synth-static`, `vidcli synth` renders (two people on the
+  textured scene under a panning camera; one person in the pale room under an orbiting camera; two
+  people on the textured scene under a still camera), exact flow from `--flow`;
 - held-out split: `pan-chairs`, a diagonal pan over a FlyingChairs image enlarged 1.5x (exact true
   flow); `synth-handheld`, two people on the textured scene under a handheld camera (exact flow);
   `hiphop`, ../shared/data/videos/hiphop_clip1.mp4, whose reference flow for the warping error is DIS
