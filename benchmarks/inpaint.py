@@ -6,8 +6,9 @@ Usage: python benchmarks/inpaint.py [--frames N] [--settings JSON] [--tune] [--m
 Protocol. The 80 object masks of ../shared/data/inpaint/schoolgirls (dilated 4 px, as STTN does),
 scaled and shifted per video and drifting sideways over time, are pasted (black) over videos at 432x240:
 - tuning split: `pan-kitti`, a camera pan over the KITTI photo of ../shared/data/flow (exact true
-  flow); `synth-pan` and `synth-room`, `vidcli synth` renders (two people on the textured scene under
-  a panning camera; one person in the pale room under an orbiting camera), exact flow from `--flow`;
+  flow); `synth-pan`, `synth-room` and `synth-static`, `vidcli synth` renders (two people on the
+  textured scene under a panning camera; one person in the pale room under an orbiting camera; two
+  people on the textured scene under a still camera), exact flow from `--flow`;
 - held-out split: `pan-chairs`, a diagonal pan over a FlyingChairs image enlarged 1.5x (exact true
   flow); `synth-handheld`, two people on the textured scene under a handheld camera (exact flow);
   `hiphop`, ../shared/data/videos/hiphop_clip1.mp4, whose reference flow for the warping error is DIS
@@ -95,6 +96,7 @@ def read_rgb(path: Path) -> np.ndarray:
 SYNTH_CLIPS = {  # name: (split, `vidcli synth` options)
     "synth-pan": ("tuning", ["--camera", "pan", "--people", "2", "--seed", "1"]),
     "synth-room": ("tuning", ["--camera", "orbit", "--people", "1", "--scene", "room", "--seed", "2"]),
+    "synth-static": ("tuning", ["--camera", "static", "--people", "2", "--seed", "4"]),
     "synth-handheld": ("held out", ["--camera", "handheld", "--people", "2", "--seed", "3"]),
 }
 
@@ -277,6 +279,7 @@ def tune(count: int) -> None:
     print("tuning on " + ", ".join(clip[0] for clip in clips))
     grid = [{}] + [{"unseen_refresh": r} for r in (0, 0.15, 0.25, 0.5)]
     grid += [{"flow_margin": m} for m in (16, 32)] + [{"temporal_blend": 0.25}, {"context": 10}]
+    grid += [{"background_frames": n} for n in (15, 30, 80)]
     for settings in grid:
         row = []
         for name, frames, flows, holes, _ in clips:

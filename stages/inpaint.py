@@ -73,6 +73,17 @@ class Config:
         "the rest follows the previous output along the flow (embedded)",
         bounds="[0, 1]",
     )
+    background_frames: int = setting(
+        0,
+        "when the camera is still, hole pixels take the median of their unmasked observations in this "
+        "many frames spread over the video; 0: off (embedded)",
+        bounds="[0, 1000]",
+    )
+    still_camera: float = setting(
+        1.0,
+        "pixels the camera may drift over the video (summed median flow) for background_frames to apply",
+        bounds="[0, 1000]",
+    )
     sttn_masked_attention: bool = setting(
         False,
         "STTN: hide hole patches from the attention; the released "

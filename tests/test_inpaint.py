@@ -191,6 +191,42 @@ def test_a_fill_no_frame_shows_follows_its_surroundings_at_the_refresh_share():
     assert abs(held[7][hole].mean() - 50) <= 1
 
 
+def test_a_still_camera_fills_holes_with_the_median_of_what_the_video_shows_there():
+    scene = background()
+    person = (slice(30, 54), slice(60, 84))
+    frames = []
+    for k in range(12):
+        frame = scene.copy()
+        if 2 <= k <= 4:  # someone stands there in 3 of the 10 frames that show the spot
+            frame[person] = 255
+        frames.append(frame)
+    holes = [square_hole(0) for _ in range(12)]
+    for k in (5, 6):
+        holes[k] = np.zeros((HEIGHT, WIDTH), bool)
+        holes[k][person] = True
+    frames = [np.where(h[..., None], 0, f) for f, h in zip(frames, holes)]
+    propagated = fill(MemoryVideo(frames, holes), window=12, context=0)
+    modelled = fill(MemoryVideo(frames, holes), window=12, context=0, background_frames=12)
+    for k in (5, 6):
+        assert np.array_equal(modelled[k][person], scene[person]), k
+        carried = np.abs(propagated[k][person].astype(int) - scene[person]).max()
+        assert carried > 50, k  # without the model the person is carried on into the hole
+
+
+class PanningVideo(MemoryVideo):
+    def flow(self, i, j):
+        return np.full((self.size[1], self.size[0], 2), (2.0 * (j - i), 0.0), np.float32)
+
+
+def test_a_moving_camera_gets_no_background_model():
+    frames = [background()] * 6
+    holes = [square_hole(k) for k in range(6)]
+    assert flow_guided.camera_drift(MemoryVideo(frames, holes)) == 0
+    assert flow_guided.camera_drift(PanningVideo(frames, holes)) == 10
+    assert flow_guided.background_model(PanningVideo(frames, holes), 6, still=1.0) is None
+    assert flow_guided.background_model(MemoryVideo(frames, holes), 6, still=1.0) is not None
+
+
 def test_windows_read_only_their_frames_and_context():
     holes = [square_hole(k % 6) for k in range(30)]
     video = MemoryVideo([background()] * 30, holes)

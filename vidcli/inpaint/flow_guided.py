@@ -14,6 +14,8 @@ without their networks.
    from the current border (so it does not drift and smear as it is carried); for the first frame, or
    what leaves the image, it is filled spatially only, with OpenCV's Telea or Navier-Stokes inpainting.
 4. Temporal blend: every hole pixel is mixed with the previous output warped along the flow.
+5. Background model (`background_frames`, off by default): when the camera is still, hole pixels take
+   the per-pixel median of their unmasked observations in frames spread over the whole video.
 
 Frames are processed in windows of `window` frames, each with `context` frames on either side for
 propagation; only the window's and the context's frames are in memory at a time.
@@ -44,6 +46,8 @@ class FlowGuidedOptions:
     spatial_radius: int = 5
     temporal_blend: float = 0.0
     unseen_refresh: float = 0.1
+    background_frames: int = 0
+    still_camera: float = 1.0
 
     @classmethod
     def of(cls, config) -> "FlowGuidedOptions":
@@ -177,16 +181,57 @@ class _Window:
         return filled, hole & ~seen
 
 
+def camera_drift(video) -> float:
+    """How far, in pixels of the frames, the camera wanders from where it starts: the largest distance
+    of the sum of each pair's median flow outside the holes. A median ignores people moving; a sum
+    lets a still camera's flow noise cancel out where a slow pan adds up."""
+    position, farthest = np.zeros(2), 0.0
+    for i in range(len(video) - 1):
+        flow = video.flow(i, i + 1)
+        hole = cv2.resize(
+            video.hole(i).astype(np.uint8), (flow.shape[1], flow.shape[0]), interpolation=cv2.INTER_NEAREST
+        )
+        outside = flow[hole == 0]
+        if len(outside):
+            position += np.median(outside, axis=0) * (video.size[0] / flow.shape[1])
+            farthest = max(farthest, float(np.hypot(*position)))
+    return farthest
+
+
+def background_model(video, count: int, still: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """(per-pixel median of the unmasked observations in `count` frames spread over the whole video,
+    whether any was unmasked) when the camera drifts at most `still` pixels, else None. A still camera
+    sees the wall behind a hole in most frames, and their median is the wall without the people who
+    walk past; a person who stays in one place for more than half the frames is in it too.
+    Memory: `count` frames, whatever the video's length."""
+    indices = np.unique(np.linspace(0, len(video) - 1, min(count, len(video))).round().astype(int))
+    if camera_drift(video) > still:
+        return None
+    stack = np.stack([video.frame(i) for i in indices]).astype(np.float32)
+    holes = np.stack([video.hole(i) for i in indices])
+    stack[holes] = np.nan
+    median = np.zeros(stack.shape[1:], np.float32)
+    for row in range(0, stack.shape[1], 32):  # nanmedian copies its input: bound that copy
+        with np.errstate(all="ignore"):
+            median[row : row + 32] = np.nan_to_num(np.nanmedian(stack[:, row : row + 32], axis=0))
+    return median, ~holes.all(axis=0)
+
+
 class FlowGuidedFill:
     """Streams a `HoleVideo`'s frames with their holes filled, window by window."""
 
     def __init__(self, options: FlowGuidedOptions):
         self.options = options
-        self.counts = {"propagated": 0, "spatial": 0, "from_previous": 0}
+        self.counts = {"propagated": 0, "spatial": 0, "from_previous": 0, "background": 0}
 
     def run(self, video, write: Callable[[int, np.ndarray], None]) -> None:
         options, count = self.options, len(video)
         previous = None  # the last output frame, as float32
+        self.background = (  # (median frame, known) of a still camera's video, else None
+            background_model(video, options.background_frames, options.still_camera)
+            if options.background_frames
+            else None
+        )
         for start in range(0, count, options.window):
             stop = min(count, start + options.window)
             if not any(video.hole_area(i) for i in range(start, stop)):
@@ -211,7 +256,15 @@ class FlowGuidedFill:
     def _frame(self, window: _Window, k: int, previous: np.ndarray | None) -> np.ndarray:
         filled, unseen = window.fill(k)
         hole = window.holes[k]
-        self.counts["propagated"] += int((hole & ~unseen).sum())
+        if self.background is not None:
+            model, known = self.background
+            modelled = hole & known
+            filled[modelled] = model[modelled]
+            unseen &= ~known
+            self.counts["background"] += int(modelled.sum())
+            self.counts["propagated"] += int((hole & ~unseen & ~modelled).sum())
+        else:
+            self.counts["propagated"] += int((hole & ~unseen).sum())
         if previous is not None and hole.any():
             warped, inside = warp(previous, window.flow(k, -1))
             reuse = unseen & inside
