@@ -1,8 +1,8 @@
 """CoDeF canonical fields: reconstruction PSNR and fit time, and the temporal consistency of a propagated
 edit against per-frame editing.
 
-Usage: python benchmarks/canonical.py [--clips pan,synth,synth-layers,hiphop,hiphop-one-layer] [--iterations N]
-       [--threads N] [--work DIR] [--png DIR]
+Usage: python benchmarks/canonical.py [--clips pan,synth,synth-layers,hiphop,hiphop-one-layer]
+       [--iterations N] [--threads N] [--work DIR] [--png DIR]
 
 Clips (3 s, fitted at 480 px on the longest side, settings otherwise the stage's defaults):
 - `pan` (tuning split: settings were chosen on it): `examples/make_demo_clip.py`, a camera panning over a
