@@ -1,8 +1,9 @@
 """Fitting CoDeF's fields to one video: random pixel batches over all frames, CoDeF's reconstruction loss plus
 its flow-consistency term (a pixel and where the optical flow carries it in the next frame must deform to
 the same canonical point), annealed deformation levels, Adam with step decay; the schedule is in steps,
-so a longer fit is a shorter one continued (more iterations only add steps at the end). Resumable and seeded: the
-batch of step s depends only on (seed, s), so a resumed fit ends exactly where an uninterrupted one does."""
+so a longer fit is a shorter one continued (more iterations only add steps at the end). Resumable and
+seeded: the batch of step s depends only on (seed, s), so a resumed fit ends exactly where an
+uninterrupted one does."""
 
 from __future__ import annotations
 
