@@ -26,24 +26,30 @@ OPTIONAL_INPUTS = ("masks",)  # people's masks (the masks stage, or a masks.json
 @dataclass
 class Config:
     iterations: int = setting(
-        2000, "optimisation steps (CoDeF trains 10000 on a GPU)", bounds="[1, 10000000]"
+        7000,
+        "optimisation steps (CoDeF trains 10000 on a GPU); the schedule is in steps, so more iterations "
+        "continue a shorter fit",
+        bounds="[1, 10000000]",
     )
     batch: int = setting(
         4096, "pixels (rays) per step, drawn at random from every frame", bounds="[1, 1048576]"
     )
-    lr: float = setting(
-        0.01, "Adam learning rate, halved at 25, 50 and 75 % of the iterations", bounds="(0, 1]"
+    lr: float = setting(0.01, "Adam learning rate at the start", bounds="(0, 1]")
+    lr_halving_steps: int = setting(
+        2000, "steps between halvings of the learning rate (CoDeF: 2500)", bounds="[1, 10000000]"
     )
     flow_weight: float = setting(
         1.0, "weight of the flow-consistency term (CoDeF's flow_loss); 0 = off", bounds="[0, 1000]"
     )
-    anneal_begin: float = setting(
-        0.4,
-        "fraction of the iterations before the deformation's finer hash levels "
-        "start to come in (CoDeF: 4000 of 10000)",
-        bounds="[0, 1]",
+    anneal_begin: int = setting(
+        600,
+        "steps before the deformation's finer hash levels start to come in (CoDeF: 4000); a fit shorter "
+        "than anneal_begin + anneal_length ends with the finest levels partly off",
+        bounds="[0, 10000000]",
     )
-    anneal_length: float = setting(0.4, "fraction of the iterations over which they come in", bounds="(0, 1]")
+    anneal_length: int = setting(
+        1400, "steps over which they come in (CoDeF: 4000)", bounds="[1, 10000000]"
+    )
     max_size: int = setting(
         480,
         "longest side, in pixels, of the frames the fields are fitted to; 0 = frame size",
@@ -83,13 +89,6 @@ class Config:
         significant=False,
         choices=backends.DEVICES,
     )
-
-    def check(self) -> None:
-        if self.anneal_begin + self.anneal_length > 1:
-            raise ConfigError(
-                "canonical.anneal_begin + canonical.anneal_length must be at most 1, so that the "
-                "fitted deformation uses all its levels"
-            )
 
 
 def resolve_config(config: Config) -> Config:
@@ -137,6 +136,7 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
         config.iterations,
         config.batch,
         config.lr,
+        config.lr_halving_steps,
         config.flow_weight,
         config.anneal_begin,
         config.anneal_length,

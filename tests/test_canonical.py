@@ -135,7 +135,7 @@ def fitted():
         deform_scale=1.5,
         deform_hidden_layers=2,
     )
-    options = FitOptions(200, 1024, 1e-2, 10.0, 0.4, 0.4, 0, 100, compile=False)
+    options = FitOptions(200, 1024, 1e-2, 50, 10.0, 80, 80, 0, 100, compile=False)
     fitter = Fitter(video, flows, sizes, options, "cpu")
     fitter.run()
     images, deformation = reconstruct(fitter.model, *video.shape[:3], fitter.level_weights(), "cpu")
@@ -190,7 +190,7 @@ def test_a_masked_square_moving_against_the_background_is_fitted_in_its_own_laye
         deform_scale=1.5,
         deform_hidden_layers=2,
     )
-    options = FitOptions(150, 1024, 1e-2, 0.0, 0.4, 0.4, 0, 1000, compile=False)
+    options = FitOptions(150, 1024, 1e-2, 38, 0.0, 60, 60, 0, 1000, compile=False)
     fitter = Fitter(video, None, sizes, options, "cpu", layer_map=layer_map)
     fitter.run()
     images, deformation = reconstruct(fitter.model, 6, 24, 24, fitter.level_weights(), "cpu", layer_map)
@@ -226,7 +226,7 @@ def test_fitting_resumes_where_it_stopped(tmp_path):
         base_resolution=4,
         deform_hidden_layers=2,
     )
-    options = FitOptions(12, 256, 1e-2, 1.0, 0.4, 0.4, 3, 5, compile=False)
+    options = FitOptions(12, 256, 1e-2, 3, 1.0, 5, 5, 3, 5, compile=False)
     whole = Fitter(video, flows, sizes, options, "cpu")
     whole.run()
     killed = Fitter(video, flows, sizes, options, "cpu", tmp_path)
@@ -313,3 +313,5 @@ def test_propagate_refuses_bad_arguments_before_fitting(tmp_path):
     assert not work.exists()
     no_masks = vidcli("canonical", str(clip), "--masks", str(tmp_path / "none.json"), workspace=work)
     assert no_masks.returncode == 3 and "input not found" in no_masks.stdout + no_masks.stderr
+    both = vidcli("canonical", str(clip), "--masks", str(tmp_path / "none.json"), "--people", workspace=work)
+    assert both.returncode == 2 and "--masks or --people" in both.stderr

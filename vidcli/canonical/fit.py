@@ -1,7 +1,9 @@
 """Fitting CoDeF's fields to one video: random pixel batches over all frames, CoDeF's reconstruction loss plus
 its flow-consistency term (a pixel and where the optical flow carries it in the next frame must deform to
-the same canonical point), annealed deformation levels, Adam with step decay. Resumable and seeded: the
-batch of step s depends only on (seed, s), so a resumed fit ends exactly where an uninterrupted one does."""
+the same canonical point), annealed deformation levels, Adam with step decay; the schedule is in steps,
+so a longer fit is a shorter one continued (more iterations only add steps at the end). Resumable and
+seeded: the batch of step s depends only on (seed, s), so a resumed fit ends exactly where an
+uninterrupted one does."""
 
 from __future__ import annotations
 
@@ -26,9 +28,10 @@ class FitOptions:
     iterations: int
     batch: int
     lr: float
+    lr_halving_steps: int  # the learning rate is halved every this many steps
     flow_weight: float
-    anneal_begin: float  # fraction of the iterations before the deformation's finer levels come in
-    anneal_length: float  # fraction of the iterations over which they come in
+    anneal_begin: int  # steps before the deformation's finer levels start to come in
+    anneal_length: int  # steps over which they come in
     seed: int
     save_every: int
     compile: bool  # hash-grid lookups through torch.compile (needs a C++ compiler)
@@ -65,22 +68,16 @@ class Fitter:
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=options.lr, betas=ADAM_BETAS, eps=ADAM_EPS, fused=True
         )
-        milestones = [
-            round(options.iterations * f) for f in (0.25, 0.5, 0.75)
-        ]  # CoDeF: 2500/5000/7500 of 10k
-        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones, gamma=0.5)
+        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, options.lr_halving_steps, gamma=0.5)
         self.resume_dir = resume_dir
         self.step = 0
         self.curve: list[tuple[int, float, float]] = []  # (step, loss, batch PSNR)
 
     def level_weights(self) -> torch.Tensor:
         o = self.options
-        return annealed_level_weights(
-            self.step,
-            self.model.sizes.levels,
-            round(o.anneal_begin * o.iterations),
-            max(1, round(o.anneal_length * o.iterations)),
-        ).to(self.device)
+        return annealed_level_weights(self.step, self.model.sizes.levels, o.anneal_begin, o.anneal_length).to(
+            self.device
+        )
 
     def train_step(self) -> float:
         o = self.options

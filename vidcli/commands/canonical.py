@@ -20,15 +20,23 @@ _fit_options = [
         help="A masks.json (the masks stage's, or vidcli synth's ground truth): its people get a layer "
         "of their own (CoDeF's multi-layer variant; canonical_1.png is theirs).",
     ),
+    click.option(
+        "--people",
+        is_flag=True,
+        help="Find the people with vidcli's perception (the track and masks stages) and give them a layer "
+        "of their own, as --masks does; recommended when a person moves.",
+    ),
     setting_option("--iterations", "canonical.iterations"),
     setting_option("--max-size", "canonical.max_size"),
     setting_option("--seed", "canonical.seed"),
 ]
 
 
-def _pipeline_and_sources(videos, masks: Path | None) -> tuple[str, list[dict]]:
+def _pipeline_and_sources(videos, masks: Path | None, people: bool) -> tuple[str, list[dict]]:
+    if people and masks is not None:
+        raise click.UsageError("give --masks or --people, not both")
     if masks is None:
-        return "canonical", [{"video": v} for v in videos]
+        return "canonical_people" if people else "canonical", [{"video": v} for v in videos]
     return "canonical_masks", [{"video": v, "masks": masks} for v in videos]
 
 
@@ -48,7 +56,7 @@ def _with_fit_options(func):
 @_with_fit_options
 @run_options
 @click.pass_obj
-def canonical(g: Globals, videos, masks, **run):
+def canonical(g: Globals, videos, masks, people, **run):
     """Fit a canonical image and a deformation field to each of VIDEOS and print where the image is."""
     from vidcli.canonical.propagate import CANONICAL_PNG, PSNR_CSV
 
@@ -60,7 +68,7 @@ def canonical(g: Globals, videos, masks, **run):
             f"dB); edit it, then: vidcli propagate VIDEO --canonical-edit EDITED.png -o OUT.mp4"
         )
 
-    run_pipeline(g, *_pipeline_and_sources(videos, masks), deliver=deliver, **run)
+    run_pipeline(g, *_pipeline_and_sources(videos, masks, people), deliver=deliver, **run)
 
 
 @click.command(
@@ -92,7 +100,7 @@ def canonical(g: Globals, videos, masks, **run):
 @_with_fit_options
 @run_options
 @click.pass_obj
-def propagate(g: Globals, video, edit_path, edit_name, output, masks, **run):
+def propagate(g: Globals, video, edit_path, edit_name, output, masks, people, **run):
     """Carry an edit of VIDEO's canonical image (fitted as `vidcli canonical` does, cached) to every frame."""
     from vidcli.canonical.propagate import (
         Propagation, builtin_edit, propagate_video, read_edit, upstream_artifact,
@@ -117,4 +125,4 @@ def propagate(g: Globals, video, edit_path, edit_name, output, masks, **run):
         count = propagate_video(folder, frames, edits, output)
         return f"wrote {output} ({count} frames)"
 
-    run_pipeline(g, *_pipeline_and_sources([video], masks), deliver=deliver, **run)
+    run_pipeline(g, *_pipeline_and_sources([video], masks, people), deliver=deliver, **run)
