@@ -610,3 +610,17 @@ def test_ground_contact_scale_stands_a_floating_person_on_the_ground():
     assert ground_contact_scale([(hidden_low, later)], 1.6, FPS, 0.08) == pytest.approx(1.6 / 1.2)
     halves = [(heights[:20], seen[:20]), (heights[20:40], seen[20:40])]
     assert ground_contact_scale(halves, 1.6, FPS, 0.08) == pytest.approx(1.6 / 1.2)
+
+
+def test_a_body_model_without_a_height_parameter_keeps_its_shape(tmp_path):
+    """SMPL has no height parameter: the world stage leaves its scene and shapes at their size (factor 1)."""
+    from vidcli.body.models import load_body_model
+    from vidcli.mocap.world import resized_shape
+    from vidcli.stages import body as body_stage
+
+    _fake_smpl_file(tmp_path / "SMPL_NEUTRAL.npz")
+    model = load_body_model(body_stage.body_spec(planned_config(body_stage, {"body": "smpl",
+                                                                             "body_model_dir": str(tmp_path)})))
+    assert "height" not in model.shape_labels
+    free = np.linspace(-1, 1, 10)
+    np.testing.assert_array_equal(resized_shape(model, free, 1.0), free)

@@ -218,6 +218,8 @@ def resized_shape(model: BodyModel, free: np.ndarray, factor: float) -> np.ndarr
     """Free shape parameters (S,) of a body `factor` times the size of `free`'s (the summed distances of its
     joints from the pelvis), found along the model's `height` shape parameter (Anny's phenotype: 0.68-1.32
     times the average body); a factor beyond its reach gives the nearest it has."""
+    if factor == 1.0:  # also every model without a height parameter (the world stage never resizes those)
+        return np.array(free, float)
     height = model.shape_labels.index("height")
 
     def size(height_logit: float) -> float:
@@ -227,8 +229,6 @@ def resized_shape(model: BodyModel, free: np.ndarray, factor: float) -> np.ndarr
             joints = model.rest(torch.from_numpy(changed))[0]
         return float((joints - joints[0]).norm(dim=-1).sum())
 
-    if factor == 1.0:
-        return np.array(free, float)
     target = factor * size(free[height])
     low, high = -HEIGHT_LOGIT_RANGE, HEIGHT_LOGIT_RANGE
     smallest, largest = size(low), size(high)
