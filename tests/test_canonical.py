@@ -122,19 +122,17 @@ def _translating_texture(frames=8, size=32, speed=2):
     return torch.from_numpy(video), torch.from_numpy(flows)
 
 
+def _tiny_sizes(levels: int, log2_hashmap_size: int) -> FieldSizes:
+    return FieldSizes(levels=levels, canonical_log2_hashmap_size=log2_hashmap_size,
+                      deform_log2_hashmap_size=log2_hashmap_size, base_resolution=4, canonical_scale=1.5,
+                      deform_scale=1.5, deform_hidden_layers=2)
+
+
 @pytest.fixture(scope="module")
 def fitted():
     torch.set_num_threads(1)
     video, flows = _translating_texture()
-    sizes = FieldSizes(
-        levels=8,
-        canonical_log2_hashmap_size=12,
-        deform_log2_hashmap_size=12,
-        base_resolution=4,
-        canonical_scale=1.5,
-        deform_scale=1.5,
-        deform_hidden_layers=2,
-    )
+    sizes = _tiny_sizes(levels=8, log2_hashmap_size=12)
     options = FitOptions(200, 1024, 1e-2, 50, 10.0, 80, 80, 0, 100, compile=False)
     fitter = Fitter(video, flows, sizes, options, "cpu")
     fitter.run()
@@ -181,15 +179,7 @@ def test_a_masked_square_moving_against_the_background_is_fitted_in_its_own_laye
     layer_map = torch.zeros(6, 24, 24, dtype=torch.long)
     layer_map[:, 8:16, 8:16] = 1
     video = torch.where(layer_map[..., None] == 1, square, background)
-    sizes = FieldSizes(
-        levels=6,
-        canonical_log2_hashmap_size=10,
-        deform_log2_hashmap_size=10,
-        base_resolution=4,
-        canonical_scale=1.5,
-        deform_scale=1.5,
-        deform_hidden_layers=2,
-    )
+    sizes = _tiny_sizes(levels=6, log2_hashmap_size=10)
     options = FitOptions(150, 1024, 1e-2, 38, 0.0, 60, 60, 0, 1000, compile=False)
     fitter = Fitter(video, None, sizes, options, "cpu", layer_map=layer_map)
     fitter.run()

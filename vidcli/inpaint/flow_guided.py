@@ -204,9 +204,9 @@ def background_model(video, count: int, still: float) -> tuple[np.ndarray, np.nd
     sees the wall behind a hole in most frames, and their median is the wall without the people who
     walk past; a person who stays in one place for more than half the frames is in it too.
     Memory: `count` frames, whatever the video's length."""
-    indices = np.unique(np.linspace(0, len(video) - 1, min(count, len(video))).round().astype(int))
     if camera_drift(video) > still:
         return None
+    indices = np.unique(np.linspace(0, len(video) - 1, min(count, len(video))).round().astype(int))
     stack = np.stack([video.frame(i) for i in indices]).astype(np.float32)
     holes = np.stack([video.hole(i) for i in indices])
     stack[holes] = np.nan
@@ -256,15 +256,14 @@ class FlowGuidedFill:
     def _frame(self, window: _Window, k: int, previous: np.ndarray | None) -> np.ndarray:
         filled, unseen = window.fill(k)
         hole = window.holes[k]
+        modelled = np.zeros_like(hole)
         if self.background is not None:
             model, known = self.background
             modelled = hole & known
             filled[modelled] = model[modelled]
             unseen &= ~known
-            self.counts["background"] += int(modelled.sum())
-            self.counts["propagated"] += int((hole & ~unseen & ~modelled).sum())
-        else:
-            self.counts["propagated"] += int((hole & ~unseen).sum())
+        self.counts["background"] += int(modelled.sum())
+        self.counts["propagated"] += int((hole & ~unseen & ~modelled).sum())
         if previous is not None and hole.any():
             warped, inside = warp(previous, window.flow(k, -1))
             reuse = unseen & inside
