@@ -219,7 +219,7 @@ def depth_pro_focal(frames, count: int = FOCAL_FRAMES) -> float:
 
 def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     from vidcli.io.camera import DEPTH_NPZ, CameraTrack, write_camera
-    from vidcli.io.frames import FrameSequence
+    from vidcli.io.frames import FrameSequence, ReadAhead
     from vidcli.io.video import scaled_size
     from vidcli.slam.correspondence import CELL, grid_shape
     from vidcli.slam.tracker import static_result
@@ -253,8 +253,9 @@ def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
         result = static_result(len(frames), to_work @ K, grid_shape(work_width, work_height))
     else:
         solver = backends.get(COMPONENT, config.backend).build(config)
-        with progress(f"camera ({config.backend})", len(frames)) as bar:
-            result = solver.solve(read, len(frames), (work_width, work_height), frames.fps, to_work @ K,
+        with progress(f"camera ({config.backend})", len(frames)) as bar, \
+                ReadAhead(read, len(frames)) as read_ahead:
+            result = solver.solve(read_ahead, len(frames), (work_width, work_height), frames.fps, to_work @ K,
                                   calibrate, bar.advance)
     if result.static and calibrate and config.focal == "auto" and not config.static:  # no sweep: still cues
         estimated, cue = still_focal("auto", frames, inputs.get("keypoints"), principal)

@@ -27,7 +27,7 @@ FORMATS = ("npz", "bvh", "glb", "video", "plot", "page")
 @dataclass
 class Config:
     formats: str = setting(",".join(FORMATS), f"comma-separated outputs among {', '.join(FORMATS)}")
-    video_size: int = setting(1280, "longest side, in pixels, of each half of the overlay video at most (the "
+    video_size: int = setting(960, "longest side, in pixels, of each half of the overlay video at most (the "
                                     "frames' own size when smaller)", bounds="[64, 4096]")
     rig: str = setting("smpl", "skeleton of the BVH and glTF files: smpl, anny (Anny's bone names), mixamo "
                                "(Mixamo's, T-pose) or ue5 (the UE5 Mannequin's, T-pose)", choices=RIGS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from conftest import FFMPEG, make_clip
 
 from vidcli.engine.stage import Source, planned_config
 from vidcli.errors import ConfigError, InputError
-from vidcli.io.frames import FrameSequence
+from vidcli.io.frames import FrameSequence, ReadAhead
 from vidcli.io.video import iter_frames
 from vidcli.stages import frames as frames_stage
 
@@ -160,3 +161,29 @@ def test_killing_the_stage_stops_its_ffmpeg(tmp_path):
     time.sleep(0.5)
     assert 0 < written == len(list((out_dir / "run").glob(".source-*.jpg")))  # nothing writes any more
     assert not (out_dir / "run" / "index.json").exists()
+
+
+def test_read_ahead_gives_every_frame_asked_for_and_decodes_the_next_step_in_advance():
+    asked = []
+
+    def read(i):
+        asked.append(i)
+        if i == 7:
+            raise InputError("frame 7 is damaged")
+        return i * 10
+
+    def wait_for(i):
+        deadline = time.monotonic() + 10
+        while i not in asked and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    with ReadAhead(read, count=20, depth=2) as ahead:
+        assert ahead(0) == 0
+        wait_for(1)
+        assert ahead(1) == 10 and asked.count(1) == 1  # decoded once, ahead of the call
+        assert [ahead(i) for i in (2, 4, 6)] == [20, 40, 60]
+        wait_for(8)  # a stride of 2 is kept up
+        assert ahead(8) == 80 and asked.count(8) == 1
+        with pytest.raises(InputError, match="damaged"):
+            ahead(7)  # out of step: read when asked, and the error reaches the caller
+        assert [ahead(i) for i in (19, 3, 3)] == [190, 30, 30]

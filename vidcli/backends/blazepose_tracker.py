@@ -27,6 +27,7 @@ class BlazePoseTracker:
         self.model = f"{DETECTOR_MODEL}+{LANDMARK_MODELS[config.landmark_model][1]}"
 
     def track(self, frames, out_dir: Path, advance) -> Tracks:
+        from vidcli.io.frames import ReadAhead
         from vidcli.perception.fragments import hidden_boxes, merge_fragments
         from vidcli.perception.people import BlazePoseFinder
         from vidcli.perception.tracker import Tracker, TrackerSettings, colour_histogram
@@ -37,23 +38,24 @@ class BlazePoseTracker:
         finder = BlazePoseFinder(config.max_people, config.min_score, config.detect_every, config.detect_size,
                                  max_lost, config.landmark_model)
         rows, seen = [], set()  # seen: (frame, track id) of the rows
-        try:
-            for index in range(len(frames)):
-                rgb = frames.read(index)
-                people = finder.find(rgb, tracker.expected_lost())
-                boxes = np.array([person.box for person in people]).reshape(-1, 4)
-                features = [None] * len(people)
-                if config.appearance:
-                    features = [colour_histogram(rgb, person.box, person.mask) for person in people]
-                ids = tracker.update(boxes, np.array([person.score for person in people]),
-                                     np.array(features) if config.appearance and people else None)
-                for number, person, feature in zip(ids, people, features):
-                    if number:
-                        rows.append(_Row.of(index, number, person, feature))
-                        rows += _earlier_rows(index, number, person, feature, seen)
-                advance()
-        finally:
-            finder.close()
+        with ReadAhead(frames.read, len(frames)) as read:
+            try:
+                for index in range(len(frames)):
+                    rgb = read(index)
+                    people = finder.find(rgb, tracker.expected_lost())
+                    boxes = np.array([person.box for person in people]).reshape(-1, 4)
+                    features = [None] * len(people)
+                    if config.appearance:
+                        features = [colour_histogram(rgb, person.box, person.mask) for person in people]
+                    ids = tracker.update(boxes, np.array([person.score for person in people]),
+                                         np.array(features) if config.appearance and people else None)
+                    for number, person, feature in zip(ids, people, features):
+                        if number:
+                            rows.append(_Row.of(index, number, person, feature))
+                            rows += _earlier_rows(index, number, person, feature, seen)
+                    advance()
+            finally:
+                finder.close()
 
         rows = _confirmed(sorted(rows, key=lambda row: row.frame), tracker.confirmed)
         features = np.array([row.feature for row in rows]) if config.appearance and rows else None

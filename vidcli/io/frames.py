@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import cv2
 import numpy as np
@@ -11,6 +14,7 @@ import numpy as np
 from vidcli.errors import InputError, StageError
 
 INDEX_NAME = "index.json"
+Item = TypeVar("Item")
 _REDUCED_READS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
                   8: cv2.IMREAD_REDUCED_COLOR_8}  # decoding scale factor -> imread flag
 
@@ -99,3 +103,35 @@ class FrameSequence:
     def __iter__(self):
         for i in range(len(self)):
             yield self.read(i)
+
+
+class ReadAhead(Generic[Item]):
+    """`read(i)` for frames `0..count-1`, with the frames the caller will probably ask for next decoded
+    in a background thread meanwhile: JPEG decoding releases the GIL, so on a second core it costs the
+    caller no time. The caller is expected to go on with the step it last took (1, or the stride of a
+    sparse pass); any other order still gets the right frames, decoded when asked. Use it as a context
+    manager, which stops the thread."""
+
+    def __init__(self, read: Callable[[int], Item], count: int, depth: int = 3):
+        self._read, self._count, self._depth = read, count, depth
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="read-ahead")
+        self._pending: dict[int, Future] = {}
+        self._last: int | None = None
+
+    def __call__(self, i: int) -> Item:
+        step = i - self._last if self._last is not None and i > self._last else 1
+        self._last = i
+        pending = self._pending.pop(i, None)
+        expected = range(i + step, min(i + step * (self._depth + 1), self._count), step)
+        for index in [index for index in self._pending if index not in expected]:
+            self._pending.pop(index).cancel()
+        for index in expected:
+            if index not in self._pending:
+                self._pending[index] = self._pool.submit(self._read, index)
+        return pending.result() if pending is not None else self._read(i)
+
+    def __enter__(self) -> ReadAhead[Item]:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

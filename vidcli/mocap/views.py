@@ -29,8 +29,9 @@ _BODY_BOX = ((-0.5, 0.0, -0.5), (0.5, 1.9, 0.5))  # around a pelvis path: a body
 _VIEW_PITCH_DEG = 25.0  # the world view looks down this much
 _VIEW_FILL = 0.85  # fraction of the world view's width and height that the people's motion may take
 MESH_CHUNK = 64  # frames of body meshes posed at once for the overlay video
-# x264's preset for the overlay video: a third of "medium"'s CPU time for 0.5 dB less (docs/mocap.md "Speed")
-OVERLAY_PRESET = "veryfast"
+# x264's preset and quality for the overlay video: a quarter of "medium" at CRF 18's CPU time for 0.4 dB less
+# (docs/mocap.md "Speed")
+OVERLAY_PRESET, OVERLAY_CRF = "superfast", 22
 
 
 def around_person(image: np.ndarray, camera: Camera, joints: np.ndarray, samples: int = 24) -> np.ndarray:
@@ -197,6 +198,7 @@ def overlay_video(path: Path, frames, camera, model, motion, segments, colours, 
     `video_size` on its longest side. `segments`: (track id, track index, file stem, motion rows) per
     gap-free piece of a track; `colours` by track index."""
     from vidcli.console import progress
+    from vidcli.io.frames import ReadAhead
     from vidcli.io.video import VideoWriter, scaled_size
 
     width, height = scaled_size(*frames.size, video_size)
@@ -221,11 +223,12 @@ def overlay_video(path: Path, frames, camera, model, motion, segments, colours, 
             out.append(Mesh(cache[position, chunk][offset % MESH_CHUNK], model.faces, colours[index]))
         return out
 
-    writer = VideoWriter(path, frames.fps, (2 * width, height), preset=OVERLAY_PRESET)
-    with writer, progress("export video", len(frames)) as bar:
+    writer = VideoWriter(path, frames.fps, (2 * width, height), crf=OVERLAY_CRF, preset=OVERLAY_PRESET)
+    read = ReadAhead(lambda frame: frames.read_resized(frame, (width, height)), len(frames))
+    with writer, read, progress("export video", len(frames)) as bar:
         for frame in range(len(frames)):
             meshes = meshes_at(frame)
-            image = frames.read_resized(frame, (width, height))
+            image = read(frame)
             shot = Camera(K, camera.R_wc[frame], camera.t_wc[frame], width, height)
             left = draw_bodies(image, shot, meshes, OVERLAY_ALPHA)
             right = view.render(meshes, camera.R_wc[frame], camera.t_wc[frame])
