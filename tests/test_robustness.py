@@ -231,3 +231,26 @@ def test_error_prefixes_are_never_doubled():
     with pytest.raises(ConfigError) as error:
         planned_config(load_stage("camera"), {"fy": 500.0})
     assert str(error.value) == "camera: fy needs fx"
+
+
+def test_a_termination_that_python_drops_is_delivered_again():
+    """A SIGTERM handled where Python cannot let an exception out (here a __del__, as in the callbacks
+    that run after a fork) must still stop the run."""
+    import os
+
+    from vidcli.engine.runner import sigterm_as_interrupt
+    from vidcli.errors import Terminated
+
+    class Dropper:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(100_000):  # the handler runs in this loop, and its exception is dropped
+                pass
+
+    went_on = []
+    with pytest.raises(Terminated):
+        with sigterm_as_interrupt():
+            Dropper()
+            went_on.append(True)
+            time.sleep(5)  # the second delivery ends this
+    assert went_on  # the first delivery was dropped

@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import signal
+import sys
 import threading
 import time
 import uuid
@@ -33,6 +34,7 @@ from vidcli.errors import (
 
 RAN, FAILED, SKIPPED, INVALID_INPUT, INTERRUPTED = "ran", "failed", "skipped", "invalid input", "interrupted"
 _EXIT_BY_KIND = {"stage": EXIT_STAGE_FAILED, "config": EXIT_USAGE, "input": EXIT_BAD_INPUT}
+REDELIVERY_DELAY_S = 0.05  # a SIGTERM that Python dropped is sent again after this
 
 
 @dataclass
@@ -172,11 +174,30 @@ def sigterm_as_interrupt():
             raise SystemExit(EXIT_TERMINATED)
         raise Terminated()
 
-    previous = signal.signal(signal.SIGTERM, terminate)
+    def deliver_again(unraisable) -> None:
+        """Python drops an exception raised where it cannot propagate (a signal handled during the
+        callbacks that run after a fork, for instance): a termination dropped there comes again a moment
+        later, from outside the callback."""
+        dropped = unraisable.exc_value
+        in_task = os.getpid() != parent
+        if isinstance(dropped, Terminated) or (
+                in_task and isinstance(dropped, SystemExit) and dropped.code == EXIT_TERMINATED):
+            signal.signal(signal.SIGTERM, terminate)
+            redelivery.append(threading.Timer(REDELIVERY_DELAY_S, os.kill, (os.getpid(), signal.SIGTERM)))
+            redelivery[-1].start()
+        else:
+            previous_hook(unraisable)
+
+    redelivery: list[threading.Timer] = []
+    previous, previous_hook = signal.signal(signal.SIGTERM, terminate), sys.unraisablehook
+    sys.unraisablehook = deliver_again
     try:
         yield
     finally:
+        for timer in redelivery:
+            timer.cancel()
         signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = previous_hook
 
 
 def _build_until_settled(roots: list, options: RunOptions) -> bool:
