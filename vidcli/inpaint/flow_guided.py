@@ -40,6 +40,7 @@ class FlowGuidedOptions:
     window: int = 20
     context: int = 20
     flow_margin: int = 24
+    flow_check: float = 0.05
     consistency: float = 0.05
     decay: float = 0.9
     spatial: str = "telea"
@@ -109,6 +110,15 @@ def consistent(flow: np.ndarray, back_at_target: np.ndarray, tolerance: float) -
     return error <= tolerance * (np.square(flow).sum(-1) + np.square(back_at_target).sum(-1)) + 0.5
 
 
+def inconsistent(flow: np.ndarray, back: np.ndarray, tolerance: float) -> np.ndarray:
+    """Pixels whose estimated `flow` the flow `back` from where it lands does not return to them within
+    `tolerance` (`consistent`); none when `tolerance` is 0. Occlusions and an estimator's failures
+    (texture-less walls, a hole's black edge dragging the flow) would otherwise pull the completion."""
+    if not tolerance:
+        return np.zeros(flow.shape[:2], bool)
+    return ~consistent(flow, warp(back, flow)[0], tolerance)
+
+
 class _Window:
     """Frames [lo, hi) with their holes and completed flows, propagated in both directions."""
 
@@ -124,14 +134,13 @@ class _Window:
             for h in self.holes
         ]
         # completed flows at the flow's size: forward[k] is k -> k+1, backward[k] is k+1 -> k (window indices)
-        self.forward = [
-            complete_flow(video.flow(lo + k, lo + k + 1), small_holes[k], options.flow_margin)
-            for k in range(hi - lo - 1)
-        ]
-        self.backward = [
-            complete_flow(video.flow(lo + k + 1, lo + k), small_holes[k + 1], options.flow_margin)
-            for k in range(hi - lo - 1)
-        ]
+        self.forward, self.backward = [], []
+        for k in range(hi - lo - 1):
+            forward, backward = video.flow(lo + k, lo + k + 1), video.flow(lo + k + 1, lo + k)
+            wrong_forward = inconsistent(forward, backward, options.flow_check)
+            wrong_backward = inconsistent(backward, forward, options.flow_check)
+            self.forward.append(complete_flow(forward, small_holes[k] | wrong_forward, options.flow_margin))
+            self.backward.append(complete_flow(backward, small_holes[k + 1] | wrong_backward, options.flow_margin))
         self.from_future = self._propagate(range(hi - lo - 2, -1, -1), +1)
         self.from_past = self._propagate(range(1, hi - lo), -1)
 
