@@ -283,6 +283,7 @@ def tune(count: int) -> None:
     grid = [{}] + [{"unseen_refresh": r} for r in (0, 0.15, 0.25, 0.5)]
     grid += [{"flow_margin": m} for m in (16, 32)] + [{"temporal_blend": 0.25}, {"context": 10}]
     grid += [{"background_frames": n} for n in (15, 30, 80)]
+    grid += [{"flow_check": c} for c in (0, 0.2)] + [{"consistency": 2}]
     for settings in grid:
         row = []
         for name, frames, flows, holes, _ in clips:
