@@ -357,27 +357,36 @@ def diagnose(count: int, settings: dict) -> None:
             work = Path(tmp)
             holed = stored_holed_frames(frames, holes, work)
             (work / "flow").mkdir()
-            flow_stage.run(planned_config(flow_stage, {"backward": True}), {"frames": Artifact(work / "frames")},
-                           work / "flow")
+            flow_stage.run(
+                planned_config(flow_stage, {"backward": True}), {"frames": Artifact(work / "frames")}, work / "flow"
+            )
             exact = ExactFlowVideo(work, flows)
-            runs = {
-                "estimated (DIS, completed)": (HoleVideo(work / "frames", work / "holes", work / "flow"), {}),
-                "exact outside the holes": (exact, {"flow_margin": 0}),
-                "exact everywhere": (exact, {"flow_margin": 0}),
+            runs = {  # label: (video, settings changed, flow completion)
+                "estimated (DIS, completed)": (
+                    HoleVideo(work / "frames", work / "holes", work / "flow"), {}, flow_guided.complete_flow
+                ),
+                "exact outside the holes": (exact, {"flow_margin": 0}, flow_guided.complete_flow),
+                "exact everywhere": (exact, {"flow_margin": 0}, uncompleted),
             }
-            for label, (video, changes) in runs.items():
-                keep = (lambda flow, hole, margin: flow) if label == "exact everywhere" else flow_guided.complete_flow
-                with mock.patch.object(flow_guided, "complete_flow", keep):
+            for label, (video, changes, completion) in runs.items():
+                with mock.patch.object(flow_guided, "complete_flow", completion):
                     out, propagated = fill_in_memory(video, {**settings, **changes})
                 error = [np.square(o.astype(float) - f) for o, f in zip(out, frames)]
                 inside = np.concatenate([e[p].ravel() for e, p in zip(error, propagated)])
                 rest = np.concatenate([e[h & ~p].ravel() for e, h, p in zip(error, holes, propagated)])
                 whole = np.concatenate([inside, rest])
-                print(f"{name:14} {label:30} {psnr(whole):8.2f} {inside.size / whole.size:10.0%} {psnr(inside):8.2f} "
-                      f"{psnr(rest):9.2f}")
+                print(
+                    f"{name:14} {label:30} {psnr(whole):8.2f} {inside.size / whole.size:10.0%} "
+                    f"{psnr(inside):8.2f} {psnr(rest):9.2f}"
+                )
         telea_error = np.concatenate([np.square(o[h].astype(float) - f[h]).ravel()
                                       for o, f, h in zip(telea(holed, holes), frames, holes)])
         print(f"{name:14} {'Telea per frame':30} {psnr(telea_error):8.2f}")
+
+
+def uncompleted(flow: np.ndarray, hole: np.ndarray, margin: int) -> np.ndarray:
+    """`flow_guided.complete_flow` for an exact flow: it is kept inside the holes too."""
+    return flow
 
 
 def psnr(squared: np.ndarray) -> float:

@@ -126,7 +126,8 @@ def completed_pair(video, i: int, hole: np.ndarray, next_hole: np.ndarray, optio
     flow_size = video.flow_size
     forward, backward = video.flow(i, i + 1), video.flow(i + 1, i)
     small_hole, small_next = (
-        cv2.resize(h.astype(np.float32), flow_size, interpolation=cv2.INTER_AREA) > 0 for h in (hole, next_hole)
+        cv2.resize(h.astype(np.float32), flow_size, interpolation=cv2.INTER_AREA) > 0
+        for h in (hole, next_hole)
     )
     unknown_forward = small_hole | inconsistent(forward, backward, options.flow_check)
     unknown_backward = small_next | inconsistent(backward, forward, options.flow_check)
