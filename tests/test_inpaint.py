@@ -628,3 +628,13 @@ def test_flow_the_backward_flow_does_not_return_is_left_out_of_the_completion():
     unchecked = flow_guided.complete_flow(forward, hole, 0)
     assert np.abs(checked[hole] - (2.0, 0.0)).max() < 1e-4
     assert np.abs(unchecked[hole] - (2.0, 0.0)).max() > 1
+
+
+def test_overlapping_windows_complete_each_flow_pair_once(monkeypatch):
+    completed = []
+    complete = flow_guided.completed_pair
+    monkeypatch.setattr(
+        flow_guided, "completed_pair", lambda video, i, *args: completed.append(i) or complete(video, i, *args)
+    )
+    fill(MemoryVideo([background()] * 30, [square_hole(k % 6) for k in range(30)]), window=10, context=3)
+    assert completed == list(range(29))

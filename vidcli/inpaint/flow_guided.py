@@ -1,9 +1,10 @@
 """Flow-guided video inpainting from classical parts, the approach of FGVC, E2FGVI and ProPainter
 without their networks.
 
-1. Flow completion: the flow of each consecutive pair is discarded inside the hole (grown by a
-   margin, as flow at an object's border belongs to both sides) and interpolated smoothly from the
-   hole's border (push-pull: masked averages down a pyramid, blended back up).
+1. Flow completion: the flow of each consecutive pair is discarded inside the hole and where the
+   flow back does not return it (both grown by a margin, as flow at an object's border belongs to
+   both sides) and interpolated smoothly from the hole's border (push-pull: masked averages down a
+   pyramid, blended back up).
 2. Propagation: one pass from the last frame of a window to the first pulls each hole pixel from the
    next frame along the completed flow, another from the first to the last pulls it from the
    previous frame; a pixel is taken only where the source is known (or was filled from a known pixel)
