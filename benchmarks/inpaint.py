@@ -1,6 +1,6 @@
 """Video inpainting on known content: holes pasted over videos whose pixels behind them are known.
 
-Usage: python benchmarks/inpaint.py [--frames N] [--settings JSON] [--tune] [--memory] [--png DIR]
+Usage: python benchmarks/inpaint.py [--frames N] [--settings JSON] [--tune] [--memory] [--diagnose] [--png DIR]
 (ANNY_CACHE_DIR or VIDCLI_HOME as for `vidcli synth`, which renders the synthetic clips.)
 
 Protocol. The 80 object masks of ../shared/data/inpaint/schoolgirls (dilated 4 px, as STTN does),
@@ -22,7 +22,8 @@ Methods in the same run: the embedded backend through the flow and inpaint stage
 Telea inpainting; copying each hole pixel from the nearest frame where it is not in a hole.
 Speed: frames per second of the flow and inpaint stages together, by the wall clock (2 CPU cores
 shared with other work) and per second of this process's CPU time (all its threads).
-`--tune` scores settings of the embedded backend on the tuning split; `--memory` measures the
+`--tune` scores settings of the embedded backend on the tuning split; `--diagnose` runs the embedded
+backend on the synthetic clips with their exact flow, to tell what limits it; `--memory` measures the
 inpaint stage's peak memory on the pan video at three lengths; `--png DIR` writes comparison frames;
 `--settings` runs the embedded backend with other settings than the defaults.
 """
@@ -36,13 +37,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import cv2
 import numpy as np
 
 from vidcli.engine.stage import Artifact, planned_config
+from vidcli.inpaint import flow_guided
 from vidcli.inpaint.masks import mask_images, read_mask_image
-from vidcli.inpaint.video import FILLED_DIR, HOLES_JSON, filled_filename
+from vidcli.inpaint.video import FILLED_DIR, HOLES_JSON, HoleVideo, filled_filename
 from vidcli.io import masks as mask_files
 from vidcli.io.flow import read_flo
 from vidcli.io.frames import FrameSequence, write_frames
@@ -221,7 +224,7 @@ def scores(out, truth, holes, flows) -> dict:
     squared = np.concatenate([(o[h].astype(float) - g[h]).ravel() ** 2 for o, g, h in zip(out, truth, holes)])
     ssim = np.concatenate([ssim_map(o, g)[h] for o, g, h in zip(out, truth, holes)])
     return {
-        "psnr": 10 * np.log10(255**2 / squared.mean()),
+        "psnr": psnr(squared),
         "ssim": float(ssim.mean()),
         "warp": warping_error(out, holes, flows),
     }
@@ -280,6 +283,7 @@ def tune(count: int) -> None:
     grid = [{}] + [{"unseen_refresh": r} for r in (0, 0.15, 0.25, 0.5)]
     grid += [{"flow_margin": m} for m in (16, 32)] + [{"temporal_blend": 0.25}, {"context": 10}]
     grid += [{"background_frames": n} for n in (15, 30, 80)]
+    grid += [{"flow_check": c} for c in (0, 0.2)] + [{"consistency": 2}]
     for settings in grid:
         row = []
         for name, frames, flows, holes, _ in clips:
@@ -289,6 +293,104 @@ def tune(count: int) -> None:
             row.append(scores(out, frames, holes, flows))
         cells = "  ".join(f"{s['psnr']:6.2f} {s['ssim']:.3f} {s['warp']:5.2f}" for s in row)
         print(f"{json.dumps(settings):34} mean PSNR {np.mean([s['psnr'] for s in row]):6.2f}  |  {cells}")
+
+
+def inverse_flow(flow: np.ndarray) -> np.ndarray:
+    """The flow back from the second frame to the first, of an exact forward flow (NaN where hidden):
+    each known vector splatted bilinearly at its end point, negated; what nothing lands on (what the
+    second frame uncovers) interpolated smoothly."""
+    height, width = flow.shape[:2]
+    rows, columns = np.nonzero(np.isfinite(flow).all(-1))
+    vectors = flow[rows, columns]
+    x, y = columns + vectors[:, 0], rows + vectors[:, 1]
+    total, weight = np.zeros((height, width, 2)), np.zeros((height, width))
+    for dx in (0, 1):
+        for dy in (0, 1):
+            column, row = np.floor(x).astype(int) + dx, np.floor(y).astype(int) + dy
+            share = (1 - np.abs(x - column)) * (1 - np.abs(y - row))
+            ok = (column >= 0) & (column < width) & (row >= 0) & (row < height) & (share > 0)
+            np.add.at(total, (row[ok], column[ok]), -vectors[ok] * share[ok, None])
+            np.add.at(weight, (row[ok], column[ok]), share[ok])
+    back = (total / np.maximum(weight, 1e-9)[..., None]).astype(np.float32)
+    return flow_guided.smooth_fill(back, weight < 0.3)
+
+
+class ExactFlowVideo(HoleVideo):
+    """A `HoleVideo` whose flow is a synthetic clip's exact flow (hidden points interpolated smoothly)."""
+
+    def __init__(self, work: Path, flows: list[np.ndarray]):
+        super().__init__(work / "frames", work / "holes", work / "flow")
+        self.forward = [flow_guided.smooth_fill(np.nan_to_num(f), ~np.isfinite(f).all(-1)) for f in flows]
+        self.backward = [inverse_flow(f) for f in flows]
+
+    def flow(self, i: int, j: int) -> np.ndarray:
+        return self.forward[i] if j == i + 1 else self.backward[j]
+
+
+def fill_in_memory(video, settings: dict) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The embedded fill of `video`: (filled frames, per frame the hole pixels propagated from another
+    frame)."""
+    filled, propagated = [None] * len(video), [None] * len(video)
+    window_fill = flow_guided._Window.fill
+
+    def recording_fill(window, k):
+        frame, unseen = window_fill(window, k)
+        propagated[window.lo + k] = window.holes[k] & ~unseen
+        return frame, unseen
+
+    options = flow_guided.FlowGuidedOptions(**settings)
+    with mock.patch.object(flow_guided._Window, "fill", recording_fill):
+        flow_guided.FlowGuidedFill(options).run(video, lambda i, rgb: filled.__setitem__(i, rgb))
+    return filled, propagated
+
+
+def diagnose(count: int, settings: dict) -> None:
+    """What limits the embedded fill on the synthetic clips (exact flow known): PSNR in the holes with
+    the estimated flow (DIS, completed inside the holes), with the exact flow outside the holes
+    (completed inside, `flow_margin` 0 as nothing near a hole is wrong), and with the exact flow
+    everywhere (no completion); each split into the pixels propagated from another frame and the rest."""
+    print(f"{'video':14} {'flow':30} {'PSNR dB':>8} {'propagated':>10} {'its PSNR':>8} {'rest PSNR':>9}")
+    for name, frames, flows, holes, _ in videos(count):
+        if name not in SYNTH_CLIPS:
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            holed = stored_holed_frames(frames, holes, work)
+            (work / "flow").mkdir()
+            flow_stage.run(
+                planned_config(flow_stage, {"backward": True}), {"frames": Artifact(work / "frames")}, work / "flow"
+            )
+            exact = ExactFlowVideo(work, flows)
+            runs = {  # label: (video, settings changed, flow completion)
+                "estimated (DIS, completed)": (
+                    HoleVideo(work / "frames", work / "holes", work / "flow"), {}, flow_guided.complete_flow
+                ),
+                "exact outside the holes": (exact, {"flow_margin": 0}, flow_guided.complete_flow),
+                "exact everywhere": (exact, {"flow_margin": 0}, uncompleted),
+            }
+            for label, (video, changes, completion) in runs.items():
+                with mock.patch.object(flow_guided, "complete_flow", completion):
+                    out, propagated = fill_in_memory(video, {**settings, **changes})
+                error = [np.square(o.astype(float) - f) for o, f in zip(out, frames)]
+                inside = np.concatenate([e[p].ravel() for e, p in zip(error, propagated)])
+                rest = np.concatenate([e[h & ~p].ravel() for e, h, p in zip(error, holes, propagated)])
+                whole = np.concatenate([inside, rest])
+                print(
+                    f"{name:14} {label:30} {psnr(whole):8.2f} {inside.size / whole.size:10.0%} "
+                    f"{psnr(inside):8.2f} {psnr(rest):9.2f}"
+                )
+        telea_error = np.concatenate([np.square(o[h].astype(float) - f[h]).ravel()
+                                      for o, f, h in zip(telea(holed, holes), frames, holes)])
+        print(f"{name:14} {'Telea per frame':30} {psnr(telea_error):8.2f}")
+
+
+def uncompleted(flow: np.ndarray, hole: np.ndarray, margin: int) -> np.ndarray:
+    """`flow_guided.complete_flow` for an exact flow: it is kept inside the holes too."""
+    return flow
+
+
+def psnr(squared: np.ndarray) -> float:
+    return float(10 * np.log10(255**2 / squared.mean())) if squared.size else float("nan")
 
 
 def memory() -> None:
@@ -330,6 +432,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=80)
     parser.add_argument("--tune", action="store_true")
     parser.add_argument("--memory", action="store_true")
+    parser.add_argument("--diagnose", action="store_true", help="the synthetic clips with their exact flow")
     parser.add_argument("--png", type=Path)
     parser.add_argument("--settings", type=json.loads, default={}, help="inpaint stage settings, as JSON")
     args = parser.parse_args()
@@ -337,6 +440,8 @@ def main() -> None:
         tune(args.frames)
     elif args.memory:
         memory()
+    elif args.diagnose:
+        diagnose(args.frames, args.settings)
     else:
         benchmark(args.frames, args.png, args.settings)
 

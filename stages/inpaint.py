@@ -20,7 +20,7 @@ from vidcli.inpaint.video import FILLED_DIR, HoleVideo, filled_filename
 from vidcli.io.frames import INDEX_NAME
 from vidcli.settings import setting
 
-VERSION = 1
+VERSION = 2
 INPUTS = ("frames", "holes", "flow")
 COMPONENT = "inpainting"
 
@@ -44,6 +44,12 @@ class Config:
         "pixels, at the flow's size, around a hole whose flow is also "
         "re-interpolated: flow next to a hole is unreliable (embedded)",
         bounds="[0, 200]",
+    )
+    flow_check: float = setting(
+        0.05,
+        "forward-backward tolerance, relative, for an estimated flow vector to count in the completion "
+        "of a hole's flow; 0: every vector outside the margin counts (embedded)",
+        bounds="[0, 10]",
     )
     consistency: float = setting(
         0.05,

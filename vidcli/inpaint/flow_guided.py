@@ -1,9 +1,10 @@
 """Flow-guided video inpainting from classical parts, the approach of FGVC, E2FGVI and ProPainter
 without their networks.
 
-1. Flow completion: the flow of each consecutive pair is discarded inside the hole (grown by a
-   margin, as flow at an object's border belongs to both sides) and interpolated smoothly from the
-   hole's border (push-pull: masked averages down a pyramid, blended back up).
+1. Flow completion: the flow of each consecutive pair is discarded inside the hole and where the
+   flow back does not return it (both grown by a margin, as flow at an object's border belongs to
+   both sides) and interpolated smoothly from the hole's border (push-pull: masked averages down a
+   pyramid, blended back up).
 2. Propagation: one pass from the last frame of a window to the first pulls each hole pixel from the
    next frame along the completed flow, another from the first to the last pulls it from the
    previous frame; a pixel is taken only where the source is known (or was filled from a known pixel)
@@ -18,7 +19,8 @@ without their networks.
    the per-pixel median of their unmasked observations in frames spread over the whole video.
 
 Frames are processed in windows of `window` frames, each with `context` frames on either side for
-propagation; only the window's and the context's frames are in memory at a time.
+propagation; only the window's and the context's frames are in memory at a time. The completed flows
+of the pairs a window shares with the next are kept for it, not completed again.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class FlowGuidedOptions:
     window: int = 20
     context: int = 20
     flow_margin: int = 24
+    flow_check: float = 0.05
     consistency: float = 0.05
     decay: float = 0.9
     spatial: str = "telea"
@@ -109,29 +112,49 @@ def consistent(flow: np.ndarray, back_at_target: np.ndarray, tolerance: float) -
     return error <= tolerance * (np.square(flow).sum(-1) + np.square(back_at_target).sum(-1)) + 0.5
 
 
+def inconsistent(flow: np.ndarray, back: np.ndarray, tolerance: float) -> np.ndarray:
+    """Pixels whose estimated `flow` the flow `back` from where it lands does not return to them within
+    `tolerance` (`consistent`); none when `tolerance` is 0. Occlusions and an estimator's failures
+    (texture-less walls, a hole's black edge dragging the flow) would otherwise pull the completion."""
+    if not tolerance:
+        return np.zeros(flow.shape[:2], bool)
+    return ~consistent(flow, warp(back, flow)[0], tolerance)
+
+
+def completed_pair(video, i: int, hole: np.ndarray, next_hole: np.ndarray, options: FlowGuidedOptions):
+    """(flow i -> i + 1, flow i + 1 -> i) at the flow's size, each completed inside its frame's hole
+    (`hole`, `next_hole`, at the frames' size) and where the other does not return it (`flow_check`)."""
+    flow_size = video.flow_size
+    forward, backward = video.flow(i, i + 1), video.flow(i + 1, i)
+    small_hole, small_next = (
+        cv2.resize(h.astype(np.float32), flow_size, interpolation=cv2.INTER_AREA) > 0
+        for h in (hole, next_hole)
+    )
+    unknown_forward = small_hole | inconsistent(forward, backward, options.flow_check)
+    unknown_backward = small_next | inconsistent(backward, forward, options.flow_check)
+    return (
+        complete_flow(forward, unknown_forward, options.flow_margin),
+        complete_flow(backward, unknown_backward, options.flow_margin),
+    )
+
+
 class _Window:
     """Frames [lo, hi) with their holes and completed flows, propagated in both directions."""
 
-    def __init__(self, video, lo: int, hi: int, options: FlowGuidedOptions):
+    def __init__(self, video, lo: int, hi: int, options: FlowGuidedOptions, completed: dict):
+        """`completed`: (forward, backward) completed flows by pair (i -> i + 1), shared with the windows
+        before and after, which overlap this one; the pairs missing from it are completed and added."""
         self.lo, self.options = lo, options
         self.frames = [video.frame(i) for i in range(lo, hi)]
         self.holes = [video.hole(i) for i in range(lo, hi)]
         width, height = video.size
         self.size = (width, height)
-        flow_width, flow_height = video.flow_size
-        small_holes = [
-            cv2.resize(h.astype(np.float32), (flow_width, flow_height), interpolation=cv2.INTER_AREA) > 0
-            for h in self.holes
-        ]
+        for i in range(lo, hi - 1):
+            if i not in completed:
+                completed[i] = completed_pair(video, i, self.holes[i - lo], self.holes[i + 1 - lo], options)
         # completed flows at the flow's size: forward[k] is k -> k+1, backward[k] is k+1 -> k (window indices)
-        self.forward = [
-            complete_flow(video.flow(lo + k, lo + k + 1), small_holes[k], options.flow_margin)
-            for k in range(hi - lo - 1)
-        ]
-        self.backward = [
-            complete_flow(video.flow(lo + k + 1, lo + k), small_holes[k + 1], options.flow_margin)
-            for k in range(hi - lo - 1)
-        ]
+        self.forward = [completed[i][0] for i in range(lo, hi - 1)]
+        self.backward = [completed[i][1] for i in range(lo, hi - 1)]
         self.from_future = self._propagate(range(hi - lo - 2, -1, -1), +1)
         self.from_past = self._propagate(range(1, hi - lo), -1)
 
@@ -227,6 +250,7 @@ class FlowGuidedFill:
     def run(self, video, write: Callable[[int, np.ndarray], None]) -> None:
         options, count = self.options, len(video)
         previous = None  # the last output frame, as float32
+        self.completed = {}  # completed flows of the pairs the current window shares with the next
         self.background = (  # (median frame, known) of a still camera's video, else None
             background_model(video, options.background_frames, options.still_camera)
             if options.background_frames
@@ -241,12 +265,14 @@ class FlowGuidedFill:
                 previous = previous.astype(np.float32)
                 continue
             previous = self._fill_window(video, start, stop, previous, write)
+        self.completed = {}
 
     def _fill_window(self, video, start: int, stop: int, previous, write) -> np.ndarray:
         """Fills frames [start, stop) and returns the last; its window is freed on return, before the
         next one is read (two windows at once would double the peak memory)."""
         lo, hi = max(0, start - self.options.context), min(len(video), stop + self.options.context)
-        window = _Window(video, lo, hi, self.options)
+        self.completed = {i: pair for i, pair in self.completed.items() if i >= lo}
+        window = _Window(video, lo, hi, self.options, self.completed)
         for i in range(start, stop):
             filled = self._frame(window, i - lo, previous if i > lo else None)
             write(i, np.clip(np.rint(filled), 0, 255).astype(np.uint8))
