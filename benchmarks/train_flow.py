@@ -14,11 +14,12 @@ then RAFT with the other iteration counts and on resized images.
 
 The training budget is counted in CPU seconds of this process (time.process_time(), every thread),
 evaluations left out, because the wall clock on a shared machine says little; wall seconds and the load
-average are printed beside it. Example (run 5 of docs/training.md: 1 torch thread):
+average are printed beside it. Example (run 7 of docs/training.md, 1 torch thread: 1000 steps on shapes
+pairs, then 1000 on chair-like pairs from that model):
 
-    python benchmarks/train_flow.py --steps 1200 --threads 1 --evaluate-every 300 --flat-share 0.25 \
-        --dark-share 0.25 --photos-per-video 100 --photo-share 1.0 --objects chairs --test-iterations 6 \
-        --test-scales 0.5
+    python benchmarks/train_flow.py --steps 2000 --first-objects shapes --first-steps 1000 --threads 1 \
+        --evaluate-every 500 --flat-share 0.25 --dark-share 0.25 --photos-per-video 100 --photo-share 1.0 \
+        --objects chairs --test-iterations 6 12 --test-scales 0.75 0.5 --render renders/
 """
 
 from __future__ import annotations
