@@ -14,11 +14,12 @@ then RAFT with the other iteration counts and on resized images.
 
 The training budget is counted in CPU seconds of this process (time.process_time(), every thread),
 evaluations left out, because the wall clock on a shared machine says little; wall seconds and the load
-average are printed beside it. Example (run 5 of docs/training.md: 1 torch thread):
+average are printed beside it. Example (run 7 of docs/training.md, 1 torch thread: 1000 steps on shapes
+pairs, then 1000 on chair-like pairs from that model):
 
-    python benchmarks/train_flow.py --steps 1200 --threads 1 --evaluate-every 300 --flat-share 0.25 \
-        --dark-share 0.25 --photos-per-video 100 --photo-share 1.0 --objects chairs --test-iterations 6 \
-        --test-scales 0.5
+    python benchmarks/train_flow.py --steps 2000 --first-objects shapes --first-steps 1000 --threads 1 \
+        --evaluate-every 500 --flat-share 0.25 --dark-share 0.25 --photos-per-video 100 --photo-share 1.0 \
+        --objects chairs --test-iterations 6 12 --test-scales 0.75 0.5 --render renders/
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import cv2
 import numpy as np
 import torch
 
-from vidcli.io.flow import flow_metrics
+from vidcli.io.flow import flow_metrics, flow_to_rgb
 from vidcli.training.flow_data import chairs
 from vidcli.training.flow_pairs import CHAIRS, STYLES, PairOptions, write_pairs
 from vidcli.training.raft_recipe import Trainer, TrainOptions, predict
@@ -103,6 +104,19 @@ def dis_medium(image1, image2):
     return dis.calc(grey[0], grey[1], None)
 
 
+def render(path: Path, samples, estimators) -> None:
+    """One row per pair: the first image, the true flow, then each estimator's flow, all coloured on the
+    truth's largest motion, so that what a method misses or invents is seen at a glance."""
+    rows = []
+    for sample in samples:
+        image1, image2, flow, _ = sample.read()
+        largest = float(np.nanmax(np.linalg.norm(flow, axis=-1)))
+        rows.append(np.hstack([image1, flow_to_rgb(flow, largest)]
+                              + [flow_to_rgb(estimate(image1, image2), largest) for estimate in estimators]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1500)
@@ -125,6 +139,15 @@ def main() -> None:
     parser.add_argument("--objects", choices=list(STYLES), default="shapes",
                         help="objects of the training pairs: shapes, or chair-like objects over a photo "
                              "as in FlyingChairs (flow_pairs.CHAIRS)")
+    parser.add_argument("--first-objects", choices=list(STYLES), default=None,
+                        help="curriculum: train the first --first-steps of the --steps on pairs of these "
+                             "objects (their style's photo share, the same flat and dark shares), then the "
+                             "rest on --objects' pairs from that model, each stage with its own one-cycle "
+                             "schedule (RAFT's stages)")
+    parser.add_argument("--first-steps", type=int, default=0)
+    parser.add_argument("--sets", nargs="+", choices=("tuning", "generated", "photos", "chairs"),
+                        default=("tuning", "generated", "photos", "chairs"),
+                        help="held-out sets scored (leave chairs out while choosing settings)")
     parser.add_argument("--flat-share", type=float, default=0.0,
                         help="probability of a textureless layer in the training pairs")
     parser.add_argument("--dark-share", type=float, default=0.0,
@@ -140,6 +163,8 @@ def main() -> None:
     parser.add_argument("--evaluate-every", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--render", type=Path, default=None,
+                        help="write DIR/SET.png for each held-out set: image | truth | RAFT | DIS, 3 pairs")
     parser.add_argument("--save", type=Path, default=None, help="write the trained model.safetensors here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -154,6 +179,10 @@ def main() -> None:
                     replace(STYLES[args.objects], width=train_size[0], height=train_size[1],
                             photo_share=args.photo_share, flat_share=args.flat_share,
                             dark_share=args.dark_share), photos)
+        if args.first_objects:
+            write_pairs(scratch / "first", args.train_pairs, args.seed + 4000,
+                        replace(STYLES[args.first_objects], width=train_size[0], height=train_size[1],
+                                flat_share=args.flat_share, dark_share=args.dark_share), photos)
         write_pairs(scratch / "tuning", args.heldout_pairs, args.seed + 2000, options, photos)
         write_pairs(scratch / "heldout", args.heldout_pairs, args.seed + 1000, options, photos)
         print(f"generated {args.train_pairs} pairs at {train_size[0]}x{train_size[1]} "
@@ -161,25 +190,37 @@ def main() -> None:
               f"at {args.size[0]}x{args.size[1]} "
               f"({len(photos)} photos) in {time.monotonic() - started:.0f} s")
         held = {"tuning": chairs(scratch / "tuning"), "generated": chairs(scratch / "heldout")}
-        real = proxy_photos()
+        real = proxy_photos() if "photos" in args.sets else []
         if real:
             write_pairs(scratch / "photos", args.heldout_pairs, args.seed + 3000,
                         replace(CHAIRS, width=args.proxy_size[0], height=args.proxy_size[1]),
                         real)
             held["photos"] = chairs(scratch / "photos")
-        if SHARED_CHAIRS.is_dir():
+        if SHARED_CHAIRS.is_dir() and "chairs" in args.sets:
             held["chairs"] = chairs(SHARED_CHAIRS)
+        held = {name: samples for name, samples in held.items() if name in args.sets}
 
-        recipe = TrainOptions(steps=args.steps, batch_size=args.batch_size, lr=args.lr, crop_height=args.crop,
-                              crop_width=args.crop, iterations=args.iterations,
+        first_steps = args.first_steps if args.first_objects else 0
+        if not 0 <= first_steps < args.steps:
+            parser.error("--first-steps must be below --steps")
+        recipe = TrainOptions(steps=args.steps - first_steps, batch_size=args.batch_size, lr=args.lr,
+                              crop_height=args.crop, crop_width=args.crop, iterations=args.iterations,
                               weight_decay=args.weight_decay, gamma=args.gamma, min_scale=args.scale[0],
                               max_scale=args.scale[1], validation_pairs=0, seed=args.seed, log_every=50,
                               save_every=args.steps)
-        trainer = Trainer(recipe, chairs(scratch / "train"), sparse=False, out_dir=None,
-                          resume_dir=scratch / "resume")
+
+        def final_stage(init: str = "") -> Trainer:
+            return Trainer(replace(recipe, init=init), chairs(scratch / "train"), sparse=False, out_dir=None,
+                           resume_dir=scratch / "resume")
+
+        if first_steps:
+            first = Trainer(replace(recipe, steps=first_steps), chairs(scratch / "first"), sparse=False,
+                            out_dir=None, resume_dir=scratch / "resume-first")
+        current = [first if first_steps else final_stage()]  # the trainer being trained or scored
 
         def raft_at(iterations):
             def raft(image1, image2):
+                trainer = current[0]
                 with torch.inference_mode():
                     return predict(trainer.network.eval(), image1, image2, trainer.device, iterations)
             return raft
@@ -207,8 +248,9 @@ def main() -> None:
                   + f"   (wall {time.monotonic() - started:.0f} s, load {os.getloadavg()[0]:.1f})",
                   flush=True)
 
-        def on_step(step, row):
-            if row is not None and row["step"] == step:
+        def on_step(stage_step, row, offset=0):
+            step = offset + stage_step
+            if row is not None and row["step"] == stage_step:
                 print(f"  step {step:5d}  train loss {row['loss']:.3f}  EPE {row['epe']:.3f}  "
                       f"lr {row['lr']:.2e}", flush=True)
             if step % args.evaluate_every == 0 and step < args.steps:
@@ -217,13 +259,18 @@ def main() -> None:
         evaluate(0)
         evaluation_cpu[0] = 0.0
         train_wall, train_cpu = time.monotonic(), time.process_time()
-        trainer.on_step = on_step
-        trainer.run()
+        current[0].on_step = on_step
+        current[0].run()
+        if first_steps:
+            first.write_model(scratch / "first.safetensors")
+            current[0] = final_stage(str(scratch / "first.safetensors"))
+            current[0].on_step = lambda stage_step, row: on_step(stage_step, row, first_steps)
+            current[0].run()
         train_cpu = time.process_time() - train_cpu - evaluation_cpu[0]
         train_wall = time.monotonic() - train_wall
         evaluate(args.steps)
         if args.save is not None:
-            trainer.write_model(args.save)
+            current[0].write_model(args.save)
 
         print(f"\ntrained {args.steps} steps x {args.batch_size} pairs ({args.crop}x{args.crop} crops, "
               f"{recipe.iterations} iterations, {args.threads} thread(s)): {train_cpu:.0f} CPU-s "
@@ -245,6 +292,9 @@ def main() -> None:
         for factor in args.test_scales:
             print(f"RAFT on images resized by {factor} ({args.test_iterations[0]} iterations): " + "  ".join(
                 f"{name} {score(raft_scaled(factor), samples)['epe']:.3f}" for name, samples in held.items()))
+        if args.render is not None:
+            for name, samples in held.items():
+                render(args.render / f"{name}.png", samples[:3], (raft, dis_medium))
         print(f"total wall {time.monotonic() - started:.0f} s, {time.process_time():.0f} CPU-s")
 
 
