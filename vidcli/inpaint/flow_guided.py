@@ -243,13 +243,13 @@ def background_model(
     holes = np.stack([video.hole(i) for i in indices])
     median = np.zeros(stack.shape[1:], np.float32)
     deviation = np.zeros(stack.shape[1:3], np.float32)
-    for row in range(0, stack.shape[1], 32):  # 32 rows at a time in float32, NaN in the holes
-        rows = np.where(holes[:, row : row + 32, :, None], np.float32(np.nan), stack[:, row : row + 32])
+    for row in range(0, stack.shape[1], 8):  # 8 rows at a time in float32, NaN in the holes
+        rows = np.where(holes[:, row : row + 8, :, None], np.float32(np.nan), stack[:, row : row + 8])
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels: never unmasked
             middle = np.nanmedian(rows, axis=0)
-            deviation[row : row + 32] = np.nan_to_num(np.nanmedian(np.abs(rows - middle), axis=0)).max(-1)
-        median[row : row + 32] = np.nan_to_num(middle)
+            deviation[row : row + 8] = np.nan_to_num(np.nanmedian(np.abs(rows - middle), axis=0)).max(-1)
+        median[row : row + 8] = np.nan_to_num(middle)
     return median, ~holes.all(axis=0) & (deviation <= spread)
 
 
