@@ -282,7 +282,8 @@ def tune(count: int) -> None:
     print("tuning on " + ", ".join(clip[0] for clip in clips))
     grid = [{}] + [{"unseen_refresh": r} for r in (0, 0.15, 0.25, 0.5)]
     grid += [{"flow_margin": m} for m in (16, 32)] + [{"temporal_blend": 0.25}, {"context": 10}]
-    grid += [{"background_frames": n} for n in (15, 30, 80)]
+    grid += [{"background_frames": n} for n in (0, 80)] + [{"background_scope": "holes"}]
+    grid += [{"background_spread": s} for s in (2, 10, 255)]
     grid += [{"flow_check": c} for c in (0, 0.2)] + [{"consistency": 2}]
     for settings in grid:
         row = []

@@ -20,7 +20,7 @@ from vidcli.inpaint.video import FILLED_DIR, HoleVideo, filled_filename
 from vidcli.io.frames import INDEX_NAME
 from vidcli.settings import setting
 
-VERSION = 2
+VERSION = 3
 INPUTS = ("frames", "holes", "flow")
 COMPONENT = "inpainting"
 
@@ -80,10 +80,22 @@ class Config:
         bounds="[0, 1]",
     )
     background_frames: int = setting(
-        0,
-        "when the camera is still, hole pixels take the median of their unmasked observations in this "
-        "many frames spread over the video; 0: off (embedded)",
+        30,
+        "when the camera is still, hole pixels (background_scope) take the median of their unmasked "
+        "observations in this many frames spread over the video; 0: off (embedded)",
         bounds="[0, 1000]",
+    )
+    background_scope: str = setting(
+        "unseen",
+        "hole pixels the background model fills: every one (holes), or only those no frame of the "
+        "propagation window shows (unseen), which would otherwise be filled spatially (embedded)",
+        choices=("holes", "unseen"),
+    )
+    background_spread: float = setting(
+        5.0,
+        "the background model fills a pixel only where its observations' median absolute deviation "
+        "is at most this many levels (embedded)",
+        bounds="[0, 255]",
     )
     still_camera: float = setting(
         1.0,

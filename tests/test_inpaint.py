@@ -191,7 +191,7 @@ def test_a_fill_no_frame_shows_follows_its_surroundings_at_the_refresh_share():
     assert abs(held[7][hole].mean() - 50) <= 1
 
 
-def test_a_still_camera_fills_holes_with_the_median_of_what_the_video_shows_there():
+def test_a_still_camera_fills_every_hole_pixel_with_the_median_of_what_the_video_shows_there():
     scene = background()
     person = (slice(30, 54), slice(60, 84))
     frames = []
@@ -205,12 +205,51 @@ def test_a_still_camera_fills_holes_with_the_median_of_what_the_video_shows_ther
         holes[k] = np.zeros((HEIGHT, WIDTH), bool)
         holes[k][person] = True
     frames = [np.where(h[..., None], 0, f) for f, h in zip(frames, holes)]
-    propagated = fill(MemoryVideo(frames, holes), window=12, context=0)
-    modelled = fill(MemoryVideo(frames, holes), window=12, context=0, background_frames=12)
+    propagated = fill(MemoryVideo(frames, holes), window=12, context=0, background_frames=0)
+    modelled = fill(MemoryVideo(frames, holes), window=12, context=0, background_frames=12, background_scope="holes")
     for k in (5, 6):
         assert np.array_equal(modelled[k][person], scene[person]), k
         carried = np.abs(propagated[k][person].astype(int) - scene[person]).max()
         assert carried > 50, k  # without the model the person is carried on into the hole
+
+
+def test_a_still_camera_fills_what_the_window_never_shows_with_the_background_and_keeps_propagation():
+    """Frames 0-5 always hide the square, frames 6-11 show it: the window [0, 6) never does, so the
+    square takes the background model's value; a strip beside it, hidden in frame 0 only, is propagated
+    from frame 1, where someone stands, and stays so (the median of the strip, 6 frames of scene
+    against 5 of the person, would say scene)."""
+    scene = background()
+    square, strip = (slice(30, 54), slice(20, 44)), (slice(30, 54), slice(44, 52))
+    holes = [np.zeros((HEIGHT, WIDTH), bool) for _ in range(12)]
+    for k in range(6):
+        holes[k][square] = True
+    holes[0][strip] = True
+    frames = []
+    for k in range(12):
+        frame = scene.copy()
+        if 1 <= k <= 5:
+            frame[strip] = 255
+        frames.append(np.where(holes[k][..., None], np.uint8(0), frame))
+    options = dict(window=6, context=0, background_frames=12, background_scope="unseen")
+    out = fill(MemoryVideo(frames, holes), **options)
+    spatial = fill(MemoryVideo(frames, holes), window=6, context=0, background_frames=0)
+    for k in range(6):
+        assert np.array_equal(out[k][square], scene[square]), k
+        assert np.abs(spatial[k][square].astype(int) - scene[square]).max() > 50, k
+    assert (out[0][strip] == 255).all()
+    assert np.array_equal(fill(MemoryVideo(frames, holes), **{**options, "background_scope": "holes"})[0][strip],
+                          scene[strip])
+
+
+def test_the_background_model_leaves_out_pixels_whose_observations_disagree():
+    scene = background()
+    frames = [scene.copy() for _ in range(8)]
+    for k in range(0, 8, 2):  # something flickers over the left half of the frame every other frame
+        frames[k][:, : WIDTH // 2] += 128  # wraps round: 128 levels from the scene in every channel
+    holes = [square_hole(0)] * 8
+    _, trusted = flow_guided.background_model(MemoryVideo(frames, holes), 8, still=1.0, spread=5)
+    assert not trusted[:, : WIDTH // 2].any()
+    assert trusted[:, WIDTH // 2 :].all()
 
 
 class PanningVideo(MemoryVideo):
@@ -231,7 +270,8 @@ def test_windows_read_only_their_frames_and_context():
     holes = [square_hole(k % 6) for k in range(30)]
     video = MemoryVideo([background()] * 30, holes)
     fill(video, window=10, context=3)
-    assert len(video.reads) == 10 + 3 + (3 + 10 + 3) + (3 + 10)  # windows [0,10) [10,20) [20,30)
+    windows = 10 + 3 + (3 + 10 + 3) + (3 + 10)  # [0,10) [10,20) [20,30)
+    assert len(video.reads) == 30 + windows  # the still camera's background model: 30 frames first
 
 
 def test_a_window_is_freed_before_the_next_is_read(monkeypatch):

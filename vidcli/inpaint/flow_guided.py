@@ -15,8 +15,10 @@ without their networks.
    from the current border (so it does not drift and smear as it is carried); for the first frame, or
    what leaves the image, it is filled spatially only, with OpenCV's Telea or Navier-Stokes inpainting.
 4. Temporal blend: every hole pixel is mixed with the previous output warped along the flow.
-5. Background model (`background_frames`, off by default): when the camera is still, hole pixels take
-   the per-pixel median of their unmasked observations in frames spread over the whole video.
+5. Background model (`background_frames`): when the camera is still, the hole pixels no frame of the
+   window shows (or, with `background_scope: holes`, every hole pixel) take the per-pixel median of
+   their unmasked observations in frames spread over the whole video, where these agree
+   (`background_spread`).
 
 Frames are processed in windows of `window` frames, each with `context` frames on either side for
 propagation; only the window's and the context's frames are in memory at a time. The completed flows
@@ -26,6 +28,7 @@ of the pairs a window shares with the next are kept for it, not completed again.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -49,7 +52,9 @@ class FlowGuidedOptions:
     spatial_radius: int = 5
     temporal_blend: float = 0.0
     unseen_refresh: float = 0.1
-    background_frames: int = 0
+    background_frames: int = 30
+    background_scope: str = "unseen"
+    background_spread: float = 5.0
     still_camera: float = 1.0
 
     @classmethod
@@ -221,23 +226,31 @@ def camera_drift(video) -> float:
     return farthest
 
 
-def background_model(video, count: int, still: float) -> tuple[np.ndarray, np.ndarray] | None:
+def background_model(
+    video, count: int, still: float, spread: float = 255.0
+) -> tuple[np.ndarray, np.ndarray] | None:
     """(per-pixel median of the unmasked observations in `count` frames spread over the whole video,
-    whether any was unmasked) when the camera drifts at most `still` pixels, else None. A still camera
+    whether it is trusted) when the camera drifts at most `still` pixels, else None. A still camera
     sees the wall behind a hole in most frames, and their median is the wall without the people who
-    walk past; a person who stays in one place for more than half the frames is in it too.
-    Memory: `count` frames, whatever the video's length."""
+    walk past; a person who stays in one place for more than half the frames is in it too. A pixel is
+    trusted where some observation is unmasked and their median absolute deviation from the median
+    (the largest of the three channels') is at most `spread` levels: where people keep moving
+    through a spot, the median is a guess. Memory: `count` frames, whatever the video's length."""
     if camera_drift(video) > still:
         return None
     indices = np.unique(np.linspace(0, len(video) - 1, min(count, len(video))).round().astype(int))
-    stack = np.stack([video.frame(i) for i in indices]).astype(np.float32)
+    stack = np.stack([video.frame(i) for i in indices])  # uint8: a quarter of float32's memory
     holes = np.stack([video.hole(i) for i in indices])
-    stack[holes] = np.nan
     median = np.zeros(stack.shape[1:], np.float32)
-    for row in range(0, stack.shape[1], 32):  # nanmedian copies its input: bound that copy
-        with np.errstate(all="ignore"):
-            median[row : row + 32] = np.nan_to_num(np.nanmedian(stack[:, row : row + 32], axis=0))
-    return median, ~holes.all(axis=0)
+    deviation = np.zeros(stack.shape[1:3], np.float32)
+    for row in range(0, stack.shape[1], 8):  # 8 rows at a time in float32, NaN in the holes
+        rows = np.where(holes[:, row : row + 8, :, None], np.float32(np.nan), stack[:, row : row + 8])
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels: never unmasked
+            middle = np.nanmedian(rows, axis=0)
+            deviation[row : row + 8] = np.nan_to_num(np.nanmedian(np.abs(rows - middle), axis=0)).max(-1)
+        median[row : row + 8] = np.nan_to_num(middle)
+    return median, ~holes.all(axis=0) & (deviation <= spread)
 
 
 class FlowGuidedFill:
@@ -252,7 +265,7 @@ class FlowGuidedFill:
         previous = None  # the last output frame, as float32
         self.completed = {}  # completed flows of the pairs the current window shares with the next
         self.background = (  # (median frame, known) of a still camera's video, else None
-            background_model(video, options.background_frames, options.still_camera)
+            background_model(video, options.background_frames, options.still_camera, options.background_spread)
             if options.background_frames
             else None
         )
@@ -284,10 +297,10 @@ class FlowGuidedFill:
         hole = window.holes[k]
         modelled = np.zeros_like(hole)
         if self.background is not None:
-            model, known = self.background
-            modelled = hole & known
+            model, trusted = self.background
+            modelled = (unseen if self.options.background_scope == "unseen" else hole) & trusted
             filled[modelled] = model[modelled]
-            unseen &= ~known
+            unseen &= ~modelled
         self.counts["background"] += int(modelled.sum())
         self.counts["propagated"] += int((hole & ~unseen & ~modelled).sum())
         if previous is not None and hole.any():
