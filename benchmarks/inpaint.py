@@ -1,6 +1,7 @@
 """Video inpainting on known content: holes pasted over videos whose pixels behind them are known.
 
-Usage: python benchmarks/inpaint.py [--frames N] [--settings JSON] [--tune] [--memory] [--diagnose] [--png DIR]
+Usage: python benchmarks/inpaint.py [--frames N] [--settings JSON] [--tune] [--memory] [--diagnose]
+    [--png DIR]
 (ANNY_CACHE_DIR or VIDCLI_HOME as for `vidcli synth`, which renders the synthetic clips.)
 
 Protocol. The 80 object masks of ../shared/data/inpaint/schoolgirls (dilated 4 px, as STTN does),
@@ -359,7 +360,8 @@ def diagnose(count: int, settings: dict) -> None:
             holed = stored_holed_frames(frames, holes, work)
             (work / "flow").mkdir()
             flow_stage.run(
-                planned_config(flow_stage, {"backward": True}), {"frames": Artifact(work / "frames")}, work / "flow"
+                planned_config(flow_stage, {"backward": True}), {"frames": Artifact(work / "frames")},
+                work / "flow"
             )
             exact = ExactFlowVideo(work, flows)
             runs = {  # label: (video, settings changed, flow completion)

@@ -212,7 +212,8 @@ def _build_until_settled(roots: list, options: RunOptions) -> bool:
     from luigi.execution_summary import LuigiStatusCode
     from luigi.rpc import RemoteScheduler
 
-    failed = (LuigiStatusCode.FAILED, LuigiStatusCode.FAILED_AND_SCHEDULING_FAILED, LuigiStatusCode.SCHEDULING_FAILED)
+    failed = (LuigiStatusCode.FAILED, LuigiStatusCode.FAILED_AND_SCHEDULING_FAILED,
+              LuigiStatusCode.SCHEDULING_FAILED)
     tasks = _all_tasks(roots)
 
     def incomplete() -> set[str]:

@@ -265,7 +265,8 @@ class FlowGuidedFill:
         previous = None  # the last output frame, as float32
         self.completed = {}  # completed flows of the pairs the current window shares with the next
         self.background = (  # (median frame, known) of a still camera's video, else None
-            background_model(video, options.background_frames, options.still_camera, options.background_spread)
+            background_model(video, options.background_frames, options.still_camera,
+                             options.background_spread)
             if options.background_frames
             else None
         )

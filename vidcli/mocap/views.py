@@ -99,7 +99,8 @@ def draw_bodies(image: np.ndarray, camera: Camera, meshes: list[Mesh], alpha: fl
     normals = np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0])
     normals /= np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12
     shade = AMBIENT + (1 - AMBIENT) * np.clip(normals @ LIGHT, 0, None)
-    colours = np.array([m.colour for m in meshes], float)[np.searchsorted(first_faces, face, side="right") - 1]
+    owner = np.searchsorted(first_faces, face, side="right") - 1
+    colours = np.array([m.colour for m in meshes], float)[owner]
     # Only the covered pixels change, so only they are blended (in float32, then clipped and truncated).
     blended = (1 - alpha) * image[rows, columns].astype(np.float32) + alpha * colours * shade[:, None]
     out = image.copy()
