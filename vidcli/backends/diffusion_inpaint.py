@@ -11,6 +11,8 @@ window first needs them and kept only while windows still read them.
 
 from __future__ import annotations
 
+import dataclasses
+
 import cv2
 import numpy as np
 
@@ -38,7 +40,9 @@ class DiffusionInpainter:
             use_safetensors=True,
         ).to(config.device)
         self._pipe.set_progress_bar_config(disable=True)
-        self._fill = FlowGuidedFill(FlowGuidedOptions.of(config))
+        # No background model: the keyframes paint what no frame shows, and the model would read (so paint)
+        # keyframes from all over the video, out of the windows' order.
+        self._fill = FlowGuidedFill(dataclasses.replace(FlowGuidedOptions.of(config), background_frames=0))
         self._counts = {"keyframes": 0}
 
     def counts(self) -> dict:

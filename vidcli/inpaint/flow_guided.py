@@ -238,7 +238,7 @@ def background_model(
     through a spot, the median is a guess. Memory: `count` frames, whatever the video's length."""
     if camera_drift(video) > still:
         return None
-    indices = np.unique(np.linspace(0, len(video) - 1, min(count, len(video))).round().astype(int))
+    indices = np.unique(np.linspace(0, len(video) - 1, min(count, len(video))).round().astype(int)).tolist()
     stack = np.stack([video.frame(i) for i in indices])  # uint8: a quarter of float32's memory
     holes = np.stack([video.hole(i) for i in indices])
     median = np.zeros(stack.shape[1:], np.float32)
