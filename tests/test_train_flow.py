@@ -202,7 +202,7 @@ def test_flat_and_dark_layers_are_textureless_and_dim():
 
 
 def assert_second_image_warps_onto_first(image1, image2, flow):
-    """The flow is exact: the second image sampled where the flow points is the first, where that is inside."""
+    """The flow is exact: the second image sampled where the flow points is the first (where inside)."""
     height, width = flow.shape[:2]
     x, y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
     warped = cv2.remap(image2, x + flow[..., 0], y + flow[..., 1], cv2.INTER_LINEAR)
