@@ -150,6 +150,9 @@ def main() -> None:
                         help="held-out sets scored (leave chairs out while choosing settings)")
     parser.add_argument("--flat-share", type=float, default=0.0,
                         help="probability of a textureless layer in the training pairs")
+    parser.add_argument("--fast-share", type=float, default=0.0,
+                        help="share of --objects' foreground objects moved by PairOptions.fast_shift (the "
+                             "large-motion tail of FlyingChairs)")
     parser.add_argument("--dark-share", type=float, default=0.0,
                         help="probability of a darkened layer in the training pairs")
     parser.add_argument("--proxy-size", type=int, nargs=2, default=(512, 384), metavar=("W", "H"),
@@ -178,7 +181,7 @@ def main() -> None:
         write_pairs(scratch / "train", args.train_pairs, args.seed,
                     replace(STYLES[args.objects], width=train_size[0], height=train_size[1],
                             photo_share=args.photo_share, flat_share=args.flat_share,
-                            dark_share=args.dark_share), photos)
+                            dark_share=args.dark_share, fast_share=args.fast_share), photos)
         if args.first_objects:
             write_pairs(scratch / "first", args.train_pairs, args.seed + 4000,
                         replace(STYLES[args.first_objects], width=train_size[0], height=train_size[1],

@@ -201,6 +201,16 @@ def test_flat_and_dark_layers_are_textureless_and_dim():
         assert np.median(np.abs(warped.astype(np.float64) - image1)) < 2.0
 
 
+def assert_second_image_warps_onto_first(image1, image2, flow):
+    """The flow is exact: the second image sampled where the flow points is the first (where inside)."""
+    height, width = flow.shape[:2]
+    x, y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    warped = cv2.remap(image2, x + flow[..., 0], y + flow[..., 1], cv2.INTER_LINEAR)
+    inside = ((x + flow[..., 0] > 1) & (x + flow[..., 0] < width - 2) & (y + flow[..., 1] > 1)
+              & (y + flow[..., 1] < height - 2))
+    assert np.median(np.abs(warped.astype(np.float64) - image1).mean(axis=-1)[inside]) < 3.0
+
+
 def test_chairs_mode_puts_thin_holed_objects_over_a_moving_photo():
     """CHAIRS: the background is the photo (no generated texture), objects are chair-like (thin legs, gaps:
     a layer covers much less than its bounding box) and the flow stays exact."""
@@ -214,12 +224,26 @@ def test_chairs_mode_puts_thin_holed_objects_over_a_moving_photo():
     ys, xs = np.nonzero(chair)
     box = (np.ptp(ys) + 1) * (np.ptp(xs) + 1)
     assert 0.05 < chair.sum() / box < 0.8 and lengths.max() > 1.0
-    x, y = np.meshgrid(np.arange(160, dtype=np.float32), np.arange(128, dtype=np.float32))
-    warped = cv2.remap(image2, x + flow[..., 0], y + flow[..., 1], cv2.INTER_LINEAR)
-    inside = (x + flow[..., 0] > 1) & (x + flow[..., 0] < 158) & (y + flow[..., 1] > 1) & (y + flow[..., 1] < 126)
-    assert np.median(np.abs(warped.astype(np.float64) - image1).mean(axis=-1)[inside]) < 3.0
+    assert_second_image_warps_onto_first(image1, image2, flow)
     with_generated = generate_pair(np.random.default_rng(4), options, [])[0]
     assert not np.array_equal(with_generated, image1)  # the background came from the photo
+
+
+def test_fast_objects_carry_flyingchairs_large_motion_tail():
+    """fast_share moves objects by fast_shift (15-40% of the width): pixels moving over a fifth of the width
+    appear where there were none, and the flow stays exact."""
+    options = replace(CHAIRS, width=160, height=128, photo_share=0.0, shapes=(2, 2))
+
+    def far_share(fast_share):
+        pairs = [generate_pair(np.random.default_rng([5, i]), replace(options, fast_share=fast_share))
+                 for i in range(4)]
+        return np.mean([(np.linalg.norm(flow, axis=-1) > 32).mean() for _, _, flow in pairs]), pairs[0]
+
+    plain, _ = far_share(0.0)
+    fast, fast_pair = far_share(1.0)
+    assert plain == 0.0 and fast > 0.02
+    image1, image2, flow = fast_pair
+    assert_second_image_warps_onto_first(image1, image2, flow)
 
 
 def test_synth_flow_command_writes_chairs_pairs(tmp_path):
