@@ -79,10 +79,6 @@ def resolve_config(config: Config) -> Config:
     return replace(config, body_model_dir=str(Path(config.body_model_dir).expanduser().resolve()))
 
 
-def resources(config: Config) -> dict[str, int]:
-    return {"gpu": 1} if config.device == "cuda" else {}
-
-
 def body_spec(config: Config):
     """The `BodySpec` a resolved config names."""
     from vidcli.body.models import BodySpec

@@ -149,10 +149,6 @@ def resolve_config(config: Config) -> Config:
     return replace(config, flow=flow, device=backends.device(network, config.device))
 
 
-def resources(config: Config) -> dict[str, int]:
-    return {"gpu": 1} if config.device == "cuda" else {}
-
-
 def intrinsics(config: Config, width: int, height: int, estimated: float | None = None
                ) -> tuple[np.ndarray, bool]:
     """K from the settings or an `estimated` focal (the default focal is max(width, height)) and whether

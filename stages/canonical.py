@@ -97,10 +97,6 @@ def resolve_config(config: Config) -> Config:
     return replace(config, device=concrete_device(config.device))
 
 
-def resources(config: Config) -> dict[str, int]:
-    return {"gpu": 1} if config.device == "cuda" else {}
-
-
 def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     import cv2
     import numpy as np

@@ -48,10 +48,6 @@ def resolve_config(config: Config) -> Config:
     return replace(config, device=device, dtype=dtype, cpu_offload=config.cpu_offload and device == "cuda")
 
 
-def resources(config: Config) -> dict[str, int]:
-    return {"gpu": 1} if config.device == "cuda" else {}
-
-
 def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     import cv2
 

@@ -145,10 +145,6 @@ def resolve_config(config: Config) -> Config:
     return replace(config, device=backends.device(backends.get(COMPONENT, config.backend), config.device))
 
 
-def resources(config: Config) -> dict[str, int]:
-    return {"gpu": 1} if config.device == "cuda" else {}
-
-
 def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     flow = inputs.get("flow")  # backends without flow (STTN) are also run without it
     video = HoleVideo(inputs["frames"].path, inputs["holes"].path, flow.path if flow else None)

@@ -53,10 +53,6 @@ def resolve_config(config: Config) -> Config:
     return replace(config, device=backends.device(backends.get(COMPONENT, config.backend), config.device))
 
 
-def resources(config: Config) -> dict[str, int]:
-    return {"gpu": 1} if config.device == "cuda" else {}
-
-
 def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     frames = FrameSequence(inputs["frames"].path)
     track_dir = inputs["track"].path

@@ -45,10 +45,6 @@ def resolve_config(config: Config) -> Config:
     return replace(config, checkpoint=str(path), checkpoint_sha256=sha256_of(path), device=device)
 
 
-def resources(config: Config) -> dict[str, int]:
-    return {"gpu": 1} if config.device == "cuda" else {}
-
-
 def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     import numpy as np
 

@@ -46,10 +46,6 @@ def resolve_config(config: Config) -> Config:
     return replace(config, device=device, init=str(path), init_sha256=sha256_of(path))
 
 
-def resources(config: Config) -> dict[str, int]:
-    return {"gpu": 1} if config.device == "cuda" else {}
-
-
 def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     from vidcli.console import log, progress
     from vidcli.engine.keys import sha256_of

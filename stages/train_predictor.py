@@ -29,10 +29,6 @@ def resolve_config(config: Config) -> Config:
     return replace(config, device=concrete_device(config.device))
 
 
-def resources(config: Config) -> dict[str, int]:
-    return {"gpu": 1} if config.device == "cuda" else {}
-
-
 def run(config: Config, inputs: dict, out_dir: Path) -> RunInfo:
     from vidcli.console import log, progress
     from vidcli.engine.keys import sha256_of

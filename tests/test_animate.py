@@ -313,7 +313,7 @@ def test_backend_auto_needs_checkpoints_and_a_gpu(monkeypatch):
     monkeypatch.setattr("vidcli.models.registry.is_present", lambda name: True)
     resolved = planned_config(generate, {})
     assert (resolved.backend, resolved.device, resolved.dtype) == ("diffusion", "cuda", "float16")
-    assert resources(generate, resolved) == {"gpu": 1}
+    assert resources(resolved) == {"gpu": 1}
     monkeypatch.setattr("vidcli.devices.visible_gpu_count", lambda: 0)
     assert planned_config(generate, {}).backend == "embedded"
     forced = planned_config(generate, {"backend": "diffusion"})

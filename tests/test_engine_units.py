@@ -49,7 +49,7 @@ def test_only_significant_settings_change_keys(tmp_path):
     assert changed["flow"] != base["flow"] and changed["flow_video"] != base["flow_video"]
 
 
-def test_stages_declare_their_resources_from_their_config(tmp_path, monkeypatch):
+def test_a_run_holds_a_gpu_where_its_resolved_device_is_cuda(tmp_path, monkeypatch):
     monkeypatch.setattr("vidcli.devices.visible_gpu_count", lambda: 1)
     monkeypatch.setattr("vidcli.models.registry.is_present", lambda name: True)
     video = tmp_path / "a.mp4"
@@ -62,7 +62,7 @@ def test_stages_declare_their_resources_from_their_config(tmp_path, monkeypatch)
         assert StageTask(artifact=plan.nodes["flow"].rel, scope="w", workspace=str(tmp_path), node=node,
                          run_id="r").resources == expected
     animate = load_stage("generate")  # the CPU-only puppet holds no GPU slot where one is visible
-    assert resources(animate, planned_config(animate, {"backend": "embedded"})) == {}
+    assert resources(planned_config(animate, {"backend": "embedded"})) == {}
 
 
 def test_planning_never_imports_torch(tmp_path):

@@ -114,7 +114,7 @@ def build_plan(pipeline: Pipeline, inputs: list[dict[str, Path]], workspace: Wor
             config = resolved[name]
             node = Node(input_dir, name, spec.module.VERSION, config_dict(config), significant_values(config),
                         upstream, stage_sources, key="", force=name in forced,
-                        resources=resources(spec.module, config))
+                        resources=resources(config))
             node.key = artifact_key(name, node.version, node.significant, node.upstream_ids)
             plan.nodes[name] = node
     return plans

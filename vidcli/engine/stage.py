@@ -13,8 +13,9 @@ and may define:
 - `OPTIONAL_INPUTS`: ports read where the pipeline has a source or stage to bind them to (absent from
   `inputs` otherwise), e.g. the masks stage's keypoints;
 - `COMPONENT`: the backend component (`vidcli.backends`) whose `backend` setting the config carries;
-- `resolve_config(config) -> config`: automatic choices made concrete at plan time (never checks);
-- `resources(config) -> dict`: the Luigi resources a run holds, e.g. {"gpu": 1}.
+- `resolve_config(config) -> config`: automatic choices made concrete at plan time (never checks).
+
+A run holds one GPU (a Luigi resource) where its resolved config has `device` "cuda".
 
 `inputs` maps each port to a `Source` (an input file) or an `Artifact` (a finished upstream stage).
 Heavy imports (torch, mediapipe) belong inside `run`, so that planning stays fast and CUDA is
@@ -115,9 +116,9 @@ def resolve(module: types.ModuleType, config):
         raise ConfigError(with_prefix(stage, str(exc))) from None
 
 
-def resources(module: types.ModuleType, config) -> dict[str, int]:
-    """The Luigi resources a run of the stage holds, as the stage declares them from its config."""
-    return dict(getattr(module, "resources", lambda c: {})(config))
+def resources(config) -> dict[str, int]:
+    """The Luigi resources a run holds: the GPU its resolved device names, so that runs on one GPU queue."""
+    return {"gpu": 1} if getattr(config, "device", None) == "cuda" else {}
 
 
 def config_dict(config) -> dict[str, Any]:
