@@ -394,7 +394,8 @@ def compare_spatial(count: int) -> None:
         unseen = {t: u for t, u in unseen.items() if u.any()}
         share = sum((h & ~p).sum() for h, p in zip(holes, propagated)) / sum(h.sum() for h in holes)
         label = f"embedded ({share:.0%} unseen)"
-        print(f"{name:14} {split:9} {label:22} " + (f"{unseen_psnr(out, frames, unseen):8.2f}" if unseen else "-"))
+        figure = f"{unseen_psnr(out, frames, unseen):8.2f}" if unseen else f"{'-':>8}"
+        print(f"{name:14} {split:9} {label:22} {figure}")
         if not unseen:
             continue
         for method, fill in SPATIAL_CANDIDATES.items():
