@@ -1,7 +1,7 @@
 """Video inpainting on known content: holes pasted over videos whose pixels behind them are known.
 
 Usage: python benchmarks/inpaint.py [--frames N] [--settings JSON] [--tune] [--memory] [--diagnose]
-    [--png DIR]
+    [--flows [NAMES]] [--spatial] [--png DIR]
 (ANNY_CACHE_DIR or VIDCLI_HOME as for `vidcli synth`, which renders the synthetic clips.)
 
 Protocol. The 80 object masks of ../shared/data/inpaint/schoolgirls (dilated 4 px, as STTN does),
@@ -25,7 +25,10 @@ Speed: frames per second of the flow and inpaint stages together, by the wall cl
 shared with other work) and per second of this process's CPU time (all its threads).
 `--tune` scores settings of the embedded backend on the tuning split; `--diagnose` runs the embedded
 backend on the synthetic clips with their exact flow, to tell what limits it; `--memory` measures the
-inpaint stage's peak memory on the pan video at three lengths; `--png DIR` writes comparison frames;
+inpaint stage's peak memory on the pan video at three lengths; `--flows` compares flow estimators
+(end-point error outside the holes and of the completed flow inside them, CPU cost, and the fill with
+some of them); `--spatial` compares spatial fills on the hole pixels no window frame shows;
+`--png DIR` writes comparison frames;
 `--settings` runs the embedded backend with other settings than the defaults.
 """
 
