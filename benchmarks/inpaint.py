@@ -1,7 +1,7 @@
 """Video inpainting on known content: holes pasted over videos whose pixels behind them are known.
 
 Usage: python benchmarks/inpaint.py [--frames N] [--settings JSON] [--tune] [--memory] [--diagnose]
-    [--png DIR]
+    [--flows [NAMES]] [--spatial] [--png DIR]
 (ANNY_CACHE_DIR or VIDCLI_HOME as for `vidcli synth`, which renders the synthetic clips.)
 
 Protocol. The 80 object masks of ../shared/data/inpaint/schoolgirls (dilated 4 px, as STTN does),
@@ -25,7 +25,10 @@ Speed: frames per second of the flow and inpaint stages together, by the wall cl
 shared with other work) and per second of this process's CPU time (all its threads).
 `--tune` scores settings of the embedded backend on the tuning split; `--diagnose` runs the embedded
 backend on the synthetic clips with their exact flow, to tell what limits it; `--memory` measures the
-inpaint stage's peak memory on the pan video at three lengths; `--png DIR` writes comparison frames;
+inpaint stage's peak memory on the pan video at three lengths; `--flows` compares flow estimators
+(end-point error outside the holes and of the completed flow inside them, CPU cost, and the fill with
+some of them); `--spatial` compares spatial fills on the hole pixels no window frame shows;
+`--png DIR` writes comparison frames;
 `--settings` runs the embedded backend with other settings than the defaults.
 """
 
@@ -33,10 +36,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
 
@@ -329,21 +334,87 @@ class ExactFlowVideo(HoleVideo):
         return self.forward[i] if j == i + 1 else self.backward[j]
 
 
-def fill_in_memory(video, settings: dict) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def fill_in_memory(video, settings: dict) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
     """The embedded fill of `video`: (filled frames, per frame the hole pixels propagated from another
-    frame)."""
-    filled, propagated = [None] * len(video), [None] * len(video)
+    frame, per frame the window's fill before anything fills what it left unseen, as uint8)."""
+    filled, propagated, windowed = [None] * len(video), [None] * len(video), [None] * len(video)
     window_fill = flow_guided._Window.fill
 
     def recording_fill(window, k):
         frame, unseen = window_fill(window, k)
         propagated[window.lo + k] = window.holes[k] & ~unseen
+        windowed[window.lo + k] = np.clip(np.rint(frame), 0, 255).astype(np.uint8)
         return frame, unseen
 
     options = flow_guided.FlowGuidedOptions(**settings)
     with mock.patch.object(flow_guided._Window, "fill", recording_fill):
         flow_guided.FlowGuidedFill(options).run(video, lambda i, rgb: filled.__setitem__(i, rgb))
-    return filled, propagated
+    return filled, propagated, windowed
+
+
+def dis_video(work: Path) -> HoleVideo:
+    """The stored holed frames in `work` with their flow from the flow stage (DIS medium, both ways)."""
+    (work / "flow").mkdir()
+    flow_stage.run(
+        planned_config(flow_stage, {"backward": True}), {"frames": Artifact(work / "frames")}, work / "flow"
+    )
+    return HoleVideo(work / "frames", work / "holes", work / "flow")
+
+
+def xphoto_fill(method: int, lab: bool = False) -> Callable:
+    """cv2.xphoto.inpaint with `method` as a fill(RGB, hole) (SHIFTMAP wants CIE Lab)."""
+    def fill(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        source = np.where(hole[..., None], np.uint8(0), rgb)
+        source = cv2.cvtColor(source, cv2.COLOR_RGB2Lab) if lab else source
+        out = np.zeros_like(source)
+        cv2.xphoto.inpaint(source, (~hole).astype(np.uint8), out, method)  # its mask marks the known pixels
+        return cv2.cvtColor(out, cv2.COLOR_Lab2RGB) if lab else out
+    return fill
+
+
+SPATIAL_CANDIDATES = {  # name: fill(RGB uint8, hole) -> RGB uint8
+    "telea": lambda rgb, hole: cv2.inpaint(rgb, hole.astype(np.uint8), 5, cv2.INPAINT_TELEA),
+    "ns": lambda rgb, hole: cv2.inpaint(rgb, hole.astype(np.uint8), 5, cv2.INPAINT_NS),
+    "fsr-fast": xphoto_fill(cv2.xphoto.INPAINT_FSR_FAST),
+    "fsr-best": xphoto_fill(cv2.xphoto.INPAINT_FSR_BEST),
+    "shiftmap": xphoto_fill(cv2.xphoto.INPAINT_SHIFTMAP, lab=True),
+}
+SPATIAL_HELD_OUT = ("telea", "fsr-fast")  # FSR_BEST and SHIFTMAP: 1-6 CPU-s a frame, not better on tuning
+
+
+def compare_spatial(count: int) -> None:
+    """Spatial fills on exactly the hole pixels no frame of the propagation window shows (DIS flow,
+    defaults), every 8th frame, each given the frame with the window's propagated pixels in its hole:
+    PSNR there, and what the embedded fill's output (carried from the previous frame, a share refilled
+    by Telea; the background model on a still camera) scores on the same pixels; CPU-s per frame."""
+    cv2.setNumThreads(1)
+    print(f"{'video':14} {'split':9} {'fill':22} {'PSNR dB':>8} {'CPU-s/frame':>11} {'load':>5}")
+    for name, frames, _, holes, split in videos(count):
+        with tempfile.TemporaryDirectory() as tmp:
+            stored_holed_frames(frames, holes, Path(tmp))
+            out, propagated, windowed = fill_in_memory(dis_video(Path(tmp)), {})
+        unseen = {t: holes[t] & ~propagated[t] for t in range(0, len(frames), 8)}
+        unseen = {t: u for t, u in unseen.items() if u.any()}
+        share = sum((h & ~p).sum() for h, p in zip(holes, propagated)) / sum(h.sum() for h in holes)
+        label = f"embedded ({share:.0%} unseen)"
+        figure = f"{unseen_psnr(out, frames, unseen):8.2f}" if unseen else f"{'-':>8}"
+        print(f"{name:14} {split:9} {label:22} {figure}")
+        if not unseen:
+            continue
+        for method, fill in SPATIAL_CANDIDATES.items():
+            if split == "held out" and method not in SPATIAL_HELD_OUT:
+                continue
+            start = time.process_time()
+            spatial = {t: fill(windowed[t], u) for t, u in unseen.items()}
+            cpu = (time.process_time() - start) / len(unseen)
+            print(f"{name:14} {split:9} {method:22} {unseen_psnr(spatial, frames, unseen):8.2f} {cpu:11.3f} "
+                  f"{os.getloadavg()[0]:5.1f}", flush=True)
+
+
+def unseen_psnr(images, frames, unseen: dict) -> float:
+    """PSNR of `images` against `frames` on the pixels `unseen` (by frame index)."""
+    return psnr(np.concatenate([np.square(images[t][u].astype(float) - frames[t][u]).ravel()
+                                for t, u in unseen.items()]))
 
 
 def diagnose(count: int, settings: dict) -> None:
@@ -358,22 +429,16 @@ def diagnose(count: int, settings: dict) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             holed = stored_holed_frames(frames, holes, work)
-            (work / "flow").mkdir()
-            flow_stage.run(
-                planned_config(flow_stage, {"backward": True}), {"frames": Artifact(work / "frames")},
-                work / "flow"
-            )
+            estimated = dis_video(work)  # the flow stage's files first: ExactFlowVideo opens them too
             exact = ExactFlowVideo(work, flows)
             runs = {  # label: (video, settings changed, flow completion)
-                "estimated (DIS, completed)": (
-                    HoleVideo(work / "frames", work / "holes", work / "flow"), {}, flow_guided.complete_flow
-                ),
+                "estimated (DIS, completed)": (estimated, {}, flow_guided.complete_flow),
                 "exact outside the holes": (exact, {"flow_margin": 0}, flow_guided.complete_flow),
                 "exact everywhere": (exact, {"flow_margin": 0}, uncompleted),
             }
             for label, (video, changes, completion) in runs.items():
                 with mock.patch.object(flow_guided, "complete_flow", completion):
-                    out, propagated = fill_in_memory(video, {**settings, **changes})
+                    out, propagated, _ = fill_in_memory(video, {**settings, **changes})
                 error = [np.square(o.astype(float) - f) for o, f in zip(out, frames)]
                 inside = np.concatenate([e[p].ravel() for e, p in zip(error, propagated)])
                 rest = np.concatenate([e[h & ~p].ravel() for e, h, p in zip(error, holes, propagated)])
@@ -385,6 +450,105 @@ def diagnose(count: int, settings: dict) -> None:
         telea_error = np.concatenate([np.square(o[h].astype(float) - f[h]).ravel()
                                       for o, f, h in zip(telea(holed, holes), frames, holes)])
         print(f"{name:14} {'Telea per frame':30} {psnr(telea_error):8.2f}")
+
+
+def dis(**parameters) -> Callable:
+    """DIS medium with some of its parameters changed (`setFinestScale` for FinestScale=...), on grey."""
+    def make():
+        estimator = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        for name, value in parameters.items():
+            getattr(estimator, "set" + name)(value)
+        return on_grey(estimator)
+    return make
+
+
+def on_grey(estimator) -> Callable:
+    def flow(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        return estimator.calc(*(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) for rgb in (first, second)), None)
+    return flow
+
+
+def farneback(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    grey = [cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) for rgb in (first, second)]
+    return cv2.calcOpticalFlowFarneback(*grey, None, 0.5, 5, 15, 5, 7, 1.5, 0)
+
+
+def dense_rlof() -> Callable:
+    estimator = cv2.optflow.DenseRLOFOpticalFlow_create()
+
+    def flow(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        return estimator.calc(*(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) for rgb in (first, second)), None)
+    return flow
+
+
+FLOW_CANDIDATES = {  # name: a function that makes flow(first RGB, second RGB); dis-medium is the default
+    "dis-medium": dis(),
+    "dis-medium-finest0": dis(FinestScale=0),
+    "dis-medium-refine20": dis(VariationalRefinementIterations=20),
+    "dis-medium-finest0-refine20": dis(FinestScale=0, VariationalRefinementIterations=20),
+    "dis-medium-patch12": dis(PatchSize=12, PatchStride=4),
+    "dis-medium-alpha40": dis(VariationalRefinementAlpha=40.0),
+    "farneback": lambda: farneback,
+    "dense-rlof": dense_rlof,
+    "pcaflow": lambda: on_grey(cv2.optflow.createOptFlow_PCAFlow()),
+    "sparse-to-dense": lambda: on_grey(cv2.optflow.createOptFlow_SparseToDense()),
+    "dual-tvl1": lambda: on_grey(cv2.optflow.DualTVL1OpticalFlow_create()),
+    "deepflow": lambda: on_grey(cv2.optflow.createOptFlow_DeepFlow()),
+}
+FILL_CANDIDATES = ("dis-medium", "dis-medium-refine20", "dis-medium-patch12", "deepflow")
+
+
+class MemoryFlowVideo(HoleVideo):
+    """A `HoleVideo` whose flow is given by pair, in memory, at the frames' size."""
+
+    def __init__(self, work: Path, flows: dict):
+        super().__init__(work / "frames", work / "holes", None)
+        self.flows, self.flow_size = flows, self.size
+
+    def flow(self, i: int, j: int) -> np.ndarray:
+        return self.flows[(i, j)]
+
+
+def compare_flows(count: int, fill_candidates: list[str]) -> None:
+    """Flow candidates on the stored holed frames (one thread): end-point error against the exact flow
+    outside the holes and of the completed flow inside them (`completed_pair`, defaults), every 8th pair
+    of the clips with an exact flow, and CPU-s per flow; then, for `fill_candidates`, the embedded fill
+    (defaults) with that flow for every pair in both directions, given in memory (not through the flow
+    stage's 16-bit PNG files), on every clip."""
+    cv2.setNumThreads(1)
+    print(f"{'video':14} {'split':9} {'flow':27} {'EPE out':>7} {'EPE in':>6} {'CPU-s/flow':>10} "
+          f"{'PSNR dB':>8} {'SSIM':>6} {'warp err':>8} {'load':>5}")
+    options = flow_guided.FlowGuidedOptions()
+    for name, frames, true_flows, holes, split in videos(count):
+        with tempfile.TemporaryDirectory() as tmp:
+            holed = stored_holed_frames(frames, holes, Path(tmp))
+            for candidate, make in FLOW_CANDIDATES.items():
+                fill = candidate in fill_candidates
+                if split == "held out" and not fill:
+                    continue  # end-point errors choose a flow on the tuning split only
+                estimate, cpu, outside, inside, pairs = make(), 0.0, [], [], {}
+                video = MemoryFlowVideo(Path(tmp), pairs)
+                for i in range(0, len(frames) - 1, 1 if fill else 8):
+                    start = time.process_time()
+                    pairs[(i, i + 1)] = estimate(holed[i], holed[i + 1])
+                    pairs[(i + 1, i)] = estimate(holed[i + 1], holed[i])
+                    cpu += time.process_time() - start
+                    if i % 8 == 0 and name != "hiphop":  # hiphop's reference flow is DIS's, not the truth
+                        completed = flow_guided.completed_pair(video, i, holes[i], holes[i + 1], options)[0]
+                        true, known = np.nan_to_num(true_flows[i]), np.isfinite(true_flows[i]).all(-1)
+                        outside.append(np.linalg.norm(pairs[(i, i + 1)] - true, axis=-1)[known & ~holes[i]])
+                        inside.append(np.linalg.norm(completed - true, axis=-1)[known & holes[i]])
+                epe = (
+                    f"{np.concatenate(outside).mean():7.2f} {np.concatenate(inside).mean():6.2f}"
+                    if outside else f"{'-':>7} {'-':>6}"
+                )
+                row = f"{name:14} {split:9} {candidate:27} {epe} {cpu / len(pairs):10.3f}"
+                if fill:
+                    s = scores(fill_in_memory(video, {})[0], frames, holes, true_flows)
+                    row += f" {s['psnr']:8.2f} {s['ssim']:6.3f} {s['warp']:8.2f}"
+                else:
+                    row += f" {'':8} {'':6} {'':8}"
+                print(f"{row} {os.getloadavg()[0]:5.1f}", flush=True)
 
 
 def uncompleted(flow: np.ndarray, hole: np.ndarray, margin: int) -> np.ndarray:
@@ -436,6 +600,10 @@ def main() -> None:
     parser.add_argument("--tune", action="store_true")
     parser.add_argument("--memory", action="store_true")
     parser.add_argument("--diagnose", action="store_true", help="the synthetic clips with their exact flow")
+    parser.add_argument("--flows", nargs="?", const=",".join(FILL_CANDIDATES), metavar="NAMES",
+                        help="flow candidates' end-point errors and cost; the fill with NAMES' flows "
+                             "(comma-separated; default: %(const)s)")
+    parser.add_argument("--spatial", action="store_true", help="spatial fills of what no window frame shows")
     parser.add_argument("--png", type=Path)
     parser.add_argument("--settings", type=json.loads, default={}, help="inpaint stage settings, as JSON")
     args = parser.parse_args()
@@ -443,6 +611,10 @@ def main() -> None:
         tune(args.frames)
     elif args.memory:
         memory()
+    elif args.spatial:
+        compare_spatial(args.frames)
+    elif args.flows:
+        compare_flows(args.frames, args.flows.split(","))
     elif args.diagnose:
         diagnose(args.frames, args.settings)
     else:
