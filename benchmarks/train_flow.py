@@ -14,12 +14,14 @@ then RAFT with the other iteration counts and on resized images.
 
 The training budget is counted in CPU seconds of this process (time.process_time(), every thread),
 evaluations left out, because the wall clock on a shared machine says little; wall seconds and the load
-average are printed beside it. Example (run 7 of docs/training.md, 1 torch thread: 1000 steps on shapes
-pairs, then 1000 on chair-like pairs from that model):
+average are printed beside it. Example (run 9 of docs/training.md, the recommended recipe, 2 torch
+threads: 800 steps on shapes pairs in 128x128 crops, then 1000 on chair-like pairs at 384x288 in 256x192
+crops from that model):
 
-    python benchmarks/train_flow.py --steps 2000 --first-objects shapes --first-steps 1000 --threads 1 \
-        --evaluate-every 500 --flat-share 0.25 --dark-share 0.25 --photos-per-video 100 --photo-share 1.0 \
-        --objects chairs --test-iterations 6 12 --test-scales 0.75 0.5 --render renders/
+    python benchmarks/train_flow.py --steps 1800 --first-objects shapes --first-steps 800 \
+        --first-train-size 192 160 --first-crop 128 128 --train-size 384 288 --crop 256 192 --fast-share 0.05 \
+        --threads 2 --evaluate-every 400 --flat-share 0.25 --dark-share 0.25 --photos-per-video 100 \
+        --photo-share 1.0 --objects chairs --test-iterations 6 12 --test-scales 0.75 0.5 --render renders/
 """
 
 from __future__ import annotations
@@ -112,6 +114,17 @@ def crop_motion(samples, options: TrainOptions, seed: int) -> str:
             f"> 10 px {np.mean(lengths > 10):.1%}, > 40 px {np.mean(lengths > 40):.1%}")
 
 
+def step_cost(trainer: Trainer, steps: int) -> str:
+    """CPU-s (the budget's unit) and wall s of a training step, over `steps` steps after two of warm-up."""
+    for _ in range(2):
+        trainer.train_step()
+    cpu, wall = time.process_time(), time.monotonic()
+    for _ in range(steps):
+        trainer.train_step()
+    cpu, wall = (time.process_time() - cpu) / steps, (time.monotonic() - wall) / steps
+    return f"{cpu:.2f} CPU-s, {wall:.2f} wall s a step, load average {os.getloadavg()[0]:.1f}"
+
+
 def zero_flow(image1, image2):
     return np.zeros((*image1.shape[:2], 2), np.float32)
 
@@ -188,6 +201,8 @@ def main() -> None:
                         help="image resize factors also scored at the end (flow brought back to full size)")
     parser.add_argument("--evaluate-every", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--time-steps", type=int, default=0,
+                        help="only time this many training steps of each stage (CPU-s and wall s a step)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--render", type=Path, default=None,
                         help="write DIR/SET.png for each held-out set: image | truth | RAFT | DIS, 3 pairs")
@@ -249,6 +264,11 @@ def main() -> None:
                   + crop_motion(chairs(scratch / "first"), first_recipe, args.seed))
         print(f"training crops ({args.crop[0]}x{args.crop[1]}): "
               + crop_motion(chairs(scratch / "train"), recipe, args.seed), flush=True)
+        if args.time_steps:
+            stages = ((("first stage", first),) if first_steps else ()) + (("training", final_stage()),)
+            for name, trainer in stages:
+                print(f"{name}: {step_cost(trainer, args.time_steps)}", flush=True)
+            return
         current = [first if first_steps else final_stage()]  # the trainer being trained or scored
 
         def raft_at(iterations):
