@@ -14,31 +14,39 @@ then RAFT with the other iteration counts and on resized images.
 
 The training budget is counted in CPU seconds of this process (time.process_time(), every thread),
 evaluations left out, because the wall clock on a shared machine says little; wall seconds and the load
-average are printed beside it. Example (run 7 of docs/training.md, 1 torch thread: 1000 steps on shapes
-pairs, then 1000 on chair-like pairs from that model):
+average are printed beside it. Example (run 9 of docs/training.md, the recommended recipe, 2 torch
+threads: 800 steps on shapes pairs in 128x128 crops, then 1000 on chair-like pairs at 384x288 in 256x192
+crops from that model):
 
-    python benchmarks/train_flow.py --steps 2000 --first-objects shapes --first-steps 1000 --threads 1 \
-        --evaluate-every 500 --flat-share 0.25 --dark-share 0.25 --photos-per-video 100 --photo-share 1.0 \
-        --objects chairs --test-iterations 6 12 --test-scales 0.75 0.5 --render renders/
+    python benchmarks/train_flow.py --steps 1800 --first-objects shapes --first-steps 800 \
+        --first-train-size 192 160 --first-crop 128 128 --train-size 384 288 --crop 256 192 --fast-share 0.05 \
+        --threads 2 --evaluate-every 400 --flat-share 0.25 --dark-share 0.25 --photos-per-video 100 \
+        --photo-share 1.0 --objects chairs --test-iterations 6 12 --test-scales 0.75 0.5 --render renders/
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import tempfile
-import time
-from dataclasses import replace
-from pathlib import Path
 
-import cv2
-import numpy as np
-import torch
+# With two torch threads on a machine other processes share, OpenMP's default busy-waiting at each barrier
+# burns a core while the other thread waits for one: 256x192 steps cost 11 CPU-s instead of 1.8
+# (docs/training.md, run 9). Read when the OpenMP runtime loads, so set before torch is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from vidcli.io.flow import flow_metrics, flow_to_rgb
-from vidcli.training.flow_data import chairs
-from vidcli.training.flow_pairs import CHAIRS, STYLES, PairOptions, write_pairs
-from vidcli.training.raft_recipe import Trainer, TrainOptions, predict
+import argparse  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from dataclasses import replace  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from vidcli.io.flow import flow_metrics, flow_to_rgb  # noqa: E402
+from vidcli.training.flow_data import Augmentation, chairs  # noqa: E402
+from vidcli.training.flow_pairs import CHAIRS, STYLES, PairOptions, write_pairs  # noqa: E402
+from vidcli.training.raft_recipe import Trainer, TrainOptions, predict  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SHARED_CHAIRS = SHARED / "flow" / "chairs"
@@ -94,6 +102,29 @@ def score(estimator, samples) -> dict:
     return result
 
 
+def crop_motion(samples, options: TrainOptions, seed: int) -> str:
+    """Percentiles of the true motion length in the augmented training crops of the first 40 pairs: what
+    training sees, to set against the FlyingChairs pairs' (docs/training.md, Displacements)."""
+    augment = Augmentation((options.crop_height, options.crop_width), options.min_scale, options.max_scale)
+    lengths = np.concatenate([
+        np.linalg.norm(augment(sample.read(), np.random.default_rng([seed, index]))[2], axis=-1).ravel()
+        for index, sample in enumerate(samples[:40])])
+    median, p90, p99 = np.percentile(lengths, [50, 90, 99])
+    return (f"mean {lengths.mean():.2f} px, median {median:.2f}, 90th pct {p90:.1f}, 99th {p99:.1f}, "
+            f"> 10 px {np.mean(lengths > 10):.1%}, > 40 px {np.mean(lengths > 40):.1%}")
+
+
+def step_cost(trainer: Trainer, steps: int) -> str:
+    """CPU-s (the budget's unit) and wall s of a training step, over `steps` steps after two of warm-up."""
+    for _ in range(2):
+        trainer.train_step()
+    cpu, wall = time.process_time(), time.monotonic()
+    for _ in range(steps):
+        trainer.train_step()
+    cpu, wall = (time.process_time() - cpu) / steps, (time.monotonic() - wall) / steps
+    return f"{cpu:.2f} CPU-s, {wall:.2f} wall s a step, load average {os.getloadavg()[0]:.1f}"
+
+
 def zero_flow(image1, image2):
     return np.zeros((*image1.shape[:2], 2), np.float32)
 
@@ -127,7 +158,8 @@ def main() -> None:
                         help="size of the generated tuning, held-out (and by default training) pairs")
     parser.add_argument("--train-size", type=int, nargs=2, default=None, metavar=("W", "H"),
                         help="size of the generated training pairs (default: --size)")
-    parser.add_argument("--crop", type=int, default=128)
+    parser.add_argument("--crop", type=int, nargs=2, default=(128, 128), metavar=("W", "H"),
+                        help="training crop (of the --objects stage in a curriculum)")
     parser.add_argument("--lr", type=float, default=4e-4)
     parser.add_argument("--iterations", type=int, default=6, help="refinement iterations while training")
     parser.add_argument("--scale", type=float, nargs=2, default=(-0.1, 1.0), metavar=("MIN", "MAX"),
@@ -145,6 +177,10 @@ def main() -> None:
                              "rest on --objects' pairs from that model, each stage with its own one-cycle "
                              "schedule (RAFT's stages)")
     parser.add_argument("--first-steps", type=int, default=0)
+    parser.add_argument("--first-train-size", type=int, nargs=2, default=None, metavar=("W", "H"),
+                        help="size of the first stage's training pairs (default: --train-size)")
+    parser.add_argument("--first-crop", type=int, nargs=2, default=None, metavar=("W", "H"),
+                        help="the first stage's training crop (default: --crop)")
     parser.add_argument("--sets", nargs="+", choices=("tuning", "generated", "photos", "chairs"),
                         default=("tuning", "generated", "photos", "chairs"),
                         help="held-out sets scored (leave chairs out while choosing settings)")
@@ -165,6 +201,8 @@ def main() -> None:
                         help="image resize factors also scored at the end (flow brought back to full size)")
     parser.add_argument("--evaluate-every", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--time-steps", type=int, default=0,
+                        help="only time this many training steps of each stage (CPU-s and wall s a step)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--render", type=Path, default=None,
                         help="write DIR/SET.png for each held-out set: image | truth | RAFT | DIS, 3 pairs")
@@ -182,15 +220,16 @@ def main() -> None:
                     replace(STYLES[args.objects], width=train_size[0], height=train_size[1],
                             photo_share=args.photo_share, flat_share=args.flat_share,
                             dark_share=args.dark_share, fast_share=args.fast_share), photos)
+        first_size = args.first_train_size or train_size
         if args.first_objects:
             write_pairs(scratch / "first", args.train_pairs, args.seed + 4000,
-                        replace(STYLES[args.first_objects], width=train_size[0], height=train_size[1],
+                        replace(STYLES[args.first_objects], width=first_size[0], height=first_size[1],
                                 flat_share=args.flat_share, dark_share=args.dark_share), photos)
         write_pairs(scratch / "tuning", args.heldout_pairs, args.seed + 2000, options, photos)
         write_pairs(scratch / "heldout", args.heldout_pairs, args.seed + 1000, options, photos)
         print(f"generated {args.train_pairs} pairs at {train_size[0]}x{train_size[1]} "
-              f"+ 2 x {args.heldout_pairs} "
-              f"at {args.size[0]}x{args.size[1]} "
+              + (f"+ {args.train_pairs} at {first_size[0]}x{first_size[1]} " if args.first_objects else "")
+              + f"+ 2 x {args.heldout_pairs} at {args.size[0]}x{args.size[1]} "
               f"({len(photos)} photos) in {time.monotonic() - started:.0f} s")
         held = {"tuning": chairs(scratch / "tuning"), "generated": chairs(scratch / "heldout")}
         real = proxy_photos() if "photos" in args.sets else []
@@ -207,7 +246,7 @@ def main() -> None:
         if not 0 <= first_steps < args.steps:
             parser.error("--first-steps must be below --steps")
         recipe = TrainOptions(steps=args.steps - first_steps, batch_size=args.batch_size, lr=args.lr,
-                              crop_height=args.crop, crop_width=args.crop, iterations=args.iterations,
+                              crop_height=args.crop[1], crop_width=args.crop[0], iterations=args.iterations,
                               weight_decay=args.weight_decay, gamma=args.gamma, min_scale=args.scale[0],
                               max_scale=args.scale[1], validation_pairs=0, seed=args.seed, log_every=50,
                               save_every=args.steps)
@@ -216,9 +255,20 @@ def main() -> None:
             return Trainer(replace(recipe, init=init), chairs(scratch / "train"), sparse=False, out_dir=None,
                            resume_dir=scratch / "resume")
 
+        first_crop = args.first_crop or args.crop
+        first_recipe = replace(recipe, steps=first_steps, crop_width=first_crop[0], crop_height=first_crop[1])
         if first_steps:
-            first = Trainer(replace(recipe, steps=first_steps), chairs(scratch / "first"), sparse=False,
-                            out_dir=None, resume_dir=scratch / "resume-first")
+            first = Trainer(first_recipe, chairs(scratch / "first"), sparse=False, out_dir=None,
+                            resume_dir=scratch / "resume-first")
+            print(f"first stage's crops ({first_crop[0]}x{first_crop[1]}): "
+                  + crop_motion(chairs(scratch / "first"), first_recipe, args.seed))
+        print(f"training crops ({args.crop[0]}x{args.crop[1]}): "
+              + crop_motion(chairs(scratch / "train"), recipe, args.seed), flush=True)
+        if args.time_steps:
+            stages = ((("first stage", first),) if first_steps else ()) + (("training", final_stage()),)
+            for name, trainer in stages:
+                print(f"{name}: {step_cost(trainer, args.time_steps)}", flush=True)
+            return
         current = [first if first_steps else final_stage()]  # the trainer being trained or scored
 
         def raft_at(iterations):
@@ -265,6 +315,8 @@ def main() -> None:
         current[0].on_step = on_step
         current[0].run()
         if first_steps:
+            print(f"first stage: {time.process_time() - train_cpu - evaluation_cpu[0]:.0f} training CPU-s",
+                  flush=True)
             first.write_model(scratch / "first.safetensors")
             current[0] = final_stage(str(scratch / "first.safetensors"))
             current[0].on_step = lambda stage_step, row: on_step(stage_step, row, first_steps)
@@ -275,7 +327,7 @@ def main() -> None:
         if args.save is not None:
             current[0].write_model(args.save)
 
-        print(f"\ntrained {args.steps} steps x {args.batch_size} pairs ({args.crop}x{args.crop} crops, "
+        print(f"\ntrained {args.steps} steps x {args.batch_size} pairs ({args.crop[0]}x{args.crop[1]} crops, "
               f"{recipe.iterations} iterations, {args.threads} thread(s)): {train_cpu:.0f} CPU-s "
               f"({train_cpu / args.steps:.2f} CPU-s/step; evaluations left out), wall {train_wall:.0f} s "
               f"with evaluations, load average {os.getloadavg()[0]:.1f} at the end")
