@@ -86,8 +86,10 @@ def test_tiny_vimo_reproduces_the_official_sliding_window_inference(vimo_home):
     np.testing.assert_allclose(rotations, io["rotations"].numpy(), atol=1e-4, rtol=0)
     np.testing.assert_allclose(betas, io["betas"].numpy(), atol=1e-4, rtol=0)
     np.testing.assert_allclose(cams, io["cam"].numpy(), atol=1e-4, rtol=0)
-    # TRAM's translation (get_trans, in float32) from the same cameras
-    np.testing.assert_allclose(crop_to_camera(cams, centers, sides, K), io["translation"].numpy(), rtol=1e-4)
+    # TRAM's translation (get_trans, in float32) from the official cameras: from ours, the 1e-4 the cameras may
+    # differ by grows by the depth's division (2e-4 relative with one torch build)
+    np.testing.assert_allclose(crop_to_camera(io["cam"].numpy().astype(np.float64), centers, sides, K),
+                               io["translation"].numpy(), rtol=1e-5)
 
 
 @needs_zidane
