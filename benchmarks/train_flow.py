@@ -14,14 +14,15 @@ then RAFT with the other iteration counts and on resized images.
 
 The training budget is counted in CPU seconds of this process (time.process_time(), every thread),
 evaluations left out, because the wall clock on a shared machine says little; wall seconds and the load
-average are printed beside it. Example (run 9 of docs/training.md, the recommended recipe, 2 torch
-threads: 800 steps on shapes pairs in 128x128 crops, then 1000 on chair-like pairs at 384x288 in 256x192
-crops from that model):
+average are printed beside it. Example (run 11 of docs/training.md, the recommended recipe on a CPU with
+native bfloat16, 2 torch threads: 800 steps on shapes pairs in 128x128 crops, then 1500 on chair-like pairs
+at 384x288 in 256x192 crops from that model; in float32, run 9: --float32 --steps 1800):
 
-    python benchmarks/train_flow.py --steps 1800 --first-objects shapes --first-steps 800 \
-        --first-train-size 192 160 --first-crop 128 128 --train-size 384 288 --crop 256 192 --fast-share 0.05 \
-        --threads 2 --evaluate-every 400 --flat-share 0.25 --dark-share 0.25 --photos-per-video 100 \
-        --photo-share 1.0 --objects chairs --test-iterations 6 12 --test-scales 0.75 0.5 --render renders/
+    python benchmarks/train_flow.py --steps 2300 --first-objects shapes --first-steps 800 \
+        --first-train-size 192 160 --first-crop 128 128 --train-size 384 288 --crop 256 192 \
+        --fast-share 0.05 --threads 2 --evaluate-every 400 --flat-share 0.25 --dark-share 0.25 \
+        --photos-per-video 100 --photo-share 1.0 --objects chairs --test-iterations 6 12 \
+        --test-scales 0.75 0.5 --render renders/
 """
 
 from __future__ import annotations
@@ -201,6 +202,9 @@ def main() -> None:
                         help="image resize factors also scored at the end (flow brought back to full size)")
     parser.add_argument("--evaluate-every", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--float32", action="store_true",
+                        help="train in float32 where the recipe's mixed precision would run (bfloat16 on "
+                             "CPUs with native bfloat16; runs 1-10 of docs/training.md had none)")
     parser.add_argument("--time-steps", type=int, default=0,
                         help="only time this many training steps of each stage (CPU-s and wall s a step)")
     parser.add_argument("--seed", type=int, default=0)
@@ -249,7 +253,7 @@ def main() -> None:
                               crop_height=args.crop[1], crop_width=args.crop[0], iterations=args.iterations,
                               weight_decay=args.weight_decay, gamma=args.gamma, min_scale=args.scale[0],
                               max_scale=args.scale[1], validation_pairs=0, seed=args.seed, log_every=50,
-                              save_every=args.steps)
+                              save_every=args.steps, mixed_precision=not args.float32)
 
         def final_stage(init: str = "") -> Trainer:
             return Trainer(replace(recipe, init=init), chairs(scratch / "train"), sparse=False, out_dir=None,

@@ -52,7 +52,8 @@ class TrainOptions:
                                     bounds="[0, 100000]")
     seed: int = setting(0, "seed of the data order, augmentation, noise and initial weights",
                         bounds="[0, 4294967295]")
-    mixed_precision: bool = setting(True, "float16 autocast with gradient scaling on CUDA (ignored on CPU)")
+    mixed_precision: bool = setting(True, "autocast: float16 with gradient scaling on CUDA, bfloat16 on CPUs "
+                                          "with native bfloat16 (AVX512-BF16, AMX), float32 on other CPUs")
     save_every: int = setting(50, "steps between resumable saves", significant=False, bounds="[1, 10000000]")
     log_every: int = setting(10, "steps between log lines and validations", significant=False,
                              bounds="[1, 10000000]")
@@ -193,7 +194,8 @@ class Trainer(TrainingLoop):
         else:
             image1, image2 = _normalise(image1), _normalise(image2)
         self.optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.mixed):
+        reduced = self.autocast_dtype
+        with torch.autocast(self.device.type, dtype=reduced, enabled=reduced is not None):
             predictions = self.model(image1, image2, num_flow_updates=options.iterations)
         loss, metrics = sequence_loss([p.float() for p in predictions], flow, valid, options.gamma,
                                       options.max_flow)
