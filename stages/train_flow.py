@@ -14,7 +14,7 @@ from vidcli.settings import setting
 from vidcli.training.flow_data import KINDS, SINTEL_PASSES
 from vidcli.training.raft_recipe import TrainOptions
 
-VERSION = 1
+VERSION = 2  # 2: mixed_precision trains in bfloat16 on CPUs that compute it natively
 INPUTS = ("dataset",)
 
 
