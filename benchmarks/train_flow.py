@@ -9,18 +9,20 @@ a moving photo, at 512x384) whose photos are scikit-image's bundled ones (astron
 hubble_deep_field, ...: dark skies, shadows, flat walls), which training never sees (skipped without
 scikit-image). Prints the learning curve (training loss and EPE, held-out EPE every --evaluate-every
 steps) and the final EPE against zero flow and OpenCV DIS (medium) on the same pairs, overall and by true
-motion length (RAFT with the first --test-iterations: 6, the training count, chosen on the tuning set),
-then RAFT with the other iteration counts and on resized images.
+motion length (RAFT with the first --test-iterations: 6, the training count, chosen on the tuning set; and
+averaged with --test-mirrored passes on mirrored pairs, flow.mirrored_passes), then RAFT with the other
+iteration counts and on resized images.
 
 The training budget is counted in CPU seconds of this process (time.process_time(), every thread),
 evaluations left out, because the wall clock on a shared machine says little; wall seconds and the load
-average are printed beside it. Example (run 11 of docs/training.md, the recommended recipe on a CPU with
-native bfloat16, 2 torch threads: 800 steps on shapes pairs in 128x128 crops, then 1500 on chair-like pairs
-at 384x288 in 256x192 crops from that model; in float32, run 9: --float32 --steps 1800):
+average are printed beside it. Example (run 14 of docs/training.md, the recommended recipe on a CPU with
+native bfloat16, 2 torch threads, batch 2: 1600 steps on shapes pairs in 128x128 crops, then 2450 on chair-like
+pairs at 384x288 in 256x192 crops from that model; in float32 and batch 4, run 9: --float32 --batch-size 4
+--steps 1800 --first-steps 800):
 
-    python benchmarks/train_flow.py --steps 2300 --first-objects shapes --first-steps 800 \
+    python benchmarks/train_flow.py --batch-size 2 --steps 4050 --first-objects shapes --first-steps 1600 \
         --first-train-size 192 160 --first-crop 128 128 --train-size 384 288 --crop 256 192 \
-        --fast-share 0.05 --threads 2 --evaluate-every 400 --flat-share 0.25 --dark-share 0.25 \
+        --fast-share 0.05 --threads 2 --evaluate-every 800 --flat-share 0.25 --dark-share 0.25 \
         --photos-per-video 100 --photo-share 1.0 --objects chairs --test-iterations 6 12 \
         --test-scales 0.75 0.5 --render renders/
 """
@@ -198,6 +200,9 @@ def main() -> None:
     parser.add_argument("--gamma", type=float, default=0.8, help="sequence loss weight of earlier iterations")
     parser.add_argument("--test-iterations", type=int, nargs="+", default=(6, 12),
                         help="refinement iterations when scoring: the first for the curve and the table")
+    parser.add_argument("--test-mirrored", type=int, default=3, choices=range(4),
+                        help="also score RAFT averaged with this many mirrored passes (flow.mirrored_passes; "
+                             "0: not scored)")
     parser.add_argument("--test-scales", type=float, nargs="*", default=(0.75, 0.5, 0.375),
                         help="image resize factors also scored at the end (flow brought back to full size)")
     parser.add_argument("--evaluate-every", type=int, default=300)
@@ -275,11 +280,12 @@ def main() -> None:
             return
         current = [first if first_steps else final_stage()]  # the trainer being trained or scored
 
-        def raft_at(iterations):
+        def raft_at(iterations, mirrored_passes=0):
             def raft(image1, image2):
                 trainer = current[0]
                 with torch.inference_mode():
-                    return predict(trainer.network.eval(), image1, image2, trainer.device, iterations)
+                    return predict(trainer.network.eval(), image1, image2, trainer.device, iterations,
+                                   mirrored_passes)
             return raft
 
         raft = raft_at(args.test_iterations[0])
@@ -336,13 +342,17 @@ def main() -> None:
               f"({train_cpu / args.steps:.2f} CPU-s/step; evaluations left out), wall {train_wall:.0f} s "
               f"with evaluations, load average {os.getloadavg()[0]:.1f} at the end")
         ranges = [f"s{low}-{high}" for low, high in LENGTHS]
-        print(f"{'set':<10} {'pairs':>5} {'method':<5} {'EPE':>7} {'/ zero':>7} {'<3 px':>6} "
+        methods = [("zero", zero_flow), ("DIS", dis_medium), ("RAFT", raft)]
+        if args.test_mirrored:
+            mirrored = raft_at(args.test_iterations[0], args.test_mirrored)
+            methods.append((f"RAFT {1 + args.test_mirrored}x", mirrored))
+        print(f"{'set':<10} {'pairs':>5} {'method':<7} {'EPE':>7} {'/ zero':>7} {'<3 px':>6} "
               + " ".join(f"{r:>9}" for r in ranges))
         for name, samples in held.items():
             zero = score(zero_flow, samples)
-            for method, estimator in (("zero", zero_flow), ("DIS", dis_medium), ("RAFT", raft)):
+            for method, estimator in methods:
                 result = zero if method == "zero" else score(estimator, samples)
-                print(f"{name:<10} {len(samples):>5} {method:<5} {result['epe']:>7.3f} "
+                print(f"{name:<10} {len(samples):>5} {method:<7} {result['epe']:>7.3f} "
                       f"{result['epe'] / zero['epe']:>7.2f} {result['3px']:>6.1%} "
                       + " ".join(f"{result[r]:>9.2f}" for r in ranges))
         for iterations in args.test_iterations[1:]:

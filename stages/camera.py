@@ -26,7 +26,7 @@ import numpy as np
 
 from vidcli import backends
 from vidcli.backends.dis import PRESETS
-from vidcli.backends.raft import TrainedCheckpoint, with_checkpoint_digest
+from vidcli.backends.raft import RaftSettings, resolve_raft_settings
 from vidcli.console import log, progress
 from vidcli.engine.stage import RunInfo
 from vidcli.errors import ConfigError, InputError
@@ -47,7 +47,7 @@ STILL_FOCAL_MAX_STD = 0.03  # a still camera's cue (people, floor) is used where
 
 
 @dataclass
-class Config(TrainedCheckpoint):
+class Config(RaftSettings):
     backend: str = setting("auto", "camera solver; auto: a full backend whose checkpoints are installed, "
                                    "else embedded", choices=backends.choices(COMPONENT))
     focal: str = setting("auto", "focal length: a number of pixels (fx = fy); sweep = the focal of lowest "
@@ -143,7 +143,7 @@ def resolve_config(config: Config) -> Config:
     if config.focal == "depthpro" and not registry.is_present("depth_pro"):
         raise ConfigError("focal=depthpro needs checkpoint depth_pro (vidcli models download depth_pro)")
     flow = backends.resolve("flow", config.flow, own_checkpoint=bool(config.checkpoint))[0]
-    config = with_checkpoint_digest(config, flow)
+    config = resolve_raft_settings(config, flow)
     solver = backends.get(COMPONENT, config.backend)
     network = solver if solver.runs_on_gpu else backends.get("flow", flow)
     return replace(config, flow=flow, device=backends.device(network, config.device))

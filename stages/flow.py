@@ -9,7 +9,7 @@ from pathlib import Path
 
 from vidcli import backends
 from vidcli.backends.dis import PRESET_FINEST_SCALE, PRESETS
-from vidcli.backends.raft import TrainedCheckpoint, with_checkpoint_digest
+from vidcli.backends.raft import RaftSettings, resolve_raft_settings
 from vidcli.console import progress
 from vidcli.engine.stage import RunInfo
 from vidcli.errors import InputError
@@ -24,7 +24,7 @@ COMPONENT = "flow"
 
 
 @dataclass
-class Config(TrainedCheckpoint):
+class Config(RaftSettings):
     backend: str = setting("auto", "optical flow; auto: RAFT when its checkpoint is installed or given, "
                                    "else DIS",
                            choices=backends.choices(COMPONENT))
@@ -43,7 +43,7 @@ class Config(TrainedCheckpoint):
 
 
 def resolve_config(config: Config) -> Config:
-    config = with_checkpoint_digest(config, config.backend)
+    config = resolve_raft_settings(config, config.backend)
     return replace(config, device=backends.device(backends.get(COMPONENT, config.backend), config.device))
 
 

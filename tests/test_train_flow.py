@@ -357,6 +357,29 @@ def test_checkpoint_saves_and_reloads_bit_exactly(tmp_path):
     assert load_flow_checkpoint(tmp_path / "torchvision.pth")[0] == "raft_small"
 
 
+
+@pytest.mark.parametrize("mirrored_passes, flips", [(1, [(3,)]), (3, [(3,), (2,), (2, 3)])])
+def test_mirrored_passes_make_the_flow_mirror_equivariant(mirrored_passes, flips):
+    """Averaged with its mirrored passes, RAFT's flow of a mirrored pair is the mirrored flow of the pair
+    (a plain pass is not: the network is not built symmetric)."""
+    from torchvision.models.optical_flow import raft_small
+
+    from vidcli.backends.raft import estimate_flow
+
+    torch.manual_seed(0)
+    network = raft_small().eval()
+    image1, image2 = (torch.rand(1, 3, 128, 136) * 2 - 1 for _ in range(2))
+    with torch.inference_mode():
+        for dims in flips:
+            sign = torch.tensor([-1.0 if 3 in dims else 1.0, -1.0 if 2 in dims else 1.0]).view(1, 2, 1, 1)
+            flows = [estimate_flow(network, image1.flip(dims), image2.flip(dims), 2, passes)
+                     for passes in (0, mirrored_passes)]
+            mirrored = [estimate_flow(network, image1, image2, 2, passes).flip(dims) * sign
+                        for passes in (0, mirrored_passes)]
+            assert (flows[0] - mirrored[0]).abs().max() > 1e-3
+            torch.testing.assert_close(flows[1], mirrored[1], atol=1e-5, rtol=1e-5)
+
+
 # --- the stage, the commands and use by the flow stage ---
 
 @pytest.mark.slow
@@ -415,8 +438,19 @@ def test_train_stage_artifact_and_trained_checkpoint_in_the_flow_stage(tiny_pair
     estimate = FlowArtifact(tmp_path / "flow").read(0, 1)
     assert estimate.shape == (136, 136, 2) and np.isfinite(estimate).all() and np.abs(estimate).max() > 0
 
+    from vidcli.backends.raft import RaftFlow
+    from vidcli.training.raft_recipe import build_network, predict
 
-def test_flow_command_refuses_a_missing_checkpoint_and_dis_with_one(clip, tmp_path):
+    network = build_network("raft_small").eval()
+    network.load_state_dict(load_flow_checkpoint(model)[1])
+    pair = [cv2.imread(str(tiny_pairs / f"0000000-img{i}.png"))[..., ::-1] for i in (0, 1)]
+    mirrored = RaftFlow(replace(config, mirrored_passes=1))
+    with torch.inference_mode():
+        expected = predict(network, *pair, "cpu", 12, mirrored_passes=1)
+    assert np.array_equal(mirrored.flow(*(mirrored.prepare(image) for image in pair)), expected)
+
+
+def test_flow_command_refuses_a_missing_checkpoint_and_raft_settings_with_dis(clip, tmp_path):
     missing = vidcli("flow", str(clip), "--set", "flow.backend=raft", "--set",
                      f"flow.checkpoint={tmp_path / 'nope.safetensors'}", workspace=tmp_path / "w")
     assert missing.returncode == 3 and "checkpoint not found" in missing.stderr
@@ -424,6 +458,9 @@ def test_flow_command_refuses_a_missing_checkpoint_and_dis_with_one(clip, tmp_pa
     dis = vidcli("flow", str(clip), "--set", "flow.backend=dis", "--set",
                  f"flow.checkpoint={tmp_path / 'x.safetensors'}", workspace=tmp_path / "w")
     assert dis.returncode == 2 and "read by the raft flow backend" in dis.stderr
+    mirrored = vidcli("flow", str(clip), "--set", "flow.backend=dis", "--set", "flow.mirrored_passes=1",
+                      workspace=tmp_path / "w")
+    assert mirrored.returncode == 2 and "mirrored_passes is read by the raft flow backend" in mirrored.stderr
 
 
 def test_eval_flow_command(tmp_path):

@@ -28,28 +28,51 @@ def to_raft_input(rgb: np.ndarray, device):
 
 
 @dataclass
-class TrainedCheckpoint:
-    """Settings of a stage whose flow may come from a RAFT checkpoint file instead of the registry's."""
+class RaftSettings:
+    """Settings of a stage whose flow may come from RAFT: a checkpoint file instead of the registry's, and
+    averaging over mirrored copies of each pair."""
 
     checkpoint: str = setting("", "RAFT checkpoint file for the raft backend: a `vidcli train flow` "
                                   "model.safetensors or a torchvision RAFT state dict; empty = the "
                                   "registry's raft_large", significant=False)
     checkpoint_sha256: str = setting("", "sha256 of `checkpoint`, filled in when the plan is made (it goes "
                                          "into the artifact key); leave empty")
+    mirrored_passes: int = setting(0, "RAFT passes on mirrored copies of each pair, averaged with the plain "
+                                      "pass: 1 = left-right, 2 = also upside down, 3 = also both; each costs "
+                                      "as much as the plain pass", bounds="[0, 3]")
 
 
-def with_checkpoint_digest(config, backend: str):
-    """`config` with the sha256 of its checkpoint file (empty without one); a checkpoint is for RAFT only."""
+def resolve_raft_settings(config, backend: str):
+    """`config` with the sha256 of its checkpoint file (empty without one); the RAFT settings are refused for
+    another backend."""
     from vidcli.engine.keys import sha256_of
 
+    if backend != "raft" and (config.checkpoint or config.mirrored_passes):
+        setting_name = "checkpoint" if config.checkpoint else "mirrored_passes"
+        raise ConfigError(f"{setting_name} is read by the raft flow backend, not {backend}")
     if not config.checkpoint:
         return replace(config, checkpoint_sha256="")
-    if backend != "raft":
-        raise ConfigError(f"checkpoint is read by the raft flow backend, not {backend}")
     path = Path(config.checkpoint).expanduser().absolute()
     if not path.is_file():
         raise InputError(f"checkpoint not found: {path}")
     return replace(config, checkpoint=str(path), checkpoint_sha256=sha256_of(path))
+
+
+MIRRORS = ((3,), (2,), (2, 3))  # the dimensions of an NCHW tensor each mirrored pass flips, in order
+
+
+def estimate_flow(network, image1, image2, iterations: int = 12, mirrored_passes: int = 0):
+    """Bx2xHxW flow of a RAFT network on two prepared images, averaged with `mirrored_passes` passes on
+    mirrored copies of the pair (flow mirrored back): the network errs differently on a mirrored pair
+    (it is not built symmetric), so the mean cancels part of its error."""
+    import torch
+
+    total = network(image1, image2, num_flow_updates=iterations)[-1]
+    for dims in MIRRORS[:mirrored_passes]:
+        flow = network(image1.flip(dims), image2.flip(dims), num_flow_updates=iterations)[-1].flip(dims)
+        sign = torch.tensor([-1.0 if 3 in dims else 1.0, -1.0 if 2 in dims else 1.0], device=flow.device)
+        total = total + flow * sign.view(1, 2, 1, 1)
+    return total / (1 + mirrored_passes)
 
 
 class RaftFlow:
@@ -78,6 +101,7 @@ class RaftFlow:
         self._torch = torch
         self._device = torch.device(config.device)
         self._network = network.eval().to(self._device)
+        self._mirrored_passes = config.mirrored_passes
 
     def prepare(self, rgb: np.ndarray):
         return to_raft_input(rgb, self._device)
@@ -85,5 +109,6 @@ class RaftFlow:
     def flow(self, first, second) -> np.ndarray:
         (image1, (height, width)), (image2, _) = first, second
         with self._torch.inference_mode():
-            estimate = self._network(image1, image2)[-1][0, :, :height, :width]
+            estimate = estimate_flow(self._network, image1, image2, mirrored_passes=self._mirrored_passes)
+            estimate = estimate[0, :, :height, :width]
         return estimate.permute(1, 2, 0).float().cpu().numpy()

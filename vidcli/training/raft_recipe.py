@@ -229,10 +229,11 @@ class Trainer(TrainingLoop):
         save_model(self.network, path, self.options, self.step)
 
 
-def predict(network, image1: np.ndarray, image2: np.ndarray, device, iterations: int = 12) -> np.ndarray:
-    """HxWx2 flow of a network on two HxWx3 uint8 images."""
-    from vidcli.backends.raft import to_raft_input
+def predict(network, image1: np.ndarray, image2: np.ndarray, device, iterations: int = 12,
+            mirrored_passes: int = 0) -> np.ndarray:
+    """HxWx2 flow of a network on two HxWx3 uint8 images (vidcli.backends.raft.estimate_flow)."""
+    from vidcli.backends.raft import estimate_flow, to_raft_input
 
     (first, (height, width)), (second, _) = to_raft_input(image1, device), to_raft_input(image2, device)
-    estimate = network(first, second, num_flow_updates=iterations)[-1][0, :, :height, :width]
+    estimate = estimate_flow(network, first, second, iterations, mirrored_passes)[0, :, :height, :width]
     return estimate.permute(1, 2, 0).float().cpu().numpy()
