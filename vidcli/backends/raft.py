@@ -61,18 +61,20 @@ def resolve_raft_settings(config, backend: str):
 MIRRORS = ((3,), (2,), (2, 3))  # the dimensions of an NCHW tensor each mirrored pass flips, in order
 
 
-def estimate_flow(network, image1, image2, iterations: int = 12, mirrored_passes: int = 0):
-    """Bx2xHxW flow of a RAFT network on two prepared images, averaged with `mirrored_passes` passes on
-    mirrored copies of the pair (flow mirrored back): the network errs differently on a mirrored pair
-    (it is not built symmetric), so the mean cancels part of its error."""
+def estimate_flow(network, first, second, iterations: int = 12, mirrored_passes: int = 0) -> np.ndarray:
+    """HxWx2 flow of a RAFT network on two images prepared by to_raft_input, averaged with `mirrored_passes`
+    passes on mirrored copies of the pair (flow mirrored back): the network errs differently on a mirrored
+    pair (it is not built symmetric), so the mean cancels part of its error."""
     import torch
 
+    (image1, (height, width)), (image2, _) = first, second
     total = network(image1, image2, num_flow_updates=iterations)[-1]
     for dims in MIRRORS[:mirrored_passes]:
         flow = network(image1.flip(dims), image2.flip(dims), num_flow_updates=iterations)[-1].flip(dims)
         sign = torch.tensor([-1.0 if 3 in dims else 1.0, -1.0 if 2 in dims else 1.0], device=flow.device)
         total = total + flow * sign.view(1, 2, 1, 1)
-    return total / (1 + mirrored_passes)
+    estimate = (total / (1 + mirrored_passes))[0, :, :height, :width]
+    return estimate.permute(1, 2, 0).float().cpu().numpy()
 
 
 class RaftFlow:
@@ -107,8 +109,5 @@ class RaftFlow:
         return to_raft_input(rgb, self._device)
 
     def flow(self, first, second) -> np.ndarray:
-        (image1, (height, width)), (image2, _) = first, second
         with self._torch.inference_mode():
-            estimate = estimate_flow(self._network, image1, image2, mirrored_passes=self._mirrored_passes)
-            estimate = estimate[0, :, :height, :width]
-        return estimate.permute(1, 2, 0).float().cpu().numpy()
+            return estimate_flow(self._network, first, second, mirrored_passes=self._mirrored_passes)

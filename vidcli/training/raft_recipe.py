@@ -234,6 +234,5 @@ def predict(network, image1: np.ndarray, image2: np.ndarray, device, iterations:
     """HxWx2 flow of a network on two HxWx3 uint8 images (vidcli.backends.raft.estimate_flow)."""
     from vidcli.backends.raft import estimate_flow, to_raft_input
 
-    (first, (height, width)), (second, _) = to_raft_input(image1, device), to_raft_input(image2, device)
-    estimate = estimate_flow(network, first, second, iterations, mirrored_passes)[0, :, :height, :width]
-    return estimate.permute(1, 2, 0).float().cpu().numpy()
+    return estimate_flow(network, to_raft_input(image1, device), to_raft_input(image2, device), iterations,
+                         mirrored_passes)
