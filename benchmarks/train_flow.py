@@ -13,17 +13,22 @@ motion length (RAFT with the first --test-iterations: 6, the training count, cho
 averaged with --test-mirrored passes on mirrored pairs, flow.mirrored_passes), then RAFT with the other
 iteration counts and on resized images.
 
-The training budget is counted in CPU seconds of this process (time.process_time(), every thread),
-evaluations left out, because the wall clock on a shared machine says little; wall seconds and the load
-average are printed beside it. Example (run 14 of docs/training.md, the recommended recipe on a CPU with
-native bfloat16, 2 torch threads, batch 2: 1600 steps on shapes pairs in 128x128 crops, then 2450 on chair-like
-pairs at 384x288 in 256x192 crops from that model; in float32 and batch 4, run 9: --float32 --batch-size 4
---steps 1800 --first-steps 800):
+The training budget is 20 minutes on 2 CPU cores: counted in CPU seconds of the training processes
+(time.process_time() of each, every thread; at most 2400), with the wall seconds and the load average
+printed beside, because the wall clock on a shared machine says little. Scoring is left out of both: the
+curve's held-out EPE is scored after training, on the models saved every --evaluate-every steps. Two
+processes of one thread (--processes 2 --threads 1, under DistributedDataParallel, each process half of
+each batch) keep both cores busy where one process of two threads leaves the second half idle; with them
+the run fits the 20 minutes of wall time too. Example (run 16 of docs/training.md, the recommended recipe
+on a CPU with native bfloat16: batches of 2 pairs, 1600 steps on shapes pairs in 128x128 crops, then 2450
+on chair-like pairs at 384x288 in 256x192 crops from that model; in one process of two threads, run 14:
+--processes 1 --threads 2 --batch-size 2; in float32 and batch 4, run 9: --processes 1 --threads 2
+--float32 --batch-size 4 --steps 1800 --first-steps 800):
 
-    python benchmarks/train_flow.py --batch-size 2 --steps 4050 --first-objects shapes --first-steps 1600 \
-        --first-train-size 192 160 --first-crop 128 128 --train-size 384 288 --crop 256 192 \
-        --fast-share 0.05 --threads 2 --evaluate-every 800 --flat-share 0.25 --dark-share 0.25 \
-        --photos-per-video 100 --photo-share 1.0 --objects chairs --test-iterations 6 12 \
+    python benchmarks/train_flow.py --processes 2 --threads 1 --batch-size 1 --steps 4050 \
+        --first-objects shapes --first-steps 1600 --first-train-size 192 160 --first-crop 128 128 \
+        --train-size 384 288 --crop 256 192 --fast-share 0.05 --evaluate-every 800 --flat-share 0.25 \
+        --dark-share 0.25 --photos-per-video 100 --photo-share 1.0 --objects chairs --test-iterations 6 12 \
         --test-scales 0.75 0.5 --render renders/
 """
 
@@ -37,9 +42,11 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
+import shutil  # noqa: E402
+import socket  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from dataclasses import replace  # noqa: E402
+from dataclasses import dataclass, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import cv2  # noqa: E402
@@ -49,7 +56,8 @@ import torch  # noqa: E402
 from vidcli.io.flow import flow_metrics, flow_to_rgb  # noqa: E402
 from vidcli.training.flow_data import Augmentation, chairs  # noqa: E402
 from vidcli.training.flow_pairs import CHAIRS, STYLES, PairOptions, write_pairs  # noqa: E402
-from vidcli.training.raft_recipe import Trainer, TrainOptions, predict  # noqa: E402
+from vidcli.training.raft_recipe import (  # noqa: E402
+    Trainer, TrainOptions, build_network, load_flow_checkpoint, predict)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SHARED_CHAIRS = SHARED / "flow" / "chairs"
@@ -117,15 +125,79 @@ def crop_motion(samples, options: TrainOptions, seed: int) -> str:
             f"> 10 px {np.mean(lengths > 10):.1%}, > 40 px {np.mean(lengths > 40):.1%}")
 
 
-def step_cost(trainer: Trainer, steps: int) -> str:
+def step_cost(trainer: Trainer, steps: int) -> tuple[float, float]:
     """CPU-s (the budget's unit) and wall s of a training step, over `steps` steps after two of warm-up."""
     for _ in range(2):
         trainer.train_step()
     cpu, wall = time.process_time(), time.monotonic()
     for _ in range(steps):
         trainer.train_step()
-    cpu, wall = (time.process_time() - cpu) / steps, (time.monotonic() - wall) / steps
-    return f"{cpu:.2f} CPU-s, {wall:.2f} wall s a step, load average {os.getloadavg()[0]:.1f}"
+    return (time.process_time() - cpu) / steps, (time.monotonic() - wall) / steps
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One training stage (its own one-cycle schedule) as the processes that train it see it."""
+
+    recipe: TrainOptions
+    pairs: Path  # the training pairs' folder
+    offset: int  # steps of the stages before, so that snapshots are named by the step of the whole run
+    snapshots: Path  # model files step-NNNNN.safetensors, and each process's cpu-RANK report
+    snapshot_every: int
+    threads: int  # torch threads of each process
+    time_steps: int = 0  # only time this many steps
+
+
+def snapshot_path(folder: Path, step: int) -> Path:
+    return folder / f"step-{step:05d}.safetensors"
+
+
+def train_process(rank: int, world: int, port: int, stage: Stage) -> None:
+    """Process `rank` of `world` training `stage` (under DistributedDataParallel when `world` > 1, each
+    process its --batch-size pairs a step): process 0 prints the log and saves the model every
+    `snapshot_every` steps and at the end; each writes its CPU-s and wall s (of the run, or of a step with
+    `time_steps`) to cpu-RANK."""
+    if world > 1:
+        os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
+                          MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(stage.threads)
+    cpu, wall = time.process_time(), time.monotonic()
+    trainer = Trainer(stage.recipe, chairs(stage.pairs), sparse=False, out_dir=None,
+                      resume_dir=stage.snapshots / f"resume-{stage.offset}")
+    if stage.time_steps:
+        cpu, wall = step_cost(trainer, stage.time_steps)
+    else:
+        def on_step(step, row):
+            if rank != 0:
+                return
+            if row is not None and row["step"] == step:
+                print(f"  step {stage.offset + step:5d}  train loss {row['loss']:.3f}  EPE {row['epe']:.3f}  "
+                      f"lr {row['lr']:.2e}", flush=True)
+            if (stage.offset + step) % stage.snapshot_every == 0 or step == stage.recipe.steps:
+                trainer.write_model(snapshot_path(stage.snapshots, stage.offset + step))
+
+        if rank == 0 and stage.offset == 0:
+            trainer.write_model(snapshot_path(stage.snapshots, 0))
+        trainer.on_step = on_step
+        trainer.run()
+        cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+    (stage.snapshots / f"cpu-{rank}").write_text(f"{cpu} {wall}")
+    if world > 1:
+        torch.distributed.destroy_process_group()
+
+
+def train_stage(stage: Stage, processes: int) -> tuple[float, float]:
+    """Train `stage` in `processes` processes (this one when 1): the CPU-s of all of them, and the wall s of
+    the slowest."""
+    if processes == 1:
+        train_process(0, 1, 0, stage)
+    else:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        torch.multiprocessing.spawn(train_process, args=(processes, port, stage), nprocs=processes)
+    reports = [(stage.snapshots / f"cpu-{rank}").read_text().split() for rank in range(processes)]
+    return sum(float(cpu) for cpu, _ in reports), max(float(wall) for _, wall in reports)
 
 
 def zero_flow(image1, image2):
@@ -206,7 +278,10 @@ def main() -> None:
     parser.add_argument("--test-scales", type=float, nargs="*", default=(0.75, 0.5, 0.375),
                         help="image resize factors also scored at the end (flow brought back to full size)")
     parser.add_argument("--evaluate-every", type=int, default=300)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of each training process")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="training processes under DistributedDataParallel (gloo), each training "
+                             "--batch-size pairs a step with --threads threads")
     parser.add_argument("--float32", action="store_true",
                         help="train in float32 where the recipe's mixed precision would run (bfloat16 on "
                              "CPUs with native bfloat16; runs 1-10 of docs/training.md had none)")
@@ -217,7 +292,7 @@ def main() -> None:
                         help="write DIR/SET.png for each held-out set: image | truth | RAFT | DIS, 3 pairs")
     parser.add_argument("--save", type=Path, default=None, help="write the trained model.safetensors here")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads * args.processes)  # scoring uses the cores training used
     started = time.monotonic()
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -259,33 +334,46 @@ def main() -> None:
                               weight_decay=args.weight_decay, gamma=args.gamma, min_scale=args.scale[0],
                               max_scale=args.scale[1], validation_pairs=0, seed=args.seed, log_every=50,
                               save_every=args.steps, mixed_precision=not args.float32)
-
-        def final_stage(init: str = "") -> Trainer:
-            return Trainer(replace(recipe, init=init), chairs(scratch / "train"), sparse=False, out_dir=None,
-                           resume_dir=scratch / "resume")
-
-        first_crop = args.first_crop or args.crop
-        first_recipe = replace(recipe, steps=first_steps, crop_width=first_crop[0], crop_height=first_crop[1])
+        snapshots = scratch / "snapshots"
+        snapshots.mkdir()
+        stage = Stage(recipe, scratch / "train", first_steps, snapshots, args.evaluate_every, args.threads)
+        stages = [stage]
         if first_steps:
-            first = Trainer(first_recipe, chairs(scratch / "first"), sparse=False, out_dir=None,
-                            resume_dir=scratch / "resume-first")
+            first_crop = args.first_crop or args.crop
+            first_recipe = replace(recipe, steps=first_steps, crop_width=first_crop[0],
+                                   crop_height=first_crop[1])
+            stages = [Stage(first_recipe, scratch / "first", 0, snapshots, args.evaluate_every, args.threads),
+                      replace(stage, recipe=replace(recipe, init=str(snapshot_path(snapshots, first_steps))))]
             print(f"first stage's crops ({first_crop[0]}x{first_crop[1]}): "
                   + crop_motion(chairs(scratch / "first"), first_recipe, args.seed))
         print(f"training crops ({args.crop[0]}x{args.crop[1]}): "
               + crop_motion(chairs(scratch / "train"), recipe, args.seed), flush=True)
         if args.time_steps:
-            stages = ((("first stage", first),) if first_steps else ()) + (("training", final_stage()),)
-            for name, trainer in stages:
-                print(f"{name}: {step_cost(trainer, args.time_steps)}", flush=True)
+            for name, timed in zip(("first stage", "training")[-len(stages):], stages):
+                untrained = replace(timed.recipe, init="")  # the first stage's model does not exist yet
+                cpu, wall = train_stage(replace(timed, recipe=untrained, time_steps=args.time_steps),
+                                        args.processes)
+                print(f"{name}: {cpu:.2f} CPU-s, {wall:.2f} wall s a step ({args.processes} process(es)), "
+                      f"load average {os.getloadavg()[0]:.1f}", flush=True)
             return
-        current = [first if first_steps else final_stage()]  # the trainer being trained or scored
+
+        train_cpu, train_wall = 0.0, time.monotonic()
+        for index, current in enumerate(stages):
+            cpu, _ = train_stage(current, args.processes)
+            train_cpu += cpu
+            if len(stages) > 1 and index == 0:
+                print(f"first stage: {cpu:.0f} training CPU-s", flush=True)
+        train_wall = time.monotonic() - train_wall
+
+        network = build_network(recipe.architecture).eval()
+
+        def load(step: int) -> None:
+            network.load_state_dict(load_flow_checkpoint(snapshot_path(snapshots, step))[1])
 
         def raft_at(iterations, mirrored_passes=0):
             def raft(image1, image2):
-                trainer = current[0]
                 with torch.inference_mode():
-                    return predict(trainer.network.eval(), image1, image2, trainer.device, iterations,
-                                   mirrored_passes)
+                    return predict(network, image1, image2, "cpu", iterations, mirrored_passes)
             return raft
 
         raft = raft_at(args.test_iterations[0])
@@ -301,46 +389,19 @@ def main() -> None:
                 return flow * [width / size[0], height / size[1]]
             return estimate
 
-        evaluation_cpu = [0.0]
-
-        def evaluate(step):
-            cpu = time.process_time()
-            epe = {name: score(raft, samples)["epe"] for name, samples in held.items()}
-            evaluation_cpu[0] += time.process_time() - cpu
-            print(f"  step {step:5d}  held-out EPE " + "  ".join(f"{n} {e:.3f}" for n, e in epe.items())
-                  + f"   (wall {time.monotonic() - started:.0f} s, load {os.getloadavg()[0]:.1f})",
-                  flush=True)
-
-        def on_step(stage_step, row, offset=0):
-            step = offset + stage_step
-            if row is not None and row["step"] == stage_step:
-                print(f"  step {step:5d}  train loss {row['loss']:.3f}  EPE {row['epe']:.3f}  "
-                      f"lr {row['lr']:.2e}", flush=True)
-            if step % args.evaluate_every == 0 and step < args.steps:
-                evaluate(step)
-
-        evaluate(0)
-        evaluation_cpu[0] = 0.0
-        train_wall, train_cpu = time.monotonic(), time.process_time()
-        current[0].on_step = on_step
-        current[0].run()
-        if first_steps:
-            print(f"first stage: {time.process_time() - train_cpu - evaluation_cpu[0]:.0f} training CPU-s",
-                  flush=True)
-            first.write_model(scratch / "first.safetensors")
-            current[0] = final_stage(str(scratch / "first.safetensors"))
-            current[0].on_step = lambda stage_step, row: on_step(stage_step, row, first_steps)
-            current[0].run()
-        train_cpu = time.process_time() - train_cpu - evaluation_cpu[0]
-        train_wall = time.monotonic() - train_wall
-        evaluate(args.steps)
+        print("learning curve (the saved models):")
+        for step in sorted(int(path.stem.split("-")[1]) for path in snapshots.glob("step-*.safetensors")):
+            load(step)
+            print(f"  step {step:5d}  held-out EPE " + "  ".join(
+                f"{name} {score(raft, samples)['epe']:.3f}" for name, samples in held.items()), flush=True)
+        load(args.steps)
         if args.save is not None:
-            current[0].write_model(args.save)
+            shutil.copyfile(snapshot_path(snapshots, args.steps), args.save)
 
-        print(f"\ntrained {args.steps} steps x {args.batch_size} pairs ({args.crop[0]}x{args.crop[1]} crops, "
-              f"{recipe.iterations} iterations, {args.threads} thread(s)): {train_cpu:.0f} CPU-s "
-              f"({train_cpu / args.steps:.2f} CPU-s/step; evaluations left out), wall {train_wall:.0f} s "
-              f"with evaluations, load average {os.getloadavg()[0]:.1f} at the end")
+        print(f"\ntrained {args.steps} steps x {args.batch_size} pairs x {args.processes} process(es) "
+              f"({args.crop[0]}x{args.crop[1]} crops, {recipe.iterations} iterations, {args.threads} "
+              f"thread(s) each): {train_cpu:.0f} CPU-s ({train_cpu / args.steps:.2f} CPU-s/step), wall "
+              f"{train_wall:.0f} s, load average {os.getloadavg()[0]:.1f} at the end")
         ranges = [f"s{low}-{high}" for low, high in LENGTHS]
         methods = [("zero", zero_flow), ("DIS", dis_medium), ("RAFT", raft)]
         if args.test_mirrored:
@@ -364,7 +425,8 @@ def main() -> None:
         if args.render is not None:
             for name, samples in held.items():
                 render(args.render / f"{name}.png", samples[:3], (raft, dis_medium))
-        print(f"total wall {time.monotonic() - started:.0f} s, {time.process_time():.0f} CPU-s")
+        print(f"total wall {time.monotonic() - started:.0f} s, "
+              f"{time.process_time():.0f} CPU-s in this process")
 
 
 if __name__ == "__main__":
