@@ -161,7 +161,7 @@ def train_process(rank: int, world: int, port: int, stage: Stage) -> None:
         os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
                           MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(stage.threads)
-    cpu, wall = time.process_time(), time.monotonic()
+    started_cpu, started_wall = time.process_time(), time.monotonic()
     trainer = Trainer(stage.recipe, chairs(stage.pairs), sparse=False, out_dir=None,
                       resume_dir=stage.snapshots / f"resume-{stage.offset}")
     if stage.time_steps:
@@ -180,7 +180,7 @@ def train_process(rank: int, world: int, port: int, stage: Stage) -> None:
             trainer.write_model(snapshot_path(stage.snapshots, 0))
         trainer.on_step = on_step
         trainer.run()
-        cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+        cpu, wall = time.process_time() - started_cpu, time.monotonic() - started_wall
     (stage.snapshots / f"cpu-{rank}").write_text(f"{cpu} {wall}")
     if world > 1:
         torch.distributed.destroy_process_group()
