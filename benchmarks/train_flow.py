@@ -357,13 +357,13 @@ def main() -> None:
                       f"load average {os.getloadavg()[0]:.1f}", flush=True)
             return
 
-        train_cpu, train_wall = 0.0, time.monotonic()
+        train_cpu, training_started = 0.0, time.monotonic()
         for index, current in enumerate(stages):
             cpu, _ = train_stage(current, args.processes)
             train_cpu += cpu
             if len(stages) > 1 and index == 0:
                 print(f"first stage: {cpu:.0f} training CPU-s", flush=True)
-        train_wall = time.monotonic() - train_wall
+        train_wall = time.monotonic() - training_started
 
         network = build_network(recipe.architecture).eval()
 
