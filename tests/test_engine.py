@@ -80,8 +80,11 @@ def test_sigkill_mid_stage_leaves_no_complete_artifact(tmp_path, workspace):
 
 def test_sigint_exits_130_without_complete_artifact(tmp_path, workspace):
     video = make_clip(tmp_path / "long.mp4", seconds=20, size="640x360", fps=30)
+    # A shell without job control starts background jobs with SIGINT ignored, and Python keeps an ignored
+    # SIGINT ignored: give the command Ctrl-C's default whatever launched the tests.
     proc = subprocess.Popen([sys.executable, "-m", "vidcli", "--workspace", str(workspace), "frames", str(video)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not list(workspace.glob("*/frames/.tmp-*/*.jpg")) and time.monotonic() < deadline:
         time.sleep(0.01)
