@@ -290,8 +290,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--render", type=Path, default=None,
                         help="write DIR/SET.png for each held-out set: image | truth | RAFT | DIS, 3 pairs")
-    parser.add_argument("--save", type=Path, default=None, help="write the trained model.safetensors here")
+    parser.add_argument("--save", type=Path, default=None, metavar="DIR",
+                        help="write the trained model to DIR/model.safetensors")
     args = parser.parse_args()
+    for option, folder in (("--save", args.save), ("--render", args.render)):
+        if folder is not None and folder.exists() and not folder.is_dir():
+            parser.error(f"{option} {folder}: not a folder")
     torch.set_num_threads(args.threads * args.processes)  # scoring uses the cores training used
     started = time.monotonic()
 
@@ -364,6 +368,9 @@ def main() -> None:
             if len(stages) > 1 and index == 0:
                 print(f"first stage: {cpu:.0f} training CPU-s", flush=True)
         train_wall = time.monotonic() - training_started
+        if args.save is not None:  # before the scoring, which takes minutes
+            args.save.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(snapshot_path(snapshots, args.steps), args.save / "model.safetensors")
 
         network = build_network(recipe.architecture).eval()
 
@@ -395,8 +402,6 @@ def main() -> None:
             print(f"  step {step:5d}  held-out EPE " + "  ".join(
                 f"{name} {score(raft, samples)['epe']:.3f}" for name, samples in held.items()), flush=True)
         load(args.steps)
-        if args.save is not None:
-            shutil.copyfile(snapshot_path(snapshots, args.steps), args.save)
 
         print(f"\ntrained {args.steps} steps x {args.batch_size} pairs x {args.processes} process(es) "
               f"({args.crop[0]}x{args.crop[1]} crops, {recipe.iterations} iterations, {args.threads} "
